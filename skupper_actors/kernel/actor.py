@@ -1,0 +1,406 @@
+"""Actors: one greenlet, one bounded mailbox, typed messages.
+
+The mailbox is a gevent queue with no bound of its own: the bound applies to ``tell``
+and ``ask`` (user messages) only, so that kernel messages (``Down``, stop requests) are
+never refused and never lost, and arrive in order with the user messages before them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import gevent
+import gevent.event
+import gevent.queue
+import structlog
+from gevent import Greenlet
+
+from .clock import REAL_CLOCK, Cancellable, Clock
+from .errors import ActorDead, AskTimeout, MailboxFull, StartFailed
+from .messages import Crashed, Down, ExitReason, Killed, Normal, Shutdown
+
+if TYPE_CHECKING:
+    from .registry import Registry
+
+DEFAULT_MAILBOX_SIZE = 1000
+
+_LOG = structlog.get_logger("skupper_actors.kernel")
+
+_ids = itertools.count(1)
+
+
+class _Ask:
+    """An ask travelling through a mailbox, with the slot for its reply."""
+
+    __slots__ = ("message", "result")
+
+    def __init__(self, message: object) -> None:
+        self.message = message
+        self.result: gevent.event.AsyncResult[Any] = gevent.event.AsyncResult()
+
+
+class _Stop:
+    __slots__ = ()
+
+
+_STOP = _Stop()
+
+
+class _StopSelf(BaseException):
+    """Raised inside an actor by ``stop_self`` to leave its loop normally."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActorStatistics:
+    """A snapshot of one actor's counters."""
+
+    path: str
+    alive: bool
+    mailbox_depth: int
+    mailbox_bound: int
+    messages_handled: int
+
+
+class ActorRef:
+    """The only handle other code holds on an actor."""
+
+    __slots__ = ("_actor", "_bound", "_queue", "path")
+
+    def __init__(self, actor: Actor) -> None:
+        self._actor = actor
+        self.path = actor.path
+        self._queue = actor._queue
+        # -1 once the actor is dead, so that tell's one comparison covers both cases.
+        self._bound = actor.mailbox_size
+
+    def __repr__(self) -> str:
+        return f"<ActorRef {self.path}>"
+
+    @property
+    def alive(self) -> bool:
+        return not self._actor._dead
+
+    def tell(self, message: object) -> None:
+        """Queue ``message``; never blocks.
+
+        Raises :class:`MailboxFull` when the mailbox holds its bound of user messages and
+        :class:`ActorDead` when the actor has exited. ``tell_nowait`` is the same call under
+        the name trio would give it; ``wait_tell`` is the blocking variant.
+        """
+        queue = self._queue
+        if queue.qsize() >= self._bound:
+            actor = self._actor
+            if actor._dead:
+                raise ActorDead(self.path, actor._exit_reason)
+            raise MailboxFull(self.path, self._bound)
+        queue.put_nowait(message)
+
+    tell_nowait = tell
+
+    def wait_tell(self, message: object, timeout: float | None = None) -> None:
+        """Queue ``message``, waiting for room while the mailbox is full.
+
+        For producers that want back-pressure (a socket reader feeding a slow actor).
+        Raises :class:`MailboxFull` if there is still no room after ``timeout`` seconds.
+        """
+        actor = self._actor
+        deadline = None if timeout is None else actor.clock.now() + timeout
+        while self._queue.qsize() >= self._bound and not actor._dead:
+            remaining = None if deadline is None else deadline - actor.clock.now()
+            if remaining is not None and remaining <= 0:
+                raise MailboxFull(self.path, self._bound)
+            room = gevent.event.Event()
+            actor._room_waiters.append(room)
+            room.wait(remaining)
+        self.tell(message)
+
+    def ask(self, message: object, timeout: float = 5.0) -> Any:
+        """Send ``message`` and wait for the value ``on_receive`` returns for it.
+
+        Raises :class:`AskTimeout` after ``timeout`` seconds, :class:`ActorDead` at once
+        if the actor is dead or dies before answering, :class:`MailboxFull` if it is full.
+        """
+        actor = self._actor
+        if actor._greenlet is gevent.getcurrent():
+            raise RuntimeError(f"{self.path} asked itself; that would deadlock")
+        envelope = _Ask(message)
+        self.tell(envelope)
+        try:
+            return envelope.result.get(timeout=timeout)
+        except gevent.Timeout:
+            raise AskTimeout(self.path, message, timeout) from None
+
+    def monitor(self, watcher: ActorRef) -> None:
+        """Deliver ``Down(ref=self, reason)`` to ``watcher`` when this actor exits."""
+        actor = self._actor
+        if actor._dead:
+            watcher._put_system(Down(ref=self, reason=actor._exit_reason or Normal()))
+        else:
+            actor._monitors[id(watcher)] = watcher
+
+    def demonitor(self, watcher: ActorRef) -> None:
+        self._actor._monitors.pop(id(watcher), None)
+
+    def stop(self, timeout: float | None = 5.0) -> ExitReason:
+        """Ask the actor to stop after the messages already queued; kill it after ``timeout``.
+
+        ``timeout=0`` kills at once (brutal). Returns the exit reason.
+        """
+        actor = self._actor
+        greenlet = actor._greenlet
+        if not actor._dead and greenlet is not None:
+            if greenlet is gevent.getcurrent():
+                raise RuntimeError(f"{self.path} cannot wait for its own stop; use stop_self()")
+            if timeout == 0:
+                greenlet.kill(block=True)
+            else:
+                actor._queue.put_nowait(_STOP)
+                greenlet.join(timeout)
+                if not greenlet.dead:
+                    greenlet.kill(block=True)
+        actor._exited.wait()
+        assert actor._exit_reason is not None
+        return actor._exit_reason
+
+    def wait(self, timeout: float | None = None) -> ExitReason | None:
+        """Wait until the actor exits; returns its reason, or None on timeout."""
+        self._actor._exited.wait(timeout)
+        return self._actor._exit_reason
+
+    def statistics(self) -> Any:
+        return self._actor.statistics()
+
+    def _put_system(self, message: object) -> None:
+        if not self._actor._dead:
+            self._actor._queue.put_nowait(message)
+
+
+class Actor:
+    """Base class: override ``on_start``, ``on_receive`` and ``on_stop``.
+
+    ``on_start`` runs in the actor's greenlet; the actor counts as started (ready) when
+    it returns. An exception there fails the start. ``on_receive``'s return value is the
+    reply to an ask. Any exception from ``on_receive`` crashes the actor: the kernel logs
+    it, fails pending asks with :class:`ActorDead` and tells the monitors (the supervisor).
+    """
+
+    mailbox_size: int = DEFAULT_MAILBOX_SIZE
+    #: log level of actor_started / actor_stopped; per-connection actors keep it at debug.
+    lifecycle_log_level: ClassVar[str] = "info"
+
+    def __init__(self, *, mailbox_size: int | None = None) -> None:
+        if mailbox_size is not None:
+            self.mailbox_size = mailbox_size
+        self.name = f"{type(self).__name__}-{next(_ids)}"
+        self.path = self.name
+        self.clock: Clock = REAL_CLOCK
+        self._log: Any = None
+        self._log_context: dict[str, object] = {}
+        self._queue: gevent.queue.Queue[object] = gevent.queue.Queue()
+        self._room_waiters: list[gevent.event.Event] = []
+        self.ref = ActorRef(self)
+        self._greenlet: Greenlet[Any, Any] | None = None
+        self._ready = gevent.event.Event()
+        self._exited = gevent.event.Event()
+        self._dead = False
+        self._exit_reason: ExitReason | None = None
+        self._start_error: BaseException | None = None
+        self._monitors: dict[int, ActorRef] = {}
+        self._handled = 0
+        self._timers: set[Cancellable] = set()
+        self._registry: Registry | None = None
+
+    # -- hooks -------------------------------------------------------------------------
+    def on_start(self) -> None:
+        """Prepare; the actor is ready when this returns."""
+
+    def on_receive(self, message: object) -> Any:
+        """Handle one message; the return value answers an ask."""
+        raise TypeError(f"{self.path} cannot handle {type(message).__name__}")
+
+    def on_stop(self, reason: ExitReason) -> None:
+        """Release resources; runs on every exit, crashes included."""
+
+    # -- for subclasses ------------------------------------------------------------------
+    @property
+    def log(self) -> Any:
+        """A structlog logger bound to this actor's path (made on first use)."""
+        if self._log is None:
+            self._log = _LOG.bind(actor=self.path, **self._log_context)
+        return self._log
+
+    def _lifecycle(self, level: str, event: str, **values: object) -> None:
+        if level == "debug" and self._log is None:
+            # per-connection actors: skip binding a logger just to drop a debug line
+            _LOG.debug(event, actor=self.path, **self._log_context, **values)
+        else:
+            getattr(self.log, level)(event, **values)
+
+    def stop_self(self) -> None:
+        """Leave the actor loop with reason Normal after the current message."""
+        raise _StopSelf()
+
+    def send_after(self, seconds: float, message: object) -> Cancellable:
+        """Tell ``message`` to this actor after ``seconds`` (a timer; cancel to drop it)."""
+
+        def fire() -> None:
+            self._timers.discard(timer)
+            if not self._dead:
+                self._queue.put_nowait(message)
+
+        timer = self.clock.call_later(seconds, fire)
+        self._timers.add(timer)
+        return timer
+
+    def statistics(self) -> ActorStatistics:
+        return ActorStatistics(
+            path=self.path,
+            alive=not self._dead,
+            mailbox_depth=self._queue.qsize(),
+            mailbox_bound=self.mailbox_size,
+            messages_handled=self._handled,
+        )
+
+    # -- kernel ----------------------------------------------------------------------------
+    def _launch(
+        self,
+        *,
+        name: str | None,
+        parent_path: str | None,
+        clock: Clock | None,
+        start_timeout: float | None,
+        registry: Registry | None = None,
+        log_context: dict[str, object] | None = None,
+    ) -> ActorRef:
+        if self._greenlet is not None:
+            raise RuntimeError(f"{self.path} was already started")
+        if name is not None:
+            self.name = name
+        self.path = f"{parent_path}/{self.name}" if parent_path else self.name
+        self.ref.path = self.path
+        if clock is not None:
+            self.clock = clock
+        self._log_context = log_context or {}
+        self._log = None
+        if registry is not None:
+            registry.register(self.name, self.ref)
+            self._registry = registry
+        self._greenlet = gevent.spawn(self._run)
+        self._ready.wait(start_timeout)
+        if self._start_error is not None or not self._ready.is_set():
+            reason: object = self._start_error or f"no readiness within {start_timeout:g} s"
+            if not self._dead:
+                self._greenlet.kill(block=True)
+            raise StartFailed(self.path, reason) from self._start_error
+        return self.ref
+
+    def _run(self) -> None:
+        reason: ExitReason = Normal()
+        started = False
+        try:
+            self.on_start()
+            started = True
+            self._ready.set()
+            self._lifecycle(self.lifecycle_log_level, "actor_started")
+            self._loop()
+            reason = Shutdown()
+        except _StopSelf:
+            reason = Normal()
+        except gevent.GreenletExit:
+            reason = Killed()
+        except BaseException as error:  # the kernel is where crashes are caught
+            reason = Crashed(error)
+            if started:
+                self.log.error("actor_crashed", reason=str(reason), exc_info=error)
+            else:
+                self._start_error = error
+                self.log.error("actor_start_failed", reason=str(reason), exc_info=error)
+        finally:
+            self._exit(reason, started)
+
+    def _loop(self) -> None:
+        get = self._queue.get
+        receive = self.on_receive
+        waiters = self._room_waiters
+        while True:
+            message = get()
+            if waiters:
+                for room in waiters:
+                    room.set()
+                waiters.clear()
+            cls = type(message)
+            if cls is _Ask:
+                ask: _Ask = message
+                self._current = ask
+                ask.result.set(receive(ask.message))
+                self._current = None
+            elif cls is _Stop:
+                return
+            else:
+                receive(message)
+            self._handled += 1
+
+    _current: _Ask | None = None
+
+    def _exit(self, reason: ExitReason, started: bool) -> None:
+        self._dead = True
+        self._exit_reason = reason
+        self.ref._bound = -1
+        for timer in list(self._timers):
+            timer.cancel()
+        self._timers.clear()
+        try:
+            if started:
+                self.on_stop(reason)
+        except BaseException as error:  # a failing on_stop must not hide the exit
+            self.log.error("actor_stop_hook_failed", exc_info=error)
+        dead = ActorDead(self.path, reason)
+        if self._current is not None:
+            self._current.result.set_exception(dead)
+            self._current = None
+        while not self._queue.empty():
+            pending = self._queue.get_nowait()
+            if type(pending) is _Ask:
+                pending.result.set_exception(dead)
+        if self._registry is not None:
+            self._registry.unregister(self.name, self.ref)
+        if started:
+            level = "info" if isinstance(reason, Normal | Shutdown) else "warning"
+            if level == "info":
+                level = self.lifecycle_log_level
+            self._lifecycle(level, "actor_stopped", reason=str(reason))
+        self._ready.set()
+        for room in self._room_waiters:
+            room.set()
+        self._exited.set()
+        monitors = list(self._monitors.values())
+        self._monitors.clear()
+        down = Down(ref=self.ref, reason=reason)
+        for watcher in monitors:
+            watcher._put_system(down)
+
+
+def spawn(
+    actor: Actor,
+    *,
+    name: str | None = None,
+    clock: Clock | None = None,
+    start_timeout: float | None = 10.0,
+    registry: Registry | None = None,
+    log_context: dict[str, object] | None = None,
+) -> ActorRef:
+    """Start a top-level actor and wait until it is ready (raises :class:`StartFailed`)."""
+    return actor._launch(
+        name=name,
+        parent_path=None,
+        clock=clock,
+        start_timeout=start_timeout,
+        registry=registry,
+        log_context=log_context,
+    )
+
+
+ActorFactory = Callable[[], Actor]

@@ -1,0 +1,40 @@
+"""Shared fixtures: every test runs with a timeout (pyproject) and checks for leaked greenlets."""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+import gevent
+import pytest
+import structlog
+
+
+def live_greenlets() -> list[gevent.Greenlet]:
+    gc.collect()
+    return [g for g in gc.get_objects() if isinstance(g, gevent.Greenlet) and not g.dead]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_structlog() -> None:
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        cache_logger_on_first_use=False,
+    )
+
+
+@pytest.fixture
+def no_leaked_greenlets():
+    """Fail the test if it leaves greenlets running."""
+    before = {id(g) for g in live_greenlets()}
+    yield
+    for _ in range(50):
+        leaked = [g for g in live_greenlets() if id(g) not in before]
+        if not leaked:
+            return
+        gevent.sleep(0.01)
+    pytest.fail(f"{len(leaked)} greenlets left running, for example {leaked[:3]}")
