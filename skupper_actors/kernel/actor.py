@@ -67,12 +67,12 @@ class ActorStatistics:
 class ActorRef:
     """The only handle other code holds on an actor."""
 
-    __slots__ = ("_actor", "_bound", "_queue", "path")
+    __slots__ = ("_actor", "_bound", "_kernel_queue", "path")
 
     def __init__(self, actor: Actor) -> None:
         self._actor = actor
         self.path = actor.path
-        self._queue = actor._queue
+        self._kernel_queue = actor._kernel_queue
         # -1 once the actor is dead, so that tell's one comparison covers both cases.
         self._bound = actor.mailbox_size
 
@@ -81,7 +81,7 @@ class ActorRef:
 
     @property
     def alive(self) -> bool:
-        return not self._actor._dead
+        return not self._actor._kernel_dead
 
     def tell(self, message: object) -> None:
         """Queue ``message``; never blocks.
@@ -90,11 +90,11 @@ class ActorRef:
         :class:`ActorDead` when the actor has exited. ``tell_nowait`` is the same call under
         the name trio would give it; ``wait_tell`` is the blocking variant.
         """
-        queue = self._queue
+        queue = self._kernel_queue
         if queue.qsize() >= self._bound:
             actor = self._actor
-            if actor._dead:
-                raise ActorDead(self.path, actor._exit_reason)
+            if actor._kernel_dead:
+                raise ActorDead(self.path, actor._kernel_exit_reason)
             raise MailboxFull(self.path, self._bound)
         queue.put_nowait(message)
 
@@ -108,12 +108,12 @@ class ActorRef:
         """
         actor = self._actor
         deadline = None if timeout is None else actor.clock.now() + timeout
-        while self._queue.qsize() >= self._bound and not actor._dead:
+        while self._kernel_queue.qsize() >= self._bound and not actor._kernel_dead:
             remaining = None if deadline is None else deadline - actor.clock.now()
             if remaining is not None and remaining <= 0:
                 raise MailboxFull(self.path, self._bound)
             room = gevent.event.Event()
-            actor._room_waiters.append(room)
+            actor._kernel_room_waiters.append(room)
             room.wait(remaining)
         self.tell(message)
 
@@ -124,7 +124,7 @@ class ActorRef:
         if the actor is dead or dies before answering, :class:`MailboxFull` if it is full.
         """
         actor = self._actor
-        if actor._greenlet is gevent.getcurrent():
+        if actor._kernel_greenlet is gevent.getcurrent():
             raise RuntimeError(f"{self.path} asked itself; that would deadlock")
         envelope = _Ask(message)
         self.tell(envelope)
@@ -136,13 +136,13 @@ class ActorRef:
     def monitor(self, watcher: ActorRef) -> None:
         """Deliver ``Down(ref=self, reason)`` to ``watcher`` when this actor exits."""
         actor = self._actor
-        if actor._dead:
-            watcher._put_system(Down(ref=self, reason=actor._exit_reason or Normal()))
+        if actor._kernel_dead:
+            watcher._put_system(Down(ref=self, reason=actor._kernel_exit_reason or Normal()))
         else:
-            actor._monitors[id(watcher)] = watcher
+            actor._kernel_monitors[id(watcher)] = watcher
 
     def demonitor(self, watcher: ActorRef) -> None:
-        self._actor._monitors.pop(id(watcher), None)
+        self._actor._kernel_monitors.pop(id(watcher), None)
 
     def stop(self, timeout: float | None = 5.0) -> ExitReason:
         """Ask the actor to stop after the messages already queued; kill it after ``timeout``.
@@ -150,32 +150,32 @@ class ActorRef:
         ``timeout=0`` kills at once (brutal). Returns the exit reason.
         """
         actor = self._actor
-        greenlet = actor._greenlet
-        if not actor._dead and greenlet is not None:
+        greenlet = actor._kernel_greenlet
+        if not actor._kernel_dead and greenlet is not None:
             if greenlet is gevent.getcurrent():
                 raise RuntimeError(f"{self.path} cannot wait for its own stop; use stop_self()")
             if timeout == 0:
                 greenlet.kill(block=True)
             else:
-                actor._queue.put_nowait(_STOP)
+                actor._kernel_queue.put_nowait(_STOP)
                 greenlet.join(timeout)
                 if not greenlet.dead:
                     greenlet.kill(block=True)
-        actor._exited.wait()
-        assert actor._exit_reason is not None
-        return actor._exit_reason
+        actor._kernel_exited.wait()
+        assert actor._kernel_exit_reason is not None
+        return actor._kernel_exit_reason
 
     def wait(self, timeout: float | None = None) -> ExitReason | None:
         """Wait until the actor exits; returns its reason, or None on timeout."""
-        self._actor._exited.wait(timeout)
-        return self._actor._exit_reason
+        self._actor._kernel_exited.wait(timeout)
+        return self._actor._kernel_exit_reason
 
     def statistics(self) -> Any:
         return self._actor.statistics()
 
     def _put_system(self, message: object) -> None:
-        if not self._actor._dead:
-            self._actor._queue.put_nowait(message)
+        if not self._actor._kernel_dead:
+            self._actor._kernel_queue.put_nowait(message)
 
 
 class Actor:
@@ -197,21 +197,21 @@ class Actor:
         self.name = f"{type(self).__name__}-{next(_ids)}"
         self.path = self.name
         self.clock: Clock = REAL_CLOCK
-        self._log: Any = None
-        self._log_context: dict[str, object] = {}
-        self._queue: gevent.queue.Queue[object] = gevent.queue.Queue()
-        self._room_waiters: list[gevent.event.Event] = []
+        self._kernel_log: Any = None
+        self._kernel_log_context: dict[str, object] = {}
+        self._kernel_queue: gevent.queue.Queue[object] = gevent.queue.Queue()
+        self._kernel_room_waiters: list[gevent.event.Event] = []
         self.ref = ActorRef(self)
-        self._greenlet: Greenlet[Any, Any] | None = None
-        self._ready = gevent.event.Event()
-        self._exited = gevent.event.Event()
-        self._dead = False
-        self._exit_reason: ExitReason | None = None
-        self._start_error: BaseException | None = None
-        self._monitors: dict[int, ActorRef] = {}
-        self._handled = 0
-        self._timers: set[Cancellable] = set()
-        self._registry: Registry | None = None
+        self._kernel_greenlet: Greenlet[Any, Any] | None = None
+        self._kernel_ready = gevent.event.Event()
+        self._kernel_exited = gevent.event.Event()
+        self._kernel_dead = False
+        self._kernel_exit_reason: ExitReason | None = None
+        self._kernel_start_error: BaseException | None = None
+        self._kernel_monitors: dict[int, ActorRef] = {}
+        self._kernel_handled = 0
+        self._kernel_timers: set[Cancellable] = set()
+        self._kernel_registry: Registry | None = None
 
     # -- hooks -------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -228,14 +228,14 @@ class Actor:
     @property
     def log(self) -> Any:
         """A structlog logger bound to this actor's path (made on first use)."""
-        if self._log is None:
-            self._log = _LOG.bind(actor=self.path, **self._log_context)
-        return self._log
+        if self._kernel_log is None:
+            self._kernel_log = _LOG.bind(actor=self.path, **self._kernel_log_context)
+        return self._kernel_log
 
     def _lifecycle(self, level: str, event: str, **values: object) -> None:
-        if level == "debug" and self._log is None:
+        if level == "debug" and self._kernel_log is None:
             # per-connection actors: skip binding a logger just to drop a debug line
-            _LOG.debug(event, actor=self.path, **self._log_context, **values)
+            _LOG.debug(event, actor=self.path, **self._kernel_log_context, **values)
         else:
             getattr(self.log, level)(event, **values)
 
@@ -247,21 +247,21 @@ class Actor:
         """Tell ``message`` to this actor after ``seconds`` (a timer; cancel to drop it)."""
 
         def fire() -> None:
-            self._timers.discard(timer)
-            if not self._dead:
-                self._queue.put_nowait(message)
+            self._kernel_timers.discard(timer)
+            if not self._kernel_dead:
+                self._kernel_queue.put_nowait(message)
 
         timer = self.clock.call_later(seconds, fire)
-        self._timers.add(timer)
+        self._kernel_timers.add(timer)
         return timer
 
     def statistics(self) -> ActorStatistics:
         return ActorStatistics(
             path=self.path,
-            alive=not self._dead,
-            mailbox_depth=self._queue.qsize(),
+            alive=not self._kernel_dead,
+            mailbox_depth=self._kernel_queue.qsize(),
             mailbox_bound=self.mailbox_size,
-            messages_handled=self._handled,
+            messages_handled=self._kernel_handled,
         )
 
     # -- kernel ----------------------------------------------------------------------------
@@ -275,7 +275,7 @@ class Actor:
         registry: Registry | None = None,
         log_context: dict[str, object] | None = None,
     ) -> ActorRef:
-        if self._greenlet is not None:
+        if self._kernel_greenlet is not None:
             raise RuntimeError(f"{self.path} was already started")
         if name is not None:
             self.name = name
@@ -283,29 +283,29 @@ class Actor:
         self.ref.path = self.path
         if clock is not None:
             self.clock = clock
-        self._log_context = log_context or {}
-        self._log = None
+        self._kernel_log_context = log_context or {}
+        self._kernel_log = None
         if registry is not None:
             registry.register(self.name, self.ref)
-            self._registry = registry
-        self._greenlet = gevent.spawn(self._run)
-        self._ready.wait(start_timeout)
-        if self._start_error is not None or not self._ready.is_set():
-            reason: object = self._start_error or f"no readiness within {start_timeout:g} s"
-            if not self._dead:
-                self._greenlet.kill(block=True)
-            raise StartFailed(self.path, reason) from self._start_error
+            self._kernel_registry = registry
+        self._kernel_greenlet = gevent.spawn(self._kernel_run)
+        self._kernel_ready.wait(start_timeout)
+        if self._kernel_start_error is not None or not self._kernel_ready.is_set():
+            reason: object = self._kernel_start_error or f"no readiness within {start_timeout:g} s"
+            if not self._kernel_dead:
+                self._kernel_greenlet.kill(block=True)
+            raise StartFailed(self.path, reason) from self._kernel_start_error
         return self.ref
 
-    def _run(self) -> None:
+    def _kernel_run(self) -> None:
         reason: ExitReason = Normal()
         started = False
         try:
             self.on_start()
             started = True
-            self._ready.set()
+            self._kernel_ready.set()
             self._lifecycle(self.lifecycle_log_level, "actor_started")
-            self._loop()
+            self._kernel_loop()
             reason = Shutdown()
         except _StopSelf:
             reason = Normal()
@@ -316,15 +316,18 @@ class Actor:
             if started:
                 self.log.error("actor_crashed", reason=str(reason), exc_info=error)
             else:
-                self._start_error = error
-                self.log.error("actor_start_failed", reason=str(reason), exc_info=error)
+                self._kernel_start_error = error
+                if isinstance(error, StartFailed):  # a child's failure, already logged with its trace
+                    self.log.error("actor_start_failed", reason=str(reason))
+                else:
+                    self.log.error("actor_start_failed", reason=str(reason), exc_info=error)
         finally:
-            self._exit(reason, started)
+            self._kernel_exit(reason, started)
 
-    def _loop(self) -> None:
-        get = self._queue.get
+    def _kernel_loop(self) -> None:
+        get = self._kernel_queue.get
         receive = self.on_receive
-        waiters = self._room_waiters
+        waiters = self._kernel_room_waiters
         while True:
             message = get()
             if waiters:
@@ -334,50 +337,50 @@ class Actor:
             cls = type(message)
             if cls is _Ask:
                 ask: _Ask = message
-                self._current = ask
+                self._kernel_current = ask
                 ask.result.set(receive(ask.message))
-                self._current = None
+                self._kernel_current = None
             elif cls is _Stop:
                 return
             else:
                 receive(message)
-            self._handled += 1
+            self._kernel_handled += 1
 
-    _current: _Ask | None = None
+    _kernel_current: _Ask | None = None
 
-    def _exit(self, reason: ExitReason, started: bool) -> None:
-        self._dead = True
-        self._exit_reason = reason
+    def _kernel_exit(self, reason: ExitReason, started: bool) -> None:
+        self._kernel_dead = True
+        self._kernel_exit_reason = reason
         self.ref._bound = -1
-        for timer in list(self._timers):
+        for timer in list(self._kernel_timers):
             timer.cancel()
-        self._timers.clear()
+        self._kernel_timers.clear()
         try:
             if started:
                 self.on_stop(reason)
         except BaseException as error:  # a failing on_stop must not hide the exit
             self.log.error("actor_stop_hook_failed", exc_info=error)
         dead = ActorDead(self.path, reason)
-        if self._current is not None:
-            self._current.result.set_exception(dead)
-            self._current = None
-        while not self._queue.empty():
-            pending = self._queue.get_nowait()
+        if self._kernel_current is not None:
+            self._kernel_current.result.set_exception(dead)
+            self._kernel_current = None
+        while not self._kernel_queue.empty():
+            pending = self._kernel_queue.get_nowait()
             if type(pending) is _Ask:
                 pending.result.set_exception(dead)
-        if self._registry is not None:
-            self._registry.unregister(self.name, self.ref)
+        if self._kernel_registry is not None:
+            self._kernel_registry.unregister(self.name, self.ref)
         if started:
             level = "info" if isinstance(reason, Normal | Shutdown) else "warning"
             if level == "info":
                 level = self.lifecycle_log_level
             self._lifecycle(level, "actor_stopped", reason=str(reason))
-        self._ready.set()
-        for room in self._room_waiters:
+        self._kernel_ready.set()
+        for room in self._kernel_room_waiters:
             room.set()
-        self._exited.set()
-        monitors = list(self._monitors.values())
-        self._monitors.clear()
+        self._kernel_exited.set()
+        monitors = list(self._kernel_monitors.values())
+        self._kernel_monitors.clear()
         down = Down(ref=self.ref, reason=reason)
         for watcher in monitors:
             watcher._put_system(down)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from .actor import Actor, ActorRef
 from .errors import ActorDead, StartFailed, SupervisorGaveUp
 from .messages import Down, ExitReason, Killed, is_abnormal
+from .registry import Registry
 
 
 class Restart(enum.Enum):
@@ -55,6 +56,8 @@ class ChildSpec:
     shutdown: float | Literal["brutal"] | None = 5.0
     kind: Kind = Kind.WORKER
     start_timeout: float = 10.0
+    #: if set, the child is registered there under its id while it lives
+    registry: Registry | None = None
 
     def stop_timeout(self) -> float | None:
         if self.shutdown == BRUTAL:
@@ -209,13 +212,13 @@ class Supervisor(Actor):
         now = self.clock.now()
         return SupervisorStatistics(
             path=self.path,
-            alive=not self._dead,
+            alive=not self._kernel_dead,
             strategy=self.strategy,
             children=len(self._children),
             restarts_total=self._restarts_total,
             restarts_in_window=sum(1 for t in self._restarts if t >= now - self.period),
-            mailbox_depth=self._queue.qsize(),
-            messages_handled=self._handled,
+            mailbox_depth=self._kernel_queue.qsize(),
+            messages_handled=self._kernel_handled,
         )
 
     # -- children ------------------------------------------------------------------------
@@ -227,6 +230,7 @@ class Supervisor(Actor):
             parent_path=self.path,
             clock=self.clock,
             start_timeout=child.spec.start_timeout,
+            registry=child.spec.registry,
         )
         ref.monitor(self.ref)
         child.ref = ref
@@ -336,16 +340,26 @@ def child(
     restart: Restart = Restart.PERMANENT,
     shutdown: float | Literal["brutal"] | None = 5.0,
     start_timeout: float = 10.0,
+    registry: Registry | None = None,
 ) -> ChildSpec:
     """A worker child spec."""
     return ChildSpec(
-        id=child_id, start=start, restart=restart, shutdown=shutdown, start_timeout=start_timeout
+        id=child_id,
+        start=start,
+        restart=restart,
+        shutdown=shutdown,
+        start_timeout=start_timeout,
+        registry=registry,
     )
 
 
-def supervisor_child(child_id: str, start: Callable[[], Supervisor]) -> ChildSpec:
+def supervisor_child(
+    child_id: str, start: Callable[[], Supervisor], *, registry: Registry | None = None
+) -> ChildSpec:
     """A supervisor child spec: waits for its subtree to stop."""
-    return ChildSpec(id=child_id, start=start, kind=Kind.SUPERVISOR, shutdown=None)
+    return ChildSpec(
+        id=child_id, start=start, kind=Kind.SUPERVISOR, shutdown=None, registry=registry
+    )
 
 
 __all__ = [

@@ -1,0 +1,1 @@
+"""Greenlet shells: one actor per link, listener, routing table, management endpoint."""

@@ -1,0 +1,434 @@
+"""LinkActor: one inter-router connection (TLS socket + AMQP engine).
+
+An outgoing link keeps trying: connect, TLS, AMQP open, then carry control traffic
+until the connection ends, back off (exponential, with jitter) and try again. A
+failure to connect is a state shown in status, never a crash. An incoming link lives
+for one accepted connection. Both report to the RoutingActor.
+
+Two greenlets touch the connection: the actor's own (control messages from routing)
+and the session greenlet that reads the socket. The sans-IO engine calls never yield,
+so they do not interleave; socket writes are serialised by a lock whose holder keeps
+flushing until the engine has nothing left to send.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import random
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+import gevent.lock
+import gevent.socket
+
+from skupper_actors.kernel import Actor
+from skupper_actors.management import LinkInfo
+from skupper_actors.protocol import amqp
+from skupper_actors.protocol import routing as rt
+
+from .context import (
+    CONTROL_ADDRESS,
+    PROP_COST,
+    PROP_INSTANCE,
+    PROP_ROUTER_ID,
+    PROP_VERSION,
+    PROTOCOL_VERSION,
+    RouterContext,
+)
+from .messages import (
+    ControlReceived,
+    DropConnection,
+    LinkConnected,
+    LinkDisconnected,
+    LinkForgotten,
+    LinkStatusChanged,
+    SendControl,
+)
+from .net import HandshakeFailed, wrap_tls
+
+READ_SIZE = 256 * 1024
+CONTROL_CREDIT = 256
+PENDING_CONTROL_LIMIT = 1000
+
+_connection_ids = itertools.count(1)
+
+
+class LinkRefused(Exception):
+    """The peer is not a router we can link with (self, newer protocol, bad open)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkEndpoint:
+    """Where an outgoing link connects."""
+
+    name: str
+    host: str
+    port: int
+    cost: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _SessionCrashed:
+    error: BaseException
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _SessionEnded:
+    """An incoming link's only connection ended: the actor's work is done."""
+
+
+class _Session:
+    """One connection's state: socket, engine, control links."""
+
+    def __init__(self, sock: Any, conn: amqp.AmqpConnection, link_id: str) -> None:
+        self.sock = sock
+        self.conn = conn
+        self.link_id = link_id
+        self.write_lock = gevent.lock.Semaphore()
+        self.sender: int | None = None
+        self.receiver: int | None = None
+        self.peer: str | None = None
+        self.cost = 1
+        self.announced = False
+        self.closing: str | None = None
+        self.pending: deque[rt.ControlMessage] = deque()
+
+    def flush(self) -> None:
+        if self.write_lock.locked():
+            return  # the holder loops until the engine has nothing left
+        with self.write_lock:
+            while True:
+                data = self.conn.data_to_send()
+                if not data:
+                    return
+                self.sock.sendall(data)
+
+
+class LinkActor(Actor):
+    """One inter-router connection; outgoing ones reconnect with back-off."""
+
+    def __init__(
+        self,
+        ctx: RouterContext,
+        *,
+        endpoint: LinkEndpoint | None = None,
+        accepted: Any = None,
+        peer_address: tuple[str, int] | None = None,
+    ) -> None:
+        super().__init__()
+        if (endpoint is None) == (accepted is None):
+            raise ValueError("a LinkActor needs either an endpoint or an accepted socket")
+        self.ctx = ctx
+        self.endpoint = endpoint
+        self.accepted = accepted
+        self.peer_address = peer_address or ("", 0)
+        self.link_name = endpoint.name if endpoint else f"incoming-{next(_connection_ids)}"
+        self.session: _Session | None = None
+        self.attempts = 0
+        self.state = "connecting"
+        self.since = time.time()
+        self.last_error: str | None = None
+        self._runner: gevent.Greenlet[Any, Any] | None = None
+
+    # -- actor ---------------------------------------------------------------------------
+    def on_start(self) -> None:
+        self._runner = gevent.spawn(self._run)
+        self._runner.link_exception(self._runner_crashed)
+
+    def on_receive(self, message: object) -> Any:
+        session = self.session
+        if isinstance(message, SendControl):
+            if session is not None and session.link_id == message.link_id:
+                self._send_control(session, message.message)
+        elif isinstance(message, DropConnection):
+            if session is not None and session.link_id == message.link_id:
+                self._close(session, "amqp:connection:forced", message.reason)
+        elif isinstance(message, _SessionCrashed):
+            raise message.error
+        elif isinstance(message, _SessionEnded):
+            self.stop_self()
+        else:
+            return super().on_receive(message)
+        return None
+
+    def on_stop(self, reason: object) -> None:
+        runner = self._runner
+        if runner is not None and not runner.dead and runner is not gevent.getcurrent():
+            runner.unlink(self._runner_crashed)
+            runner.kill(block=True, timeout=2)
+        if self.session is not None:
+            self._disconnected(self.session, "link stopped")
+        routing = self.ctx.lookup("routing")
+        if routing is not None and routing.alive:
+            routing.tell(LinkForgotten(name=self.link_name))
+
+    def _runner_crashed(self, runner: gevent.Greenlet[Any, Any]) -> None:
+        if self.ref.alive:
+            self.ref.tell(_SessionCrashed(error=runner.exception or RuntimeError("session died")))
+
+    # -- connection loop -----------------------------------------------------------------
+    def _run(self) -> None:
+        if self.accepted is not None:
+            self._serve(self.accepted, outgoing=False)
+            self.accepted = None
+            self.ref.tell(_SessionEnded())
+            return
+        assert self.endpoint is not None
+        delay = self.ctx.timings.backoff_initial
+        while True:
+            self.attempts += 1
+            connected = self._attempt(self.endpoint)
+            if connected:
+                delay = self.ctx.timings.backoff_initial
+            jitter = self.ctx.timings.backoff_jitter
+            wait = delay * random.uniform(1 - jitter, 1 + jitter)
+            self._report("backing-off")
+            gevent.sleep(wait)
+            delay = min(delay * 2, self.ctx.timings.backoff_max)
+
+    def _attempt(self, endpoint: LinkEndpoint) -> bool:
+        """One connection attempt; True if the link came up at some point."""
+        self._report("connecting")
+        timings = self.ctx.timings
+        try:
+            sock = gevent.socket.create_connection(
+                (endpoint.host, endpoint.port), timeout=timings.connect_timeout
+            )
+        except OSError as error:
+            self.last_error = f"connect to {endpoint.host}:{endpoint.port} failed: {error}"
+            self.log.info("link_connect_failed", error=self.last_error, attempt=self.attempts)
+            return False
+        sock.settimeout(None)
+        return self._serve(sock, outgoing=True)
+
+    def _serve(self, sock: Any, *, outgoing: bool) -> bool:
+        timings = self.ctx.timings
+        self._report("handshaking")
+        if self.ctx.tls:
+            context = self.ctx.client_tls if outgoing else self.ctx.server_tls
+            assert context is not None
+            try:
+                sock = wrap_tls(
+                    context,
+                    sock,
+                    server_side=not outgoing,
+                    server_hostname=self.endpoint.host if outgoing and self.endpoint else None,
+                    timeout=timings.handshake_timeout,
+                )
+            except HandshakeFailed as error:
+                self.last_error = str(error)
+                self.log.warning(
+                    "link_refused", peer_address=self._address(), error=self.last_error
+                )
+                return False
+        link_id = f"{self.link_name}#{next(_connection_ids)}"
+        properties: dict[str, str | int] = {
+            PROP_ROUTER_ID: self.ctx.router_id,
+            PROP_INSTANCE: self.ctx.instance,
+            PROP_VERSION: PROTOCOL_VERSION,
+        }
+        if outgoing and self.endpoint is not None:
+            properties[PROP_COST] = self.endpoint.cost
+        conn = amqp.AmqpConnection(self.ctx.router_id, server=not outgoing, properties=properties)
+        session = _Session(sock, conn, link_id)
+        if self.endpoint is not None:
+            session.cost = self.endpoint.cost
+        self.session = session
+        conn.open()
+        up = False
+        reason = "connection closed by peer"
+        try:
+            session.flush()
+            opened_by = time.monotonic() + timings.handshake_timeout
+            while True:
+                timeout = None if session.announced else max(0.0, opened_by - time.monotonic())
+                try:
+                    with gevent.Timeout(timeout, LinkRefused("no AMQP open from peer in time")):
+                        data = sock.recv(READ_SIZE)
+                except OSError as error:
+                    reason = f"connection lost: {error}"
+                    break
+                if not data:
+                    reason = "connection closed by peer"
+                    break
+                conn.receive_data(data)
+                ended = self._handle_events(session)
+                session.flush()
+                up = up or session.announced
+                if ended is not None:
+                    reason = ended
+                    break
+                if session.closing is not None:
+                    reason = session.closing
+                    break
+        except LinkRefused as error:
+            reason = str(error)
+            self.log.warning("link_refused", peer_address=self._address(), error=reason)
+            self._close(session, "amqp:unauthorized-access", reason)
+        except OSError as error:
+            reason = f"connection lost: {error}"
+        finally:
+            self._disconnected(session, reason)
+            with contextlib.suppress(OSError):
+                sock.close()
+        self.last_error = reason
+        return up
+
+    def _handle_events(self, session: _Session) -> str | None:
+        conn = session.conn
+        for event in conn.events():
+            if isinstance(event, amqp.ConnectionOpened):
+                self._peer_opened(session, event)
+            elif isinstance(event, amqp.LinkOpened):
+                if event.remote_initiated and event.role is amqp.LinkRole.RECEIVER:
+                    self._control_link_opened(session, event)
+            elif isinstance(event, amqp.CreditAvailable):
+                if event.link_id == session.sender:
+                    self._drain_pending(session)
+                    if not session.announced and session.peer is not None:
+                        self._announce(session)
+            elif isinstance(event, amqp.MessageReceived):
+                self._control_received(session, event)
+            elif isinstance(event, amqp.ConnectionClosed):
+                why = event.description or event.condition or "no reason"
+                return f"peer closed the connection: {why}"
+            elif isinstance(event, amqp.TransportFailed):
+                self.log.warning(
+                    "link_protocol_error", peer_address=self._address(), error=event.reason
+                )
+                return f"protocol error: {event.reason}"
+            elif isinstance(event, amqp.LinkClosed):
+                if event.link_id in (session.sender, session.receiver):
+                    return "control link closed by peer"
+        return None
+
+    def _control_link_opened(self, session: _Session, event: amqp.LinkOpened) -> None:
+        if event.address != CONTROL_ADDRESS:
+            raise LinkRefused(f"unexpected link to {event.address!r}")
+        session.receiver = event.link_id
+        session.conn.flow(event.link_id, CONTROL_CREDIT)
+
+    def _peer_opened(self, session: _Session, event: amqp.ConnectionOpened) -> None:
+        props = event.remote_properties
+        peer = props.get(PROP_ROUTER_ID)
+        version = props.get(PROP_VERSION)
+        if not isinstance(peer, str) or not peer:
+            raise LinkRefused("peer is not a skupper router (no router id in its open frame)")
+        if not isinstance(version, int) or version > PROTOCOL_VERSION:
+            raise LinkRefused(
+                f"peer {peer} speaks router protocol version {version!r}; "
+                f"this router speaks {PROTOCOL_VERSION}"
+            )
+        if peer == self.ctx.router_id:
+            raise LinkRefused("peer has this router's own id (a link to itself?)")
+        if self.endpoint is None:
+            cost = props.get(PROP_COST, 1)
+            session.cost = cost if isinstance(cost, int) and cost >= 1 else 1
+        session.peer = peer
+        session.sender = session.conn.open_sender(f"control-{self.ctx.router_id}", CONTROL_ADDRESS)
+
+    def _announce(self, session: _Session) -> None:
+        session.announced = True
+        self._report("up", peer=session.peer)
+        routing = self.ctx.lookup("routing")
+        assert session.peer is not None
+        if routing is not None:
+            routing.tell(
+                LinkConnected(
+                    link_id=session.link_id, link=self.ref, peer=session.peer, cost=session.cost
+                )
+            )
+        self.log.info("link_opened", link_id=session.link_id, peer=session.peer, cost=session.cost)
+
+    def _control_received(self, session: _Session, event: amqp.MessageReceived) -> None:
+        if event.link_id != session.receiver:
+            return
+        session.conn.flow(event.link_id, 1)
+        body = event.message.body
+        try:
+            if not isinstance(body, dict):
+                raise rt.ControlMessageError(
+                    f"control message body is {type(body).__name__}, not a map"
+                )
+            message = rt.decode(body)
+        except rt.ControlMessageError as error:
+            self.log.warning("control_message_invalid", link_id=session.link_id, error=str(error))
+            return
+        routing = self.ctx.lookup("routing")
+        if routing is not None and session.announced:
+            routing.tell(ControlReceived(link_id=session.link_id, message=message))
+
+    def _send_control(self, session: _Session, message: rt.ControlMessage) -> None:
+        if len(session.pending) >= PENDING_CONTROL_LIMIT:
+            session.pending.popleft()  # the oldest is the most likely to be stale
+        session.pending.append(message)
+        self._drain_pending(session)
+        session.flush()
+
+    def _drain_pending(self, session: _Session) -> None:
+        if session.sender is None:
+            return
+        conn = session.conn
+        while session.pending and conn.credit(session.sender) > 0:
+            body = rt.encode(session.pending.popleft())
+            conn.send_message(session.sender, amqp.AmqpMessage(to=CONTROL_ADDRESS, body=body))
+
+    def _close(self, session: _Session, condition: str, description: str) -> None:
+        session.closing = description
+        session.conn.close(condition, description)
+        with contextlib.suppress(OSError):
+            session.flush()
+        with contextlib.suppress(OSError):
+            session.sock.shutdown(socket.SHUT_RDWR)
+
+    def _disconnected(self, session: _Session, reason: str) -> None:
+        if self.session is not session:
+            return
+        self.session = None
+        if session.announced:
+            self.log.info("link_closed", link_id=session.link_id, peer=session.peer, reason=reason)
+            routing = self.ctx.lookup("routing")
+            if routing is not None and routing.alive:
+                routing.tell(LinkDisconnected(link_id=session.link_id, reason=reason))
+        self.last_error = reason
+        self._report("down", peer=session.peer)
+
+    # -- status --------------------------------------------------------------------------
+    def _address(self) -> str:
+        if self.endpoint is not None:
+            return f"{self.endpoint.host}:{self.endpoint.port}"
+        return f"{self.peer_address[0]}:{self.peer_address[1]}"
+
+    def _report(self, state: str, peer: str | None = None) -> None:
+        if state != self.state:
+            self.state = state
+            self.since = time.time()
+        routing = self.ctx.lookup("routing")
+        if routing is None or not routing.alive:
+            return
+        host, port = (
+            (self.endpoint.host, self.endpoint.port) if self.endpoint else self.peer_address
+        )
+        session = self.session
+        info = LinkInfo(
+            name=self.link_name,
+            link_id=session.link_id if session else "",
+            direction="outgoing" if self.endpoint else "incoming",
+            peer=peer or (session.peer if session else None),
+            host=host,
+            port=port,
+            cost=session.cost if session else (self.endpoint.cost if self.endpoint else 1),
+            state=state,
+            since=self.since,
+            attempts=self.attempts,
+            last_error=self.last_error,
+        )
+        routing.tell(LinkStatusChanged(info=info))
+
+
+__all__ = ["LinkActor", "LinkEndpoint", "LinkRefused"]

@@ -1,0 +1,110 @@
+"""ManagementActor: answers the CLI and tests on a ZeroMQ REP socket (ipc, mode 0600)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+import zmq.green as zmq
+
+from skupper_actors.kernel import Actor, KernelError
+from skupper_actors.management import (
+    SOCKET_NAME,
+    NodeStatus,
+    RouterInfo,
+    decode_request,
+    encode_reply,
+)
+from skupper_actors.management.schema import ProtocolError
+
+from .context import RouterContext
+from .messages import GetRoutingSnapshot
+from .routing import RoutingSnapshot
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _ServeLoopDied:
+    error: BaseException
+
+
+class ManagementActor(Actor):
+    """Serves typed status requests; one request at a time (REQ/REP)."""
+
+    def __init__(
+        self, ctx: RouterContext, runtime_dir: pathlib.Path, router_info: Callable[[], RouterInfo]
+    ) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.socket_path = runtime_dir / SOCKET_NAME
+        self.router_info = router_info
+        self.sock: Any = None
+        self._serve_greenlet: gevent.Greenlet[Any, Any] | None = None
+
+    def on_start(self) -> None:
+        self.socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.socket_path.parent, 0o700)
+        if self.socket_path.exists():
+            self.socket_path.unlink()  # a stale socket from a node that died
+        sock = zmq.Context.instance().socket(zmq.REP)
+        sock.setsockopt(zmq.LINGER, 0)
+        old = os.umask(0o177)  # the socket file is created 0600, with no window
+        try:
+            sock.bind(f"ipc://{self.socket_path}")
+        finally:
+            os.umask(old)
+        self.sock = sock
+        self.log.info("management_listening", path=str(self.socket_path))
+        self._serve_greenlet = gevent.spawn(self._serve)
+        self._serve_greenlet.link_exception(self._died)
+
+    def on_receive(self, message: object) -> Any:
+        if isinstance(message, _ServeLoopDied):
+            raise message.error
+        return super().on_receive(message)
+
+    def on_stop(self, reason: object) -> None:
+        if self._serve_greenlet is not None:
+            self._serve_greenlet.unlink(self._died)
+            self._serve_greenlet.kill(block=True, timeout=2)
+        if self.sock is not None:
+            self.sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+
+    def _died(self, greenlet: gevent.Greenlet[Any, Any]) -> None:
+        if self.ref.alive:
+            self.ref.tell(
+                _ServeLoopDied(error=greenlet.exception or RuntimeError("serve loop died"))
+            )
+
+    def _serve(self) -> None:
+        while True:
+            raw = self.sock.recv()
+            self.sock.send(self.answer(raw))
+
+    def answer(self, raw: bytes) -> bytes:
+        """One reply for one request; every failure is an error reply, never silence."""
+        try:
+            kind = decode_request(raw)
+        except ProtocolError as error:
+            self.log.warning("management_request_invalid", error=str(error))
+            return encode_reply(error=str(error))
+        routing = self.ctx.lookup("routing")
+        if routing is None:
+            return encode_reply(error="the router is (re)starting; try again")
+        try:
+            snapshot: RoutingSnapshot = routing.ask(GetRoutingSnapshot(), timeout=5)
+        except KernelError as error:
+            return encode_reply(error=f"router did not answer: {error}")
+        status = NodeStatus(
+            router=self.router_info(),
+            links=snapshot.links if kind in ("status", "links") else (),
+            routers=snapshot.routes if kind in ("status", "routers") else (),
+            addresses=snapshot.addresses if kind in ("status", "addresses") else (),
+        )
+        return encode_reply(status)

@@ -1,0 +1,86 @@
+"""Typed messages exchanged between the router's actors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from skupper_actors.kernel import ActorRef
+from skupper_actors.management import LinkInfo
+from skupper_actors.protocol.routing import ControlMessage
+
+
+# -- link -> routing -----------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkConnected:
+    """An inter-router connection finished its handshakes and can carry control traffic."""
+
+    link_id: str
+    link: ActorRef
+    peer: str
+    cost: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkDisconnected:
+    link_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ControlReceived:
+    link_id: str
+    message: ControlMessage
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkStatusChanged:
+    """A link's state for status displays (kept by routing, served by management)."""
+
+    info: LinkInfo
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkForgotten:
+    name: str
+
+
+# -- routing -> link -----------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendControl:
+    link_id: str
+    message: ControlMessage
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DropConnection:
+    """Close the connection behind ``link_id`` (its neighbour went silent)."""
+
+    link_id: str
+    reason: str
+
+
+# -- anyone -> routing ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tick:
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BindAddress:
+    address: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnbindAddress:
+    address: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetRoutingSnapshot:
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetLinkCost:
+    link_id: str
+    cost: int

@@ -1,0 +1,191 @@
+"""RoutingActor: the router's link-state database, next hops and address bindings.
+
+A thin shell over :class:`~skupper_actors.protocol.routing.RoutingEngine`: it feeds the
+engine what the link actors report, performs the effects the engine returns (control
+messages to links, dropping silent neighbours), and answers snapshots for management.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from skupper_actors.kernel import Actor, ActorDead, ActorRef, Cancellable, MailboxFull
+from skupper_actors.management import AddressInfo, LinkInfo, RouteInfo
+from skupper_actors.protocol import routing as rt
+
+from .messages import (
+    BindAddress,
+    ControlReceived,
+    DropConnection,
+    GetRoutingSnapshot,
+    LinkConnected,
+    LinkDisconnected,
+    LinkForgotten,
+    LinkStatusChanged,
+    SendControl,
+    SetLinkCost,
+    Tick,
+    UnbindAddress,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutingSnapshot:
+    router_id: str
+    instance: int
+    links: tuple[LinkInfo, ...]
+    routes: tuple[RouteInfo, ...]
+    addresses: tuple[AddressInfo, ...]
+
+
+class RoutingActor(Actor):
+    """Owns the routing engine; the only writer of the routing state."""
+
+    mailbox_size = 10_000
+
+    def __init__(self, router_id: str, instance: int, settings: rt.RoutingSettings) -> None:
+        super().__init__()
+        self.router_id = router_id
+        self.instance = instance
+        self.settings = settings
+        self.engine = rt.RoutingEngine(router_id, instance, settings)
+        self.links: dict[str, ActorRef] = {}  # link id -> LinkActor
+        self.peers: dict[str, str] = {}  # link id -> peer router id
+        self.link_status: dict[str, LinkInfo] = {}  # link name -> latest status
+        self.local_addresses: set[str] = set()
+        self._timer: Cancellable | None = None
+
+    def on_start(self) -> None:
+        self._perform(self.engine.tick(self.clock.now()))
+        self._schedule()
+
+    def on_receive(self, message: object) -> Any:
+        now = self.clock.now()
+        if isinstance(message, ControlReceived):
+            if message.link_id in self.links:
+                self._perform(self.engine.receive(message.link_id, message.message, now))
+        elif isinstance(message, Tick):
+            self._timer = None
+            self._perform(self.engine.tick(now))
+            self._schedule()
+        elif isinstance(message, LinkConnected):
+            self.links[message.link_id] = message.link
+            self.peers[message.link_id] = message.peer
+            self.log.info("link_up", link_id=message.link_id, peer=message.peer, cost=message.cost)
+            self._perform(self.engine.link_opened(message.link_id, message.cost, now))
+            self._schedule()
+        elif isinstance(message, LinkDisconnected):
+            if self.links.pop(message.link_id, None) is not None:
+                peer = self.peers.pop(message.link_id, None)
+                self.log.info(
+                    "link_down", link_id=message.link_id, peer=peer, reason=message.reason
+                )
+                self._perform(self.engine.link_closed(message.link_id, now))
+        elif isinstance(message, SetLinkCost):
+            if message.link_id in self.links:
+                self._perform(self.engine.link_cost_changed(message.link_id, message.cost, now))
+        elif isinstance(message, LinkStatusChanged):
+            self.link_status[message.info.name] = message.info
+        elif isinstance(message, LinkForgotten):
+            self.link_status.pop(message.name, None)
+        elif isinstance(message, BindAddress):
+            self.local_addresses.add(message.address)
+            self._perform(self.engine.add_local_address(message.address, now))
+        elif isinstance(message, UnbindAddress):
+            self.local_addresses.discard(message.address)
+            self._perform(self.engine.remove_local_address(message.address, now))
+        elif isinstance(message, GetRoutingSnapshot):
+            return self.snapshot()
+        else:
+            return super().on_receive(message)
+        return None
+
+    def on_stop(self, reason: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    # -- effects ---------------------------------------------------------------------
+    def _perform(self, effects: list[rt.Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, rt.SendControl):
+                self._send(
+                    effect.link_id, SendControl(link_id=effect.link_id, message=effect.message)
+                )
+            elif isinstance(effect, rt.NeighbourLost):
+                self.log.warning(
+                    "neighbour_lost",
+                    link_id=effect.link_id,
+                    peer=effect.router_id,
+                    reason=effect.reason,
+                )
+                if effect.reason != "link-closed":
+                    self._send(
+                        effect.link_id, DropConnection(link_id=effect.link_id, reason=effect.reason)
+                    )
+            elif isinstance(effect, rt.NeighbourAdded):
+                self.log.info("neighbour_added", link_id=effect.link_id, peer=effect.router_id)
+            elif isinstance(effect, rt.RoutesChanged):
+                self.log.info("routes_changed", routes=self._route_summary(effect.table))
+            elif isinstance(effect, rt.RouterAdded):
+                self.log.info("router_added", router=effect.router_id)
+            elif isinstance(effect, rt.RouterLost):
+                self.log.info("router_lost", router=effect.router_id)
+            elif isinstance(effect, rt.AddressesChanged):
+                self.log.debug(
+                    "address_changed", address=effect.address, routers=sorted(effect.routers)
+                )
+            elif isinstance(effect, rt.ProtocolRefused):
+                self.log.warning(
+                    "control_message_refused", link_id=effect.link_id, reason=effect.reason
+                )
+
+    def _send(self, link_id: str, message: object) -> None:
+        ref = self.links.get(link_id)
+        if ref is None:
+            return
+        try:
+            ref.tell(message)
+        except (MailboxFull, ActorDead) as error:
+            # The routing protocol repeats itself (HELLO, RA); a dropped message is recovered.
+            self.log.warning("control_message_dropped", link_id=link_id, error=str(error))
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        delay = max(0.0, self.engine.next_deadline() - self.clock.now())
+        self._timer = self.send_after(delay, Tick())
+
+    # -- queries -----------------------------------------------------------------------
+    def _route_summary(self, table: Mapping[str, rt.Route]) -> dict[str, str]:
+        return {
+            router: f"cost {route.cost} via {','.join(self._hop_names(route.next_hops))}"
+            for router, route in sorted(table.items())
+        }
+
+    def _hop_names(self, link_ids: tuple[str, ...]) -> list[str]:
+        return sorted({self.peers.get(link_id, link_id) for link_id in link_ids})
+
+    def snapshot(self) -> RoutingSnapshot:
+        routes = tuple(
+            RouteInfo(router=r, cost=route.cost, next_hops=tuple(self._hop_names(route.next_hops)))
+            for r, route in sorted(self.engine.routes().items())
+        )
+        names = set(self.engine.addresses()) | self.local_addresses
+        addresses = tuple(
+            AddressInfo(
+                address=address,
+                local=address in self.local_addresses,
+                routers=tuple(sorted(self.engine.address_routers(address))),
+            )
+            for address in sorted(names)
+        )
+        links = tuple(self.link_status[name] for name in sorted(self.link_status))
+        return RoutingSnapshot(
+            router_id=self.router_id,
+            instance=self.instance,
+            links=links,
+            routes=routes,
+            addresses=addresses,
+        )

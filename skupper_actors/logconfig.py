@@ -1,0 +1,49 @@
+"""structlog set-up for processes: JSON lines when not on a terminal, console otherwise."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TextIO
+
+import structlog
+
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+def configure_logging(
+    level: str = "info", *, json: bool | None = None, stream: TextIO | None = None, **context: str
+) -> None:
+    """Configure structlog once per process; ``context`` is bound into every event (site=...)."""
+    out = stream or sys.stderr
+    if json is None:
+        json = not out.isatty()
+    processors: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if context:
+        fixed = dict(context)
+
+        def add_context(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
+            for key, value in fixed.items():
+                event.setdefault(key, value)
+            return event
+
+        processors.append(add_context)
+    if json:
+        processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    else:
+        processors.append(structlog.dev.ConsoleRenderer())
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=True,
+    )

@@ -1,0 +1,36 @@
+"""The node's local management endpoint: typed requests and replies over ZeroMQ (ipc)."""
+
+from __future__ import annotations
+
+from .client import ManagementClient, ManagementError, NodeUnreachable
+from .schema import (
+    REQUEST_KINDS,
+    AddressInfo,
+    LinkInfo,
+    NodeStatus,
+    RouteInfo,
+    RouterInfo,
+    decode_reply,
+    decode_request,
+    encode_reply,
+    encode_request,
+)
+
+SOCKET_NAME = "management.sock"
+
+__all__ = [
+    "REQUEST_KINDS",
+    "SOCKET_NAME",
+    "AddressInfo",
+    "LinkInfo",
+    "ManagementClient",
+    "ManagementError",
+    "NodeStatus",
+    "NodeUnreachable",
+    "RouteInfo",
+    "RouterInfo",
+    "decode_reply",
+    "decode_request",
+    "encode_reply",
+    "encode_request",
+]

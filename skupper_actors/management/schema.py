@@ -1,0 +1,187 @@
+"""Wire shapes of management requests and replies (JSON), validated with marshmallow.
+
+A request is ``{"kind": "<kind>"}``. A reply is ``{"ok": true, "result": {...}}`` or
+``{"ok": false, "error": "..."}``. Results load into the frozen dataclasses below, so
+neither the node nor the CLI handles raw dicts past this module.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate
+
+REQUEST_KINDS = ("status", "links", "routers", "addresses")
+LINK_STATES = ("connecting", "handshaking", "up", "down", "backing-off", "failed")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouterInfo:
+    id: str
+    instance: int
+    version: str
+    inter_router_host: str
+    inter_router_port: int
+    tls: bool
+    started_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkInfo:
+    name: str
+    link_id: str
+    direction: str  # outgoing | incoming
+    peer: str | None
+    host: str
+    port: int
+    cost: int
+    state: str
+    since: float
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteInfo:
+    router: str
+    cost: int
+    next_hops: tuple[str, ...]  # peer router ids, equal-cost alternatives
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddressInfo:
+    address: str
+    local: bool
+    routers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeStatus:
+    router: RouterInfo
+    links: tuple[LinkInfo, ...] = ()
+    routers: tuple[RouteInfo, ...] = ()
+    addresses: tuple[AddressInfo, ...] = field(default_factory=tuple)
+
+
+class _Strict(Schema):
+    class Meta:
+        ordered = True
+
+
+class RouterInfoSchema(_Strict):
+    id = fields.String(required=True, validate=validate.Length(min=1))
+    instance = fields.Integer(required=True)
+    version = fields.String(required=True)
+    inter_router_host = fields.String(required=True)
+    inter_router_port = fields.Integer(required=True, validate=validate.Range(0, 65535))
+    tls = fields.Boolean(required=True)
+    started_at = fields.Float(required=True)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> RouterInfo:
+        return RouterInfo(**data)
+
+
+class LinkInfoSchema(_Strict):
+    name = fields.String(required=True)
+    link_id = fields.String(required=True)
+    direction = fields.String(required=True, validate=validate.OneOf(["outgoing", "incoming"]))
+    peer = fields.String(required=True, allow_none=True)
+    host = fields.String(required=True)
+    port = fields.Integer(required=True, validate=validate.Range(0, 65535))
+    cost = fields.Integer(required=True, validate=validate.Range(min=1))
+    state = fields.String(required=True, validate=validate.OneOf(LINK_STATES))
+    since = fields.Float(required=True)
+    attempts = fields.Integer(load_default=0)
+    last_error = fields.String(allow_none=True, load_default=None)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> LinkInfo:
+        return LinkInfo(**data)
+
+
+class RouteInfoSchema(_Strict):
+    router = fields.String(required=True)
+    cost = fields.Integer(required=True)
+    next_hops = fields.List(fields.String(), required=True)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> RouteInfo:
+        return RouteInfo(
+            router=data["router"], cost=data["cost"], next_hops=tuple(data["next_hops"])
+        )
+
+
+class AddressInfoSchema(_Strict):
+    address = fields.String(required=True)
+    local = fields.Boolean(required=True)
+    routers = fields.List(fields.String(), required=True)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> AddressInfo:
+        return AddressInfo(
+            address=data["address"], local=data["local"], routers=tuple(data["routers"])
+        )
+
+
+class NodeStatusSchema(_Strict):
+    router = fields.Nested(RouterInfoSchema, required=True)
+    links = fields.List(fields.Nested(LinkInfoSchema), load_default=list)
+    routers = fields.List(fields.Nested(RouteInfoSchema), load_default=list)
+    addresses = fields.List(fields.Nested(AddressInfoSchema), load_default=list)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> NodeStatus:
+        return NodeStatus(
+            router=data["router"],
+            links=tuple(data["links"]),
+            routers=tuple(data["routers"]),
+            addresses=tuple(data["addresses"]),
+        )
+
+
+class RequestSchema(_Strict):
+    kind = fields.String(required=True, validate=validate.OneOf(REQUEST_KINDS))
+
+
+class ReplySchema(_Strict):
+    ok = fields.Boolean(required=True)
+    error = fields.String(load_default=None, allow_none=True)
+    result = fields.Nested(NodeStatusSchema, load_default=None, allow_none=True)
+
+
+class ProtocolError(ValueError):
+    """A management message that does not match its schema."""
+
+
+def _load(schema: Schema, raw: bytes) -> Any:
+    try:
+        return schema.load(json.loads(raw))
+    except (ValueError, ValidationError) as error:
+        detail = error.messages if isinstance(error, ValidationError) else str(error)
+        raise ProtocolError(f"invalid management message: {detail}") from None
+
+
+def encode_request(kind: str) -> bytes:
+    RequestSchema().load({"kind": kind})
+    return json.dumps({"kind": kind}).encode()
+
+
+def decode_request(raw: bytes) -> str:
+    return str(_load(RequestSchema(), raw)["kind"])
+
+
+def encode_reply(result: NodeStatus | None = None, error: str | None = None) -> bytes:
+    """Encode a reply; the result is validated against its schema before it leaves."""
+    if error is not None:
+        return json.dumps({"ok": False, "error": error}).encode()
+    assert result is not None
+    plain = asdict(result)
+    NodeStatusSchema().load(plain)  # refuse to send what a client could not load
+    return json.dumps({"ok": True, "result": plain}).encode()
+
+
+def decode_reply(raw: bytes) -> dict[str, Any]:
+    return dict(_load(ReplySchema(), raw))

@@ -1,0 +1,99 @@
+"""`skupper-node`: run one site's router (and, for development, make a mesh's certificates)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+import gevent
+import structlog
+
+from skupper_actors import __version__
+from skupper_actors.logconfig import LEVELS, configure_logging
+from skupper_actors.security import CredentialsError, generate_dev_mesh
+from skupper_actors.siteconfig import SiteConfigError, load_site_config
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+EXIT_FAILED = 1
+
+
+def run(args: argparse.Namespace) -> int:
+    from skupper_actors.kernel import StartFailed
+    from skupper_actors.node import build_node
+
+    try:
+        config = load_site_config(args.config)
+    except SiteConfigError as error:
+        print(f"skupper-node: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(args.log_level, json=args.log_json, site=config.site)
+    log = structlog.get_logger().bind(site=config.site)
+    try:
+        node = build_node(config)
+    except (CredentialsError, OSError) as error:
+        log.error("node_config_invalid", error=str(error))
+        print(f"skupper-node: {args.config}: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        root = node.start()
+    except StartFailed as error:
+        log.error("node_start_failed", error=str(error))
+        print(f"skupper-node: could not start site {config.site}: {error.reason}", file=sys.stderr)
+        return EXIT_FAILED
+    info = node.router_info()
+    log.info(
+        "node_ready",
+        router=info.id,
+        instance=info.instance,
+        inter_router=f"{info.inter_router_host}:{info.inter_router_port}",
+        tls=info.tls,
+        runtime_dir=str(config.runtime_dir),
+    )
+
+    def shutdown(signum: int) -> None:
+        log.info("node_stopping", signal=signal.Signals(signum).name)
+        gevent.spawn(root.stop, None)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(signum, shutdown, signum)
+    reason = root.wait()
+    log.info("node_stopped", reason=str(reason))
+    return EXIT_OK if reason is not None and str(reason) in ("shutdown", "normal") else EXIT_FAILED
+
+
+def dev_certs(args: argparse.Namespace) -> int:
+    mesh = generate_dev_mesh(args.out, args.sites, sans=args.san or ("localhost", "127.0.0.1"))
+    for site in args.sites:
+        print(f"{site}: {mesh.site_folder(site)}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="skupper-node", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"skupper-node {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="run a site's router until SIGTERM/SIGINT")
+    run_p.add_argument("--config", "-c", required=True, help="site configuration (YAML)")
+    run_p.add_argument("--log-level", choices=sorted(LEVELS), default="info")
+    run_p.add_argument(
+        "--log-json",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="JSON log lines (default: when stderr is not a terminal)",
+    )
+    run_p.set_defaults(func=run)
+    certs_p = sub.add_parser(
+        "dev-certs", help="make a CA and one credential set per site (development and tests)"
+    )
+    certs_p.add_argument("--out", required=True, help="folder for the CA and the sites' folders")
+    certs_p.add_argument("--san", action="append", help="subject alternative name (repeatable)")
+    certs_p.add_argument("sites", nargs="+")
+    certs_p.set_defaults(func=dev_certs)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
