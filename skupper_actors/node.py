@@ -73,13 +73,15 @@ class Node:
             ra_interval=cfg.routing.ra_interval,
         )
         links = [outgoing_link(ctx, link) for link in cfg.links]
+        # A connector serves its routing key at this site (the TCP adaptor will bind it).
+        addresses = tuple(sorted({c.routing_key for c in cfg.connectors}))
 
         def router() -> Supervisor:
             return Supervisor(
                 [
                     child(
                         "routing",
-                        lambda: RoutingActor(ctx.router_id, ctx.instance, settings),
+                        lambda: RoutingActor(ctx.router_id, ctx.instance, settings, addresses),
                         registry=ctx.registry,
                     ),
                     supervisor_child(

@@ -51,6 +51,8 @@ def wrap_tls(
 
 def describe_ssl_error(error: ssl.SSLError) -> str:
     reason = getattr(error, "reason", None) or ""
+    if isinstance(error, ssl.SSLEOFError) or reason == "UNEXPECTED_EOF_WHILE_READING":
+        return "connection lost during TLS handshake (the peer hung up)"
     verify = getattr(error, "verify_message", None)
     if verify:
         return f"TLS handshake refused: {verify}"

@@ -45,8 +45,15 @@ class RoutingActor(Actor):
 
     mailbox_size = 10_000
 
-    def __init__(self, router_id: str, instance: int, settings: rt.RoutingSettings) -> None:
+    def __init__(
+        self,
+        router_id: str,
+        instance: int,
+        settings: rt.RoutingSettings,
+        addresses: tuple[str, ...] = (),
+    ) -> None:
         super().__init__()
+        self.initial_addresses = addresses
         self.router_id = router_id
         self.instance = instance
         self.settings = settings
@@ -58,7 +65,11 @@ class RoutingActor(Actor):
         self._timer: Cancellable | None = None
 
     def on_start(self) -> None:
-        self._perform(self.engine.tick(self.clock.now()))
+        now = self.clock.now()
+        for address in self.initial_addresses:
+            self.local_addresses.add(address)
+            self._perform(self.engine.add_local_address(address, now))
+        self._perform(self.engine.tick(now))
         self._schedule()
 
     def on_receive(self, message: object) -> Any:
@@ -114,7 +125,8 @@ class RoutingActor(Actor):
                     effect.link_id, SendControl(link_id=effect.link_id, message=effect.message)
                 )
             elif isinstance(effect, rt.NeighbourLost):
-                self.log.warning(
+                level = "info" if effect.reason == "link-closed" else "warning"
+                getattr(self.log, level)(
                     "neighbour_lost",
                     link_id=effect.link_id,
                     peer=effect.router_id,
