@@ -5,7 +5,10 @@
     │   ├── routing            RoutingActor: link-state database, next hops, addresses
     │   ├── links              one_for_one: a LinkActor per outgoing link (permanent)
     │   │                      and per accepted connection (temporary)
-    │   └── listener           InterRouterListener: accepts links, starts LinkActors
+    │   ├── listener           InterRouterListener: accepts links, starts LinkActors
+    │   └── adaptors           one_for_one: a TcpListenerActor / TcpConnectorActor per
+    │                          listener / connector, each the supervisor of its
+    │                          TcpConnectionActors (temporary children)
     └── control                one_for_one
         └── management         ManagementActor: status over ZeroMQ ipc
 
@@ -24,6 +27,7 @@ from skupper_actors.actors.link import LinkActor, LinkEndpoint
 from skupper_actors.actors.listener import GetBoundAddress, InterRouterListener
 from skupper_actors.actors.management import ManagementActor
 from skupper_actors.actors.routing import RoutingActor
+from skupper_actors.actors.tcp import TcpConnectorActor, TcpListenerActor
 from skupper_actors.kernel import (
     ActorRef,
     ChildSpec,
@@ -37,7 +41,7 @@ from skupper_actors.kernel import (
 from skupper_actors.management import RouterInfo
 from skupper_actors.protocol.routing import RoutingSettings
 from skupper_actors.security import Credentials, client_context, server_context
-from skupper_actors.siteconfig import LinkConfig, SiteConfig
+from skupper_actors.siteconfig import ConnectorConfig, LinkConfig, ListenerConfig, SiteConfig
 
 
 @dataclass(slots=True)
@@ -73,15 +77,19 @@ class Node:
             ra_interval=cfg.routing.ra_interval,
         )
         links = [outgoing_link(ctx, link) for link in cfg.links]
-        # A connector serves its routing key at this site (the TCP adaptor will bind it).
-        addresses = tuple(sorted({c.routing_key for c in cfg.connectors}))
+        adaptors = [tcp_listener(ctx, lc) for lc in cfg.listeners] + [
+            tcp_connector(ctx, cc) for cc in cfg.connectors
+        ]
+        addresses: tuple[str, ...] = ()  # connectors bind their routing keys when they start
 
         def router() -> Supervisor:
             return Supervisor(
                 [
                     child(
                         "routing",
-                        lambda: RoutingActor(ctx.router_id, ctx.instance, settings, addresses),
+                        lambda: RoutingActor(
+                            ctx.router_id, ctx.instance, settings, addresses, ctx.dataplane
+                        ),
                         registry=ctx.registry,
                     ),
                     supervisor_child(
@@ -94,6 +102,11 @@ class Node:
                         lambda: InterRouterListener(
                             ctx, cfg.inter_router.host, cfg.inter_router.port
                         ),
+                        registry=ctx.registry,
+                    ),
+                    supervisor_child(
+                        "adaptors",
+                        lambda: Supervisor(adaptors, intensity=10, period=10),
                         registry=ctx.registry,
                     ),
                 ],
@@ -129,6 +142,22 @@ def outgoing_link(ctx: RouterContext, link: LinkConfig) -> ChildSpec:
     endpoint = LinkEndpoint(name=link.name, host=link.host, port=link.port, cost=link.cost)
     return ChildSpec(
         id=f"link-{link.name}", start=lambda: LinkActor(ctx, endpoint=endpoint), shutdown=2.0
+    )
+
+
+def tcp_listener(ctx: RouterContext, cfg: ListenerConfig) -> ChildSpec:
+    return supervisor_child(
+        f"listener-{cfg.name}",
+        lambda: TcpListenerActor(ctx, cfg.name, cfg.routing_key, cfg.host, cfg.port),
+        registry=ctx.registry,
+    )
+
+
+def tcp_connector(ctx: RouterContext, cfg: ConnectorConfig) -> ChildSpec:
+    return supervisor_child(
+        f"connector-{cfg.name}",
+        lambda: TcpConnectorActor(ctx, cfg.name, cfg.routing_key, cfg.host, cfg.port),
+        registry=ctx.registry,
     )
 
 

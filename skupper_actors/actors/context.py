@@ -7,8 +7,12 @@ from dataclasses import dataclass, field
 
 from skupper_actors.kernel import ActorRef, Registry
 
+from .dataplane import DataPlane
+
 PROTOCOL_VERSION = 1
 CONTROL_ADDRESS = "_skupper/router/control"
+MESSAGE_ADDRESS = "_skupper/router/messages"
+ROUTER_PREFIX = "_skupper/router/"
 # AMQP open properties by which routers tell each other who they are.
 PROP_ROUTER_ID = "skupper.router-id"
 PROP_INSTANCE = "skupper.instance"
@@ -33,6 +37,12 @@ class RouterContext:
     server_tls: ssl.SSLContext | None  # None: plaintext (explicit opt-in)
     client_tls: ssl.SSLContext | None
     timings: LinkTimings = field(default_factory=LinkTimings)
+    dataplane: DataPlane = field(init=False)
+
+    def __post_init__(self) -> None:
+        dataplane = DataPlane(self.router_id)
+        dataplane._instance = self.instance
+        object.__setattr__(self, "dataplane", dataplane)
 
     @property
     def tls(self) -> bool:

@@ -18,7 +18,6 @@ import itertools
 import random
 import socket
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +31,6 @@ from skupper_actors.protocol import amqp
 from skupper_actors.protocol import routing as rt
 
 from .context import (
-    CONTROL_ADDRESS,
     PROP_COST,
     PROP_INSTANCE,
     PROP_ROUTER_ID,
@@ -40,6 +38,7 @@ from .context import (
     PROTOCOL_VERSION,
     RouterContext,
 )
+from .linksession import LinkSession
 from .messages import (
     ControlReceived,
     DropConnection,
@@ -52,8 +51,6 @@ from .messages import (
 from .net import HandshakeFailed, wrap_tls
 
 READ_SIZE = 256 * 1024
-CONTROL_CREDIT = 256
-PENDING_CONTROL_LIMIT = 1000
 
 _connection_ids = itertools.count(1)
 
@@ -73,40 +70,13 @@ class LinkEndpoint:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _SessionCrashed:
+class LinkSessionCrashed:
     error: BaseException
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _SessionEnded:
+class LinkSessionEnded:
     """An incoming link's only connection ended: the actor's work is done."""
-
-
-class _Session:
-    """One connection's state: socket, engine, control links."""
-
-    def __init__(self, sock: Any, conn: amqp.AmqpConnection, link_id: str) -> None:
-        self.sock = sock
-        self.conn = conn
-        self.link_id = link_id
-        self.write_lock = gevent.lock.Semaphore()
-        self.sender: int | None = None
-        self.receiver: int | None = None
-        self.peer: str | None = None
-        self.cost = 1
-        self.announced = False
-        self.closing: str | None = None
-        self.pending: deque[rt.ControlMessage] = deque()
-
-    def flush(self) -> None:
-        if self.write_lock.locked():
-            return  # the holder loops until the engine has nothing left
-        with self.write_lock:
-            while True:
-                data = self.conn.data_to_send()
-                if not data:
-                    return
-                self.sock.sendall(data)
 
 
 class LinkActor(Actor):
@@ -128,7 +98,7 @@ class LinkActor(Actor):
         self.accepted = accepted
         self.peer_address = peer_address or ("", 0)
         self.link_name = endpoint.name if endpoint else f"incoming-{next(_connection_ids)}"
-        self.session: _Session | None = None
+        self.session: LinkSession | None = None
         self.attempts = 0
         self.state = "connecting"
         self.since = time.time()
@@ -144,13 +114,13 @@ class LinkActor(Actor):
         session = self.session
         if isinstance(message, SendControl):
             if session is not None and session.link_id == message.link_id:
-                self._send_control(session, message.message)
+                session.send_control(message.message)
         elif isinstance(message, DropConnection):
             if session is not None and session.link_id == message.link_id:
                 self._close(session, "amqp:connection:forced", message.reason)
-        elif isinstance(message, _SessionCrashed):
+        elif isinstance(message, LinkSessionCrashed):
             raise message.error
-        elif isinstance(message, _SessionEnded):
+        elif isinstance(message, LinkSessionEnded):
             self.stop_self()
         else:
             return super().on_receive(message)
@@ -169,14 +139,16 @@ class LinkActor(Actor):
 
     def _runner_crashed(self, runner: gevent.Greenlet[Any, Any]) -> None:
         if self.ref.alive:
-            self.ref.tell(_SessionCrashed(error=runner.exception or RuntimeError("session died")))
+            self.ref.tell(
+                LinkSessionCrashed(error=runner.exception or RuntimeError("session died"))
+            )
 
     # -- connection loop -----------------------------------------------------------------
     def _run(self) -> None:
         if self.accepted is not None:
             self._serve(self.accepted, outgoing=False)
             self.accepted = None
-            self.ref.tell(_SessionEnded())
+            self.ref.tell(LinkSessionEnded())
             return
         assert self.endpoint is not None
         delay = self.ctx.timings.backoff_initial
@@ -235,7 +207,7 @@ class LinkActor(Actor):
         if outgoing and self.endpoint is not None:
             properties[PROP_COST] = self.endpoint.cost
         conn = amqp.AmqpConnection(self.ctx.router_id, server=not outgoing, properties=properties)
-        session = _Session(sock, conn, link_id)
+        session = LinkSession(sock, conn, link_id, self.ctx.dataplane)
         if self.endpoint is not None:
             session.cost = self.endpoint.cost
         self.session = session
@@ -279,21 +251,33 @@ class LinkActor(Actor):
         self.last_error = reason
         return up
 
-    def _handle_events(self, session: _Session) -> str | None:
+    def _handle_events(self, session: LinkSession) -> str | None:
         conn = session.conn
         for event in conn.events():
-            if isinstance(event, amqp.ConnectionOpened):
-                self._peer_opened(session, event)
-            elif isinstance(event, amqp.LinkOpened):
-                if event.remote_initiated and event.role is amqp.LinkRole.RECEIVER:
-                    self._control_link_opened(session, event)
+            kind = type(event)
+            if kind is amqp.StreamData:
+                session.stream_data(event)  # type: ignore[arg-type]
+            elif kind is amqp.StreamStarted:
+                session.stream_started(event)  # type: ignore[arg-type]
+            elif kind is amqp.StreamEnded:
+                session.stream_ended(event)  # type: ignore[arg-type]
+            elif isinstance(event, amqp.MessageReceived):
+                message = session.message_received(event)
+                if message is not None:
+                    self._control_received(session, message)
             elif isinstance(event, amqp.CreditAvailable):
-                if event.link_id == session.sender:
-                    self._drain_pending(session)
+                if event.link_id == session.control_sender:
+                    session.drain_control()
                     if not session.announced and session.peer is not None:
                         self._announce(session)
-            elif isinstance(event, amqp.MessageReceived):
-                self._control_received(session, event)
+            elif isinstance(event, amqp.LinkOpened):
+                if event.remote_initiated and not session.link_opened(event):
+                    raise LinkRefused(f"unexpected link {event.name!r} to {event.address!r}")
+            elif isinstance(event, amqp.LinkClosed):
+                if session.link_closed(event):
+                    return "control link closed by peer"
+            elif isinstance(event, amqp.ConnectionOpened):
+                self._peer_opened(session, event)
             elif isinstance(event, amqp.ConnectionClosed):
                 why = event.description or event.condition or "no reason"
                 return f"peer closed the connection: {why}"
@@ -302,18 +286,9 @@ class LinkActor(Actor):
                     "link_protocol_error", peer_address=self._address(), error=event.reason
                 )
                 return f"protocol error: {event.reason}"
-            elif isinstance(event, amqp.LinkClosed):
-                if event.link_id in (session.sender, session.receiver):
-                    return "control link closed by peer"
         return None
 
-    def _control_link_opened(self, session: _Session, event: amqp.LinkOpened) -> None:
-        if event.address != CONTROL_ADDRESS:
-            raise LinkRefused(f"unexpected link to {event.address!r}")
-        session.receiver = event.link_id
-        session.conn.flow(event.link_id, CONTROL_CREDIT)
-
-    def _peer_opened(self, session: _Session, event: amqp.ConnectionOpened) -> None:
+    def _peer_opened(self, session: LinkSession, event: amqp.ConnectionOpened) -> None:
         props = event.remote_properties
         peer = props.get(PROP_ROUTER_ID)
         version = props.get(PROP_VERSION)
@@ -330,10 +305,11 @@ class LinkActor(Actor):
             cost = props.get(PROP_COST, 1)
             session.cost = cost if isinstance(cost, int) and cost >= 1 else 1
         session.peer = peer
-        session.sender = session.conn.open_sender(f"control-{self.ctx.router_id}", CONTROL_ADDRESS)
+        session.open_links(self.ctx.router_id)
 
-    def _announce(self, session: _Session) -> None:
+    def _announce(self, session: LinkSession) -> None:
         session.announced = True
+        self.ctx.dataplane.ports[session.link_id] = session
         self._report("up", peer=session.peer)
         routing = self.ctx.lookup("routing")
         assert session.peer is not None
@@ -345,40 +321,12 @@ class LinkActor(Actor):
             )
         self.log.info("link_opened", link_id=session.link_id, peer=session.peer, cost=session.cost)
 
-    def _control_received(self, session: _Session, event: amqp.MessageReceived) -> None:
-        if event.link_id != session.receiver:
-            return
-        session.conn.flow(event.link_id, 1)
-        body = event.message.body
-        try:
-            if not isinstance(body, dict):
-                raise rt.ControlMessageError(
-                    f"control message body is {type(body).__name__}, not a map"
-                )
-            message = rt.decode(body)
-        except rt.ControlMessageError as error:
-            self.log.warning("control_message_invalid", link_id=session.link_id, error=str(error))
-            return
+    def _control_received(self, session: LinkSession, message: rt.ControlMessage) -> None:
         routing = self.ctx.lookup("routing")
         if routing is not None and session.announced:
             routing.tell(ControlReceived(link_id=session.link_id, message=message))
 
-    def _send_control(self, session: _Session, message: rt.ControlMessage) -> None:
-        if len(session.pending) >= PENDING_CONTROL_LIMIT:
-            session.pending.popleft()  # the oldest is the most likely to be stale
-        session.pending.append(message)
-        self._drain_pending(session)
-        session.flush()
-
-    def _drain_pending(self, session: _Session) -> None:
-        if session.sender is None:
-            return
-        conn = session.conn
-        while session.pending and conn.credit(session.sender) > 0:
-            body = rt.encode(session.pending.popleft())
-            conn.send_message(session.sender, amqp.AmqpMessage(to=CONTROL_ADDRESS, body=body))
-
-    def _close(self, session: _Session, condition: str, description: str) -> None:
+    def _close(self, session: LinkSession, condition: str, description: str) -> None:
         session.closing = description
         session.conn.close(condition, description)
         with contextlib.suppress(OSError):
@@ -386,10 +334,12 @@ class LinkActor(Actor):
         with contextlib.suppress(OSError):
             session.sock.shutdown(socket.SHUT_RDWR)
 
-    def _disconnected(self, session: _Session, reason: str) -> None:
+    def _disconnected(self, session: LinkSession, reason: str) -> None:
         if self.session is not session:
             return
         self.session = None
+        self.ctx.dataplane.ports.pop(session.link_id, None)
+        session.lost()
         if session.announced:
             self.log.info("link_closed", link_id=session.link_id, peer=session.peer, reason=reason)
             routing = self.ctx.lookup("routing")

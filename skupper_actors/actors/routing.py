@@ -15,6 +15,7 @@ from skupper_actors.kernel import Actor, ActorDead, ActorRef, Cancellable, Mailb
 from skupper_actors.management import AddressInfo, LinkInfo, RouteInfo
 from skupper_actors.protocol import routing as rt
 
+from .dataplane import DataPlane
 from .messages import (
     BindAddress,
     ControlReceived,
@@ -51,8 +52,10 @@ class RoutingActor(Actor):
         instance: int,
         settings: rt.RoutingSettings,
         addresses: tuple[str, ...] = (),
+        dataplane: DataPlane | None = None,
     ) -> None:
         super().__init__()
+        self.dataplane = dataplane or DataPlane(router_id)
         self.initial_addresses = addresses
         self.router_id = router_id
         self.instance = instance
@@ -139,12 +142,17 @@ class RoutingActor(Actor):
             elif isinstance(effect, rt.NeighbourAdded):
                 self.log.info("neighbour_added", link_id=effect.link_id, peer=effect.router_id)
             elif isinstance(effect, rt.RoutesChanged):
+                self.dataplane.routes = dict(effect.table)
                 self.log.info("routes_changed", routes=self._route_summary(effect.table))
             elif isinstance(effect, rt.RouterAdded):
                 self.log.info("router_added", router=effect.router_id)
             elif isinstance(effect, rt.RouterLost):
                 self.log.info("router_lost", router=effect.router_id)
             elif isinstance(effect, rt.AddressesChanged):
+                if effect.routers:
+                    self.dataplane.remote[effect.address] = effect.routers
+                else:
+                    self.dataplane.remote.pop(effect.address, None)
                 self.log.debug(
                     "address_changed", address=effect.address, routers=sorted(effect.routers)
                 )

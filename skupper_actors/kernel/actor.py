@@ -317,7 +317,7 @@ class Actor:
                 self.log.error("actor_crashed", reason=str(reason), exc_info=error)
             else:
                 self._kernel_start_error = error
-                if isinstance(error, StartFailed):  # a child's failure, already logged with its trace
+                if isinstance(error, StartFailed):  # a child's, logged with its trace already
                     self.log.error("actor_start_failed", reason=str(reason))
                 else:
                     self.log.error("actor_start_failed", reason=str(reason), exc_info=error)

@@ -221,6 +221,16 @@ class Supervisor(Actor):
             messages_handled=self._kernel_handled,
         )
 
+    def start_child_here(self, spec: ChildSpec) -> ActorRef:
+        """Start a dynamic child from this supervisor's own greenlet (a subclass's handler).
+
+        Raises StartFailed or ValueError; other greenlets use ``ref.start_child``.
+        """
+        reply = self._start_dynamic(spec)
+        if isinstance(reply, _Refused):
+            raise reply.error
+        return reply
+
     # -- children ------------------------------------------------------------------------
     def _start_one(self, child_id: str) -> ActorRef:
         child = self._children[child_id]

@@ -1,0 +1,262 @@
+"""The router's forwarding table, shared by the link and TCP actors of one node.
+
+Data never travels through a mailbox: a link actor's reader greenlet hands each
+received chunk straight to the stream's sink (a socket writer at the edge of the VAN, or
+the next hop's connection at a transit router). This object is the lookup those
+greenlets do per stream (never per byte): routes and sessions published by the routing
+and link actors, local connector bindings, streams waiting for their reverse direction.
+Calls into it never yield, so greenlets cannot interleave inside one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from skupper_actors.protocol import routing as rt
+from skupper_actors.protocol.tcpstream import FORWARD, StreamHeader
+
+
+class StreamRefused(Exception):
+    """A stream cannot be delivered here (no route, no connector, nobody waiting)."""
+
+    def __init__(self, condition: str, description: str) -> None:
+        super().__init__(description)
+        self.condition = condition
+        self.description = description
+
+
+class Sink(Protocol):
+    """Where a stream's bytes go at a router: called from a link's reader greenlet."""
+
+    def data(self, chunk: bytes) -> None: ...
+
+    def end(self, aborted: bool) -> None: ...
+
+
+class ReverseSink(Sink, Protocol):
+    """An ingress's sink for the reverse direction: its arrival means the far end connected."""
+
+    def started(self) -> None: ...
+
+
+class StreamOwner(Protocol):
+    """Told when the link carrying its outgoing stream ends before the stream did."""
+
+    def link_closed(self, condition: str | None, description: str | None) -> None: ...
+
+
+class OutStream(Protocol):
+    """The sending end of one stream: over an inter-router link, or local."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def backlog(self) -> int: ...
+
+    def end(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class Port(Protocol):
+    """What a live inter-router connection offers the data plane (LinkSession)."""
+
+    link_id: str
+    peer: str | None
+
+    def open_stream(self, header: StreamHeader, owner: StreamOwner) -> OutStream: ...
+
+    def send_router_message(self, to_router: str, body: dict[str, Any]) -> None: ...
+
+
+@dataclass(slots=True)
+class ConnectorBinding:
+    """A local connector serving a routing key; ``accept`` takes an arriving stream."""
+
+    name: str
+    routing_key: str
+    accept: Callable[[StreamHeader, EgressSink], None]
+    capacity: int = 1 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    router: str
+    local: bool
+
+
+class EgressSink:
+    """A forward stream arrived for a local connector: hold its bytes until the
+    connection actor attaches (the window bounds what can arrive meanwhile)."""
+
+    __slots__ = ("_ended", "_target", "buffer", "header", "refuse")
+
+    def __init__(self, header: StreamHeader, refuse: Callable[[str, str], None]) -> None:
+        self.header = header
+        self.refuse = refuse
+        self.buffer: list[bytes] = []
+        self._target: Sink | None = None
+        self._ended: bool | None = None
+
+    def attach(self, target: Sink) -> None:
+        self._target = target
+        for chunk in self.buffer:
+            target.data(chunk)
+        self.buffer = []
+        if self._ended is not None:
+            target.end(self._ended)
+
+    def data(self, chunk: bytes) -> None:
+        if self._target is not None:
+            self._target.data(chunk)
+        else:
+            self.buffer.append(chunk)
+
+    def end(self, aborted: bool) -> None:
+        if self._target is not None:
+            self._target.end(aborted)
+        else:
+            self._ended = aborted
+
+
+class LocalStream:
+    """A stream whose both ends are on this router: no AMQP, straight to the sink."""
+
+    __slots__ = ("done", "sink")
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.done = False
+
+    def write(self, chunk: bytes) -> None:
+        if not self.done:
+            self.sink.data(chunk)
+
+    def backlog(self) -> int:
+        return 0
+
+    def end(self) -> None:
+        if not self.done:
+            self.done = True
+            self.sink.end(False)
+
+    def abort(self) -> None:
+        if not self.done:
+            self.done = True
+            self.sink.end(True)
+
+
+AckHandler = Callable[[str, int], None]
+
+
+@dataclass(slots=True)
+class DataPlane:
+    router_id: str
+    routes: Mapping[str, rt.Route] = field(default_factory=dict)
+    ports: dict[str, Port] = field(default_factory=dict)  # link id -> live connection
+    remote: dict[str, frozenset[str]] = field(default_factory=dict)  # address -> routers
+    connectors: dict[str, list[ConnectorBinding]] = field(default_factory=dict)
+    waiting: dict[str, ReverseSink] = field(default_factory=dict)  # stream id -> reverse sink
+    acks: dict[tuple[str, str], AckHandler] = field(default_factory=dict)
+    outstanding: Counter[tuple[str, str]] = field(default_factory=Counter)
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+    _instance: int = 0
+
+    def new_stream_id(self) -> str:
+        return f"{self.router_id}/{self._instance}/{next(self._ids)}"
+
+    # -- routing -----------------------------------------------------------------------
+    def next_hop(self, router: str, key: str = "") -> Port | None:
+        route = self.routes.get(router)
+        if route is None:
+            return None
+        hops = [self.ports[h] for h in route.next_hops if h in self.ports]
+        if not hops:
+            return None
+        # equal-cost paths: spread streams by a hash of their id
+        return hops[zlib.crc32(key.encode()) % len(hops)] if len(hops) > 1 else hops[0]
+
+    def destinations(self, routing_key: str) -> list[Destination]:
+        found = [Destination(self.router_id, True)] if self.connectors.get(routing_key) else []
+        for router in sorted(self.remote.get(routing_key, ())):
+            if router != self.router_id and router in self.routes:
+                found.append(Destination(router, False))
+        return found
+
+    def select(self, routing_key: str, exclude: frozenset[str] = frozenset()) -> Destination | None:
+        """Balanced choice: local first; then fewest outstanding streams plus path cost."""
+        best: tuple[int, int, str] | None = None
+        chosen = None
+        for dest in self.destinations(routing_key):
+            if dest.router in exclude:
+                continue
+            if dest.local:
+                return dest
+            cost = self.routes[dest.router].cost
+            score = (self.outstanding[(routing_key, dest.router)] + cost, cost, dest.router)
+            if best is None or score < best:
+                best, chosen = score, dest
+        return chosen
+
+    def has_destination(self, routing_key: str) -> bool:
+        return bool(self.destinations(routing_key))
+
+    # -- streams -----------------------------------------------------------------------
+    def open_stream(self, header: StreamHeader, owner: StreamOwner) -> OutStream:
+        """Start a stream toward ``header.destination`` (raises StreamRefused)."""
+        if header.destination == self.router_id:
+            return LocalStream(self.arrive(header, refuse=owner.link_closed))
+        port = self.next_hop(header.destination, header.stream_id)
+        if port is None:
+            raise StreamRefused("skupper:no-route", f"no route to router {header.destination}")
+        return port.open_stream(header, owner)
+
+    def arrive(self, header: StreamHeader, refuse: Callable[[str, str], None]) -> Sink:
+        """A stream for this router arrived (from a link, or locally): find its sink."""
+        if header.direction == FORWARD:
+            bindings = self.connectors.get(header.routing_key)
+            if not bindings:
+                raise StreamRefused(
+                    "skupper:no-connector", f"no connector for {header.routing_key} here"
+                )
+            binding = min(bindings, key=lambda b: self.outstanding[(b.routing_key, b.name)])
+            sink = EgressSink(header, refuse)
+            binding.accept(header, sink)
+            return sink
+        waiting = self.waiting.pop(header.stream_id, None)
+        if waiting is None:
+            raise StreamRefused("skupper:stream-gone", f"stream {header.stream_id} has ended")
+        waiting.started()
+        return waiting
+
+    # -- acknowledgements ----------------------------------------------------------------
+    def send_ack(self, to_router: str, stream_id: str, direction: str, offset: int) -> None:
+        if to_router == self.router_id:
+            self.deliver_ack(stream_id, direction, offset)
+            return
+        port = self.next_hop(to_router, stream_id)
+        if port is not None:  # no path: the stream is ending anyway
+            port.send_router_message(
+                to_router, {"k": "ack", "s": stream_id, "d": direction, "o": offset}
+            )
+
+    def deliver_ack(self, stream_id: str, direction: str, offset: int) -> None:
+        handler = self.acks.get((stream_id, direction))
+        if handler is not None:
+            handler(stream_id, offset)
+
+    def router_message(self, to_router: str, body: Mapping[str, Any]) -> None:
+        """A router-addressed message arrived on a link: deliver here or pass it on."""
+        if to_router != self.router_id:
+            port = self.next_hop(to_router, str(body.get("s", "")))
+            if port is not None:
+                port.send_router_message(to_router, dict(body))
+            return
+        if body.get("k") == "ack":
+            stream, direction, offset = body.get("s"), body.get("d"), body.get("o")
+            if isinstance(stream, str) and isinstance(direction, str) and isinstance(offset, int):
+                self.deliver_ack(stream, direction, offset)

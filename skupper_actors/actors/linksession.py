@@ -1,0 +1,302 @@
+"""LinkSession: one live inter-router connection (socket + AMQP engine) and its links.
+
+Three kinds of AMQP link run over it: the control link (routing protocol), the message
+link (small router-addressed messages: stream acknowledgements), and one streaming
+link per TCP stream direction crossing it (opened by the sender, closed by the receiver
+after the end of the message). Received stream bytes go straight to the stream's sink.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from typing import Any
+
+import gevent.lock
+import structlog
+
+from skupper_actors.protocol import amqp
+from skupper_actors.protocol import routing as rt
+from skupper_actors.protocol.tcpstream import StreamHeader, StreamHeaderError, parse_header
+
+from .context import CONTROL_ADDRESS, MESSAGE_ADDRESS, ROUTER_PREFIX
+from .dataplane import DataPlane, Sink, StreamOwner, StreamRefused
+
+CONTROL_CREDIT = 256
+MESSAGE_CREDIT = 1024
+STREAM_CREDIT = 1
+PENDING_CONTROL_LIMIT = 1000
+
+_log = structlog.get_logger("skupper_actors.link")
+
+
+class RemoteStream:
+    """The sending end of a stream over this connection."""
+
+    __slots__ = ("delivery", "done", "link", "session")
+
+    def __init__(self, session: LinkSession, link: int, delivery: int) -> None:
+        self.session = session
+        self.link = link
+        self.delivery = delivery
+        self.done = False
+
+    def write(self, chunk: bytes) -> None:
+        if not self.done:
+            self.session.conn.write_stream(self.delivery, chunk)
+            self.session.flush()
+
+    def backlog(self) -> int:
+        return self.session.conn.stream_backlog(self.delivery)
+
+    def end(self) -> None:
+        if not self.done:
+            self.done = True
+            self.session.owners.pop(self.link, None)
+            self.session.conn.end_stream(self.delivery)
+            self.session.flush()
+
+    def abort(self) -> None:
+        if not self.done:
+            self.done = True
+            session = self.session
+            session.owners.pop(self.link, None)
+            session.conn.abort_stream(self.delivery)
+            session.conn.close_link(self.link)
+            session.flush()
+
+
+class _TransitSink:
+    """At a transit router: bytes of an incoming stream go on to the next hop."""
+
+    __slots__ = ("out",)
+
+    def __init__(self, out: RemoteStream) -> None:
+        self.out = out
+
+    def data(self, chunk: bytes) -> None:
+        self.out.write(chunk)
+
+    def end(self, aborted: bool) -> None:
+        if aborted:
+            self.out.abort()
+        else:
+            self.out.end()
+
+
+class _TransitOwner:
+    """The next hop ended our outgoing half early: end the incoming half too."""
+
+    __slots__ = ("in_link", "session")
+
+    def __init__(self, session: LinkSession, in_link: int) -> None:
+        self.session = session
+        self.in_link = in_link
+
+    def link_closed(self, condition: str | None, description: str | None) -> None:
+        self.session.refuse_stream(
+            self.in_link, condition or "skupper:path-lost", description or ""
+        )
+
+
+class LinkSession:
+    """State of one connection; its methods never yield except ``flush``'s socket send."""
+
+    def __init__(
+        self, sock: Any, conn: amqp.AmqpConnection, link_id: str, dataplane: DataPlane
+    ) -> None:
+        self.sock = sock
+        self.conn = conn
+        self.link_id = link_id
+        self.dataplane = dataplane
+        self.write_lock = gevent.lock.Semaphore()
+        self.control_sender: int | None = None
+        self.control_receiver: int | None = None
+        self.message_sender: int | None = None
+        self.message_receiver: int | None = None
+        self.peer: str | None = None
+        self.cost = 1
+        self.announced = False
+        self.closing: str | None = None
+        self.pending_control: deque[rt.ControlMessage] = deque()
+        self.owners: dict[int, StreamOwner] = {}  # our streaming sender links
+        self.sinks: dict[int, Sink] = {}  # the peer's streaming links to us
+        self.headers: dict[int, StreamHeader] = {}
+
+    # -- output ----------------------------------------------------------------------------
+    def flush(self) -> None:
+        if self.write_lock.locked():
+            return  # the holder loops until the engine has nothing left
+        with self.write_lock:
+            while True:
+                data = self.conn.data_to_send()
+                if not data:
+                    return
+                self.sock.sendall(data)
+
+    def open_links(self, router_id: str) -> None:
+        self.control_sender = self.conn.open_sender(f"control-{router_id}", CONTROL_ADDRESS)
+        self.message_sender = self.conn.open_sender(f"messages-{router_id}", MESSAGE_ADDRESS)
+
+    def send_control(self, message: rt.ControlMessage) -> None:
+        if len(self.pending_control) >= PENDING_CONTROL_LIMIT:
+            self.pending_control.popleft()  # the oldest is the most likely to be stale
+        self.pending_control.append(message)
+        self.drain_control()
+        self.flush()
+
+    def drain_control(self) -> None:
+        sender = self.control_sender
+        if sender is None:
+            return
+        conn = self.conn
+        while self.pending_control and conn.credit(sender) > 0:
+            body = rt.encode(self.pending_control.popleft())
+            conn.send_message(sender, amqp.AmqpMessage(to=CONTROL_ADDRESS, body=body))
+
+    def send_router_message(self, to_router: str, body: dict[str, Any]) -> None:
+        if self.message_sender is None:
+            return
+        # proton queues the message if the peer has not granted credit yet
+        self.conn.send_message(
+            self.message_sender, amqp.AmqpMessage(to=f"{ROUTER_PREFIX}{to_router}", body=body)
+        )
+        self.flush()
+
+    def open_stream(self, header: StreamHeader, owner: StreamOwner) -> RemoteStream:
+        conn = self.conn
+        link = conn.open_sender(
+            f"{header.direction}/{header.stream_id}", header.routing_key, streaming=True
+        )
+        delivery = conn.start_stream(
+            link,
+            amqp.MessageHeader(
+                to=header.routing_key,
+                reply_to=header.reply_to,
+                application_properties=header.to_properties(),
+            ),
+        )
+        self.owners[link] = owner
+        self.flush()
+        return RemoteStream(self, link, delivery)
+
+    def refuse_stream(self, link: int, condition: str, description: str) -> None:
+        """Close an incoming stream's link; its sender learns why from the detach."""
+        self.sinks.pop(link, None)
+        self.headers.pop(link, None)
+        self.conn.close_link(link, condition, description)
+        self.flush()
+
+    # -- input (called for the events of one read) -------------------------------------------
+    def link_opened(self, event: amqp.LinkOpened) -> bool:
+        """A peer-initiated link; False if it is not one of ours to accept."""
+        if event.role is not amqp.LinkRole.RECEIVER:
+            return False
+        if event.streaming:
+            self.conn.flow(event.link_id, STREAM_CREDIT)
+        elif event.address == CONTROL_ADDRESS:
+            self.control_receiver = event.link_id
+            self.conn.flow(event.link_id, CONTROL_CREDIT)
+        elif event.address == MESSAGE_ADDRESS:
+            self.message_receiver = event.link_id
+            self.conn.flow(event.link_id, MESSAGE_CREDIT)
+        else:
+            return False
+        return True
+
+    def stream_started(self, event: amqp.StreamStarted) -> None:
+        header = event.header
+        try:
+            stream = parse_header(header.to, header.reply_to, header.application_properties)
+        except StreamHeaderError as error:
+            _log.warning("stream_refused", link_id=self.link_id, error=str(error))
+            self.refuse_stream(event.link_id, "amqp:invalid-field", str(error))
+            return
+        link = event.link_id
+        try:
+            if stream.destination == self.dataplane.router_id:
+                sink: Sink = self.dataplane.arrive(
+                    stream,
+                    refuse=lambda condition, description: self.refuse_stream(
+                        link, condition, description
+                    ),
+                )
+            else:
+                port = self.dataplane.next_hop(stream.destination, stream.stream_id)
+                if port is None:
+                    raise StreamRefused(
+                        "skupper:no-route", f"no route to router {stream.destination}"
+                    )
+                out = port.open_stream(stream, _TransitOwner(self, link))
+                assert isinstance(out, RemoteStream)
+                sink = _TransitSink(out)
+        except StreamRefused as refused:
+            self.refuse_stream(link, refused.condition, refused.description)
+            return
+        self.sinks[link] = sink
+        self.headers[link] = stream
+
+    def stream_data(self, event: amqp.StreamData) -> None:
+        sink = self.sinks.get(event.link_id)
+        if sink is not None:
+            sink.data(event.data)
+
+    def stream_ended(self, event: amqp.StreamEnded) -> None:
+        sink = self.sinks.pop(event.link_id, None)
+        self.headers.pop(event.link_id, None)
+        if sink is not None:
+            sink.end(event.aborted)
+        with contextlib.suppress(amqp.AmqpUsageError):
+            self.conn.close_link(event.link_id)
+
+    def link_closed(self, event: amqp.LinkClosed) -> bool:
+        """Returns True when a control or message link closed (the connection is unusable)."""
+        owner = self.owners.pop(event.link_id, None)
+        if owner is not None:
+            owner.link_closed(event.condition, event.description)
+            return False
+        sink = self.sinks.pop(event.link_id, None)
+        self.headers.pop(event.link_id, None)
+        if sink is not None:
+            sink.end(True)
+            return False
+        return event.link_id in (
+            self.control_sender,
+            self.control_receiver,
+            self.message_sender,
+            self.message_receiver,
+        )
+
+    def message_received(self, event: amqp.MessageReceived) -> rt.ControlMessage | None:
+        """A control message to hand to routing, or None (router messages are handled here)."""
+        link = event.link_id
+        if link == self.message_receiver:
+            self.conn.flow(link, 1)
+            to = event.message.to or ""
+            body = event.message.body
+            if to.startswith(ROUTER_PREFIX) and isinstance(body, dict):
+                self.dataplane.router_message(to[len(ROUTER_PREFIX) :], body)
+            return None
+        if link != self.control_receiver:
+            return None
+        self.conn.flow(link, 1)
+        body = event.message.body
+        try:
+            if not isinstance(body, dict):
+                raise rt.ControlMessageError(
+                    f"control message body is {type(body).__name__}, not a map"
+                )
+            return rt.decode(body)
+        except rt.ControlMessageError as error:
+            _log.warning("control_message_invalid", link_id=self.link_id, error=str(error))
+            return None
+
+    def lost(self) -> None:
+        """The connection is gone: every stream crossing it ends, aborted."""
+        owners, self.owners = self.owners, {}
+        sinks, self.sinks = self.sinks, {}
+        self.headers.clear()
+        for owner in owners.values():
+            owner.link_closed("skupper:link-lost", f"link {self.link_id} to {self.peer} was lost")
+        for sink in sinks.values():
+            sink.end(True)

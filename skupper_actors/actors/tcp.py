@@ -1,0 +1,490 @@
+"""The TCP adaptor: listeners, connectors and one actor per TCP connection.
+
+A TcpListenerActor accepts client connections and starts a TcpConnectionActor (ingress)
+for each, as a temporary child. The ingress picks a destination for the routing key,
+opens the forward stream and waits until the far end has connected to its server (the
+reverse stream arrives) before reading the client: a refused attempt can then go to
+another destination with nothing to replay. A TcpConnectorActor takes the forward
+streams for its routing key and starts a TcpConnectionActor (egress) for each, which
+connects to host:port and opens the reverse stream.
+
+Each direction has an end-to-end byte window (protocol.tcpstream.Window): the reading
+end stops reading its socket while the window is full; the writing end acknowledges
+bytes as it writes them. Half-close travels as the end of a stream; a reset (or a lost
+path) travels as an aborted stream and ends in a reset: never a silent truncation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import socket
+import struct
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.socket
+
+from skupper_actors.kernel import Actor, ChildSpec, KernelError, Restart, Supervisor
+from skupper_actors.protocol.tcpstream import (
+    FORWARD,
+    REVERSE,
+    Acknowledger,
+    StreamHeader,
+    Window,
+    forward_header,
+    reverse_header,
+)
+
+from .context import RouterContext
+from .dataplane import ConnectorBinding, EgressSink, OutStream, StreamRefused
+from .messages import BindAddress, UnbindAddress
+
+READ_SIZE = 256 * 1024
+CONNECT_TIMEOUT = 5.0
+ACCEPT_TIMEOUT = 10.0  # forward stream sent -> reverse stream must arrive
+MAX_ATTEMPTS = 3
+_LINGER_RESET = struct.pack("ii", 1, 0)
+_ids = itertools.count(1)
+
+
+@dataclass(slots=True)
+class TcpCounters:
+    """Counters of one listener or connector (mutated in place by its connections)."""
+
+    opened: int = 0
+    closed: int = 0
+    active: int = 0
+    errors: int = 0
+    refused: int = 0
+    octets_in: int = 0  # from local sockets into the VAN
+    octets_out: int = 0  # from the VAN to local sockets
+    first_byte_latency_sum: float = 0.0
+    first_byte_samples: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Finished:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncomingStream:
+    header: StreamHeader
+    sink: EgressSink
+
+
+class SocketSink:
+    """Bytes from the VAN for one socket; a writer greenlet drains them."""
+
+    __slots__ = ("accepted", "chunks", "ended", "wake")
+
+    def __init__(self) -> None:
+        self.chunks: deque[bytes] = deque()
+        self.ended: bool | None = None  # None: open; False: ended; True: aborted
+        self.wake = gevent.event.Event()
+        self.accepted = gevent.event.Event()
+
+    def data(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        self.wake.set()
+
+    def end(self, aborted: bool) -> None:
+        if self.ended is None:
+            self.ended = aborted
+        self.wake.set()
+
+    def started(self) -> None:
+        self.accepted.set()
+
+
+class TcpConnectionActor(Actor):
+    """One TCP connection at the edge of the VAN (ingress or egress side)."""
+
+    lifecycle_log_level = "debug"
+    mailbox_size = 64
+
+    def __init__(
+        self,
+        ctx: RouterContext,
+        counters: TcpCounters,
+        routing_key: str,
+        *,
+        client: Any = None,
+        header: StreamHeader | None = None,
+        egress_sink: EgressSink | None = None,
+        server: tuple[str, int] | None = None,
+        window: int = 1 << 20,
+    ) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.dp = ctx.dataplane
+        self.counters = counters
+        self.routing_key = routing_key
+        self.sock = client
+        self.header = header
+        self.egress_sink = egress_sink
+        self.server = server
+        self.window = Window(window)
+        self.acker = Acknowledger(max(1, window // 4))
+        self.inbound = SocketSink()
+        self.out: OutStream | None = None
+        self.peer_router: str | None = None
+        self.lost: str | None = None  # why the path failed, once it has
+        self.refused: str | None = None
+        self.window_open = gevent.event.Event()
+        self.window_open.set()
+        self.started_at = time.monotonic()
+        self._greenlets: list[gevent.Greenlet[Any, Any]] = []
+        self._dest: tuple[str, str] | None = None
+
+    # -- actor -----------------------------------------------------------------------------
+    def on_start(self) -> None:
+        self.counters.opened += 1
+        self.counters.active += 1
+        body = self._ingress if self.header is None else self._egress
+        runner = gevent.spawn(body)
+        runner.link(self._runner_done)
+        self._greenlets.append(runner)
+
+    def on_receive(self, message: object) -> Any:
+        if isinstance(message, _Finished):
+            self.stop_self()
+        return super().on_receive(message)
+
+    def on_stop(self, reason: object) -> None:
+        for greenlet in self._greenlets:
+            if not greenlet.dead and greenlet is not gevent.getcurrent():
+                greenlet.kill(block=False)
+        if self.out is not None and self.lost is None and self.inbound.ended is None:
+            self.out.abort()
+        self._forget()
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.close()
+        self.counters.active -= 1
+        self.counters.closed += 1
+
+    def _runner_done(self, runner: gevent.Greenlet[Any, Any]) -> None:
+        if runner.exception is not None and not isinstance(runner.exception, gevent.GreenletExit):
+            self.counters.errors += 1
+            self.log.error("tcp_connection_failed", exc_info=runner.exception)
+        if self.ref.alive:
+            self.ref.tell(_Finished(reason="done"))
+
+    # -- stream owner (called by the data plane) ------------------------------------------------
+    def link_closed(self, condition: str | None, description: str | None) -> None:
+        why = description or condition or "path closed"
+        if not self.inbound.accepted.is_set() and self.header is None:
+            self.refused = why  # before the far end connected: try elsewhere
+            self.inbound.accepted.set()
+        else:
+            self.lost = why
+            self.inbound.end(True)
+        self.window_open.set()
+
+    def _on_ack(self, stream_id: str, offset: int) -> None:
+        try:
+            self.window.on_ack(offset)
+        except ValueError as error:
+            self.log.warning("tcp_ack_invalid", stream=stream_id, error=str(error))
+            return
+        if self.window.open:
+            self.window_open.set()
+
+    # -- ingress ---------------------------------------------------------------------------------
+    def _ingress(self) -> None:
+        excluded: set[str] = set()
+        me = self.dp.router_id
+        for _ in range(MAX_ATTEMPTS):
+            dest = self.dp.select(self.routing_key, frozenset(excluded))
+            if dest is None:
+                break
+            stream_id = self.dp.new_stream_id()
+            header = forward_header(stream_id, me, dest.router, self.routing_key)
+            self.inbound = SocketSink()
+            self.refused = None
+            self.dp.waiting[stream_id] = self.inbound
+            self.dp.acks[(stream_id, FORWARD)] = self._on_ack
+            self._dest = (self.routing_key, dest.router)
+            self.dp.outstanding[self._dest] += 1
+            self.header = header
+            try:
+                self.out = self.dp.open_stream(header, self)
+            except StreamRefused as refused:
+                self.refused = refused.description
+            else:
+                if not self.inbound.accepted.wait(ACCEPT_TIMEOUT):
+                    self.refused = f"no answer from {dest.router} within {ACCEPT_TIMEOUT:g} s"
+            if self.refused is None:
+                self.peer_router = dest.router
+                self._pump(FORWARD, REVERSE)
+                return
+            self.log.info("tcp_attempt_refused", router=dest.router, reason=self.refused)
+            if self.out is not None:
+                self.out.abort()
+                self.out = None
+            self._forget()
+            excluded.add(dest.router)
+        self.counters.refused += 1
+        self.log.info(
+            "tcp_connection_refused", routing_key=self.routing_key, tried=sorted(excluded)
+        )
+        self._reset(self.sock)
+
+    # -- egress ----------------------------------------------------------------------------------
+    def _egress(self) -> None:
+        assert self.header is not None and self.egress_sink is not None and self.server
+        try:
+            sock = gevent.socket.create_connection(self.server, timeout=CONNECT_TIMEOUT)
+        except OSError as error:
+            self.counters.refused += 1
+            host, port = self.server
+            self.log.info("tcp_connect_failed", server=f"{host}:{port}", error=str(error))
+            self.egress_sink.refuse("skupper:connect-failed", f"{host}:{port}: {error}")
+            return
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = sock
+        forward = self.header
+        self.peer_router = forward.source
+        reverse = reverse_header(forward)
+        self.dp.acks[(forward.stream_id, REVERSE)] = self._on_ack
+        self.egress_sink.attach(self.inbound)
+        try:
+            self.out = self.dp.open_stream(reverse, self)
+        except StreamRefused as refused:
+            self.log.info("tcp_reverse_refused", reason=refused.description)
+            self.inbound.end(True)
+            self._reset(sock)
+            return
+        self._pump(REVERSE, FORWARD)
+
+    # -- both ------------------------------------------------------------------------------------
+    def _pump(self, out_direction: str, in_direction: str) -> None:
+        """Run the writer alongside, read this socket into the outgoing stream."""
+        writer = gevent.spawn(self._write_loop, in_direction)
+        self._greenlets.append(writer)
+        out = self.out
+        sock = self.sock
+        assert out is not None and sock is not None
+        window = self.window
+        try:
+            while self.lost is None:
+                if not window.open:
+                    self.window_open.clear()
+                    if not window.open:
+                        self.window_open.wait()
+                    continue
+                data = sock.recv(min(READ_SIZE, window.room()))
+                if not data:
+                    out.end()
+                    break
+                window.on_sent(len(data))
+                self.counters.octets_in += len(data)
+                out.write(data)
+        except OSError as error:
+            # reset by the local peer: the far end must see an abort, never a clean end
+            self.log.debug("tcp_read_failed", error=str(error))
+            out.abort()
+            self.inbound.end(True)
+        writer.join()
+
+    def _write_loop(self, direction: str) -> None:
+        sink = self.inbound
+        sock = self.sock
+        header = self.header
+        assert sock is not None and header is not None and self.peer_router is not None
+        chunks = sink.chunks
+        first = True
+        while True:
+            while chunks:
+                chunk = chunks.popleft()
+                try:
+                    sock.sendall(chunk)
+                except OSError:
+                    self.out and self.out.abort()
+                    self.lost = "local socket failed"
+                    self.window_open.set()
+                    return
+                if first:
+                    first = False
+                    if self.egress_sink is None:  # ingress: the server's first byte is here
+                        self._first_byte()
+                self.counters.octets_out += len(chunk)
+                offset = self.acker.on_written(len(chunk))
+                if offset is not None:
+                    self.dp.send_ack(self.peer_router, header.stream_id, direction, offset)
+            if sink.ended is not None:
+                break
+            sink.wake.clear()
+            if not chunks and sink.ended is None:
+                sink.wake.wait()
+        if sink.ended:
+            self._reset(sock)
+            if self.out is not None:
+                self.out.abort()
+            self.window_open.set()
+            self.lost = self.lost or "stream aborted by the far end"
+            return
+        offset = self.acker.flush()
+        if offset is not None:
+            self.dp.send_ack(self.peer_router, header.stream_id, direction, offset)
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+
+    def _first_byte(self) -> None:
+        self.counters.first_byte_latency_sum += time.monotonic() - self.started_at
+        self.counters.first_byte_samples += 1
+
+    def _reset(self, sock: Any) -> None:
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    def _forget(self) -> None:
+        header = self.header
+        if header is not None:
+            self.dp.waiting.pop(header.stream_id, None)
+            self.dp.acks.pop((header.stream_id, FORWARD), None)
+            self.dp.acks.pop((header.stream_id, REVERSE), None)
+        if self._dest is not None:
+            self.dp.outstanding[self._dest] -= 1
+            if self.dp.outstanding[self._dest] <= 0:
+                del self.dp.outstanding[self._dest]
+            self._dest = None
+
+
+class TcpListenerActor(Supervisor):
+    """A local port whose connections reach the service behind a routing key."""
+
+    def __init__(self, ctx: RouterContext, name: str, routing_key: str, host: str, port: int):
+        super().__init__(intensity=1 << 30, period=1.0)
+        self.ctx = ctx
+        self.listener_name = name
+        self.routing_key = routing_key
+        self.host = host
+        self.port = port
+        self.counters = TcpCounters()
+        self.sock: Any = None
+        self._accept: gevent.Greenlet[Any, Any] | None = None
+
+    def on_start(self) -> None:
+        super().on_start()
+        sock = gevent.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(1024)
+        self.sock = sock
+        self.log.info(
+            "tcp_listener_started", routing_key=self.routing_key, host=self.host, port=self.port
+        )
+        self._accept = gevent.spawn(self._accept_loop)
+
+    def on_stop(self, reason: Any) -> None:
+        if self._accept is not None:
+            self._accept.kill(block=True, timeout=2)
+        if self.sock is not None:
+            self.sock.close()
+        super().on_stop(reason)
+
+    def _accept_loop(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError as error:
+                self.log.warning("tcp_accept_failed", error=str(error))
+                gevent.sleep(0.05)
+                continue
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            spec = ChildSpec(
+                id=f"conn-{next(_ids)}",
+                start=lambda c=client: TcpConnectionActor(
+                    self.ctx, self.counters, self.routing_key, client=c
+                ),
+                restart=Restart.TEMPORARY,
+                shutdown=1.0,
+            )
+            try:
+                self.ref.start_child(spec)
+            except KernelError as error:
+                self.counters.errors += 1
+                self.log.warning("tcp_connection_not_started", error=str(error))
+                client.close()
+
+    def has_matching_connector(self) -> bool:
+        return self.ctx.dataplane.has_destination(self.routing_key)
+
+
+class TcpConnectorActor(Supervisor):
+    """Serves a routing key at this site by connecting to host:port per stream."""
+
+    def __init__(self, ctx: RouterContext, name: str, routing_key: str, host: str, port: int):
+        super().__init__(intensity=1 << 30, period=1.0)
+        self.ctx = ctx
+        self.connector_name = name
+        self.routing_key = routing_key
+        self.server = (host, port)
+        self.counters = TcpCounters()
+        self.binding = ConnectorBinding(name=name, routing_key=routing_key, accept=self._accept)
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.ctx.dataplane.connectors.setdefault(self.routing_key, []).append(self.binding)
+        routing = self.ctx.lookup("routing")
+        if routing is not None:
+            routing.tell(BindAddress(address=self.routing_key))
+        self.log.info(
+            "tcp_connector_started",
+            routing_key=self.routing_key,
+            server=f"{self.server[0]}:{self.server[1]}",
+        )
+
+    def on_stop(self, reason: Any) -> None:
+        bindings = self.ctx.dataplane.connectors.get(self.routing_key, [])
+        if self.binding in bindings:
+            bindings.remove(self.binding)
+        if not bindings:
+            self.ctx.dataplane.connectors.pop(self.routing_key, None)
+            routing = self.ctx.lookup("routing")
+            if routing is not None and routing.alive:
+                with contextlib.suppress(KernelError):
+                    routing.tell(UnbindAddress(address=self.routing_key))
+        super().on_stop(reason)
+
+    def _accept(self, header: StreamHeader, sink: EgressSink) -> None:
+        try:
+            self.ref.tell(IncomingStream(header=header, sink=sink))
+        except KernelError as error:
+            raise StreamRefused(
+                "skupper:busy", f"connector {self.connector_name}: {error}"
+            ) from None
+
+    def on_receive(self, message: object) -> Any:
+        if isinstance(message, IncomingStream):
+            spec = ChildSpec(
+                id=f"conn-{next(_ids)}",
+                start=lambda m=message: TcpConnectionActor(
+                    self.ctx,
+                    self.counters,
+                    self.routing_key,
+                    header=m.header,
+                    egress_sink=m.sink,
+                    server=self.server,
+                ),
+                restart=Restart.TEMPORARY,
+                shutdown=1.0,
+            )
+            try:
+                self.start_child_here(spec)
+            except (KernelError, ValueError) as error:
+                message.sink.refuse("skupper:busy", str(error))
+            return None
+        return super().on_receive(message)
