@@ -93,11 +93,15 @@ class EgressSink:
     """A forward stream arrived for a local connector: hold its bytes until the
     connection actor attaches (the window bounds what can arrive meanwhile)."""
 
-    __slots__ = ("_ended", "_target", "buffer", "header", "refuse")
+    __slots__ = ("_ended", "_target", "buffer", "header", "refuse", "via")
 
-    def __init__(self, header: StreamHeader, refuse: Callable[[str, str], None]) -> None:
+    def __init__(
+        self, header: StreamHeader, refuse: Callable[[str, str], None], via: Port | None = None
+    ) -> None:
         self.header = header
         self.refuse = refuse
+        #: the connection the stream came in on: the way back while routes still converge
+        self.via = via
         self.buffer: list[bytes] = []
         self._target: Sink | None = None
         self._ended: bool | None = None
@@ -206,16 +210,26 @@ class DataPlane:
         return bool(self.destinations(routing_key))
 
     # -- streams -----------------------------------------------------------------------
-    def open_stream(self, header: StreamHeader, owner: StreamOwner) -> OutStream:
-        """Start a stream toward ``header.destination`` (raises StreamRefused)."""
+    def open_stream(
+        self, header: StreamHeader, owner: StreamOwner, via: Port | None = None
+    ) -> OutStream:
+        """Start a stream toward ``header.destination`` (raises StreamRefused).
+
+        ``via``: a connection to use when there is no route (yet), for the reverse
+        direction of a stream that arrived on it.
+        """
         if header.destination == self.router_id:
             return LocalStream(self.arrive(header, refuse=owner.link_closed))
         port = self.next_hop(header.destination, header.stream_id)
+        if port is None and via is not None and self.ports.get(via.link_id) is via:
+            port = via
         if port is None:
             raise StreamRefused("skupper:no-route", f"no route to router {header.destination}")
         return port.open_stream(header, owner)
 
-    def arrive(self, header: StreamHeader, refuse: Callable[[str, str], None]) -> Sink:
+    def arrive(
+        self, header: StreamHeader, refuse: Callable[[str, str], None], via: Port | None = None
+    ) -> Sink:
         """A stream for this router arrived (from a link, or locally): find its sink."""
         if header.direction == FORWARD:
             bindings = self.connectors.get(header.routing_key)
@@ -224,7 +238,7 @@ class DataPlane:
                     "skupper:no-connector", f"no connector for {header.routing_key} here"
                 )
             binding = min(bindings, key=lambda b: self.outstanding[(b.routing_key, b.name)])
-            sink = EgressSink(header, refuse)
+            sink = EgressSink(header, refuse, via)
             binding.accept(header, sink)
             return sink
         waiting = self.waiting.pop(header.stream_id, None)

@@ -220,6 +220,7 @@ class LinkSession:
                     refuse=lambda condition, description: self.refuse_stream(
                         link, condition, description
                     ),
+                    via=self,
                 )
             else:
                 port = self.dataplane.next_hop(stream.destination, stream.stream_id)

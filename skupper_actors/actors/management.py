@@ -15,6 +15,7 @@ import zmq.green as zmq
 from skupper_actors.kernel import Actor, KernelError
 from skupper_actors.management import (
     SOCKET_NAME,
+    AdaptorInfo,
     NodeStatus,
     RouterInfo,
     decode_request,
@@ -23,7 +24,7 @@ from skupper_actors.management import (
 from skupper_actors.management.schema import ProtocolError
 
 from .context import RouterContext
-from .messages import GetRoutingSnapshot
+from .messages import GetAdaptorInfo, GetRoutingSnapshot
 from .routing import RoutingSnapshot
 
 
@@ -87,6 +88,19 @@ class ManagementActor(Actor):
             raw = self.sock.recv()
             self.sock.send(self.answer(raw))
 
+    def _adaptors(self) -> tuple[AdaptorInfo, ...]:
+        found = []
+        for name in self.ctx.registry.names():
+            if name.startswith(("listener-", "connector-")):
+                ref = self.ctx.lookup(name)
+                if ref is None:
+                    continue
+                try:
+                    found.append(ref.ask(GetAdaptorInfo(), timeout=2))
+                except KernelError as error:
+                    self.log.warning("adaptor_status_unavailable", adaptor=name, error=str(error))
+        return tuple(found)
+
     def answer(self, raw: bytes) -> bytes:
         """One reply for one request; every failure is an error reply, never silence."""
         try:
@@ -106,5 +120,6 @@ class ManagementActor(Actor):
             links=snapshot.links if kind in ("status", "links") else (),
             routers=snapshot.routes if kind in ("status", "routers") else (),
             addresses=snapshot.addresses if kind in ("status", "addresses") else (),
+            adaptors=self._adaptors() if kind in ("status", "adaptors") else (),
         )
         return encode_reply(status)

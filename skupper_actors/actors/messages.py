@@ -84,3 +84,8 @@ class GetRoutingSnapshot:
 class SetLinkCost:
     link_id: str
     cost: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetAdaptorInfo:
+    """Ask a TCP listener or connector for its AdaptorInfo."""

@@ -66,6 +66,7 @@ class RoutingActor(Actor):
         self.link_status: dict[str, LinkInfo] = {}  # link name -> latest status
         self.local_addresses: set[str] = set()
         self._timer: Cancellable | None = None
+        self._due = float("inf")
 
     def on_start(self) -> None:
         now = self.clock.now()
@@ -76,6 +77,12 @@ class RoutingActor(Actor):
         self._schedule()
 
     def on_receive(self, message: object) -> Any:
+        reply = self._handle(message)
+        if self.engine.next_deadline() < self._due:
+            self._schedule()  # the engine has work due sooner (a batch of changes to flood)
+        return reply
+
+    def _handle(self, message: object) -> Any:
         now = self.clock.now()
         if isinstance(message, ControlReceived):
             if message.link_id in self.links:
@@ -84,6 +91,7 @@ class RoutingActor(Actor):
             self._timer = None
             self._perform(self.engine.tick(now))
             self._schedule()
+            return None
         elif isinstance(message, LinkConnected):
             self.links[message.link_id] = message.link
             self.peers[message.link_id] = message.peer
@@ -174,8 +182,8 @@ class RoutingActor(Actor):
     def _schedule(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        delay = max(0.0, self.engine.next_deadline() - self.clock.now())
-        self._timer = self.send_after(delay, Tick())
+        self._due = self.engine.next_deadline()
+        self._timer = self.send_after(max(0.0, self._due - self.clock.now()), Tick())
 
     # -- queries -----------------------------------------------------------------------
     def _route_summary(self, table: Mapping[str, rt.Route]) -> dict[str, str]:

@@ -30,6 +30,7 @@ import gevent.event
 import gevent.socket
 
 from skupper_actors.kernel import Actor, ChildSpec, KernelError, Restart, Supervisor
+from skupper_actors.management import AdaptorInfo
 from skupper_actors.protocol.tcpstream import (
     FORWARD,
     REVERSE,
@@ -42,12 +43,15 @@ from skupper_actors.protocol.tcpstream import (
 
 from .context import RouterContext
 from .dataplane import ConnectorBinding, EgressSink, OutStream, StreamRefused
-from .messages import BindAddress, UnbindAddress
+from .messages import BindAddress, GetAdaptorInfo, UnbindAddress
 
 READ_SIZE = 256 * 1024
 CONNECT_TIMEOUT = 5.0
 ACCEPT_TIMEOUT = 10.0  # forward stream sent -> reverse stream must arrive
 MAX_ATTEMPTS = 3
+# Refusals that say the destination itself cannot serve (the next attempt goes elsewhere);
+# any other (a path lost on the way) may try the same destination by another path.
+DESTINATION_REFUSALS = frozenset({"skupper:connect-failed", "skupper:no-connector", "skupper:busy"})
 _LINGER_RESET = struct.pack("ii", 1, 0)
 _ids = itertools.count(1)
 
@@ -65,6 +69,32 @@ class TcpCounters:
     octets_out: int = 0  # from the VAN to local sockets
     first_byte_latency_sum: float = 0.0
     first_byte_samples: int = 0
+
+    def info(
+        self, kind: str, name: str, key: str, host: str, port: int, matched: bool
+    ) -> AdaptorInfo:
+        samples = self.first_byte_samples
+        return AdaptorInfo(
+            kind=kind,
+            name=name,
+            routing_key=key,
+            host=host,
+            port=port,
+            matched=matched,
+            opened=self.opened,
+            closed=self.closed,
+            active=self.active,
+            errors=self.errors,
+            refused=self.refused,
+            octets_in=self.octets_in,
+            octets_out=self.octets_out,
+            first_byte_ms=(self.first_byte_latency_sum / samples * 1000) if samples else None,
+        )
+
+
+def listener_address(routing_key: str) -> str:
+    """The address a listener binds so that connectors can tell they are matched."""
+    return f"_skupper/listener/{routing_key}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,6 +166,7 @@ class TcpConnectionActor(Actor):
         self.peer_router: str | None = None
         self.lost: str | None = None  # why the path failed, once it has
         self.refused: str | None = None
+        self.refused_by_destination = False
         self.window_open = gevent.event.Event()
         self.window_open.set()
         self.started_at = time.monotonic()
@@ -179,8 +210,9 @@ class TcpConnectionActor(Actor):
     # -- stream owner (called by the data plane) ------------------------------------------------
     def link_closed(self, condition: str | None, description: str | None) -> None:
         why = description or condition or "path closed"
-        if not self.inbound.accepted.is_set() and self.header is None:
-            self.refused = why  # before the far end connected: try elsewhere
+        if self.egress_sink is None and not self.inbound.accepted.is_set():
+            self.refused = why  # before the far end connected: try again
+            self.refused_by_destination = condition in DESTINATION_REFUSALS
             self.inbound.accepted.set()
         else:
             self.lost = why
@@ -199,15 +231,18 @@ class TcpConnectionActor(Actor):
     # -- ingress ---------------------------------------------------------------------------------
     def _ingress(self) -> None:
         excluded: set[str] = set()
+        tried: list[str] = []
         me = self.dp.router_id
         for _ in range(MAX_ATTEMPTS):
             dest = self.dp.select(self.routing_key, frozenset(excluded))
             if dest is None:
                 break
+            tried.append(dest.router)
             stream_id = self.dp.new_stream_id()
             header = forward_header(stream_id, me, dest.router, self.routing_key)
             self.inbound = SocketSink()
             self.refused = None
+            self.refused_by_destination = True  # unless the path says otherwise
             self.dp.waiting[stream_id] = self.inbound
             self.dp.acks[(stream_id, FORWARD)] = self._on_ack
             self._dest = (self.routing_key, dest.router)
@@ -217,6 +252,7 @@ class TcpConnectionActor(Actor):
                 self.out = self.dp.open_stream(header, self)
             except StreamRefused as refused:
                 self.refused = refused.description
+                self.refused_by_destination = refused.condition in DESTINATION_REFUSALS
             else:
                 if not self.inbound.accepted.wait(ACCEPT_TIMEOUT):
                     self.refused = f"no answer from {dest.router} within {ACCEPT_TIMEOUT:g} s"
@@ -229,12 +265,17 @@ class TcpConnectionActor(Actor):
                 self.out.abort()
                 self.out = None
             self._forget()
-            excluded.add(dest.router)
+            if self.refused_by_destination:
+                excluded.add(dest.router)
+            else:
+                gevent.sleep(0.05)  # let routing take the lost path out first
         self.counters.refused += 1
-        self.log.info(
-            "tcp_connection_refused", routing_key=self.routing_key, tried=sorted(excluded)
-        )
-        self._reset(self.sock)
+        self.log.info("tcp_connection_refused", routing_key=self.routing_key, tried=tried)
+        if tried:
+            self._reset(self.sock)  # every destination refused: as a refused server would
+        else:
+            with contextlib.suppress(OSError):  # no destination at all: accept and close
+                self.sock.close()
 
     # -- egress ----------------------------------------------------------------------------------
     def _egress(self) -> None:
@@ -256,10 +297,10 @@ class TcpConnectionActor(Actor):
         self.dp.acks[(forward.stream_id, REVERSE)] = self._on_ack
         self.egress_sink.attach(self.inbound)
         try:
-            self.out = self.dp.open_stream(reverse, self)
+            self.out = self.dp.open_stream(reverse, self, via=self.egress_sink.via)
         except StreamRefused as refused:
             self.log.info("tcp_reverse_refused", reason=refused.description)
-            self.inbound.end(True)
+            self.egress_sink.refuse(refused.condition, refused.description)
             self._reset(sock)
             return
         self._pump(REVERSE, FORWARD)
@@ -387,12 +428,31 @@ class TcpListenerActor(Supervisor):
             "tcp_listener_started", routing_key=self.routing_key, host=self.host, port=self.port
         )
         self._accept = gevent.spawn(self._accept_loop)
+        routing = self.ctx.lookup("routing")
+        if routing is not None:
+            routing.tell(BindAddress(address=listener_address(self.routing_key)))
+
+    def on_receive(self, message: object) -> Any:
+        if isinstance(message, GetAdaptorInfo):
+            return self.counters.info(
+                "listener",
+                self.listener_name,
+                self.routing_key,
+                self.host,
+                self.port,
+                self.has_matching_connector(),
+            )
+        return super().on_receive(message)
 
     def on_stop(self, reason: Any) -> None:
         if self._accept is not None:
             self._accept.kill(block=True, timeout=2)
         if self.sock is not None:
             self.sock.close()
+        routing = self.ctx.lookup("routing")
+        if routing is not None and routing.alive:
+            with contextlib.suppress(KernelError):
+                routing.tell(UnbindAddress(address=listener_address(self.routing_key)))
         super().on_stop(reason)
 
     def _accept_loop(self) -> None:
@@ -467,7 +527,20 @@ class TcpConnectorActor(Supervisor):
                 "skupper:busy", f"connector {self.connector_name}: {error}"
             ) from None
 
+    def has_matching_listener(self) -> bool:
+        return bool(self.ctx.dataplane.remote.get(listener_address(self.routing_key)))
+
     def on_receive(self, message: object) -> Any:
+        if isinstance(message, GetAdaptorInfo):
+            host, port = self.server
+            return self.counters.info(
+                "connector",
+                self.connector_name,
+                self.routing_key,
+                host,
+                port,
+                self.has_matching_listener(),
+            )
         if isinstance(message, IncomingStream):
             spec = ChildSpec(
                 id=f"conn-{next(_ids)}",

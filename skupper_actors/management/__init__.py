@@ -5,6 +5,7 @@ from __future__ import annotations
 from .client import ManagementClient, ManagementError, NodeUnreachable
 from .schema import (
     REQUEST_KINDS,
+    AdaptorInfo,
     AddressInfo,
     LinkInfo,
     NodeStatus,
@@ -21,6 +22,7 @@ SOCKET_NAME = "management.sock"
 __all__ = [
     "REQUEST_KINDS",
     "SOCKET_NAME",
+    "AdaptorInfo",
     "AddressInfo",
     "LinkInfo",
     "ManagementClient",

@@ -13,7 +13,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
-REQUEST_KINDS = ("status", "links", "routers", "addresses")
+REQUEST_KINDS = ("status", "links", "routers", "addresses", "adaptors")
 LINK_STATES = ("connecting", "handshaking", "up", "down", "backing-off", "failed")
 
 
@@ -58,11 +58,32 @@ class AddressInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AdaptorInfo:
+    """A TCP listener or connector with its counters."""
+
+    kind: str  # listener | connector
+    name: str
+    routing_key: str
+    host: str
+    port: int
+    matched: bool  # listener: hasMatchingConnector; connector: hasMatchingListener
+    opened: int
+    closed: int
+    active: int
+    errors: int
+    refused: int
+    octets_in: int
+    octets_out: int
+    first_byte_ms: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NodeStatus:
     router: RouterInfo
     links: tuple[LinkInfo, ...] = ()
     routers: tuple[RouteInfo, ...] = ()
     addresses: tuple[AddressInfo, ...] = field(default_factory=tuple)
+    adaptors: tuple[AdaptorInfo, ...] = ()
 
 
 class _Strict(Schema):
@@ -126,11 +147,33 @@ class AddressInfoSchema(_Strict):
         )
 
 
+class AdaptorInfoSchema(_Strict):
+    kind = fields.String(required=True, validate=validate.OneOf(["listener", "connector"]))
+    name = fields.String(required=True)
+    routing_key = fields.String(required=True)
+    host = fields.String(required=True)
+    port = fields.Integer(required=True, validate=validate.Range(0, 65535))
+    matched = fields.Boolean(required=True)
+    opened = fields.Integer(required=True)
+    closed = fields.Integer(required=True)
+    active = fields.Integer(required=True)
+    errors = fields.Integer(required=True)
+    refused = fields.Integer(required=True)
+    octets_in = fields.Integer(required=True)
+    octets_out = fields.Integer(required=True)
+    first_byte_ms = fields.Float(required=True, allow_none=True)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> AdaptorInfo:
+        return AdaptorInfo(**data)
+
+
 class NodeStatusSchema(_Strict):
     router = fields.Nested(RouterInfoSchema, required=True)
     links = fields.List(fields.Nested(LinkInfoSchema), load_default=list)
     routers = fields.List(fields.Nested(RouteInfoSchema), load_default=list)
     addresses = fields.List(fields.Nested(AddressInfoSchema), load_default=list)
+    adaptors = fields.List(fields.Nested(AdaptorInfoSchema), load_default=list)
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> NodeStatus:
@@ -139,6 +182,7 @@ class NodeStatusSchema(_Strict):
             links=tuple(data["links"]),
             routers=tuple(data["routers"]),
             addresses=tuple(data["addresses"]),
+            adaptors=tuple(data["adaptors"]),
         )
 
 

@@ -79,8 +79,15 @@ class NodeProcess:
         self.write_config()
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "skupper_actors.node_cli", "run", "-c", str(self.config_path),
-             "--log-json"],
+            [
+                sys.executable,
+                "-m",
+                "skupper_actors.node_cli",
+                "run",
+                "-c",
+                str(self.config_path),
+                "--log-json",
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -204,8 +211,9 @@ class Mesh:
             wait_until(node.ready, 20, what=f"node {node.site} to answer management")
         return self
 
-    def wait_converged(self, expected: dict[str, dict[str, tuple[int, tuple[str, ...]]]],
-                       timeout: float = 15) -> None:
+    def wait_converged(
+        self, expected: dict[str, dict[str, tuple[int, tuple[str, ...]]]], timeout: float = 15
+    ) -> None:
         """Wait until every node's routes equal ``expected[site]``."""
 
         def converged() -> bool:
@@ -220,7 +228,9 @@ class Mesh:
                     actual[site] = self.nodes[site].routes()
                 except ManagementError as error:
                     actual[site] = str(error)  # type: ignore[assignment]
-            raise AssertionError(f"routes did not converge:\nexpected {expected}\nactual   {actual}")
+            raise AssertionError(
+                f"routes did not converge:\nexpected {expected}\nactual   {actual}"
+            )
 
     def close(self) -> None:
         for node in self.nodes.values():
@@ -281,6 +291,8 @@ class LinkProxy:
         self._conns: list[socket.socket] = []
         self._server: socket.socket | None = None
         self._thread: threading.Thread | None = None
+        self._flowing = threading.Event()
+        self._flowing.set()
         self.open()
 
     def open(self) -> None:
@@ -308,9 +320,17 @@ class LinkProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 self._threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
+    def stall(self) -> None:
+        """Stop relaying bytes but keep the connections open (a silent link)."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
+
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass
@@ -343,4 +363,5 @@ class LinkProxy:
             conn.close()
 
     def close(self) -> None:
+        self._flowing.set()
         self.cut()

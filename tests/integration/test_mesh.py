@@ -1,9 +1,9 @@
 """Real skupper-node processes on 127.0.0.1: a square with a diagonal, over mutual TLS.
 
-    a ---- b        links a-b, b-c, c-d, d-a (cost 1) and the diagonal a-c (cost 1);
-    |    / |        the a-c link goes through a LinkProxy so that the test can cut it.
-    |  /   |
-    d ---- c
+a ---- b        links a-b, b-c, c-d, d-a (cost 1) and the diagonal a-c (cost 1);
+|    / |        the a-c link goes through a LinkProxy so that the test can cut it.
+|  /   |
+d ---- c
 """
 
 from __future__ import annotations
@@ -76,9 +76,7 @@ def test_sigkill_node_is_dropped_and_rejoins_with_its_addresses(square, record_p
     mesh["d"].kill()
     others = ["a", "b", "c"]
     without_d = {k: v for k, v in full.items() if "d" not in k}
-    mesh.wait_converged(
-        {s: r for s, r in expected_routes(others, without_d).items()}, timeout=3.5
-    )
+    mesh.wait_converged({s: r for s, r in expected_routes(others, without_d).items()}, timeout=3.5)
     dropped = time.monotonic() - killed_at
     record_property("drop_after_sigkill_s", round(dropped, 3))
     print(f"routers dropped d {dropped:.3f} s after SIGKILL")
