@@ -7,6 +7,7 @@ handed out once each. Each node logs JSON lines to ``<test folder>/<site>.log``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -230,7 +231,7 @@ class Mesh:
                     actual[site] = str(error)  # type: ignore[assignment]
             raise AssertionError(
                 f"routes did not converge:\nexpected {expected}\nactual   {actual}"
-            )
+            ) from None
 
     def close(self) -> None:
         for node in self.nodes.values():
@@ -336,19 +337,15 @@ class LinkProxy:
             pass
         finally:
             for s in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         """Refuse new connections and reset the existing ones."""
         if self._server is not None:
             # shutdown wakes the thread blocked in accept(); close alone would not on Linux
-            try:
+            with contextlib.suppress(OSError):
                 self._server.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             self._server.close()
             self._server = None
         if self._thread is not None:
@@ -356,10 +353,8 @@ class LinkProxy:
         with self._lock:
             conns, self._conns = self._conns, []
         for conn in conns:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             conn.close()
 
     def close(self) -> None:

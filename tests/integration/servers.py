@@ -8,6 +8,7 @@ seeded pattern, and closes. Both sides compare hashes of every byte.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import socket
@@ -97,17 +98,13 @@ class Server:
         raise NotImplementedError
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.sock.close()
         with self.lock:
             for conn in self.conns:
-                try:
+                with contextlib.suppress(OSError):
                     conn.close()
-                except OSError:
-                    pass
 
 
 class HashServer(Server):

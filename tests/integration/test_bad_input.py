@@ -144,7 +144,7 @@ def test_client_with_certificate_from_another_ca(pair) -> None:
 
 def test_client_with_expired_certificate(pair) -> None:
     before = len(refusals(pair))
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     expired = issue_server_cert(
         pair.certs.ca,
         "expired",

@@ -92,7 +92,7 @@ def test_sigkill_node_is_dropped_and_rejoins_with_its_addresses(square, record_p
     mesh.wait_converged(expected_routes(SITES, full), timeout=15)
     wait_until(
         lambda: all(
-            ("d",) == {a.address: a.routers for a in mesh[s].status().addresses}.get("svc-d")
+            {a.address: a.routers for a in mesh[s].status().addresses}.get("svc-d") == ("d",)
             for s in others
         ),
         10,

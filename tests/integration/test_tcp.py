@@ -66,7 +66,7 @@ def line(tmp_path_factory):
 @pytest.mark.parametrize("path", ["local", "remote"])
 @pytest.mark.parametrize("size", [0, 1, 64 * KiB, 10 * MiB], ids=["0B", "1B", "64KiB", "10MiB"])
 def test_integrity_each_way(line, path: str, size: int) -> None:
-    mesh, ports, _ = line
+    _mesh, ports, _ = line
     assert transfer(ports[path], size, size, seed=size) == (True, True, None)
     assert transfer(ports[path], size, 0, seed=size + 1) == (True, True, None)
     assert transfer(ports[path], 0, size, seed=size + 2) == (True, True, None)
@@ -293,7 +293,7 @@ def test_balance_lower_cost_when_idle_and_spread_under_load(tmp_path) -> None:
             server.close()
 
 
-def NameServerFor(site: str) -> Server:  # noqa: N802 - reads like a class
+def NameServerFor(site: str) -> Server:
     from servers import NameServer
 
     return NameServer(name=site)
@@ -394,7 +394,7 @@ def recovery_time(port: int, fault_at: float, horizon: float) -> float:
 
 
 def test_failover_of_new_connections_when_a_link_is_cut(diamond, record_property) -> None:
-    mesh, proxies, port = diamond
+    _mesh, proxies, port = diamond
     for i in range(10):
         assert transfer(port, 1000, 1000, seed=i) == (True, True, None)
     cut_at = time.monotonic()
