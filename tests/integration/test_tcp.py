@@ -414,3 +414,51 @@ def test_failover_of_new_connections_when_a_link_stalls(diamond, record_property
     print(f"new connections succeed again {recovered:.3f} s after the stall (max age 3 s)")
     assert recovered < 3.0 + 1.0
     assert mesh["a"].routes()["d"] == (2, ("b",))
+
+
+def test_transit_link_lost_mid_stream_resets_both_ends(tmp_path) -> None:
+    """a - b -(proxy)- c: cutting b-c during a transfer must reset the client and the
+    server; neither may see a clean end of a truncated stream."""
+    server = ResetObserver()
+    mesh = Mesh(tmp_path, ["a", "b", "c"])
+    proxy = LinkProxy(mesh["c"].port)
+    mesh.link("a", "b")
+    mesh.link("b", "c", port=proxy.port)
+    port = add_listener(mesh, "a", "long")
+    add_connector(mesh, "c", "long", server.port)
+    try:
+        mesh.start()
+        wait_matched(mesh, "a", "long")
+        client_saw: list[str] = []
+
+        def client() -> None:
+            with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+                try:
+                    for _ in range(400):
+                        sock.sendall(b"x" * 65536)
+                        time.sleep(0.005)
+                    client_saw.append("wrote everything")
+                except OSError as error:
+                    client_saw.append(type(error).__name__)
+                    return
+                try:
+                    data = sock.recv(10)
+                    client_saw.append("eof" if data == b"" else "data")
+                except OSError as error:
+                    client_saw.append(type(error).__name__)
+
+        thread = threading.Thread(target=client, daemon=True)
+        thread.start()
+        wait_until(lambda: server.accepted, 10, what="the stream to reach the server")
+        time.sleep(0.3)
+        proxy.cut()
+        thread.join(20)
+        wait_until(lambda: server.endings, 10, what="the server to see the end")
+        assert server.endings == ["reset"]
+        assert client_saw and client_saw[0] in ("ConnectionResetError", "BrokenPipeError"), (
+            client_saw
+        )
+    finally:
+        proxy.close()
+        mesh.close()
+        server.close()
