@@ -1,0 +1,155 @@
+"""Reading incoming deliveries out of proton: streams section by section, messages whole."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cproton import ffi, lib
+
+from ._codec import (
+    DATA_SECTION,
+    HEADER_SECTIONS,
+    MAX_HEADER_BYTES,
+    decode_message,
+    decode_stream_header,
+    parse_section_head,
+    section_head_need,
+)
+from ._state import InStream, Link
+from .errors import AmqpDecodeError
+from .events import AmqpEvent, MessageReceived, StreamData, StreamEnded, StreamStarted
+
+
+class MessageTooLarge(AmqpDecodeError):
+    """A complete message grew past the receiving link's limit."""
+
+
+class Reader:
+    """Copies delivery bytes out of proton through one reusable buffer.
+
+    A stream's body is read exactly section by section (``pn_link_recv`` of just the
+    bytes still owed to the current section), so every StreamData is one copy of
+    payload with no framing left to strip.
+    """
+
+    __slots__ = ("_buffer", "_buffer_size", "_limit", "_max_message_size", "_next_id")
+
+    def __init__(self, next_id: Callable[[], int], *, limit: int, max_message_size: int) -> None:
+        self._next_id = next_id
+        self._limit = limit
+        self._max_message_size = max_message_size
+        self._buffer_size = 0
+        self._buffer: Any = None
+
+    def buffer(self, size: int) -> Any:
+        """A scratch buffer of at least ``size`` bytes (also used to drain the transport)."""
+        if size > self._buffer_size:
+            self._buffer_size = max(size, 64 * 1024)
+            self._buffer = ffi.new("char[]", self._buffer_size)
+        return self._buffer
+
+    def _recv(self, ptr: Any, size: int) -> bytes:
+        size = min(size, self._limit)
+        buffer = self._buffer if size <= self._buffer_size else self.buffer(size)
+        count = lib.pn_link_recv(ptr, buffer, size)
+        if count <= 0:
+            raise AmqpDecodeError("delivery ended before its announced bytes")
+        data: bytes = ffi.buffer(buffer, count)[:]
+        return data
+
+    def stream(self, link: Link, delivery: Any, out: list[AmqpEvent]) -> bool:
+        """Turn what arrived of a streaming delivery into events; True once it is over."""
+        stream = link.in_stream
+        if stream is None:
+            stream = link.in_stream = InStream(self._next_id())
+        if lib.pn_delivery_aborted(delivery):
+            link.in_stream = None
+            if stream.started:
+                out.append(
+                    StreamEnded(link_id=link.link_id, delivery_id=stream.delivery_id, aborted=True)
+                )
+            return True
+        ptr = link.ptr
+        available: int = lib.pn_delivery_pending(delivery)
+        while available > 0:
+            remaining = stream.remaining
+            if remaining:
+                data = self._recv(ptr, min(remaining, available))
+                size = len(data)
+                stream.remaining = remaining - size
+                available -= size
+                if stream.started:
+                    out.append(
+                        StreamData(link_id=link.link_id, delivery_id=stream.delivery_id, data=data)
+                    )
+                else:
+                    stream.header += data
+                    if len(stream.header) > MAX_HEADER_BYTES:
+                        raise AmqpDecodeError("stream header is too large")
+                continue
+            head = stream.head
+            chunk = self._recv(ptr, min(section_head_need(head), available))
+            head += chunk
+            available -= len(chunk)
+            if section_head_need(head):
+                continue
+            code, size = parse_section_head(head)
+            if code == DATA_SECTION:
+                if not stream.started:
+                    self._start(link, stream, out)
+            elif stream.started:
+                raise AmqpDecodeError("a stream's body holds data sections only")
+            elif code in HEADER_SECTIONS:
+                stream.header += head
+            else:
+                raise AmqpDecodeError(f"section 0x{code:x} cannot start a stream's body")
+            head.clear()
+            stream.remaining = size
+        if lib.pn_delivery_partial(delivery):
+            return False
+        if stream.head or stream.remaining:
+            raise AmqpDecodeError("stream ended inside a section")
+        if not stream.started:
+            self._start(link, stream, out)
+        link.in_stream = None
+        out.append(StreamEnded(link_id=link.link_id, delivery_id=stream.delivery_id, aborted=False))
+        return True
+
+    def _start(self, link: Link, stream: InStream, out: list[AmqpEvent]) -> None:
+        header = decode_stream_header(bytes(stream.header))
+        stream.header = bytearray()
+        stream.started = True
+        out.append(
+            StreamStarted(link_id=link.link_id, delivery_id=stream.delivery_id, header=header)
+        )
+
+    def message(self, link: Link, delivery: Any, out: list[AmqpEvent]) -> bool:
+        """Collect a complete message; True once it is over (delivered or aborted)."""
+        if lib.pn_delivery_aborted(delivery):
+            link.message_buffer = None
+            return True
+        available: int = lib.pn_delivery_pending(delivery)
+        buffered = link.message_buffer
+        if (len(buffered) if buffered else 0) + available > self._max_message_size:
+            raise MessageTooLarge(f"message exceeds {self._max_message_size} bytes")
+        chunks: list[bytes] = []
+        while available > 0:
+            # A message bigger than one read comes out in several pieces.
+            chunk = self._recv(link.ptr, available)
+            chunks.append(chunk)
+            available -= len(chunk)
+        if lib.pn_delivery_partial(delivery):
+            if buffered is None:
+                buffered = link.message_buffer = bytearray()
+            for chunk in chunks:
+                buffered += chunk
+            return False
+        if buffered is not None:
+            link.message_buffer = None
+            data = bytes(buffered) + b"".join(chunks)
+        else:
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        message = decode_message(data)
+        out.append(MessageReceived(link_id=link.link_id, message=message))
+        return True

@@ -1,0 +1,77 @@
+"""Bookkeeping records for links and streams (plain slotted classes, private to the package)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Link:
+    """One link this connection knows about; ``ptr`` is proton's pn_link_t."""
+
+    __slots__ = (
+        "address",
+        "credit_seen",
+        "in_stream",
+        "is_sender",
+        "link_id",
+        "message_buffer",
+        "name",
+        "out_stream",
+        "ptr",
+        "session",
+        "streaming",
+    )
+
+    def __init__(
+        self,
+        link_id: int,
+        ptr: Any,
+        session: Any,
+        *,
+        name: str,
+        is_sender: bool,
+        address: str | None,
+        streaming: bool,
+    ) -> None:
+        self.link_id = link_id
+        self.ptr = ptr
+        self.session = session
+        self.name = name
+        self.is_sender = is_sender
+        self.address = address
+        self.streaming = streaming
+        # Sending links: the credit last reported, so a flow that adds none stays quiet.
+        self.credit_seen = 0
+        self.in_stream: InStream | None = None
+        self.out_stream: OutStream | None = None
+        # Parts of a complete message that arrived in several transfers.
+        self.message_buffer: bytearray | None = None
+
+
+class OutStream:
+    """A streaming delivery this side is sending."""
+
+    __slots__ = ("delivery", "delivery_id", "link")
+
+    def __init__(self, delivery_id: int, delivery: Any, link: Link) -> None:
+        self.delivery_id = delivery_id
+        self.delivery = delivery
+        self.link = link
+
+
+class InStream:
+    """A streaming delivery arriving: where its section parser stands.
+
+    ``head`` collects the bytes of the section head being read; ``remaining`` counts the
+    body bytes of the current section still to come; ``header`` collects the header
+    sections until the first data section starts the body.
+    """
+
+    __slots__ = ("delivery_id", "head", "header", "remaining", "started")
+
+    def __init__(self, delivery_id: int) -> None:
+        self.delivery_id = delivery_id
+        self.head = bytearray()
+        self.header = bytearray()
+        self.remaining = 0
+        self.started = False

@@ -1,0 +1,518 @@
+"""AmqpConnection: one AMQP 1.0 connection as a sans-IO object over proton's engine.
+
+Bytes in (``receive_data``), bytes out (``data_to_send``), typed events out
+(``events``), time in (``tick``). The engine is driven through the binding's
+low-level ``lib`` calls: each high-level proton wrapper object costs microseconds,
+and this is the data path. No proton object leaves the package.
+
+Each side begins its own session at ``open()``; the peer's session is answered
+when its begin arrives. So each direction's links share one session and one
+incoming byte window (``session_capacity``). Deliveries are sent pre-settled: the
+layers above acknowledge end to end, and a lost link ends its streams.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import cproton
+from cproton import ffi, lib
+
+from ._codec import (
+    DATA_HEAD,
+    DATA_PREFIX,
+    encode_message,
+    encode_stream_header,
+    get_map,
+    put_symbol_map,
+)
+from ._links import LinkTable, condition_of, set_condition
+from ._receive import MessageTooLarge, Reader
+from ._state import OutStream
+from .errors import AmqpDecodeError, AmqpUsageError
+from .events import (
+    AmqpEvent,
+    AmqpMessage,
+    AmqpValue,
+    ConnectionClosed,
+    ConnectionOpened,
+    CreditAvailable,
+    LinkOpened,
+    LinkRole,
+    MessageHeader,
+    TransportFailed,
+)
+
+_MAX_SECTION: Final = 0xFFFFFFFF
+_NO_OUTPUT: Final = memoryview(b"")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AmqpStatistics:
+    """A snapshot of what the connection holds, for tests and diagnostics."""
+
+    links: int
+    engine_links: int
+    streams_out: int
+    streams_in: int
+
+
+def _release(transport: Any, connection: Any, collector: Any) -> None:
+    lib.pn_collector_release(collector)
+    lib.pn_decref(transport)
+    lib.pn_decref(connection)
+    lib.pn_collector_free(collector)
+
+
+class AmqpConnection:
+    """One AMQP 1.0 connection; call ``open()``, then pump bytes and drain ``events()``.
+
+    After ``receive_data``, ``tick`` or any command, call ``events()`` (which also
+    answers the peer's begin/attach/detach/close) and then ``data_to_send()`` (or
+    ``peek_output``/``pop_output``). ``receive_data(b"")`` means the peer's socket
+    reached EOF. Call ``tick(now)`` once the connection is open and again by each
+    deadline it returns (there is one whenever either side asked for an idle
+    timeout): that sends heartbeats and notices a silent peer.
+
+    Calls naming a link or stream that has ended (the peer detached it, the
+    connection closed) do nothing: the caller learns of the end from
+    ``LinkClosed``/``ConnectionClosed`` and may have raced with it.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_collector",
+        "_connection",
+        "_failed",
+        "_links",
+        "_out_streams",
+        "_output",
+        "_output_size",
+        "_reader",
+        "_session",
+        "_session_capacity",
+        "_tail_closed",
+        "_transport",
+        "_transport_failed",
+    )
+
+    def __init__(
+        self,
+        container_id: str,
+        *,
+        server: bool,
+        properties: Mapping[str, str | int] | None = None,
+        max_frame_size: int = 1 << 20,
+        session_capacity: int = 8 << 20,
+        idle_timeout: float = 0.0,
+        max_message_size: int = 16 << 20,
+    ) -> None:
+        if session_capacity < max_frame_size:
+            raise ValueError("session_capacity must hold at least one frame")
+        transport = lib.pn_transport()
+        connection = lib.pn_connection()
+        collector = lib.pn_collector()
+        weakref.finalize(self, _release, transport, connection, collector)
+        self._transport = transport
+        self._connection = connection
+        self._collector = collector
+        # No SASL layer: TLS client certificates authenticate the peer below us.
+        if server:
+            lib.pn_transport_set_server(transport)
+        lib.pn_transport_set_max_frame(transport, max_frame_size)
+        if idle_timeout > 0:
+            lib.pn_transport_set_idle_timeout(transport, int(idle_timeout * 1000))
+        cproton.pn_connection_set_container(connection, container_id)
+        if properties:
+            put_symbol_map(lib.pn_connection_properties(connection), dict(properties))
+        lib.pn_connection_collect(connection, collector)
+        lib.pn_transport_bind(transport, connection)
+        self._session_capacity = session_capacity
+        self._session = lib.pn_session(connection)
+        lib.pn_session_set_incoming_capacity(self._session, session_capacity)
+        self._links = LinkTable(max_message_size)
+        self._out_streams: dict[int, OutStream] = self._links.out_streams
+        self._reader = Reader(
+            self._links.new_id, limit=max_frame_size, max_message_size=max_message_size
+        )
+        self._output: Any = None
+        self._output_size = 0
+        self._failed = False
+        self._transport_failed = False
+        self._tail_closed = False
+
+    # -- connection -------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Send open and begin."""
+        lib.pn_connection_open(self._connection)
+        lib.pn_session_open(self._session)
+
+    def close(self, condition: str | None = None, description: str | None = None) -> None:
+        """Send close, with an error condition (an AMQP symbol) if given."""
+        connection = self._connection
+        if lib.pn_connection_state(connection) & lib.PN_LOCAL_CLOSED:
+            return
+        set_condition(lib.pn_connection_condition(connection), condition, description)
+        lib.pn_connection_close(connection)
+
+    @property
+    def closed(self) -> bool:
+        """Both directions of the transport are done: flush ``data_to_send`` and hang up."""
+        return bool(lib.pn_transport_closed(self._transport))
+
+    @property
+    def failed(self) -> bool:
+        """The connection ended abnormally (transport error, or the peer closed with an error)."""
+        return self._failed
+
+    # -- bytes and time ---------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Feed bytes read from the socket; ``b""`` means EOF. Never raises for bad input."""
+        transport = self._transport
+        total = len(data)
+        if total == 0:
+            if not self._tail_closed:
+                self._tail_closed = True
+                lib.pn_transport_close_tail(transport)
+            return
+        source = ffi.from_buffer(data)
+        offset = 0
+        capacity_of = lib.pn_transport_capacity
+        push = lib.pn_transport_push
+        while offset < total:
+            capacity = capacity_of(transport)
+            if capacity <= 0:
+                return  # input already closed (after an error): what follows is moot
+            count = min(capacity, total - offset)
+            if push(transport, source + offset, count) < 0:
+                return
+            offset += count
+
+    def data_to_send(self) -> bytes:
+        """Frames ready for the socket, or b'' when there is nothing to write."""
+        transport = self._transport
+        pending = lib.pn_transport_pending
+        size = pending(transport)
+        if size <= 0:
+            return b""
+        chunks: list[bytes] = []
+        while size > 0:
+            buffer = self._reader.buffer(size)
+            lib.pn_transport_peek(transport, buffer, size)
+            chunks.append(ffi.buffer(buffer, size)[:])
+            lib.pn_transport_pop(transport, size)
+            size = pending(transport)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def peek_output(self) -> memoryview:
+        """Frames ready for the socket as a view of a buffer the connection reuses.
+
+        No allocation per call, so no allocator churn at gigabit rates. The view is
+        valid until the next call on this connection; after the socket takes ``n``
+        bytes of it, call ``pop_output(n)`` and peek again (empty when all is sent).
+        """
+        transport = self._transport
+        size = lib.pn_transport_pending(transport)
+        if size <= 0:
+            return _NO_OUTPUT
+        if size > self._output_size:
+            self._output_size = size
+            self._output = ffi.new("char[]", size)
+        lib.pn_transport_peek(transport, self._output, size)
+        return memoryview(ffi.buffer(self._output, size))
+
+    def pop_output(self, count: int) -> None:
+        """Discard the first ``count`` bytes of output (the socket has taken them)."""
+        lib.pn_transport_pop(self._transport, count)
+
+    @property
+    def has_data_to_send(self) -> bool:
+        return bool(lib.pn_transport_pending(self._transport) > 0)
+
+    def tick(self, now: float) -> float | None:
+        """Run idle-timeout checks and heartbeats at ``now`` (seconds); return the next deadline."""
+        deadline = lib.pn_transport_tick(self._transport, int(now * 1000))
+        return deadline / 1000 if deadline else None
+
+    # -- links ------------------------------------------------------------------------
+
+    def open_sender(self, name: str, target: str | None, *, streaming: bool = False) -> int:
+        """Attach a sending link; names must be unique on the connection. Returns its id."""
+        ptr = cproton.pn_sender(self._session, name)
+        if target is not None:
+            cproton.pn_terminus_set_address(lib.pn_link_target(ptr), target)
+        link = self._links.attach(
+            ptr, self._session, name, target, is_sender=True, streaming=streaming
+        )
+        return link.link_id
+
+    def open_receiver(
+        self, name: str, source: str | None, *, credit: int = 0, streaming: bool = False
+    ) -> int:
+        """Attach a receiving link and grant ``credit``. Returns its id."""
+        ptr = cproton.pn_receiver(self._session, name)
+        if source is not None:
+            cproton.pn_terminus_set_address(lib.pn_link_source(ptr), source)
+        link = self._links.attach(
+            ptr, self._session, name, source, is_sender=False, streaming=streaming
+        )
+        if credit:
+            lib.pn_link_flow(ptr, credit)
+        return link.link_id
+
+    def close_link(
+        self, link_id: int, condition: str | None = None, description: str | None = None
+    ) -> None:
+        """Detach and forget a link, with an error condition for the peer if given.
+
+        Its unfinished streams end without further events on this side.
+        """
+        link = self._links.by_id.get(link_id)
+        if link is not None:
+            set_condition(lib.pn_link_condition(link.ptr), condition, description)
+            self._links.drop(link, None, None, None)
+
+    def flow(self, link_id: int, credit: int) -> None:
+        """Grant ``credit`` more deliveries on a receiving link."""
+        link = self._links.by_id.get(link_id)
+        if link is None:
+            return
+        if link.is_sender:
+            raise AmqpUsageError("flow grants credit on receiving links only")
+        lib.pn_link_flow(link.ptr, credit)
+
+    def credit(self, link_id: int) -> int:
+        """Deliveries the peer lets this side send now on a sending link (0 if ended)."""
+        link = self._links.by_id.get(link_id)
+        return int(lib.pn_link_credit(link.ptr)) if link is not None else 0
+
+    # -- sending ----------------------------------------------------------------------
+
+    def _new_delivery(self, ptr: Any) -> tuple[int, Any]:
+        delivery_id = self._links.new_id()
+        return delivery_id, cproton.pn_delivery(ptr, delivery_id.to_bytes(8, "big"))
+
+    def send_message(self, link_id: int, message: AmqpMessage) -> None:
+        """Send one complete message (queued by proton until the peer grants credit)."""
+        link = self._links.sending(link_id, streaming=False)
+        if link is None:
+            return
+        data = encode_message(message)
+        ptr = link.ptr
+        _, delivery = self._new_delivery(ptr)
+        lib.pn_link_send(ptr, data, len(data))
+        lib.pn_link_advance(ptr)
+        lib.pn_delivery_settle(delivery)
+        link.credit_seen = lib.pn_link_credit(ptr)
+
+    def start_stream(self, link_id: int, header: MessageHeader) -> int:
+        """Begin a streaming delivery on a streaming sending link; returns its delivery id.
+
+        A link carries one stream at a time: end or abort it before the next.
+        """
+        link = self._links.sending(link_id, streaming=True)
+        if link is None:
+            return self._links.new_id()  # the link has ended: writes to this stream are dropped
+        if link.out_stream is not None:
+            raise AmqpUsageError(f"link {link_id} already carries stream {link.out_stream}")
+        head = encode_stream_header(header)
+        ptr = link.ptr
+        delivery_id, delivery = self._new_delivery(ptr)
+        lib.pn_link_send(ptr, head, len(head))
+        stream = OutStream(delivery_id, delivery, link)
+        self._out_streams[delivery_id] = link.out_stream = stream
+        return delivery_id
+
+    def write_stream(self, delivery_id: int, data: bytes | bytearray | memoryview) -> None:
+        """Append body bytes to a stream as one data section (copied into proton)."""
+        stream = self._out_streams.get(delivery_id)
+        size = len(data)
+        if stream is None or size == 0:
+            return
+        if size > _MAX_SECTION:
+            view = memoryview(data)
+            for start in range(0, size, _MAX_SECTION):
+                self.write_stream(delivery_id, view[start : start + _MAX_SECTION])
+            return
+        ptr = stream.link.ptr
+        send = lib.pn_link_send
+        send(ptr, DATA_HEAD.pack(DATA_PREFIX, size), 8)
+        send(ptr, data if type(data) is bytes else ffi.from_buffer(data), size)
+
+    def stream_backlog(self, delivery_id: int) -> int:
+        """Bytes of a stream not yet framed: stop feeding it past one or two frames.
+
+        Proton makes a partly sent delivery buffer contiguous again by rotating it a
+        byte at a time; with an 8-frame backlog the benchmark ran 40 times slower.
+        """
+        stream = self._out_streams.get(delivery_id)
+        return int(lib.pn_delivery_pending(stream.delivery)) if stream is not None else 0
+
+    def end_stream(self, delivery_id: int) -> None:
+        """Complete a stream: the receiver sees StreamEnded(aborted=False) after its data."""
+        stream = self._out_streams.pop(delivery_id, None)
+        if stream is None:
+            return
+        link = stream.link
+        link.out_stream = None
+        lib.pn_link_advance(link.ptr)
+        lib.pn_delivery_settle(stream.delivery)
+        link.credit_seen = lib.pn_link_credit(link.ptr)
+
+    def abort_stream(self, delivery_id: int) -> None:
+        """Give up a stream: the receiver sees StreamEnded(aborted=True)."""
+        stream = self._out_streams.pop(delivery_id, None)
+        if stream is None:
+            return
+        link = stream.link
+        link.out_stream = None
+        # Aborting settles the delivery and moves the link on to the next one.
+        lib.pn_delivery_abort(stream.delivery)
+        link.credit_seen = lib.pn_link_credit(link.ptr)
+
+    # -- events -----------------------------------------------------------------------
+
+    def events(self) -> list[AmqpEvent]:
+        """Drain proton's collector into typed events, answering the peer where needed."""
+        out: list[AmqpEvent] = []
+        collector = self._collector
+        peek = lib.pn_collector_peek
+        pop = lib.pn_collector_pop
+        event_type = lib.pn_event_type
+        handlers = _HANDLERS
+        while True:
+            event = peek(collector)
+            if not event:
+                return out
+            handler = handlers.get(event_type(event))
+            if handler is not None:
+                handler(self, event, out)
+            pop(collector)
+
+    def statistics(self) -> AmqpStatistics:
+        engine_links = 0
+        ptr = lib.pn_link_head(self._connection, 0)
+        while ptr:
+            engine_links += 1
+            ptr = lib.pn_link_next(ptr, 0)
+        return AmqpStatistics(
+            links=len(self._links.by_id),
+            engine_links=engine_links,
+            streams_out=len(self._out_streams),
+            streams_in=self._links.incoming_streams(),
+        )
+
+    def _on_delivery(self, event: Any, out: list[AmqpEvent]) -> None:
+        link = self._links.by_ptr.get(lib.pn_event_link(event))
+        if link is None or link.is_sender:
+            return  # pre-settled sends need no disposition handling
+        ptr = link.ptr
+        current = lib.pn_link_current
+        receive = self._reader.stream if link.streaming else self._reader.message
+        # Deliveries on a link arrive one after another: the current one is the oldest.
+        while delivery := current(ptr):
+            try:
+                if not receive(link, delivery, out):
+                    return
+            except MessageTooLarge as exc:
+                self._links.fail(link, "amqp:link:message-size-exceeded", str(exc), out)
+                return
+            except AmqpDecodeError as exc:
+                self._links.fail(link, "amqp:decode-error", str(exc), out)
+                return
+            lib.pn_link_advance(ptr)
+            lib.pn_delivery_settle(delivery)
+
+    def _on_link_flow(self, event: Any, out: list[AmqpEvent]) -> None:
+        link = self._links.by_ptr.get(lib.pn_event_link(event))
+        if link is not None and link.is_sender:
+            credit: int = lib.pn_link_credit(link.ptr)
+            if credit > link.credit_seen:
+                out.append(CreditAvailable(link_id=link.link_id, credit=credit))
+            link.credit_seen = credit
+
+    def _on_link_remote_open(self, event: Any, out: list[AmqpEvent]) -> None:
+        ptr = lib.pn_event_link(event)
+        link = self._links.by_ptr.get(ptr)
+        remote_initiated = link is None
+        if link is None:
+            if not lib.pn_link_state(ptr) & lib.PN_LOCAL_UNINIT:
+                return  # one we closed already
+            link = self._links.accept(ptr)
+        out.append(
+            LinkOpened(
+                link_id=link.link_id,
+                name=link.name,
+                role=LinkRole.SENDER if link.is_sender else LinkRole.RECEIVER,
+                address=link.address,
+                streaming=link.streaming,
+                remote_initiated=remote_initiated,
+            )
+        )
+
+    def _on_link_remote_close(self, event: Any, out: list[AmqpEvent]) -> None:
+        ptr = lib.pn_event_link(event)
+        link = self._links.by_ptr.get(ptr)
+        if link is not None:
+            name, description = condition_of(lib.pn_link_remote_condition(ptr))
+            self._links.drop(link, out, name, description)
+
+    def _on_session_remote_open(self, event: Any, out: list[AmqpEvent]) -> None:
+        session = lib.pn_event_session(event)
+        if lib.pn_session_state(session) & lib.PN_LOCAL_UNINIT:
+            lib.pn_session_set_incoming_capacity(session, self._session_capacity)
+            lib.pn_session_open(session)
+
+    def _on_session_remote_close(self, event: Any, out: list[AmqpEvent]) -> None:
+        session = lib.pn_event_session(event)
+        name, description = condition_of(lib.pn_session_remote_condition(session))
+        self._links.drop_all(out, name, description, session=session)
+        if not lib.pn_session_state(session) & lib.PN_LOCAL_CLOSED:
+            lib.pn_session_close(session)
+
+    def _on_connection_remote_open(self, event: Any, out: list[AmqpEvent]) -> None:
+        connection = self._connection
+        container: str | None = cproton.pn_connection_remote_container(connection)
+        properties: dict[str, AmqpValue] = get_map(lib.pn_connection_remote_properties(connection))
+        out.append(
+            ConnectionOpened(remote_container_id=container or "", remote_properties=properties)
+        )
+
+    def _on_connection_remote_close(self, event: Any, out: list[AmqpEvent]) -> None:
+        connection = self._connection
+        name, description = condition_of(lib.pn_connection_remote_condition(connection))
+        if name is not None:
+            self._failed = True
+        if not lib.pn_connection_state(connection) & lib.PN_LOCAL_CLOSED:
+            lib.pn_connection_close(connection)
+        self._links.drop_all(out, name, description)
+        out.append(ConnectionClosed(condition=name, description=description))
+
+    def _on_transport_error(self, event: Any, out: list[AmqpEvent]) -> None:
+        if self._transport_failed:
+            return  # proton repeats the error for input that arrives after it
+        self._transport_failed = True
+        name, description = condition_of(lib.pn_transport_condition(self._transport))
+        self._failed = True
+        condition = name or "amqp:internal-error"
+        self._links.drop_all(out, condition, description)
+        out.append(TransportFailed(condition=condition, description=description or ""))
+
+
+_HANDLERS: Final = {
+    lib.PN_DELIVERY: AmqpConnection._on_delivery,
+    lib.PN_LINK_FLOW: AmqpConnection._on_link_flow,
+    lib.PN_LINK_REMOTE_OPEN: AmqpConnection._on_link_remote_open,
+    lib.PN_LINK_REMOTE_CLOSE: AmqpConnection._on_link_remote_close,
+    lib.PN_LINK_REMOTE_DETACH: AmqpConnection._on_link_remote_close,
+    lib.PN_SESSION_REMOTE_OPEN: AmqpConnection._on_session_remote_open,
+    lib.PN_SESSION_REMOTE_CLOSE: AmqpConnection._on_session_remote_close,
+    lib.PN_CONNECTION_REMOTE_OPEN: AmqpConnection._on_connection_remote_open,
+    lib.PN_CONNECTION_REMOTE_CLOSE: AmqpConnection._on_connection_remote_close,
+    lib.PN_TRANSPORT_ERROR: AmqpConnection._on_transport_error,
+}

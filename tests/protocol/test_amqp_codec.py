@@ -1,0 +1,237 @@
+"""The message codec agrees with proton's own, both ways, and refuses what it cannot carry."""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from proton import (
+    UNDESCRIBED,
+    Array,
+    Data,
+    Described,
+    Message,
+    byte,
+    char,
+    float32,
+    int32,
+    short,
+    symbol,
+    timestamp,
+    ubyte,
+    uint,
+    ulong,
+    ushort,
+)
+
+from skupper_actors.protocol.amqp import AmqpDecodeError, AmqpMessage, MessageHeader
+from skupper_actors.protocol.amqp._codec import (
+    HEADER_END,
+    decode_message,
+    decode_stream_header,
+    encode_message,
+    encode_stream_header,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+simple = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=300)
+    | st.binary(max_size=300)
+)
+values = st.recursive(
+    simple,
+    lambda inner: (
+        st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=20), inner, max_size=6)
+    ),
+    max_leaves=30,
+)
+bodies = (
+    st.none()
+    | st.binary(max_size=3000)
+    | st.text(max_size=300)
+    | st.dictionaries(st.text(max_size=20), values, max_size=6)
+)
+
+
+def messages(addresses: st.SearchStrategy[str]) -> st.SearchStrategy[AmqpMessage]:
+    return st.builds(
+        AmqpMessage,
+        to=st.none() | addresses,
+        reply_to=st.none() | addresses,
+        subject=st.none() | addresses,
+        application_properties=st.dictionaries(st.text(max_size=20), simple, max_size=6),
+        body=bodies,
+    )
+
+
+# proton keeps addresses and subjects as C strings: a NUL cuts them short.
+proton_messages = messages(st.text(st.characters(exclude_characters="\x00"), max_size=50))
+
+
+def plain(value: Any) -> Any:
+    """What proton's decoder hands back, made comparable."""
+    if isinstance(value, memoryview):
+        return bytes(value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+@settings(max_examples=150, derandomize=True, deadline=None)
+@given(proton_messages)
+def test_proton_reads_what_we_write(message: AmqpMessage) -> None:
+    decoded = Message()
+    decoded.decode(encode_message(message))
+    assert decoded.address == message.to
+    assert decoded.reply_to == message.reply_to
+    assert decoded.subject == message.subject
+    assert plain(decoded.properties or {}) == message.application_properties
+    assert plain(decoded.body) == message.body
+
+
+@settings(max_examples=150, derandomize=True, deadline=None)
+@given(proton_messages)
+def test_we_read_what_proton_writes(message: AmqpMessage) -> None:
+    original = Message(
+        address=message.to,
+        reply_to=message.reply_to,
+        subject=message.subject,
+        properties=dict(message.application_properties) or None,
+        body=message.body,
+        inferred=isinstance(message.body, bytes),
+    )
+    try:
+        encoded = original.encode()
+    except OverflowError:
+        return  # proton writes every int as a long; we use ulong past that range
+    assert decode_message(encoded) == message
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(messages(st.text(max_size=50)))
+def test_own_round_trip(message: AmqpMessage) -> None:
+    assert decode_message(encode_message(message)) == message
+
+
+def test_stream_header_round_trip_ends_with_the_marker() -> None:
+    header = MessageHeader(to="tcp/a", reply_to="r", application_properties={"V": 1})
+    encoded = encode_stream_header(header)
+    assert encoded.endswith(HEADER_END)
+    assert decode_stream_header(encoded[: -len(HEADER_END)]) == header
+    assert encode_stream_header(MessageHeader()) == HEADER_END
+
+
+def test_every_amqp_primitive_is_narrowed_to_plain_python() -> None:
+    moment = uuid.UUID(int=7)
+    body = {
+        "ubyte": ubyte(1),
+        "ushort": ushort(2),
+        "uint": uint(3),
+        "ulong": ulong(2**64 - 1),
+        "byte": byte(-4),
+        "short": short(-5),
+        "int": int32(-6),
+        "float": float32(0.5),
+        "char": char("\u00e9"),
+        "timestamp": timestamp(1700000000000),
+        "uuid": moment,
+        "symbol": symbol("sym"),
+        "array": Array(UNDESCRIBED, Data.INT, 1, 2, 3),
+        "empty": [],
+        "big": "x" * 300,
+        "blob": b"y" * 300,
+        "uint0": uint(0),
+        "ulong0": ulong(0),
+    }
+    message = Message(body=body, properties={"when": timestamp(5), "tag": symbol("t")})
+    decoded = decode_message(message.encode())
+    assert decoded.body == {
+        "ubyte": 1,
+        "ushort": 2,
+        "uint": 3,
+        "ulong": 2**64 - 1,
+        "byte": -4,
+        "short": -5,
+        "int": -6,
+        "float": 0.5,
+        "char": "\u00e9",
+        "timestamp": 1700000000000,
+        "uuid": str(moment),
+        "symbol": "sym",
+        "array": [1, 2, 3],
+        "empty": [],
+        "big": "x" * 300,
+        "blob": b"y" * 300,
+        "uint0": 0,
+        "ulong0": 0,
+    }
+    assert decoded.application_properties == {"when": 5, "tag": "t"}
+    for value in decoded.body.values():  # type: ignore[union-attr]
+        assert type(value) in (int, float, str, bytes, list)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [1, 2],  # amqp-value holding a list
+        7,
+        Described(symbol("x"), 1),
+        {1: "int key"},
+    ],
+)
+def test_bodies_we_do_not_carry_are_decode_errors(body: object) -> None:
+    with pytest.raises(AmqpDecodeError):
+        decode_message(Message(body=body).encode())
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x01",  # not a described section
+        b"\x00\xa3\x03abc\x40",  # symbolic descriptor
+        b"\x00\x53\x77\xa1\x05ab",  # string runs past the end
+        b"\x00\x53\x77\xa1\x02\xff\xfe",  # not UTF-8
+        b"\x00\x53\x77\xc1\x03\x01\x40",  # map with an odd count
+        b"\x00\x53\x77\xc0\x05\x02\x40",  # list size disagrees with its contents
+        b"\x00\x53\x77\x74\x00\x00\x00\x00",  # decimal32
+        b"\x00\x53\x79\x40",  # unknown section
+        b"\x00\x53\x76\x45",  # amqp-sequence body
+        b"\x00\x53\x73\xa1\x01x",  # properties that are not a list
+        b"\x00\x53\x73\xc0\x04\x03\x40\x40\x55",  # 'to' that is not a string
+        b"\x00\x53\x74\xc1\x05\x02\xa1\x01k\x45",  # list-valued application property
+        b"\x00\x53\x75\xa1\x00",  # data section holding a string
+        b"\x00\x53\x77\xe0\x03\x02\x00\x40",  # array of described values
+        b"\x00\x53\x77\xf0\x00\x00\x00\x05\xff\xff\xff\xff\x40",  # 4G nulls in 5 bytes
+        b"\x00\x53\x77\xc0\x02\xff\x40",  # list count past its size
+    ],
+)
+def test_malformed_messages_raise_decode_errors(data: bytes) -> None:
+    with pytest.raises(AmqpDecodeError):
+        decode_message(data)
+
+
+def test_deep_nesting_is_a_decode_error_not_a_recursion_error() -> None:
+    nested = b"\x45"
+    for _ in range(5000):
+        nested = b"\xd0" + struct.pack(">II", len(nested) + 4, 1) + nested
+    with pytest.raises(AmqpDecodeError, match="nest"):
+        decode_message(b"\x00\x53\x77" + nested)
+
+
+def test_unencodable_values_raise_type_errors() -> None:
+    for body in ({"k": object()}, {"k": 2**64}, {1: "int key"}):
+        with pytest.raises(TypeError):
+            encode_message(AmqpMessage(body=body))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        encode_message(AmqpMessage(application_properties={"k": [1]}))  # type: ignore[dict-item]

@@ -1,0 +1,111 @@
+"""Closed links and whole connections are freed: nothing piles up in proton or in our maps."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pytest
+from amqp_pair import AmqpPair
+
+from skupper_actors.protocol.amqp import (
+    AmqpConnection,
+    AmqpMessage,
+    LinkClosed,
+    LinkOpened,
+    MessageHeader,
+    StreamData,
+    StreamEnded,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_many_stream_link_cycles_leave_nothing_behind() -> None:
+    pair = AmqpPair()
+    pair.take_client()
+    pair.take_server()
+    control = pair.client.open_sender("control", "router/control")
+    pair.pump()
+    pair.take_client()
+    pair.take_server()
+    for cycle in range(2000):
+        sender = pair.client.open_sender(f"stream-{cycle}", "tcp/svc", streaming=True)
+        pair.pump()
+        (opened,) = pair.take_server()
+        assert isinstance(opened, LinkOpened)
+        pair.server.flow(opened.link_id, 1)
+        pair.pump()
+        delivery = pair.client.start_stream(sender, MessageHeader(to="tcp/svc"))
+        pair.client.write_stream(delivery, b"x" * 100)
+        pair.client.end_stream(delivery)
+        pair.pump()
+        assert isinstance(pair.take_server()[-1], StreamEnded)
+        # The receiving side closes after end of message.
+        pair.server.close_link(opened.link_id)
+        pair.pump()
+        assert [e for e in pair.take_client() if isinstance(e, LinkClosed)] == [
+            LinkClosed(link_id=sender)
+        ]
+        if cycle % 500 == 0:
+            for side in (pair.client, pair.server):
+                assert side.statistics().engine_links <= 2
+    for side in (pair.client, pair.server):
+        statistics = side.statistics()
+        assert statistics.links == 1  # the control link
+        assert statistics.engine_links == 1
+        assert statistics.streams_in == statistics.streams_out == 0
+    assert control
+
+
+def test_both_sides_closing_a_link_at_once_frees_it_quietly() -> None:
+    pair = AmqpPair()
+    sender = pair.client.open_sender("control", "router/control")
+    pair.pump()
+    (receiver,) = [e.link_id for e in pair.take_server() if isinstance(e, LinkOpened)]
+    pair.take_client()
+    pair.client.close_link(sender)
+    pair.server.close_link(receiver)
+    pair.pump()
+    assert pair.take_client() == [] and pair.take_server() == []
+    assert pair.client.statistics().engine_links == 0
+    assert pair.server.statistics().engine_links == 0
+
+
+def test_closing_a_receiving_link_mid_stream_stops_its_events() -> None:
+    pair = AmqpPair()
+    sender = pair.client.open_sender("s", "tcp/svc", streaming=True)
+    pair.pump()
+    (receiver,) = [e.link_id for e in pair.take_server() if isinstance(e, LinkOpened)]
+    pair.server.flow(receiver, 1)
+    pair.pump()
+    delivery = pair.client.start_stream(sender, MessageHeader(to="tcp/svc"))
+    pair.client.write_stream(delivery, b"one")
+    pair.pump()
+    pair.take_server()
+    pair.server.close_link(receiver)
+    pair.client.write_stream(delivery, b"two")  # crosses the detach on the wire
+    pair.pump()
+    assert [e for e in pair.take_server() if isinstance(e, StreamData)] == []
+    assert pair.client.statistics().links == 0
+
+
+def test_dropped_connections_are_released() -> None:
+    refs = []
+    for _ in range(200):
+        pair = AmqpPair()
+        sender = pair.client.open_sender("control", "router/control")
+        pair.pump()
+        pair.client.send_message(sender, AmqpMessage(body={"a": 1}))
+        refs.append(weakref.ref(pair.client))
+        del pair
+    gc.collect()
+    assert all(ref() is None for ref in refs)
+
+
+def test_an_unopened_connection_can_be_dropped() -> None:
+    connection = AmqpConnection("never-opened", server=True)
+    ref = weakref.ref(connection)
+    del connection
+    gc.collect()
+    assert ref() is None
