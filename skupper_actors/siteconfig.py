@@ -32,8 +32,10 @@ class SiteConfigError(ValueError):
         #: (field path, message) pairs; the path is "" for problems of the whole file.
         self.problems = tuple(problems)
         super().__init__(
-            "\n".join(f"{source}: {path}: {what}" if path else f"{source}: {what}"
-                      for path, what in self.problems)
+            "\n".join(
+                f"{source}: {path}: {what}" if path else f"{source}: {what}"
+                for path, what in self.problems
+            )
         )
 
 
