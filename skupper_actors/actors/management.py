@@ -121,5 +121,6 @@ class ManagementActor(Actor):
             routers=snapshot.routes if kind in ("status", "routers") else (),
             addresses=snapshot.addresses if kind in ("status", "addresses") else (),
             adaptors=self._adaptors() if kind in ("status", "adaptors") else (),
+            network=snapshot.network if kind in ("status", "network") else (),
         )
         return encode_reply(status)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from skupper_actors.kernel import Actor, ActorDead, ActorRef, Cancellable, MailboxFull
-from skupper_actors.management import AddressInfo, LinkInfo, RouteInfo
+from skupper_actors.management import AddressInfo, LinkInfo, PeerLink, RouteInfo, SiteView
 from skupper_actors.protocol import routing as rt
 
 from .dataplane import DataPlane
@@ -31,6 +31,8 @@ from .messages import (
     UnbindAddress,
 )
 
+LISTENER_PREFIX = "_skupper/listener/"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoutingSnapshot:
@@ -39,6 +41,7 @@ class RoutingSnapshot:
     links: tuple[LinkInfo, ...]
     routes: tuple[RouteInfo, ...]
     addresses: tuple[AddressInfo, ...]
+    network: tuple[SiteView, ...]
 
 
 class RoutingActor(Actor):
@@ -211,9 +214,35 @@ class RoutingActor(Actor):
         )
         links = tuple(self.link_status[name] for name in sorted(self.link_status))
         return RoutingSnapshot(
+            network=self.network_view(),
             router_id=self.router_id,
             instance=self.instance,
             links=links,
             routes=routes,
             addresses=addresses,
         )
+
+    def network_view(self) -> tuple[SiteView, ...]:
+        """Every router in the link-state database with its links and services."""
+        reachable = set(self.engine.routes()) | {self.router_id}
+        listeners: dict[str, set[str]] = {}
+        connectors: dict[str, set[str]] = {}
+        for address, routers in self.engine.addresses().items():
+            if address.startswith(LISTENER_PREFIX):
+                for router in routers:
+                    listeners.setdefault(router, set()).add(address[len(LISTENER_PREFIX) :])
+            elif not address.startswith("_"):
+                for router in routers:
+                    connectors.setdefault(router, set()).add(address)
+        views = []
+        for router, state in sorted(self.engine.link_state_database().items()):
+            views.append(
+                SiteView(
+                    router=router,
+                    reachable=router in reachable,
+                    links=tuple(PeerLink(peer=p, cost=c) for p, c in sorted(state.ls.items())),
+                    listeners=tuple(sorted(listeners.get(router, ()))),
+                    connectors=tuple(sorted(connectors.get(router, ()))),
+                )
+            )
+        return tuple(views)

@@ -44,6 +44,7 @@ from skupper_actors.protocol.tcpstream import (
 from .context import RouterContext
 from .dataplane import ConnectorBinding, EgressSink, OutStream, StreamRefused
 from .messages import BindAddress, GetAdaptorInfo, UnbindAddress
+from .routing import LISTENER_PREFIX
 
 READ_SIZE = 256 * 1024
 CONNECT_TIMEOUT = 5.0
@@ -94,7 +95,7 @@ class TcpCounters:
 
 def listener_address(routing_key: str) -> str:
     """The address a listener binds so that connectors can tell they are matched."""
-    return f"_skupper/listener/{routing_key}"
+    return f"{LISTENER_PREFIX}{routing_key}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

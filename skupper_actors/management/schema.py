@@ -13,7 +13,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
-REQUEST_KINDS = ("status", "links", "routers", "addresses", "adaptors")
+REQUEST_KINDS = ("status", "links", "routers", "addresses", "adaptors", "network", "reload")
 LINK_STATES = ("connecting", "handshaking", "up", "down", "backing-off", "failed")
 
 
@@ -78,12 +78,30 @@ class AdaptorInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PeerLink:
+    peer: str
+    cost: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SiteView:
+    """One router of the network as this node sees it (link-state database + addresses)."""
+
+    router: str
+    reachable: bool
+    links: tuple[PeerLink, ...]
+    listeners: tuple[str, ...]  # routing keys with a listener at that router
+    connectors: tuple[str, ...]  # routing keys served there
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NodeStatus:
     router: RouterInfo
     links: tuple[LinkInfo, ...] = ()
     routers: tuple[RouteInfo, ...] = ()
     addresses: tuple[AddressInfo, ...] = field(default_factory=tuple)
     adaptors: tuple[AdaptorInfo, ...] = ()
+    network: tuple[SiteView, ...] = ()
 
 
 class _Strict(Schema):
@@ -168,12 +186,40 @@ class AdaptorInfoSchema(_Strict):
         return AdaptorInfo(**data)
 
 
+class PeerLinkSchema(_Strict):
+    peer = fields.String(required=True)
+    cost = fields.Integer(required=True)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> PeerLink:
+        return PeerLink(**data)
+
+
+class SiteViewSchema(_Strict):
+    router = fields.String(required=True)
+    reachable = fields.Boolean(required=True)
+    links = fields.List(fields.Nested(PeerLinkSchema), required=True)
+    listeners = fields.List(fields.String(), required=True)
+    connectors = fields.List(fields.String(), required=True)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> SiteView:
+        return SiteView(
+            router=data["router"],
+            reachable=data["reachable"],
+            links=tuple(data["links"]),
+            listeners=tuple(data["listeners"]),
+            connectors=tuple(data["connectors"]),
+        )
+
+
 class NodeStatusSchema(_Strict):
     router = fields.Nested(RouterInfoSchema, required=True)
     links = fields.List(fields.Nested(LinkInfoSchema), load_default=list)
     routers = fields.List(fields.Nested(RouteInfoSchema), load_default=list)
     addresses = fields.List(fields.Nested(AddressInfoSchema), load_default=list)
     adaptors = fields.List(fields.Nested(AdaptorInfoSchema), load_default=list)
+    network = fields.List(fields.Nested(SiteViewSchema), load_default=list)
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> NodeStatus:
@@ -183,6 +229,7 @@ class NodeStatusSchema(_Strict):
             routers=tuple(data["routers"]),
             addresses=tuple(data["addresses"]),
             adaptors=tuple(data["adaptors"]),
+            network=tuple(data["network"]),
         )
 
 

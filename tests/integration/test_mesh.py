@@ -50,6 +50,11 @@ def test_square_with_diagonal_converges_cuts_and_recovers(square, record_propert
     addresses = {a.address: a.routers for a in status.addresses}
     assert addresses == {f"svc-{s}": (s,) for s in SITES}
     assert {a.address for a in status.addresses if a.local} == {"svc-a"}
+    # the network view: every router's links (from link state) and services, seen from b
+    network = {view.router: view for view in mesh["b"].status().network}
+    assert set(network) == set(SITES) and all(v.reachable for v in network.values())
+    assert {(x.peer, x.cost) for x in network["a"].links} == {("b", 1), ("c", 1), ("d", 1)}
+    assert network["d"].connectors == ("svc-d",)
 
     # cut the diagonal: both ends see the socket close and reconverge at once
     cut_at = time.monotonic()
