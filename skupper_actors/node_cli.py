@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from typing import Any
 
 import gevent
 import structlog
@@ -20,9 +21,13 @@ EXIT_FAILED = 1
 
 
 def run(args: argparse.Namespace) -> int:
-    from skupper_actors.kernel import StartFailed
     from skupper_actors.node import build_node
 
+    if args.namespace is not None:
+        return run_namespace(args)
+    if args.config is None:
+        print("skupper-node: run needs -n NAMESPACE or -c CONFIG", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         config = load_site_config(args.config)
     except SiteConfigError as error:
@@ -36,11 +41,37 @@ def run(args: argparse.Namespace) -> int:
         log.error("node_config_invalid", error=str(error))
         print(f"skupper-node: {args.config}: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    return serve(node, log, runtime_dir=str(config.runtime_dir))
+
+
+def run_namespace(args: argparse.Namespace) -> int:
+    from skupper_actors.api import Namespace, check_namespace_name
+    from skupper_actors.nsnode import SiteNotDeclared, build_namespace_node
+
+    try:
+        check_namespace_name(args.namespace)
+    except ValueError as error:
+        print(f"skupper-node: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    ns = Namespace.locate(args.namespace)
+    try:
+        node = build_namespace_node(ns)
+    except (SiteNotDeclared, CredentialsError, OSError) as error:
+        print(f"skupper-node: namespace {ns.name}: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(args.log_level, json=args.log_json, site=node.site_name)
+    log = structlog.get_logger().bind(site=node.site_name, namespace=ns.name)
+    return serve(node, log, runtime_dir=str(ns.runtime_dir))
+
+
+def serve(node: Any, log: Any, runtime_dir: str) -> int:
+    from skupper_actors.kernel import StartFailed
+
     try:
         root = node.start()
     except StartFailed as error:
         log.error("node_start_failed", error=str(error))
-        print(f"skupper-node: could not start site {config.site}: {error.reason}", file=sys.stderr)
+        print(f"skupper-node: could not start the site: {error.reason}", file=sys.stderr)
         return EXIT_FAILED
     info = node.router_info()
     log.info(
@@ -49,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         instance=info.instance,
         inter_router=f"{info.inter_router_host}:{info.inter_router_port}",
         tls=info.tls,
-        runtime_dir=str(config.runtime_dir),
+        runtime_dir=runtime_dir,
     )
 
     def shutdown(signum: int) -> None:
@@ -75,7 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"skupper-node {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="run a site's router until SIGTERM/SIGINT")
-    run_p.add_argument("--config", "-c", required=True, help="site configuration (YAML)")
+    source = run_p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--namespace",
+        "-n",
+        help="run the site declared in this namespace folder (Skupper v2 resources)",
+    )
+    source.add_argument("--config", "-c", help="run from a single site configuration file (YAML)")
     run_p.add_argument("--log-level", choices=sorted(LEVELS), default="info")
     run_p.add_argument(
         "--log-json",

@@ -17,8 +17,9 @@ import contextlib
 import itertools
 import random
 import socket
+import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gevent
@@ -47,6 +48,8 @@ from .messages import (
     LinkForgotten,
     LinkStatusChanged,
     SendControl,
+    SetCost,
+    SetLinkCost,
 )
 from .net import HandshakeFailed, wrap_tls
 
@@ -67,6 +70,8 @@ class LinkEndpoint:
     host: str
     port: int
     cost: int = 1
+    #: the TLS context for this link (credentials from a token); default: the router's
+    client_tls: ssl.SSLContext | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +94,7 @@ class LinkActor(Actor):
         endpoint: LinkEndpoint | None = None,
         accepted: Any = None,
         peer_address: tuple[str, int] | None = None,
+        server_tls: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__()
         if (endpoint is None) == (accepted is None):
@@ -97,6 +103,8 @@ class LinkActor(Actor):
         self.endpoint = endpoint
         self.accepted = accepted
         self.peer_address = peer_address or ("", 0)
+        self.server_tls = server_tls or ctx.server_tls
+        self.client_tls = (endpoint.client_tls if endpoint else None) or ctx.client_tls
         self.link_name = endpoint.name if endpoint else f"incoming-{next(_connection_ids)}"
         self.session: LinkSession | None = None
         self.attempts = 0
@@ -115,6 +123,8 @@ class LinkActor(Actor):
         if isinstance(message, SendControl):
             if session is not None and session.link_id == message.link_id:
                 session.send_control(message.message)
+        elif isinstance(message, SetCost):
+            self._set_cost(message.cost)
         elif isinstance(message, DropConnection):
             if session is not None and session.link_id == message.link_id:
                 self._close(session, "amqp:connection:forced", message.reason)
@@ -136,6 +146,18 @@ class LinkActor(Actor):
         routing = self.ctx.lookup("routing")
         if routing is not None and routing.alive:
             routing.tell(LinkForgotten(name=self.link_name))
+
+    def _set_cost(self, cost: int) -> None:
+        """A new cost for this link: routing takes it without dropping the connection."""
+        assert self.endpoint is not None
+        self.endpoint = replace(self.endpoint, cost=cost)
+        session = self.session
+        if session is not None:
+            session.cost = cost
+            routing = self.ctx.lookup("routing")
+            if routing is not None and session.announced:
+                routing.tell(SetLinkCost(link_id=session.link_id, cost=cost))
+        self._report(self.state)
 
     def _runner_crashed(self, runner: gevent.Greenlet[Any, Any]) -> None:
         if self.ref.alive:
@@ -181,9 +203,8 @@ class LinkActor(Actor):
     def _serve(self, sock: Any, *, outgoing: bool) -> bool:
         timings = self.ctx.timings
         self._report("handshaking")
-        if self.ctx.tls:
-            context = self.ctx.client_tls if outgoing else self.ctx.server_tls
-            assert context is not None
+        context = self.client_tls if outgoing else self.server_tls
+        if context is not None:
             try:
                 sock = wrap_tls(
                     context,

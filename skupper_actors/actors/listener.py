@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +37,17 @@ class GetBoundAddress:
 class InterRouterListener(Actor):
     """Owns the inter-router listening socket."""
 
-    def __init__(self, ctx: RouterContext, host: str, port: int, backlog: int = 128) -> None:
+    def __init__(
+        self,
+        ctx: RouterContext,
+        host: str,
+        port: int,
+        backlog: int = 128,
+        server_tls: ssl.SSLContext | None = None,
+    ) -> None:
         super().__init__()
         self.ctx = ctx
+        self.server_tls = server_tls or ctx.server_tls
         self.host = host
         self.port = port
         self.backlog = backlog
@@ -54,7 +63,10 @@ class InterRouterListener(Actor):
         self.sock = sock
         self.bound = sock.getsockname()[:2]
         self.log.info(
-            "inter_router_listening", host=self.bound[0], port=self.bound[1], tls=self.ctx.tls
+            "inter_router_listening",
+            host=self.bound[0],
+            port=self.bound[1],
+            tls=self.server_tls is not None,
         )
         self._loop_greenlet = gevent.spawn(self._accept_loop)
         self._loop_greenlet.link_exception(self._loop_died)
@@ -97,7 +109,9 @@ class InterRouterListener(Actor):
             peer = (str(address[0]), int(address[1]))
             spec = ChildSpec(
                 id=f"incoming-{next(_accepted)}-{peer[0]}:{peer[1]}",
-                start=lambda c=conn, p=peer: LinkActor(self.ctx, accepted=c, peer_address=p),
+                start=lambda c=conn, p=peer: LinkActor(
+                    self.ctx, accepted=c, peer_address=p, server_tls=self.server_tls
+                ),
                 restart=Restart.TEMPORARY,
                 shutdown=2.0,
             )

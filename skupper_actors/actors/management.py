@@ -24,7 +24,7 @@ from skupper_actors.management import (
 from skupper_actors.management.schema import ProtocolError
 
 from .context import RouterContext
-from .messages import GetAdaptorInfo, GetRoutingSnapshot
+from .messages import GetAdaptorInfo, GetRoutingSnapshot, Reload
 from .routing import RoutingSnapshot
 
 
@@ -108,6 +108,16 @@ class ManagementActor(Actor):
         except ProtocolError as error:
             self.log.warning("management_request_invalid", error=str(error))
             return encode_reply(error=str(error))
+        if kind == "reload":
+            controller = self.ctx.lookup("controller")
+            if controller is None:
+                return encode_reply(
+                    error="this node does not run from a namespace: nothing to reload"
+                )
+            try:
+                controller.ask(Reload(), timeout=60)
+            except KernelError as error:
+                return encode_reply(error=f"reload failed: {error}")
         routing = self.ctx.lookup("routing")
         if routing is None:
             return encode_reply(error="the router is (re)starting; try again")
@@ -117,10 +127,10 @@ class ManagementActor(Actor):
             return encode_reply(error=f"router did not answer: {error}")
         status = NodeStatus(
             router=self.router_info(),
-            links=snapshot.links if kind in ("status", "links") else (),
-            routers=snapshot.routes if kind in ("status", "routers") else (),
-            addresses=snapshot.addresses if kind in ("status", "addresses") else (),
-            adaptors=self._adaptors() if kind in ("status", "adaptors") else (),
-            network=snapshot.network if kind in ("status", "network") else (),
+            links=snapshot.links if kind in ("status", "links", "reload") else (),
+            routers=snapshot.routes if kind in ("status", "routers", "reload") else (),
+            addresses=snapshot.addresses if kind in ("status", "addresses", "reload") else (),
+            adaptors=self._adaptors() if kind in ("status", "adaptors", "reload") else (),
+            network=snapshot.network if kind in ("status", "network", "reload") else (),
         )
         return encode_reply(status)

@@ -89,3 +89,15 @@ class SetLinkCost:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetAdaptorInfo:
     """Ask a TCP listener or connector for its AdaptorInfo."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetCost:
+    """Tell a LinkActor its link's new cost (it keeps its connection)."""
+
+    cost: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reload:
+    """Reconcile the namespace's resources now (the CLI's reload)."""

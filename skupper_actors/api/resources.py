@@ -42,7 +42,8 @@ DEFAULT_EXPIRATION_WINDOW = 15 * 60.0
 DEFAULT_ISSUER = "skupper-site-ca"
 DEFAULT_SITE_SERVER_CREDENTIALS = "skupper-site-server"
 #: Skupper's bare-metal CLI binds listeners to every interface unless told otherwise.
-DEFAULT_LISTENER_HOST = "0.0.0.0"
+# Skupper binds listeners to 0.0.0.0; nothing of ours listens beyond loopback unless asked.
+DEFAULT_LISTENER_HOST = "127.0.0.1"
 DEFAULT_CONNECTOR_HOST = "localhost"
 
 LINK_ACCESS_VALUES = ("none", "default")

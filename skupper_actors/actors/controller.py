@@ -1,0 +1,419 @@
+"""ControllerActor: reconciles the namespace's resources into the running router.
+
+It reads `input/resources` (and the links that redeemed tokens made, `runtime/links`)
+every second and on a `reload`, keeps the last good state of any file that fails to
+load, and turns differences into children started or stopped under the router's
+`access`, `links` and `adaptors` supervisors: adding a Listener touches nothing else;
+deleting a Connector ends only its own connections; a Link's new cost reaches routing
+without dropping the connection. Then it writes every resource's status.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import gevent
+
+from skupper_actors.api import (
+    AccessGrant,
+    Namespace,
+    Resource,
+    current_status,
+    dump_resources,
+    load_resources,
+    remove_status,
+    resource_files,
+    with_condition,
+    with_status,
+    write_status,
+)
+from skupper_actors.api.status import (
+    CONFIGURED,
+    MATCHED,
+    OPERATIONAL,
+    REDEEMED,
+    RESOLVED,
+    RUNNING,
+)
+from skupper_actors.controller.desired import Desired, Plan, desired_state, plan
+from skupper_actors.controller.tokens import TokenRefused, redeem
+from skupper_actors.kernel import Actor, ChildSpec, KernelError, StartFailed, SupervisorRef
+from skupper_actors.security.grants import GrantBookError
+
+from .grants import EnableGrants, GrantServerInfo
+from .messages import GetRoutingSnapshot, Reload, SetCost
+from .routing import RoutingSnapshot
+
+POLL_INTERVAL = 1.0
+STATUS_INTERVAL = 2.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Poll:
+    pass
+
+
+class ControllerActor(Actor):
+    def __init__(self, node: Any) -> None:
+        super().__init__()
+        self.node = node  # skupper_actors.node.NamespaceNode (children factories, ns, book)
+        self.ns: Namespace = node.ns
+        # what the router runs survives a restart of this actor (it is kept on the node)
+        self.current: Desired = node.desired
+        self.resources: dict[tuple[str, str], Resource] = {}
+        self.failures: dict[tuple[str, str], str] = {}  # (kind, name) -> why it is not running
+        self.fingerprint: tuple[tuple[str, float, int], ...] = ()
+        self.last_status = 0.0
+        self.grant_server: GrantServerInfo | None = None
+        self.group_refs: dict[str, Any] = node.group_refs
+
+    def on_start(self) -> None:
+        if self._groups_restarted():
+            self.current = Desired(site=self.current.site)
+        self.reconcile()
+        self.send_after(POLL_INTERVAL, _Poll())
+
+    def _groups_restarted(self) -> bool:
+        """True if a group supervisor is not the one we filled (it was restarted)."""
+        refs = {g: self.node.ctx.lookup(self.node.group_supervisor(g)) for g in _KIND}
+        restarted = any(
+            self.group_refs.get(g) is not None and refs[g] is not self.group_refs[g] for g in refs
+        )
+        self.group_refs = self.node.group_refs = refs
+        return restarted
+
+    def on_receive(self, message: object) -> Any:
+        if isinstance(message, _Poll):
+            if self._groups_restarted():
+                self.log.warning("router_restarted_under_controller")
+                self.current = Desired(site=self.current.site)
+                self.reconcile()
+            elif self._fingerprint() != self.fingerprint:
+                self.reconcile()
+            elif time.monotonic() - self.last_status >= STATUS_INTERVAL:
+                self.write_statuses()
+            self.send_after(POLL_INTERVAL, _Poll())
+            return None
+        if isinstance(message, Reload):
+            self.reconcile()
+            return None
+        return super().on_receive(message)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _fingerprint(self) -> tuple[tuple[str, float, int], ...]:
+        found = []
+        for folder in (self.ns.resources_dir, self.ns.links_dir):
+            for path in resource_files(folder) if folder.exists() else []:
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:
+                    continue
+                found.append((str(path), stat.st_mtime, stat.st_size))
+        return tuple(sorted(found))
+
+    def _load(self) -> list[Resource]:
+        self.fingerprint = self._fingerprint()
+        result = load_resources(self.ns.resources_dir)
+        for problem in result.problems:
+            self.log.error("resource_invalid", problem=str(problem))
+        # a file that fails keeps its last good resources: a typo never tears a site down
+        self.node.last_good = result.merged_with(self.node.last_good)
+        resources = [r for found in self.node.last_good.values() for r in found]
+        if self.ns.links_dir.exists():
+            generated = load_resources(self.ns.links_dir)
+            for problem in generated.problems:
+                self.log.error("resource_invalid", problem=str(problem))
+            resources.extend(generated.all_resources)
+        return resources
+
+    # -- reconciling -----------------------------------------------------------------------------
+    def reconcile(self) -> None:
+        resources = self._load()
+        self.resources = {r.key: r for r in resources}
+        desired = desired_state(resources)
+        for problem in desired.problems:
+            self.log.error("resources_inconsistent", problem=problem)
+        site = desired.site
+        if site is None:
+            self.log.error("site_missing", namespace=self.ns.name)
+            desired = replace(desired, site=self.current.site)
+        elif site.name != self.node.site_name:
+            self.failures[site.key] = (
+                f"renaming site {self.node.site_name} to {site.name} is not supported: "
+                "delete the site and create it again"
+            )
+            self.log.error("site_rename_refused", running=self.node.site_name, wanted=site.name)
+        steps = plan(self.current, desired)
+        if not steps.empty:
+            self.log.info(
+                "reconciling",
+                stop=[f"{g}/{n}" for g, n in steps.stop],
+                start=[f"{g}/{n}" for g, n in steps.start],
+                cost=dict(steps.cost_changes),
+            )
+        self._apply(steps, desired)
+        self.current = self.node.desired = desired
+        self._grants(desired)
+        self._tokens(desired)
+        self.write_statuses()
+
+    def _apply(self, steps: Plan, desired: Desired) -> None:
+        for group, name in steps.stop:
+            self.failures.pop((_KIND[group], name), None)
+            supervisor = self._supervisor(group)
+            if supervisor is not None:
+                supervisor.terminate_child(self.node.child_id(group, name))
+        for group, name in steps.start:
+            supervisor = self._supervisor(group)
+            key = (_KIND[group], name)
+            if supervisor is None:
+                self.failures[key] = "the router is restarting"
+                continue
+            try:
+                spec: ChildSpec = self.node.child_spec(group, name, desired)
+                supervisor.start_child(spec)
+                self.failures.pop(key, None)
+            except (StartFailed, ValueError, KernelError) as error:
+                reason = getattr(error, "reason", error)
+                self.failures[key] = str(reason)
+                self.log.error("resource_not_started", kind=key[0], name=name, error=str(reason))
+        for name, cost in steps.cost_changes:
+            link = self.node.ctx.lookup(self.node.child_id("links", name))
+            if link is not None:
+                link.tell(SetCost(cost=cost))
+
+    def _supervisor(self, group: str) -> SupervisorRef | None:
+        ref = self.node.ctx.lookup(self.node.group_supervisor(group))
+        return ref if isinstance(ref, SupervisorRef) else None
+
+    # -- grants and tokens -------------------------------------------------------------------------
+    def _grants(self, desired: Desired) -> None:
+        book = self.node.grant_book
+        now = time.time()
+        wanted = set(desired.grants)
+        for grant in book.list():
+            if grant.name not in wanted:
+                book.remove(grant.name)
+        if not wanted:
+            return
+        server = self.node.ctx.lookup("grants")
+        if server is None:
+            return
+        try:
+            self.grant_server = server.ask(EnableGrants(), timeout=5)
+        except KernelError as error:
+            self.log.error("grant_server_unavailable", error=str(error))
+            return
+        for name, resource in desired.grants.items():
+            if book.find(name) is None:
+                try:
+                    book.issue(
+                        name,
+                        redemptions_allowed=resource.spec.redemptions_allowed,
+                        expiration_window=resource.spec.expiration_window,
+                        now=now,
+                        code=resource.spec.code,
+                    )
+                except (GrantBookError, ValueError) as error:
+                    self.failures[resource.key] = str(error)
+
+    def _tokens(self, desired: Desired) -> None:
+        for name, token in desired.tokens.items():
+            link_file = self.ns.links_dir / f"Link-{name}.yaml"
+            if link_file.exists():
+                continue
+            # http.client blocks: run it in the hub's thread pool (which would print a
+            # traceback for an exception: the refusal comes back as a value)
+            result = gevent.get_hub().threadpool.apply(_redeem, (token, self.node.site_name))
+            if isinstance(result, TokenRefused):
+                refused = result
+                self.failures[token.key] = str(refused)
+                self.log.warning("token_redemption_failed", token=name, error=str(refused))
+                continue
+            folder = self.ns.runtime_certs_dir / name
+            result.credentials.save(folder)
+            links = [
+                replace(
+                    link,
+                    metadata=replace(link.metadata, name=name if i == 0 else f"{name}-{i}"),
+                    spec=replace(link.spec, cost=token.spec.link_cost, tls_credentials=name),
+                )
+                for i, link in enumerate(result.links)
+            ]
+            self.ns.links_dir.mkdir(parents=True, exist_ok=True)
+            tmp = link_file.with_suffix(".tmp")
+            tmp.write_text(dump_resources(links))
+            os.replace(tmp, link_file)
+            self.failures.pop(token.key, None)
+            self.log.info("token_redeemed", token=name, remote_site=result.site)
+            self.fingerprint = ()  # the new link file: reconcile again at the next poll
+
+    # -- status ------------------------------------------------------------------------------------
+    def write_statuses(self) -> None:
+        self.last_status = time.monotonic()
+        now = time.time()
+        snapshot = self._snapshot()
+        up = {info.name: info for info in snapshot.links} if snapshot else {}
+        dp = self.node.ctx.dataplane
+        for key, resource in self.resources.items():
+            failure = self.failures.get(key)
+            if failure is not None:
+                updated = with_condition(
+                    resource, CONFIGURED, "False", reason="Error", message=failure, now=now
+                )
+                if resource.kind == "AccessToken":
+                    updated = with_condition(
+                        updated, REDEEMED, "False", reason="Error", message=failure, now=now
+                    )
+            else:
+                updated = with_condition(
+                    resource, CONFIGURED, "True", reason="Ready", message="OK", now=now
+                )
+                updated = self._live(updated, now, up, dp)
+            previous = self._previous_status(resource)
+            if previous is not None:
+                updated = self._keep_times(updated, previous)
+            write_status(self.ns, updated)
+        for stale in set(self._status_keys()) - set(self.resources):
+            remove_status(self.ns, *stale)
+
+    def _live(self, resource: Resource, now: float, links: dict[str, Any], dp: Any) -> Resource:
+        from skupper_actors.actors.tcp import listener_address
+
+        def cond(res: Resource, kind: str, ok: bool, message: str) -> Resource:
+            state = "True" if ok else "False"
+            return with_condition(
+                res, kind, state, reason="Ready" if ok else "Pending", message=message, now=now
+            )
+
+        match resource.kind:
+            case "Site":
+                res = cond(resource, RUNNING, True, "OK")
+                if self.current.access:
+                    res = cond(res, RESOLVED, True, "OK")
+                status = replace(current_status(res), endpoints=self.node.endpoints())  # type: ignore[call-arg]
+                return with_status(res, status)
+            case "RouterAccess":
+                res = cond(resource, RESOLVED, True, "OK")
+                status = replace(current_status(res), endpoints=self.node.endpoints(resource.name))  # type: ignore[call-arg]
+                return with_status(res, status)
+            case "Listener":
+                matched = dp.has_destination(resource.spec.routing_key)  # type: ignore[union-attr]
+                res = cond(
+                    resource, MATCHED, matched, "OK" if matched else "No matching connectors"
+                )
+                status = replace(current_status(res), has_matching_connector=matched)  # type: ignore[call-arg]
+                return with_status(res, status)
+            case "Connector":
+                key = resource.spec.routing_key  # type: ignore[union-attr]
+                matched = bool(dp.remote.get(listener_address(key)))
+                res = cond(resource, MATCHED, matched, "OK" if matched else "No matching listeners")
+                status = replace(current_status(res), has_matching_listener=matched)  # type: ignore[call-arg]
+                return with_status(res, status)
+            case "Link":
+                info = links.get(resource.name)
+                ok = info is not None and info.state == "up"
+                message = (
+                    "OK"
+                    if ok
+                    else (info.last_error if info and info.last_error else "Not operational")
+                )
+                res = cond(resource, OPERATIONAL, ok, message or "Not operational")
+                status = replace(  # type: ignore[call-arg]
+                    current_status(res),
+                    remote_site_id=info.peer if ok else None,
+                    remote_site_name=info.peer if ok else None,
+                )
+                return with_status(res, status)
+            case "AccessGrant":
+                return self._grant_status(resource, now)  # type: ignore[arg-type]
+            case "AccessToken":
+                redeemed = (self.ns.links_dir / f"Link-{resource.name}.yaml").exists()
+                res = cond(resource, REDEEMED, redeemed, "OK" if redeemed else "Not redeemed yet")
+                status = replace(current_status(res), redeemed=redeemed)  # type: ignore[call-arg]
+                return with_status(res, status)
+        return resource
+
+    def _grant_status(self, resource: AccessGrant, now: float) -> Resource:
+        grant = self.node.grant_book.find(resource.name)
+        server = self.grant_server
+        if grant is None or server is None:
+            return with_condition(
+                resource,
+                RESOLVED,
+                "False",
+                reason="Pending",
+                message="grant server starting",
+                now=now,
+            )
+        host = self.node.advertised_host(self.current)
+        res = with_condition(resource, RESOLVED, "True", reason="Ready", message="OK", now=now)
+        ca = self.node.site_ca().cert_pem.decode()
+        status = replace(  # type: ignore[call-arg]
+            current_status(res),
+            url=f"https://{host}:{server.port}/{grant.id}",
+            code=grant.code,
+            ca=ca,
+            redemptions=grant.redemptions,
+            expiration_time=grant.expires_at,
+        )
+        return with_status(res, status)
+
+    def _snapshot(self) -> RoutingSnapshot | None:
+        routing = self.node.ctx.lookup("routing")
+        if routing is None:
+            return None
+        try:
+            snapshot: RoutingSnapshot = routing.ask(GetRoutingSnapshot(), timeout=2)
+            return snapshot
+        except KernelError:
+            return None
+
+    def _previous_status(self, resource: Resource) -> Resource | None:
+        from skupper_actors.api import read_status
+
+        try:
+            return read_status(self.ns, resource.kind, resource.name)
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _keep_times(updated: Resource, previous: Resource) -> Resource:
+        """Keep each condition's transition time when its state did not change."""
+        if previous.status is None or updated.status is None:
+            return updated
+        old = {c.type: c for c in previous.status.conditions}
+        conditions = tuple(
+            replace(c, last_transition_time=old[c.type].last_transition_time)
+            if c.type in old and old[c.type].status == c.status
+            else c
+            for c in updated.status.conditions
+        )
+        return with_status(updated, replace(updated.status, conditions=conditions))
+
+    def _status_keys(self) -> list[tuple[str, str]]:
+        keys = []
+        for path in Path(self.ns.status_dir).glob("*.yaml"):
+            kind, _, name = path.stem.partition("-")
+            if kind and name:
+                keys.append((kind, name))
+        return keys
+
+
+def _redeem(token: Any, site: str) -> Any:
+    try:
+        return redeem(token, site)
+    except TokenRefused as refused:
+        return refused
+
+
+_KIND = {
+    "access": "RouterAccess",
+    "links": "Link",
+    "listeners": "Listener",
+    "connectors": "Connector",
+}

@@ -1,0 +1,145 @@
+"""GrantServerActor: the HTTPS endpoint where other sites redeem access tokens.
+
+POST `/<grant id>` with the grant's code as the body. 404 for an unknown, expired or used
+up grant, 403 for a wrong code (which does not use up a redemption), 200 with a JSON
+document holding a client certificate + key signed by this site's CA, the CA, and one
+Link per inter-router endpoint. Off until the controller enables it (a grant exists).
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import gevent.ssl
+from gevent.pywsgi import WSGIServer
+
+from skupper_actors.api import (
+    Endpoint,
+    Link,
+    LinkSpec,
+    Metadata,
+    resource_to_document,
+)
+from skupper_actors.kernel import Actor
+from skupper_actors.security import CertificateAuthority, issue_client_cert
+from skupper_actors.security.grants import GrantBook, GrantRefused
+
+MAX_BODY = 4096
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnableGrants:
+    """Start serving (idempotent); the reply is the bound (host, port)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GrantServerInfo:
+    host: str
+    port: int
+
+
+class GrantServerActor(Actor):
+    def __init__(
+        self,
+        *,
+        site: str,
+        book: GrantBook,
+        ca: Callable[[], CertificateAuthority],
+        cert_file: str,
+        key_file: str,
+        host: str,
+        port: int,
+        endpoints: Callable[[], Iterable[Endpoint]],
+    ) -> None:
+        super().__init__()
+        self.site = site
+        self.book = book
+        self.ca = ca
+        self.cert_file = cert_file
+        self.key_file = key_file
+        self.host = host
+        self.port = port
+        self.endpoints = endpoints
+        self.server: WSGIServer | None = None
+
+    def on_receive(self, message: object) -> Any:
+        if isinstance(message, EnableGrants):
+            if self.server is None:
+                self._start()
+            assert self.server is not None
+            host, port = self.server.address[:2]
+            return GrantServerInfo(host=host, port=port)
+        return super().on_receive(message)
+
+    def on_stop(self, reason: object) -> None:
+        if self.server is not None:
+            self.server.stop(timeout=1)
+
+    def _start(self) -> None:
+        context = gevent.ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.cert_file, self.key_file)
+        server = WSGIServer((self.host, self.port), self._app, ssl_context=context, log=None)
+        server.start()
+        self.server = server
+        self.log.info("grant_server_started", host=server.address[0], port=server.address[1])
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        def reply(status: str, body: bytes, kind: str = "text/plain") -> list[bytes]:
+            start_response(status, [("Content-Type", kind), ("Content-Length", str(len(body)))])
+            return [body]
+
+        if environ.get("REQUEST_METHOD") != "POST":
+            return reply("405 Method Not Allowed", b"POST the grant's code\n")
+        grant_id = environ.get("PATH_INFO", "").strip("/")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length > MAX_BODY:
+            return reply("413 Payload Too Large", b"code too long\n")
+        code = environ["wsgi.input"].read(length).decode(errors="replace").strip()
+        redeemer = environ.get("HTTP_SKUPPER_SITE_NAME", "unknown")
+        peer = environ.get("REMOTE_ADDR")
+        try:
+            grant = self.book.redeem(grant_id, code, time.time())
+        except GrantRefused as refused:
+            self.log.warning(
+                "grant_refused", grant=grant_id, redeemer=redeemer, peer=peer, reason=str(refused)
+            )
+            status = {403: "403 Forbidden", 404: "404 Not Found"}.get(
+                refused.http_status, "400 Bad Request"
+            )
+            return reply(status, f"{refused}\n".encode())
+        credentials = issue_client_cert(self.ca(), f"{redeemer}-via-{grant.name}")
+        links = [
+            resource_to_document(
+                Link(
+                    metadata=Metadata(name=grant.name),
+                    spec=LinkSpec(endpoints=(endpoint,), tls_credentials=grant.name),
+                )
+            )
+            for endpoint in self.endpoints()
+        ]
+        body = json.dumps(
+            {
+                "site": self.site,
+                "credentials": {
+                    "tls.crt": credentials.cert_pem.decode(),
+                    "tls.key": credentials.key_pem.decode(),
+                    "ca.crt": credentials.ca_pem.decode(),
+                },
+                "links": links,
+            }
+        ).encode()
+        self.log.info(
+            "grant_redeemed",
+            grant=grant.name,
+            redeemer=redeemer,
+            peer=peer,
+            redemptions=grant.redemptions,
+            allowed=grant.redemptions_allowed,
+        )
+        return reply("200 OK", body, "application/json")

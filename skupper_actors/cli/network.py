@@ -1,0 +1,110 @@
+"""`skupper network status`: every site of the network as this site's node sees it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import click
+
+from skupper_actors.cli.common import output_option, pass_cli
+from skupper_actors.cli.context import CliContext
+from skupper_actors.cli.output import OutputFormat, emit_data, emit_table
+from skupper_actors.cli.waiting import node_status
+from skupper_actors.management import NodeStatus
+
+
+@click.group(name="network", help="The whole network, from the live routers.")
+def network() -> None:
+    pass
+
+
+def network_data(status: NodeStatus) -> dict[str, Any]:
+    """Sites, services (routing key -> sites), this site's links and routes, as plain data."""
+    services: dict[str, dict[str, list[str]]] = {}
+    for view in status.network:
+        for key in view.listeners:
+            services.setdefault(key, {"listeners": [], "connectors": []})["listeners"].append(
+                view.router
+            )
+        for key in view.connectors:
+            services.setdefault(key, {"listeners": [], "connectors": []})["connectors"].append(
+                view.router
+            )
+    return {
+        "router": asdict(status.router),
+        "sites": [
+            {
+                "router": view.router,
+                "reachable": view.reachable,
+                "links": [{"peer": link.peer, "cost": link.cost} for link in view.links],
+                "listeners": list(view.listeners),
+                "connectors": list(view.connectors),
+            }
+            for view in sorted(status.network, key=lambda v: v.router)
+        ],
+        "services": [
+            {
+                "routingKey": key,
+                "listeners": sorted(where["listeners"]),
+                "connectors": sorted(where["connectors"]),
+            }
+            for key, where in sorted(services.items())
+        ],
+        "links": [asdict(link) for link in status.links],
+        "routes": [asdict(route) for route in status.routers],
+    }
+
+
+def _peers(site: dict[str, Any]) -> str:
+    return ", ".join(f"{link['peer']} (cost {link['cost']})" for link in site["links"]) or "-"
+
+
+@network.command(help="Every site with its links and services; -o for the full data.")
+@output_option()
+@pass_cli
+def status(ctx: CliContext, output: OutputFormat | None) -> None:
+    data = network_data(node_status(ctx.namespace, "network"))
+    if output is not None:
+        emit_data(ctx, data, output)
+        return
+    me = data["router"]["id"]
+    emit_table(
+        ctx,
+        ["SITE", "REACHABLE", "LINKS", "LISTENERS", "CONNECTORS"],
+        [
+            [
+                site["router"] + (" (this site)" if site["router"] == me else ""),
+                "up" if site["reachable"] else "down",
+                _peers(site),
+                site["listeners"],
+                site["connectors"],
+            ]
+            for site in data["sites"]
+        ],
+        title=f"Sites in the network seen from {me}",
+    )
+    ctx.out()
+    emit_table(
+        ctx,
+        ["ROUTING KEY", "LISTENERS AT", "CONNECTORS AT"],
+        [[s["routingKey"], s["listeners"], s["connectors"]] for s in data["services"]],
+        title="Services",
+    )
+    ctx.out()
+    emit_table(
+        ctx,
+        ["LINK", "DIRECTION", "PEER", "STATE", "COST", "ENDPOINT"],
+        [
+            [
+                link["name"],
+                link["direction"],
+                link["peer"],
+                link["state"] + (f" ({link['last_error']})" if link["last_error"] else ""),
+                link["cost"],
+                f"{link['host']}:{link['port']}",
+            ]
+            for link in data["links"]
+        ],
+        title=f"Links of {me}",
+    )

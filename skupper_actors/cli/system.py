@@ -1,0 +1,320 @@
+"""`skupper system`: run the namespace's node (under supervisord, systemd, or as a
+background process) and apply resource files."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import click
+
+from skupper_actors.cli import deploy, process, store
+from skupper_actors.cli.common import DURATION, output_option, pass_cli
+from skupper_actors.cli.context import CliContext
+from skupper_actors.cli.deploy import Installation
+from skupper_actors.cli.errors import CliError, ExitCode
+from skupper_actors.cli.output import OutputFormat, emit_data, emit_table
+from skupper_actors.cli.waiting import node_status, request_reload
+from skupper_actors.security._files import ensure_private_dir
+
+_SUPERVISORCTL_CONFIG = click.option(
+    "--supervisorctl-config",
+    help="supervisord's configuration file for supervisorctl (default: the one recorded by "
+    "install, else supervisorctl's own search).",
+)
+_TIMEOUT = click.option(
+    "--timeout", type=DURATION, default=30.0, show_default="30s",
+    help="How long to wait for the node.",
+)
+
+
+@click.group(name="system", help="Run the namespace's node and apply resource files.")
+def system() -> None:
+    pass
+
+
+@system.command(
+    help="Install the node under supervisord (a [program:skupper-<namespace>] file in "
+    "--supervisor-conf-dir) or, with --systemd, as a systemd user unit."
+)
+@click.option(
+    "--supervisor-conf-dir", default=deploy.DEFAULT_SUPERVISOR_CONF_DIR, show_default=True,
+    help="A folder that supervisord includes ([include] files = <dir>/*.conf).",
+)
+@click.option("--systemd", is_flag=True, help="Write a systemd user unit instead.")
+@click.option(
+    "--systemd-unit-dir", default=deploy.DEFAULT_SYSTEMD_UNIT_DIR, show_default=True,
+    help="Where the systemd user unit goes.",
+)
+@_SUPERVISORCTL_CONFIG
+@pass_cli
+def install(
+    ctx: CliContext,
+    supervisor_conf_dir: str,
+    systemd: bool,
+    systemd_unit_dir: str,
+    supervisorctl_config: str | None,
+) -> None:
+    namespace = ctx.namespace
+    existing = deploy.read_installation(namespace)
+    if existing is not None:
+        raise CliError(
+            ExitCode.ALREADY_EXISTS,
+            f"namespace {namespace.name!r} is already installed ({existing.manager}: "
+            f"{existing.path}); run 'skupper system uninstall' first",
+        )
+    namespace.ensure_layout()
+    ensure_private_dir(deploy.log_dir(namespace))
+    command = deploy.node_command(namespace)
+    name = deploy.program_name(namespace)
+    environ = ctx.env.environ
+    if systemd:
+        path = deploy.expand(systemd_unit_dir, environ) / f"{name}.service"
+        deploy.write_config_file(path, deploy.systemd_unit(namespace, command, environ))
+        installation = Installation(manager="systemd", path=str(path))
+        hint = f"systemctl --user daemon-reload && systemctl --user enable --now {name}"
+    else:
+        path = deploy.expand(supervisor_conf_dir, environ) / f"{name}.conf"
+        deploy.write_config_file(path, deploy.supervisor_program(namespace, command, environ))
+        config = str(deploy.expand(supervisorctl_config, environ)) if supervisorctl_config else None
+        installation = Installation(
+            manager="supervisord", path=str(path), supervisorctl_config=config
+        )
+        hint = f"skupper -n {namespace.name} system start  (supervisorctl reread + update)"
+    deploy.write_installation(namespace, installation)
+    ctx.out(f"Installed the node of namespace {namespace.name!r} for {installation.manager}: {path}")
+    ctx.out(f"Logs go to {deploy.log_file(namespace)}.")
+    ctx.note(f"Start it with: {hint}")
+
+
+@system.command(help="Remove what install wrote (stopping the node first); resources stay.")
+@_SUPERVISORCTL_CONFIG
+@_TIMEOUT
+@pass_cli
+def uninstall(ctx: CliContext, supervisorctl_config: str | None, timeout: float) -> None:
+    namespace = ctx.namespace
+    installation = deploy.read_installation(namespace)
+    environ = ctx.env.environ
+    pid = process.background_pid(namespace)
+    if pid is not None:
+        process.stop_background(namespace, pid, timeout)
+    if installation is None:
+        raise CliError(ExitCode.NOT_FOUND, f"namespace {namespace.name!r} is not installed")
+    name = deploy.program_name(namespace)
+    problems: list[str] = []
+    if installation.manager == "supervisord":
+        config = supervisorctl_config or installation.supervisorctl_config
+        with contextlib.suppress(FileNotFoundError):
+            Path(installation.path).unlink()
+        # `update` with the program's file gone stops the program and removes it.
+        for args in (["reread"], ["update", name]):
+            try:
+                result = process.supervisorctl(config, args, environ)
+            except CliError as error:
+                problems.append(error.message)
+                break
+            if result.returncode != 0:
+                problems.append((result.stdout + result.stderr).strip() or f"{args[0]} failed")
+                break
+    else:
+        for args in (["disable", "--now", f"{name}.service"],):
+            try:
+                process.checked(process.systemctl(args, environ), "systemctl " + " ".join(args))
+            except CliError as error:
+                problems.append(error.message)
+        with contextlib.suppress(FileNotFoundError):
+            Path(installation.path).unlink()
+        with contextlib.suppress(CliError):
+            process.systemctl(["daemon-reload"], environ)
+    deploy.record_path(namespace).unlink(missing_ok=True)
+    ctx.out(f"Uninstalled: removed {installation.path}.")
+    for problem in problems:
+        ctx.note(f"note: {installation.manager} did not confirm the removal: {problem}")
+
+
+def _start_supervised(
+    ctx: CliContext, installation: Installation, config: str | None
+) -> int | None:
+    environ = ctx.env.environ
+    name = deploy.program_name(ctx.namespace)
+    process.checked(process.supervisorctl(config, ["reread"], environ), "supervisorctl reread")
+    process.checked(process.supervisorctl(config, ["update", name], environ), "supervisorctl update")
+    state, pid = process.supervisor_state(config, name, environ)
+    if state not in ("RUNNING", "STARTING"):
+        process.checked(process.supervisorctl(config, ["start", name], environ), "supervisorctl start")
+        state, pid = process.supervisor_state(config, name, environ)
+    return pid
+
+
+@system.command(help="Start the node (through supervisord or systemd if installed so, else in "
+                "the background with a pid file) and wait until it answers.")
+@_SUPERVISORCTL_CONFIG
+@_TIMEOUT
+@pass_cli
+def start(ctx: CliContext, supervisorctl_config: str | None, timeout: float) -> None:
+    namespace = ctx.namespace
+    installation = deploy.read_installation(namespace)
+    environ = ctx.env.environ
+    pid: int | None
+    if installation is not None and installation.manager == "supervisord":
+        pid = _start_supervised(
+            ctx, installation, supervisorctl_config or installation.supervisorctl_config
+        )
+        how = "supervisord"
+    elif installation is not None:
+        name = f"{deploy.program_name(namespace)}.service"
+        process.checked(process.systemctl(["daemon-reload"], environ), "systemctl daemon-reload")
+        process.checked(process.systemctl(["start", name], environ), f"systemctl start {name}")
+        pid, how = None, "systemd"
+    else:
+        pid = process.background_pid(namespace)
+        if pid is not None:
+            ctx.out(f"The node of namespace {namespace.name!r} is already running (pid {pid}).")
+            return
+        pid, how = process.start_background(namespace, environ), "background process"
+    with ctx.spinner(f"Waiting for the node of namespace {namespace.name!r}..."):
+        status = process.wait_answering(
+            namespace, timeout, pid if how == "background process" else None
+        )
+    pid_text = f", pid {pid}" if pid else ""
+    ctx.out(f"Node of namespace {namespace.name!r} running ({how}{pid_text}): router "
+            f"{status.router.id}.")
+
+
+@system.command(help="Stop the node (SIGTERM).")
+@_SUPERVISORCTL_CONFIG
+@_TIMEOUT
+@pass_cli
+def stop(ctx: CliContext, supervisorctl_config: str | None, timeout: float) -> None:
+    namespace = ctx.namespace
+    installation = deploy.read_installation(namespace)
+    environ = ctx.env.environ
+    name = deploy.program_name(namespace)
+    if installation is not None and installation.manager == "supervisord":
+        config = supervisorctl_config or installation.supervisorctl_config
+        state, _ = process.supervisor_state(config, name, environ)
+        if state in ("RUNNING", "STARTING", "BACKOFF"):
+            process.checked(process.supervisorctl(config, ["stop", name], environ),
+                            "supervisorctl stop")
+    elif installation is not None:
+        process.checked(process.systemctl(["stop", f"{name}.service"], environ), "systemctl stop")
+    pid = process.background_pid(namespace)
+    if pid is not None:
+        graceful = process.stop_background(namespace, pid, timeout)
+        if not graceful:
+            ctx.note(f"note: the node did not stop within {timeout:g}s and was killed.")
+    elif installation is None:
+        raise CliError(
+            ExitCode.NODE_UNREACHABLE, f"the node of namespace {namespace.name!r} is not running"
+        )
+    ctx.out(f"Node of namespace {namespace.name!r} stopped.")
+
+
+def _status_data(ctx: CliContext, config: str | None) -> dict[str, Any]:
+    namespace = ctx.namespace
+    installation = deploy.read_installation(namespace)
+    data: dict[str, Any] = {
+        "namespace": namespace.name,
+        "path": str(namespace.root),
+        "manager": installation.manager if installation else "none",
+        "installedAt": installation.path if installation else None,
+        "process": None,
+        "pid": None,
+    }
+    if installation is not None and installation.manager == "supervisord":
+        try:
+            state, pid = process.supervisor_state(
+                config or installation.supervisorctl_config, deploy.program_name(namespace),
+                ctx.env.environ,
+            )
+            data["process"], data["pid"] = state, pid
+        except CliError as error:
+            data["process"] = f"unknown ({error.message})"
+    else:
+        pid = process.background_pid(namespace)
+        data["process"], data["pid"] = ("RUNNING", pid) if pid else ("STOPPED", None)
+        if installation is not None:
+            data["process"] = "see systemctl --user status"
+    status = process.answering(namespace)
+    data["node"] = None
+    if status is not None:
+        data["node"] = {
+            "router": status.router.id,
+            "instance": status.router.instance,
+            "version": status.router.version,
+            "linksUp": sum(1 for link in status.links if link.state == "up"),
+            "links": len(status.links),
+            "reachableRouters": len(status.routers),
+        }
+    sites = store.declared(namespace, "Site")
+    data["site"] = sites[0].name if sites else None
+    data["resources"] = len(store.declared(namespace))
+    return data
+
+
+@system.command(help="Show how the node runs and what it reports.")
+@_SUPERVISORCTL_CONFIG
+@output_option()
+@pass_cli
+def status(ctx: CliContext, supervisorctl_config: str | None, output: OutputFormat | None) -> None:
+    data = _status_data(ctx, supervisorctl_config)
+    if output is not None:
+        emit_data(ctx, data, output)
+    else:
+        node = data["node"]
+        rows = [
+            ["namespace", data["namespace"]],
+            ["folder", data["path"]],
+            ["site", data["site"]],
+            ["resources", data["resources"]],
+            ["manager", data["manager"]],
+            ["process", data["process"]],
+            ["pid", data["pid"]],
+            ["node", "not answering" if node is None else
+             f"router {node['router']}, links up {node['linksUp']}/{node['links']}, "
+             f"routers reachable {node['reachableRouters']}"],
+        ]
+        emit_table(ctx, ["", ""], rows)
+    if data["node"] is None:
+        raise CliError(
+            ExitCode.NODE_UNREACHABLE, f"the node of namespace {ctx.namespace.name!r} is not running"
+        )
+
+
+@system.command(help="Ask the node to apply input/resources now.")
+@pass_cli
+def reload(ctx: CliContext) -> None:
+    status = node_status(ctx.namespace, "reload")
+    ctx.out(f"Node of namespace {ctx.namespace.name!r} reloaded (router {status.router.id}).")
+
+
+@system.command(help="Write the resources of a file (or - for stdin) into the namespace.")
+@click.option("-f", "--filename", "file", required=True, help="A YAML or JSON file, or -.")
+@pass_cli
+def apply(ctx: CliContext, file: str) -> None:
+    resources = store.read_input_file(file, ctx.env.stdin.read() if file == "-" else None)
+    for resource in resources:
+        store.write(ctx.namespace, resource)
+        ctx.out(f"{resource.kind} {resource.name!r} applied.")
+    if not request_reload(ctx.namespace).running:
+        ctx.note(f"note: the site in namespace {ctx.namespace.name!r} is not running.")
+
+
+@system.command(help="Delete the resources named in a file (or - for stdin) from the namespace.")
+@click.option("-f", "--filename", "file", required=True, help="A YAML or JSON file, or -.")
+@pass_cli
+def delete(ctx: CliContext, file: str) -> None:
+    resources = store.read_input_file(file, ctx.env.stdin.read() if file == "-" else None)
+    missing = []
+    for resource in resources:
+        if store.delete(ctx.namespace, resource.kind, resource.name):
+            ctx.out(f"{resource.kind} {resource.name!r} deleted.")
+        else:
+            missing.append(resource)
+    request_reload(ctx.namespace)
+    if missing:
+        raise CliError(
+            ExitCode.NOT_FOUND,
+            f"not found in namespace {ctx.namespace.name!r}: {store.names(missing)}",
+        )

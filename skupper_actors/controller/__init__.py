@@ -1,0 +1,1 @@
+"""The control plane: a site's declarative resources turned into router state."""

@@ -1,0 +1,193 @@
+"""What the router should be running, derived from resources; and the plan to get there.
+
+Pure: resources in, a desired state and a list of actions out (tested without a node).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from skupper_actors.api import (
+    AccessGrant,
+    AccessToken,
+    Connector,
+    Link,
+    Listener,
+    Resource,
+    RouterAccess,
+    Site,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccessPoint:
+    """Where this site accepts inter-router links."""
+
+    name: str
+    host: str
+    port: int
+    advertised_host: str  # the name peers use: the first SAN, else the bind host
+    sans: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkTarget:
+    name: str
+    host: str
+    port: int
+    cost: int
+    credentials: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Service:
+    name: str
+    routing_key: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Desired:
+    site: Site | None
+    access: Mapping[str, AccessPoint] = field(default_factory=dict)
+    links: Mapping[str, LinkTarget] = field(default_factory=dict)
+    listeners: Mapping[str, Service] = field(default_factory=dict)
+    connectors: Mapping[str, Service] = field(default_factory=dict)
+    grants: Mapping[str, AccessGrant] = field(default_factory=dict)
+    tokens: Mapping[str, AccessToken] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+
+DEFAULT_ACCESS = "skupper-router"
+
+
+def desired_state(resources: Iterable[Resource]) -> Desired:
+    sites: list[Site] = []
+    access: dict[str, AccessPoint] = {}
+    links: dict[str, LinkTarget] = {}
+    listeners: dict[str, Service] = {}
+    connectors: dict[str, Service] = {}
+    grants: dict[str, AccessGrant] = {}
+    tokens: dict[str, AccessToken] = {}
+    problems: list[str] = []
+    for resource in resources:
+        match resource:
+            case Site():
+                sites.append(resource)
+            case RouterAccess():
+                role = resource.spec.role("inter-router")
+                if role is None:
+                    problems.append(f"RouterAccess/{resource.name}: no inter-router role")
+                    continue
+                host = resource.spec.bind_host or "127.0.0.1"
+                sans = tuple(resource.spec.subject_alternative_names)
+                access[resource.name] = AccessPoint(
+                    name=resource.name,
+                    host=host,
+                    port=role.port,
+                    advertised_host=sans[0]
+                    if sans
+                    else ("127.0.0.1" if host == "0.0.0.0" else host),
+                    sans=sans + ((host,) if host not in ("0.0.0.0", "::") else ()),
+                )
+            case Link():
+                endpoint = resource.spec.endpoint("inter-router")
+                if endpoint is None:
+                    problems.append(f"Link/{resource.name}: no inter-router endpoint")
+                    continue
+                links[resource.name] = LinkTarget(
+                    name=resource.name,
+                    host=endpoint.host,
+                    port=int(endpoint.port),
+                    cost=resource.spec.cost,
+                    credentials=resource.spec.tls_credentials,
+                )
+            case Listener():
+                spec = resource.spec
+                listeners[resource.name] = Service(
+                    name=resource.name, routing_key=spec.routing_key, host=spec.host, port=spec.port
+                )
+            case Connector():
+                spec = resource.spec
+                connectors[resource.name] = Service(
+                    name=resource.name, routing_key=spec.routing_key, host=spec.host, port=spec.port
+                )
+            case AccessGrant():
+                grants[resource.name] = resource
+            case AccessToken():
+                tokens[resource.name] = resource
+    site = sites[0] if sites else None
+    if len(sites) > 1:
+        problems.append(f"more than one Site: {', '.join(s.name for s in sites)}")
+    if site is not None and site.spec.link_access != "none" and not access:
+        # linkAccess: default means "accept links" with the default inter-router port
+        from skupper_actors.api import DEFAULT_INTER_ROUTER_PORT
+
+        access[DEFAULT_ACCESS] = AccessPoint(
+            name=DEFAULT_ACCESS,
+            host="127.0.0.1",
+            port=DEFAULT_INTER_ROUTER_PORT,
+            advertised_host="127.0.0.1",
+            sans=("127.0.0.1",),
+        )
+    return Desired(
+        site=site,
+        access=access,
+        links=links,
+        listeners=listeners,
+        connectors=connectors,
+        grants=grants,
+        tokens=tokens,
+        problems=tuple(problems),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """Children to stop, start and adjust; stops come first."""
+
+    stop: tuple[tuple[str, str], ...] = ()  # (group, name)
+    start: tuple[tuple[str, str], ...] = ()
+    cost_changes: tuple[tuple[str, int], ...] = ()  # link name, new cost
+
+    @property
+    def empty(self) -> bool:
+        return not (self.stop or self.start or self.cost_changes)
+
+
+def plan(current: Desired, desired: Desired) -> Plan:
+    """What changes from ``current`` to ``desired``: whole children, except link costs."""
+    stop: list[tuple[str, str]] = []
+    start: list[tuple[str, str]] = []
+    costs: list[tuple[str, int]] = []
+    groups: tuple[tuple[str, Mapping[str, object], Mapping[str, object]], ...] = (
+        ("access", current.access, desired.access),
+        ("links", current.links, desired.links),
+        ("listeners", current.listeners, desired.listeners),
+        ("connectors", current.connectors, desired.connectors),
+    )
+    for group, old, new in groups:
+        for name in sorted(old):
+            if name not in new:
+                stop.append((group, name))
+        for name in sorted(new):
+            if name not in old:
+                start.append((group, name))
+            elif old[name] != new[name]:
+                before, after = old[name], new[name]
+                if (
+                    isinstance(before, LinkTarget)
+                    and isinstance(after, LinkTarget)
+                    and _same_except_cost(before, after)
+                ):
+                    costs.append((name, after.cost))
+                else:
+                    stop.append((group, name))
+                    start.append((group, name))
+    return Plan(stop=tuple(stop), start=tuple(start), cost_changes=tuple(costs))
+
+
+def _same_except_cost(a: LinkTarget, b: LinkTarget) -> bool:
+    return (a.host, a.port, a.credentials) == (b.host, b.port, b.credentials)

@@ -1,0 +1,290 @@
+"""A site run from its namespace folder (`skupper-node run -n NS`): the declarative mode.
+
+    node                       rest_for_one
+    ├── router                 rest_for_one
+    │   ├── routing            RoutingActor
+    │   ├── links              one_for_one, dynamic: LinkActor per Link (and per accepted link)
+    │   ├── access             one_for_one, dynamic: InterRouterListener per RouterAccess
+    │   └── adaptors           one_for_one, dynamic: TcpListener/TcpConnector per resource
+    └── control                one_for_one
+        ├── grants             GrantServerActor (HTTPS; idle until a grant exists)
+        ├── controller         ControllerActor: resources -> children of the router
+        └── management         ManagementActor
+
+The router's groups start empty; the controller fills them from the resources and
+starts over whenever a group supervisor was restarted under it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from skupper_actors import __version__
+from skupper_actors.actors.context import RouterContext
+from skupper_actors.actors.controller import ControllerActor
+from skupper_actors.actors.grants import GrantServerActor
+from skupper_actors.actors.link import LinkActor, LinkEndpoint
+from skupper_actors.actors.listener import GetBoundAddress, InterRouterListener
+from skupper_actors.actors.management import ManagementActor
+from skupper_actors.actors.routing import RoutingActor
+from skupper_actors.actors.tcp import TcpConnectorActor, TcpListenerActor
+from skupper_actors.api import Endpoint, Namespace, Resource, Site, load_resources
+from skupper_actors.controller.desired import Desired, desired_state
+from skupper_actors.controller.site import (
+    SITE_SERVER,
+    ensure_server_credentials,
+    ensure_site_ca,
+    link_credentials_folder,
+)
+from skupper_actors.kernel import (
+    ActorRef,
+    ChildSpec,
+    KernelError,
+    Registry,
+    Strategy,
+    Supervisor,
+    child,
+    spawn,
+    supervisor_child,
+)
+from skupper_actors.management import RouterInfo
+from skupper_actors.protocol.routing import RoutingSettings
+from skupper_actors.security import (
+    CertificateAuthority,
+    Credentials,
+    client_context,
+    server_context,
+)
+from skupper_actors.security.grants import GrantBook
+
+GROUP_SUPERVISOR = {
+    "links": "links",
+    "access": "access",
+    "listeners": "adaptors",
+    "connectors": "adaptors",
+}
+CHILD_PREFIX = {
+    "links": "link",
+    "access": "access",
+    "listeners": "listener",
+    "connectors": "connector",
+}
+
+
+class SiteNotDeclared(Exception):
+    """The namespace has no (single, valid) Site resource."""
+
+
+@dataclass(slots=True)
+class NamespaceNode:
+    ns: Namespace
+    site: Site
+    ctx: RouterContext
+    ca: CertificateAuthority
+    grant_book: GrantBook
+    started_at: float = field(default_factory=time.time)
+    root: ActorRef | None = None
+    # the controller's memory, kept here so that a controller restart does not forget it
+    desired: Desired = field(default_factory=lambda: Desired(site=None))
+    group_refs: dict[str, object] = field(default_factory=dict)
+    last_good: dict[Path, tuple[Resource, ...]] = field(default_factory=dict)
+
+    @property
+    def site_name(self) -> str:
+        return self.site.name
+
+    def site_ca(self) -> CertificateAuthority:
+        return self.ca
+
+    # -- what the controller asks --------------------------------------------------------
+    def group_supervisor(self, group: str) -> str:
+        return GROUP_SUPERVISOR[group]
+
+    def child_id(self, group: str, name: str) -> str:
+        return f"{CHILD_PREFIX[group]}-{name}"
+
+    def child_spec(self, group: str, name: str, desired: Desired) -> ChildSpec:
+        ctx = self.ctx
+        child_id = self.child_id(group, name)
+        if group == "access":
+            point = desired.access[name]
+            return child(
+                child_id,
+                lambda: InterRouterListener(ctx, point.host, point.port),
+                registry=ctx.registry,
+                shutdown=2.0,
+            )
+        if group == "links":
+            target = desired.links[name]
+            endpoint = LinkEndpoint(
+                name=name,
+                host=target.host,
+                port=target.port,
+                cost=target.cost,
+                client_tls=self._link_tls(name, target.credentials),
+            )
+            return child(
+                child_id,
+                lambda: LinkActor(ctx, endpoint=endpoint),
+                registry=ctx.registry,
+                shutdown=2.0,
+            )
+        if group == "listeners":
+            svc = desired.listeners[name]
+            return supervisor_child(
+                child_id,
+                lambda: TcpListenerActor(ctx, name, svc.routing_key, svc.host, svc.port),
+                registry=ctx.registry,
+            )
+        svc = desired.connectors[name]
+        return supervisor_child(
+            child_id,
+            lambda: TcpConnectorActor(ctx, name, svc.routing_key, svc.host, svc.port),
+            registry=ctx.registry,
+        )
+
+    def _link_tls(self, link: str, credentials: str | None) -> object:
+        folder = link_credentials_folder(self.ns, credentials or link)
+        if folder is None:
+            raise ValueError(
+                f"no credentials {credentials or link!r} for link {link} "
+                f"(looked in {self.ns.runtime_certs_dir} and {self.ns.certs_dir})"
+            )
+        return client_context(Credentials.load(folder))
+
+    def advertised_host(self, desired: Desired) -> str:
+        for _, point in sorted(desired.access.items()):
+            return point.advertised_host
+        return "127.0.0.1"
+
+    def endpoints(self, access: str | None = None) -> tuple[Endpoint, ...]:
+        """The inter-router endpoints peers use: advertised host, bound port."""
+        found = []
+        for name, point in sorted(self.desired.access.items()):
+            if access is not None and name != access:
+                continue
+            ref = self.ctx.lookup(self.child_id("access", name))
+            if ref is None:
+                continue
+            try:
+                _, port = ref.ask(GetBoundAddress(), timeout=2)
+            except KernelError:
+                continue
+            found.append(Endpoint(name="inter-router", host=point.advertised_host, port=port))
+        return tuple(found)
+
+    def router_info(self) -> RouterInfo:
+        endpoints = self.endpoints()
+        host, port = (endpoints[0].host, int(endpoints[0].port)) if endpoints else ("", 0)
+        return RouterInfo(
+            id=self.ctx.router_id,
+            instance=self.ctx.instance,
+            version=__version__,
+            inter_router_host=host,
+            inter_router_port=port,
+            tls=True,
+            started_at=self.started_at,
+        )
+
+    # -- the tree ----------------------------------------------------------------------------
+    def tree(self) -> Supervisor:
+        ctx = self.ctx
+        settings = routing_settings(self.site)
+        grants_host = self.site.spec.settings.get("grant-server-host", "127.0.0.1")
+        grants_port = int(self.site.spec.settings.get("grant-server-port", "0"))
+        server = self.ns.runtime_certs_dir / SITE_SERVER
+
+        def group() -> Supervisor:
+            return Supervisor(intensity=10, period=10)
+
+        def router() -> Supervisor:
+            return Supervisor(
+                [
+                    child(
+                        "routing",
+                        lambda: RoutingActor(
+                            ctx.router_id, ctx.instance, settings, (), ctx.dataplane
+                        ),
+                        registry=ctx.registry,
+                    ),
+                    supervisor_child("links", group, registry=ctx.registry),
+                    supervisor_child("access", group, registry=ctx.registry),
+                    supervisor_child("adaptors", group, registry=ctx.registry),
+                ],
+                strategy=Strategy.REST_FOR_ONE,
+            )
+
+        def control() -> Supervisor:
+            return Supervisor(
+                [
+                    child(
+                        "grants",
+                        lambda: GrantServerActor(
+                            site=self.site_name,
+                            book=self.grant_book,
+                            ca=self.site_ca,
+                            cert_file=str(server / "tls.crt"),
+                            key_file=str(server / "tls.key"),
+                            host=grants_host,
+                            port=grants_port,
+                            endpoints=self.endpoints,
+                        ),
+                        registry=ctx.registry,
+                    ),
+                    child("controller", lambda: ControllerActor(self), registry=ctx.registry),
+                    child(
+                        "management",
+                        lambda: ManagementActor(ctx, self.ns.runtime_dir, self.router_info),
+                        registry=ctx.registry,
+                    ),
+                ]
+            )
+
+        return Supervisor(
+            [supervisor_child("router", router), supervisor_child("control", control)],
+            strategy=Strategy.REST_FOR_ONE,
+            intensity=3,
+            period=30,
+        )
+
+    def start(self) -> ActorRef:
+        self.root = spawn(self.tree(), name=self.site_name, log_context={"site": self.site_name})
+        return self.root
+
+
+def routing_settings(site: Site) -> RoutingSettings:
+    settings = site.spec.settings
+    return RoutingSettings(
+        hello_interval=float(settings.get("hello-interval", "1.0")),
+        hello_max_age=float(settings.get("hello-max-age", "3.0")),
+        ra_interval=float(settings.get("ra-interval", "30.0")),
+    )
+
+
+def build_namespace_node(ns: Namespace) -> NamespaceNode:
+    """Read the namespace's Site and make (or load) its certificates."""
+    ns.ensure_layout()
+    loaded = load_resources(ns.resources_dir)
+    if loaded.problems:
+        raise SiteNotDeclared("\n".join(str(p) for p in loaded.problems))
+    desired = desired_state(loaded.all_resources)
+    if desired.site is None:
+        raise SiteNotDeclared(
+            f"namespace {ns.name} declares no Site (in {ns.resources_dir}); "
+            "create one with 'skupper site create NAME'"
+        )
+    site = desired.site
+    ca = ensure_site_ca(ns)
+    names = {n for point in desired.access.values() for n in (*point.sans, point.advertised_host)}
+    server = ensure_server_credentials(ns, ca, site.name, names)
+    ctx = RouterContext(
+        router_id=site.name,
+        instance=time.time_ns() // 1_000_000,
+        registry=Registry(),
+        server_tls=server_context(server),
+        client_tls=None,
+    )
+    book = GrantBook(ns.grants_dir / "grants.json")
+    return NamespaceNode(ns=ns, site=site, ctx=ctx, ca=ca, grant_book=book)
