@@ -271,3 +271,29 @@ def test_crash_is_logged_with_path_and_exception() -> None:
     assert crashed["actor"] == "logged"
     assert isinstance(crashed["exc_info"], RuntimeError)
     assert events["actor_stopped"]["reason"] == "crashed: RuntimeError: visible"
+
+
+def test_subclass_private_names_do_not_clash_with_the_kernel() -> None:
+    """Kernel internals are prefixed _kernel_: an actor may use _run, _loop, _queue..."""
+
+    class Busy(Actor):
+        def __init__(self) -> None:
+            super().__init__()
+            self._queue: list[object] = []
+            self._dead = "not the kernel's"
+            self._timers = 0
+
+        def _run(self) -> None:
+            raise AssertionError("the kernel must not call this")
+
+        def _loop(self) -> None:
+            raise AssertionError("the kernel must not call this")
+
+        def on_receive(self, message: object) -> object:
+            self._queue.append(message)
+            return len(self._queue)
+
+    ref = spawn(Busy())
+    assert ref.ask(Echo(value=1)) == 1
+    assert ref.ask(Echo(value=2)) == 2
+    assert ref.stop() == Shutdown()
