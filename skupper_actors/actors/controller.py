@@ -11,6 +11,7 @@ without dropping the connection. Then it writes every resource's status.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,6 +39,9 @@ from skupper_actors.api.status import (
     REDEEMED,
     RESOLVED,
     RUNNING,
+    LinkRecord,
+    ServiceRecord,
+    SiteRecord,
 )
 from skupper_actors.controller.desired import Desired, Plan, desired_state, plan
 from skupper_actors.controller.tokens import TokenRefused, redeem
@@ -70,6 +74,7 @@ class ControllerActor(Actor):
         self.last_status = 0.0
         self.grant_server: GrantServerInfo | None = None
         self.group_refs: dict[str, Any] = node.group_refs
+        self._network: tuple[Any, ...] = ()
 
     def on_start(self) -> None:
         if self._groups_restarted():
@@ -158,6 +163,7 @@ class ControllerActor(Actor):
         self._apply(steps, desired)
         self.current = self.node.desired = desired
         self._grants(desired)
+        self._forget_tokens(desired)
         self._tokens(desired)
         self.write_statuses()
 
@@ -221,6 +227,19 @@ class ControllerActor(Actor):
                 except (GrantBookError, ValueError) as error:
                     self.failures[resource.key] = str(error)
 
+    def _forget_tokens(self, desired: Desired) -> None:
+        """A token deleted from input takes its generated link and credentials with it."""
+        if not self.ns.links_dir.exists():
+            return
+        for link_file in self.ns.links_dir.glob("Link-*.yaml"):
+            token = link_file.stem[len("Link-") :]
+            if token in desired.tokens:
+                continue
+            link_file.unlink()
+            shutil.rmtree(self.ns.runtime_certs_dir / token, ignore_errors=True)
+            self.log.info("token_forgotten", token=token)
+            self.fingerprint = ()
+
     def _tokens(self, desired: Desired) -> None:
         for name, token in desired.tokens.items():
             link_file = self.ns.links_dir / f"Link-{name}.yaml"
@@ -258,6 +277,7 @@ class ControllerActor(Actor):
         now = time.time()
         snapshot = self._snapshot()
         up = {info.name: info for info in snapshot.links} if snapshot else {}
+        self._network = snapshot.network if snapshot else ()
         dp = self.node.ctx.dataplane
         for key, resource in self.resources.items():
             failure = self.failures.get(key)
@@ -295,7 +315,36 @@ class ControllerActor(Actor):
                 res = cond(resource, RUNNING, True, "OK")
                 if self.current.access:
                     res = cond(res, RESOLVED, True, "OK")
-                status = replace(current_status(res), endpoints=self.node.endpoints())  # type: ignore[call-arg]
+                reachable = [view for view in self._network if view.reachable]
+                status = replace(  # type: ignore[call-arg]
+                    current_status(res),
+                    endpoints=self.node.endpoints(),
+                    sites_in_network=max(1, len(reachable)),
+                    network=tuple(
+                        SiteRecord(
+                            id=view.router,
+                            name=view.router,
+                            links=tuple(
+                                LinkRecord(
+                                    name=f"{view.router}-{x.peer}",
+                                    remote_site_id=x.peer,
+                                    remote_site_name=x.peer,
+                                    operational=True,
+                                )
+                                for x in view.links
+                            ),
+                            services=tuple(
+                                ServiceRecord(
+                                    routing_key=key,
+                                    connectors=(view.router,) if key in view.connectors else (),
+                                    listeners=(view.router,) if key in view.listeners else (),
+                                )
+                                for key in sorted(set(view.connectors) | set(view.listeners))
+                            ),
+                        )
+                        for view in reachable
+                    ),
+                )
                 return with_status(res, status)
             case "RouterAccess":
                 res = cond(resource, RESOLVED, True, "OK")

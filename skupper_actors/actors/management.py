@@ -127,8 +127,8 @@ class ManagementActor(Actor):
             return encode_reply(error=f"router did not answer: {error}")
         status = NodeStatus(
             router=self.router_info(),
-            links=snapshot.links if kind in ("status", "links", "reload") else (),
-            routers=snapshot.routes if kind in ("status", "routers", "reload") else (),
+            links=snapshot.links if kind in ("status", "links", "reload", "network") else (),
+            routers=snapshot.routes if kind in ("status", "routers", "reload", "network") else (),
             addresses=snapshot.addresses if kind in ("status", "addresses", "reload") else (),
             adaptors=self._adaptors() if kind in ("status", "adaptors", "reload") else (),
             network=snapshot.network if kind in ("status", "network", "reload") else (),

@@ -32,7 +32,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 pass_cli = click.make_pass_decorator(CliContext)
 
 
-class DurationType(click.ParamType):
+class DurationType(click.ParamType):  # type: ignore[type-arg]  # generic in click 8.2+ only
     """Seconds as a plain number ("60") or a duration ("90s", "2m", "1h30m")."""
 
     name = "duration"

@@ -54,6 +54,6 @@ class CliError(Exception):
 
 def exit_codes_epilog() -> str:
     """The exit-code table for `skupper --help`."""
-    lines = ["Exit codes:"]
+    lines = ["\b", "Exit codes:"]
     lines += [f"  {int(code):>3}  {text}" for code, text in EXIT_CODE_HELP.items()]
     return "\n".join(lines)

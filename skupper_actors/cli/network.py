@@ -19,8 +19,13 @@ def network() -> None:
     pass
 
 
-def network_data(status: NodeStatus) -> dict[str, Any]:
-    """Sites, services (routing key -> sites), this site's links and routes, as plain data."""
+def network_data(status: NodeStatus, local: NodeStatus | None = None) -> dict[str, Any]:
+    """Sites, services (routing key -> sites), this site's links and routes, as plain data.
+
+    `status` answers the `network` request; `local` (the `status` request) has this
+    site's links and routes, when the network answer leaves them out.
+    """
+    local = local or status
     services: dict[str, dict[str, list[str]]] = {}
     for view in status.network:
         for key in view.listeners:
@@ -51,8 +56,8 @@ def network_data(status: NodeStatus) -> dict[str, Any]:
             }
             for key, where in sorted(services.items())
         ],
-        "links": [asdict(link) for link in status.links],
-        "routes": [asdict(route) for route in status.routers],
+        "links": [asdict(link) for link in status.links or local.links],
+        "routes": [asdict(route) for route in status.routers or local.routers],
     }
 
 
@@ -64,7 +69,8 @@ def _peers(site: dict[str, Any]) -> str:
 @output_option()
 @pass_cli
 def status(ctx: CliContext, output: OutputFormat | None) -> None:
-    data = network_data(node_status(ctx.namespace, "network"))
+    view = node_status(ctx.namespace, "network")
+    data = network_data(view, node_status(ctx.namespace, "status"))
     if output is not None:
         emit_data(ctx, data, output)
         return

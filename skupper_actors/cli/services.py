@@ -63,7 +63,7 @@ def make_group(
             function = option(function)
         return function
 
-    @click.group(name=lower, help=help_text)
+    @click.group(name=lower, help=help_text, short_help=f"{kind}s: create, update, delete, ...")
     def group() -> None:
         pass
 
@@ -74,7 +74,7 @@ def make_group(
     @wait_options()
     @pass_cli
     def create(
-        ctx: CliContext, name: str, port: int, wait: WaitMode, timeout: float, **values: Any
+        ctx: CliContext, /, name: str, port: int, wait: WaitMode, timeout: float, **values: Any
     ) -> None:
         resource = store.build(document(kind, name, {**spec_of(name=name, **values), "port": port}))
         if store.read_declared(ctx.namespace, kind, name) is not None:
@@ -93,6 +93,7 @@ def make_group(
     @pass_cli
     def update(
         ctx: CliContext,
+        /,
         name: str,
         port: int | None,
         wait: WaitMode,
@@ -123,7 +124,7 @@ def make_group(
     @output_option()
     @pass_cli
     def generate_command(
-        ctx: CliContext, name: str, port: int, output: OutputFormat | None, **values: Any
+        ctx: CliContext, /, name: str, port: int, output: OutputFormat | None, **values: Any
     ) -> None:
         resource = store.build(document(kind, name, {**spec_of(name=name, **values), "port": port}))
         generate(ctx, resource, output)

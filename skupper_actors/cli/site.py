@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -22,6 +23,8 @@ from skupper_actors.cli.errors import CliError, ExitCode
 from skupper_actors.cli.output import OutputFormat
 from skupper_actors.cli.services import document, updated
 from skupper_actors.cli.waiting import WaitMode
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def the_site(ctx: CliContext, name: str | None) -> Resource:
@@ -50,7 +53,7 @@ def _spec(link_access: bool | None, ha: bool | None, edge: bool | None) -> dict[
     }
 
 
-def _link_access_option(create: bool) -> Any:
+def _link_access_option(create: bool) -> Callable[[F], F]:
     if create:
         return click.option(
             "--enable-link-access",

@@ -6,9 +6,12 @@ atomically, so the node (which polls the folder) never reads half a file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from skupper_actors.api import (
     Namespace,
@@ -22,6 +25,7 @@ from skupper_actors.api import (
     resource_from_document,
     resource_to_document,
 )
+from skupper_actors.api.loader import resources_from_documents
 from skupper_actors.cli.errors import CliError, ExitCode
 from skupper_actors.security._files import (
     PRIVATE_FILE_MODE,
@@ -117,31 +121,48 @@ def delete(namespace: Namespace, kind: str, name: str) -> bool:
     return True
 
 
-def load_input(text: str, source: str) -> tuple[Resource, ...]:
-    """Resources from a file's text: JSON if it looks like JSON, else (multi-document) YAML."""
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """A file's resources, and its TLS Secrets (link credentials) as raw documents."""
+
+    resources: tuple[Resource, ...]
+    secrets: tuple[dict[str, Any], ...] = ()
+
+
+def load_input(text: str, source: str) -> InputFile:
+    """A file's text: JSON if it looks like JSON, else (multi-document) YAML.
+
+    Secrets are split off before the api loader sees the rest (it knows only Skupper's
+    kinds); other files go to the loader as they are, so its YAML checks all apply.
+    """
     try:
         if source.endswith(".json") or text.lstrip().startswith(("{", "[")):
-            return load_resource_json(text, source)
-        return load_resource_text(text, source)
+            return InputFile(load_resource_json(text, source))
+        if "Secret" not in text:
+            return InputFile(load_resource_text(text, source))
+        try:
+            documents = list(yaml.safe_load_all(text))
+        except yaml.YAMLError:
+            return InputFile(load_resource_text(text, source))  # the loader words the error
+        secrets = tuple(d for d in documents if isinstance(d, dict) and d.get("kind") == "Secret")
+        rest = [None if d in secrets else d for d in documents]
+        return InputFile(resources_from_documents(rest, source), secrets)
     except ResourceError as error:
         raise validation_error(error) from None
 
 
-def read_input_file(path: str, stdin_text: str | None = None) -> tuple[Resource, ...]:
-    """Resources from `path`, or from `stdin_text` when the path is "-"."""
+def read_input_file(path: str, stdin_text: str | None = None) -> InputFile:
+    """What `path` holds, or `stdin_text` when the path is "-"."""
     if path == "-":
-        return load_input(stdin_text or "", "<stdin>")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CliError(ExitCode.NOT_FOUND, f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise CliError(ExitCode.VALIDATION, f"{path}: cannot read: {error}") from None
-    resources = load_input(text, path)
-    if not resources:
+        found = load_input(stdin_text or "", "<stdin>")
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise CliError(ExitCode.NOT_FOUND, f"{path}: no such file") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise CliError(ExitCode.VALIDATION, f"{path}: cannot read: {error}") from None
+        found = load_input(text, path)
+    if not found.resources and not found.secrets:
         raise CliError(ExitCode.VALIDATION, f"{path}: holds no resource")
-    return resources
-
-
-def names(resources: Iterable[Resource]) -> str:
-    return ", ".join(f"{r.kind}/{r.name}" for r in resources)
+    return found

@@ -4,12 +4,13 @@ background process) and apply resource files."""
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from skupper_actors.cli import deploy, process, store
+from skupper_actors.cli import deploy, process, secrets, store
 from skupper_actors.cli.common import DURATION, output_option, pass_cli
 from skupper_actors.cli.context import CliContext
 from skupper_actors.cli.deploy import Installation
@@ -83,7 +84,9 @@ def install(
         )
         hint = f"skupper -n {namespace.name} system start  (supervisorctl reread + update)"
     deploy.write_installation(namespace, installation)
-    ctx.out(f"Installed the node of namespace {namespace.name!r} for {installation.manager}: {path}")
+    ctx.out(
+        f"Installed the node of namespace {namespace.name!r} for {installation.manager}: {path}"
+    )
     ctx.out(f"Logs go to {deploy.log_file(namespace)}.")
     ctx.note(f"Start it with: {hint}")
 
@@ -138,11 +141,16 @@ def _start_supervised(
 ) -> int | None:
     environ = ctx.env.environ
     name = deploy.program_name(ctx.namespace)
-    process.checked(process.supervisorctl(config, ["reread"], environ), "supervisorctl reread")
-    process.checked(process.supervisorctl(config, ["update", name], environ), "supervisorctl update")
+
+    def run(*args: str) -> None:
+        result = process.supervisorctl(config, args, environ)
+        process.checked(result, f"supervisorctl {' '.join(args)}")
+
+    run("reread")
+    run("update", name)  # adds the program; autostart starts it
     state, pid = process.supervisor_state(config, name, environ)
     if state not in ("RUNNING", "STARTING"):
-        process.checked(process.supervisorctl(config, ["start", name], environ), "supervisorctl start")
+        run("start", name)
         state, pid = process.supervisor_state(config, name, environ)
     return pid
 
@@ -157,6 +165,12 @@ def start(ctx: CliContext, supervisorctl_config: str | None, timeout: float) -> 
     installation = deploy.read_installation(namespace)
     environ = ctx.env.environ
     pid: int | None
+    if not store.declared(namespace, "Site"):
+        raise CliError(
+            ExitCode.NOT_FOUND,
+            f"namespace {namespace.name!r} declares no site: create one first "
+            f"(skupper -n {namespace.name} site create NAME --wait none)",
+        )
     if installation is not None and installation.manager == "supervisord":
         pid = _start_supervised(
             ctx, installation, supervisorctl_config or installation.supervisorctl_config
@@ -177,6 +191,15 @@ def start(ctx: CliContext, supervisorctl_config: str | None, timeout: float) -> 
         status = process.wait_answering(
             namespace, timeout, pid if how == "background process" else None
         )
+    if how == "supervisord" and installation is not None:
+        # supervisord says STARTING (no pid yet) until the program has run startsecs
+        config = supervisorctl_config or installation.supervisorctl_config
+        deadline = time.monotonic() + 5.0
+        while True:
+            state, pid = process.supervisor_state(config, deploy.program_name(namespace), environ)
+            if state != "STARTING" or time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
     pid_text = f", pid {pid}" if pid else ""
     ctx.out(f"Node of namespace {namespace.name!r} running ({how}{pid_text}): router "
             f"{status.router.id}.")
@@ -278,7 +301,8 @@ def status(ctx: CliContext, supervisorctl_config: str | None, output: OutputForm
         emit_table(ctx, ["", ""], rows)
     if data["node"] is None:
         raise CliError(
-            ExitCode.NODE_UNREACHABLE, f"the node of namespace {ctx.namespace.name!r} is not running"
+            ExitCode.NODE_UNREACHABLE,
+            f"the node of namespace {ctx.namespace.name!r} is not running",
         )
 
 
@@ -289,12 +313,19 @@ def reload(ctx: CliContext) -> None:
     ctx.out(f"Node of namespace {ctx.namespace.name!r} reloaded (router {status.router.id}).")
 
 
-@system.command(help="Write the resources of a file (or - for stdin) into the namespace.")
+@system.command(
+    help="Write the resources of a file (or - for stdin) into the namespace; TLS Secrets "
+    "(from 'skupper link generate') go to input/certs/<name>/."
+)
 @click.option("-f", "--filename", "file", required=True, help="A YAML or JSON file, or -.")
 @pass_cli
 def apply(ctx: CliContext, file: str) -> None:
-    resources = store.read_input_file(file, ctx.env.stdin.read() if file == "-" else None)
-    for resource in resources:
+    found = store.read_input_file(file, ctx.env.stdin.read() if file == "-" else None)
+    stored = [secrets.credentials_of(doc, file) for doc in found.secrets]  # check all first
+    for name, credentials in stored:
+        secrets.store_credentials(ctx.namespace, name, credentials)
+        ctx.out(f"Secret {name!r} applied.")
+    for resource in found.resources:
         store.write(ctx.namespace, resource)
         ctx.out(f"{resource.kind} {resource.name!r} applied.")
     if not request_reload(ctx.namespace).running:
@@ -305,16 +336,22 @@ def apply(ctx: CliContext, file: str) -> None:
 @click.option("-f", "--filename", "file", required=True, help="A YAML or JSON file, or -.")
 @pass_cli
 def delete(ctx: CliContext, file: str) -> None:
-    resources = store.read_input_file(file, ctx.env.stdin.read() if file == "-" else None)
+    found = store.read_input_file(file, ctx.env.stdin.read() if file == "-" else None)
     missing = []
-    for resource in resources:
+    for resource in found.resources:
         if store.delete(ctx.namespace, resource.kind, resource.name):
             ctx.out(f"{resource.kind} {resource.name!r} deleted.")
         else:
-            missing.append(resource)
+            missing.append(f"{resource.kind}/{resource.name}")
+    for document in found.secrets:
+        name = secrets.secret_name(document, file)
+        if secrets.remove_credentials(ctx.namespace, name):
+            ctx.out(f"Secret {name!r} deleted.")
+        else:
+            missing.append(f"Secret/{name}")
     request_reload(ctx.namespace)
     if missing:
         raise CliError(
             ExitCode.NOT_FOUND,
-            f"not found in namespace {ctx.namespace.name!r}: {store.names(missing)}",
+            f"not found in namespace {ctx.namespace.name!r}: {', '.join(missing)}",
         )

@@ -4,6 +4,7 @@ another site (an AccessToken, which the node turns into credentials and a Link).
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
 
 import click
@@ -14,13 +15,20 @@ from skupper_actors.api import (
     AccessGrant,
     AccessToken,
     Resource,
+    ResourceError,
     dump_resources,
+    read_status,
 )
 from skupper_actors.cli import store
 from skupper_actors.cli.common import DURATION, pass_cli, submit
 from skupper_actors.cli.context import CliContext
 from skupper_actors.cli.errors import CliError, ExitCode
-from skupper_actors.cli.waiting import DEFAULT_TIMEOUT, request_reload, wait_for_status
+from skupper_actors.cli.waiting import (
+    DEFAULT_TIMEOUT,
+    POLL_INTERVAL,
+    request_reload,
+    wait_for_status,
+)
 from skupper_actors.security._files import PRIVATE_FILE_MODE, write_file_atomically
 
 
@@ -154,11 +162,11 @@ def issue(
 def redeem(ctx: CliContext, file: str, name: str | None, timeout: float) -> None:
     namespace = ctx.namespace
     stdin_text = ctx.env.stdin.read() if file == "-" else None
-    resources = store.read_input_file(file, stdin_text)
+    resources = store.read_input_file(file, stdin_text).resources
     tokens = [r for r in resources if isinstance(r, AccessToken)]
     if len(tokens) != 1 or len(resources) != 1:
         raise CliError(ExitCode.VALIDATION, f"{file}: must hold exactly one AccessToken")
-    access_token = tokens[0]
+    access_token: Resource = tokens[0]
     if name is not None:
         document = store.document_of(access_token)
         document["metadata"]["name"] = name
@@ -169,6 +177,7 @@ def redeem(ctx: CliContext, file: str, name: str | None, timeout: float) -> None
             f"AccessToken {access_token.name!r} was already redeemed here "
             f"(delete its link with 'skupper link delete {access_token.name}', or use --name)",
         )
+    started = time.monotonic()
     try:
         submit(
             ctx,
@@ -176,7 +185,7 @@ def redeem(ctx: CliContext, file: str, name: str | None, timeout: float) -> None
             verb="written",
             wait="ready",
             timeout=timeout,
-            done=f"Token {access_token.name!r} redeemed: the link to the other site is made.",
+            done=f"Token {access_token.name!r} redeemed.",
         )
     except CliError as error:
         if error.code == ExitCode.FAILED:
@@ -184,3 +193,26 @@ def redeem(ctx: CliContext, file: str, name: str | None, timeout: float) -> None
             store.delete(namespace, "AccessToken", access_token.name)
             request_reload(namespace)
         raise
+    _report_link(ctx, access_token.name, max(1.0, timeout - (time.monotonic() - started)))
+
+
+def _report_link(ctx: CliContext, name: str, timeout: float) -> None:
+    """Wait (briefly) for the node's status of the Link the token made, and say how it is."""
+    deadline = time.monotonic() + min(timeout, 15.0)
+    with ctx.spinner(f"Waiting for link {name!r}..."):
+        while True:
+            try:
+                link = read_status(ctx.namespace, "Link", name)
+            except ResourceError:
+                link = None
+            if link is not None and link.status is not None and (
+                link.status.status != "Pending" or time.monotonic() >= deadline
+            ):
+                remote = getattr(link.status, "remote_site_name", None)
+                to = f" to site {remote!r}" if remote else ""
+                ctx.out(f"Link {name!r}{to}: {link.status.status} ({link.status.message}).")
+                return
+            if time.monotonic() >= deadline:
+                ctx.note(f"note: the node has not reported link {name!r} yet.")
+                return
+            time.sleep(POLL_INTERVAL)

@@ -108,6 +108,10 @@ def reached(status_resource: Resource, mode: WaitMode) -> bool:
     return status.status == STATUS_READY
 
 
+def _spec(resource: Resource) -> object:
+    return getattr(resource, "spec", None)
+
+
 def wait_for_status(
     namespace: Namespace,
     resource: Resource,
@@ -132,7 +136,7 @@ def wait_for_status(
             found = read_status(namespace, resource.kind, resource.name)
         except ResourceError:
             found = None  # a status file from another version of the node: wait for a new one
-        stale = found is not None and getattr(found, "spec", None) != getattr(resource, "spec", None)
+        stale = found is not None and _spec(found) != _spec(resource)
         current = None if stale else found
         if current is not None:
             failure = failure_of(current, mode)
