@@ -6,20 +6,23 @@ returns. The engine only ever sends to neighbours; what must reach every router 
 
 - HELLO on every link each ``hello_interval`` (and at once to a newly heard neighbour).
   A link is two-way when the neighbour's HELLO lists us; only two-way links carry
-  routes and floods. A neighbour is lost after ``hello_max_age`` of silence, or at once
-  when its link closes.
+  routes and floods. A neighbour is lost after ``hello_max_age`` of silence, at once
+  when its link closes, and at once when a newer instance of it says HELLO elsewhere.
 - LSU (an origin's whole link state), MAU (its mobile addresses) and RA (its sequence
   numbers) flood: a router that accepts one as new - ordered by ``(instance, seq)``,
   see ``database`` - sends it on one link to every two-way neighbour except the one it
   came from; stale and duplicate copies stop there. Links are reliable and ordered, so
-  every router connected to the origin by two-way links gets each update.
-- When a neighbour first becomes two-way, each side sends the other an RA for every
-  router it knows (an LSU/MAU for one whose RA it never saw). A receiver behind on link
-  state sends LSR, behind on addresses MAR, to that neighbour, which answers from its
-  database; the answer floods on like any news. A MAU difference that skips a sequence
-  number triggers a MAR the same way. The periodic RA (``ra_interval``, or within
-  ``ra_interval_flux`` after our own change) repeats that check network-wide and keeps
-  our entry fresh elsewhere: entries not refreshed for ``remote_ls_max_age`` are dropped.
+  every router joined to the origin by two-way links gets each update.
+- Links come and go, so neighbours synchronise: when one first becomes two-way (or
+  loses the link that carried floods to it but keeps another), we send it an RA for
+  every router we know (an LSU/MAU for one whose RA we never saw) and our own LSU. A
+  receiver behind on link state sends LSR, behind on addresses MAR, to that neighbour,
+  which answers from its database; the answer floods on like any news. A MAU difference
+  that skips a sequence number triggers a MAR the same way. An RA is flooded on only
+  by routers that hold what it announces.
+- The periodic RA (``ra_interval``, or within ``ra_interval_flux`` after our own change)
+  repeats that check network-wide and keeps our entry fresh elsewhere: entries not
+  refreshed for ``remote_ls_max_age`` are dropped.
 - Link cost: each router advertises, per neighbour, its own end's cost (the cheapest
   of its two-way links to that neighbour); shortest paths use the larger of the two
   routers' costs for the pair, so all agree on one symmetric graph. With one link per
@@ -28,13 +31,14 @@ returns. The engine only ever sends to neighbours; what must reach every router 
 
 Work is batched: messages and link events only record what changed and make the next
 deadline due at once; ``tick`` then originates our own LSU/MAU (at most one each per
-tick), runs shortest paths once and reports route and address changes.
+tick) and reports route and address changes. Shortest paths run at most once per
+``spf_hold``, so a burst of updates costs one computation, not one per message.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from .database import MobileVerdict, RouterDatabase
 from .effects import (
@@ -113,7 +117,7 @@ class RoutingEngine:
         if lost is None:
             return []
         self._changed_neighbours(now)
-        return [lost]
+        return [lost, *self._resynchronise([lost.router_id])]
 
     def add_local_address(self, address: str, now: float) -> list[Effect]:
         """Serve a mobile address here; advertised (MAU) at the next tick."""
@@ -172,6 +176,7 @@ class RoutingEngine:
         lost = self._neighbours.expire(now)
         if lost:
             effects.extend(lost)
+            effects.extend(self._resynchronise(gone.router_id for gone in lost))
             self._changed_neighbours(now)
         assert self._next_hello is not None
         hello_due = now >= self._next_hello
@@ -261,6 +266,8 @@ class RoutingEngine:
             effects.append(NeighbourAdded(link_id=link_id, router_id=msg.id))
             if self._neighbours.two_way_link_count(msg.id) == 1:
                 effects.extend(self._synchronise(link_id))
+        if outcome.lost_two_way:
+            effects.extend(self._resynchronise([outcome.replaced or msg.id]))
         if outcome.became_two_way or outcome.lost_two_way:
             self._changed_neighbours(now)
         return effects
@@ -315,6 +322,19 @@ class RoutingEngine:
         """
         self._owe_link_state.add(link_id)
         return [SendControl(link_id=link_id, message=m) for m in self._db.summary()]
+
+    def _resynchronise(self, router_ids: Iterable[str | None]) -> list[Effect]:
+        """Synchronise with neighbours that lost a link but keep another.
+
+        Floods sent over the dead link may be lost, and the neighbour's link state need
+        not change, so nothing else would repair that.
+        """
+        effects: list[Effect] = []
+        for router_id in sorted({r for r in router_ids if r is not None}):
+            link_id = self._neighbours.flood_link(router_id)
+            if link_id is not None:
+                effects.extend(self._synchronise(link_id))
+        return effects
 
     # --- our own advertisements -----------------------------------------------------
 

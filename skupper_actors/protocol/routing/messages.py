@@ -29,6 +29,7 @@ from marshmallow import (
 from .serial import SEQ_MODULUS
 
 PROTOCOL_VERSION = 1
+MAX_COST = (1 << 31) - 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,7 +131,7 @@ class ControlMessageError(ValueError):
 _RouterId = validate.Length(min=1, max=255)
 _Seq = validate.Range(min=0, max=SEQ_MODULUS - 1)
 _Instance = validate.Range(min=0, max=(1 << 63) - 1)
-_Cost = validate.Range(min=1, max=(1 << 31) - 1)
+_Cost = validate.Range(min=1, max=MAX_COST)
 
 
 def _router_id(**kwargs: Any) -> fields.String:

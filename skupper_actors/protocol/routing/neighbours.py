@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .effects import Neighbour, NeighbourLost
-from .messages import Hello
+from .messages import MAX_COST, Hello
 
 
 @dataclass(slots=True)
@@ -185,6 +185,11 @@ class NeighbourTable:
             if router_id != except_router
         ]
 
+    def flood_link(self, router_id: str) -> str | None:
+        """The link that carries floods to a two-way neighbour, if it is one."""
+        links = self._cached().first_hops.get(router_id)
+        return links[0] if links else None
+
     def two_way_link_count(self, router_id: str) -> int:
         return sum(
             1 for link in self._links.values() if link.two_way and link.router_id == router_id
@@ -243,6 +248,6 @@ class _Views:
 
 
 def _checked(cost: int) -> int:
-    if isinstance(cost, bool) or not isinstance(cost, int) or cost < 1:
-        raise ValueError(f"link cost must be an integer >= 1, not {cost!r}")
+    if isinstance(cost, bool) or not isinstance(cost, int) or not 1 <= cost <= MAX_COST:
+        raise ValueError(f"link cost must be an integer from 1 to {MAX_COST}, not {cost!r}")
     return cost

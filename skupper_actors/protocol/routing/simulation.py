@@ -24,7 +24,7 @@ from .effects import (
     SendControl,
 )
 from .engine import RoutingEngine
-from .messages import ControlMessage, decode, encode, op_name
+from .messages import ControlMessage, Hello, RouterAdvertisement, decode, encode, op_name
 
 DropRule = Callable[[str, str, ControlMessage], bool]  # (sender router, its link, message)
 
@@ -64,6 +64,7 @@ class SimulatedNetwork:
         self.events: list[tuple[float, str, Effect]] = []  # all effects but sends
         self.refused: list[tuple[str, ProtocolRefused]] = []
         self.last_change = 0.0  # when routes or addresses last changed anywhere
+        self.last_update = 0.0  # when the last LSU, LSR, MAU or MAR was delivered
         self.drop: DropRule | None = None
         self._open: set[str] = set()  # link ids whose engine end is open
         self._owner: dict[str, str] = {}  # link id -> router id
@@ -138,12 +139,16 @@ class SimulatedNetwork:
             self._step()
         self.now = max(self.now, until)
 
-    def run_until_quiet(self, limit: float = 60.0) -> float:
-        """Run until no message is in flight and no engine is busy; returns the time."""
+    def run_until_quiet(self, within: float = 60.0) -> float:
+        """Run until no message is in flight and no engine is busy; returns the time.
+
+        Raises TimeoutError if that takes more than ``within`` virtual seconds.
+        """
+        limit = self.now + within
         self._schedule_all()
         while self._queue or self._timer_due() or any(e.busy for e in self.engines.values()):
             if self._next_time() > limit:
-                raise TimeoutError(f"network not quiet by t={limit}")
+                raise TimeoutError(f"network not quiet within {within} s (t={self.now})")
             self._step()
         return self.now
 
@@ -169,6 +174,8 @@ class SimulatedNetwork:
             if message is None:
                 self._close_end(link_id)
                 continue
+            if not isinstance(message, Hello | RouterAdvertisement):
+                self.last_update = now
             self._perform(router_id, engine.receive(link_id, message, now))
         timers = self._timers
         while timers and timers[0][0] <= now:
