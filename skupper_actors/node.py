@@ -39,6 +39,7 @@ from skupper_actors.kernel import (
     supervisor_child,
 )
 from skupper_actors.management import RouterInfo
+from skupper_actors.protocol.addressing import DistributionMode
 from skupper_actors.protocol.routing import RoutingSettings
 from skupper_actors.security import Credentials, client_context, server_context
 from skupper_actors.siteconfig import ConnectorConfig, LinkConfig, ListenerConfig, SiteConfig
@@ -148,7 +149,9 @@ def outgoing_link(ctx: RouterContext, link: LinkConfig) -> ChildSpec:
 def tcp_listener(ctx: RouterContext, cfg: ListenerConfig) -> ChildSpec:
     return supervisor_child(
         f"listener-{cfg.name}",
-        lambda: TcpListenerActor(ctx, cfg.name, cfg.routing_key, cfg.host, cfg.port),
+        lambda: TcpListenerActor(
+            ctx, cfg.name, cfg.routing_key, cfg.host, cfg.port, DistributionMode(cfg.distribution)
+        ),
         registry=ctx.registry,
     )
 

@@ -50,6 +50,7 @@ from skupper_actors.kernel import (
     supervisor_child,
 )
 from skupper_actors.management import RouterInfo
+from skupper_actors.protocol.addressing import DistributionMode
 from skupper_actors.protocol.routing import RoutingSettings
 from skupper_actors.security import (
     CertificateAuthority,
@@ -135,7 +136,14 @@ class NamespaceNode:
             svc = desired.listeners[name]
             return supervisor_child(
                 child_id,
-                lambda: TcpListenerActor(ctx, name, svc.routing_key, svc.host, svc.port),
+                lambda: TcpListenerActor(
+                    ctx,
+                    name,
+                    svc.routing_key,
+                    svc.host,
+                    svc.port,
+                    DistributionMode(svc.distribution) if svc.distribution else None,
+                ),
                 registry=ctx.registry,
             )
         svc = desired.connectors[name]

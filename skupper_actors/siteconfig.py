@@ -16,12 +16,13 @@ from typing import Any
 
 import yaml
 from marshmallow import Schema, ValidationError, fields, post_dump, post_load, validates_schema
-from marshmallow.validate import Range
+from marshmallow.validate import OneOf, Range
 
 SITE_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 MAX_NAME_LENGTH = 63
 DEFAULT_INTER_ROUTER_PORT = 55671
 MAX_LINK_COST = 2**31 - 1
+DISTRIBUTIONS = ("balanced", "closest")
 
 
 class SiteConfigError(ValueError):
@@ -85,6 +86,7 @@ class ListenerConfig:
     routing_key: str
     host: str = "127.0.0.1"
     port: int
+    distribution: str = "balanced"  # or "closest": how a destination is chosen
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -413,18 +415,22 @@ class _RoutingSchema(_StrictSchema):
         return routing
 
 
-class _ListenerSchema(_StrictSchema):
+class _ServiceSchema(_StrictSchema):
     name = _Str(required=True, validate=_name)
     routing_key = _Str(required=True, validate=_non_empty)
     host = _Str(validate=_host)
     port = _Int(required=True, validate=_port())
+
+
+class _ListenerSchema(_ServiceSchema):
+    distribution = _Str(validate=OneOf(DISTRIBUTIONS, error="must be one of: balanced, closest"))
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> ListenerConfig:
         return ListenerConfig(**data)
 
 
-class _ConnectorSchema(_ListenerSchema):
+class _ConnectorSchema(_ServiceSchema):
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> ConnectorConfig:
         return ConnectorConfig(**data)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from skupper_actors.protocol import routing as rt
+from skupper_actors.protocol.addressing import AddressTable, Destination, DistributionMode
 from skupper_actors.protocol.tcpstream import FORWARD, StreamHeader
 
 
@@ -81,12 +82,6 @@ class ConnectorBinding:
     routing_key: str
     accept: Callable[[StreamHeader, EgressSink], None]
     capacity: int = 1 << 30
-
-
-@dataclass(frozen=True, slots=True)
-class Destination:
-    router: str
-    local: bool
 
 
 class EgressSink:
@@ -166,7 +161,12 @@ class DataPlane:
     connectors: dict[str, list[ConnectorBinding]] = field(default_factory=dict)
     waiting: dict[str, ReverseSink] = field(default_factory=dict)  # stream id -> reverse sink
     acks: dict[tuple[str, str], AckHandler] = field(default_factory=dict)
-    outstanding: Counter[tuple[str, str]] = field(default_factory=Counter)
+    outstanding: Counter[Destination] = field(default_factory=Counter)
+    table: AddressTable = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.table = AddressTable(self.router_id)
+
     _ids: itertools.count[int] = field(default_factory=itertools.count)
     _instance: int = 0
 
@@ -184,30 +184,44 @@ class DataPlane:
         # equal-cost paths: spread streams by a hash of their id
         return hops[zlib.crc32(key.encode()) % len(hops)] if len(hops) > 1 else hops[0]
 
-    def destinations(self, routing_key: str) -> list[Destination]:
-        found = [Destination(self.router_id, True)] if self.connectors.get(routing_key) else []
-        for router in sorted(self.remote.get(routing_key, ())):
-            if router != self.router_id and router in self.routes:
-                found.append(Destination(router, False))
-        return found
+    # -- addresses (fed by the routing actor and the connectors) ----------------------------
+    def set_routes(self, routes: Mapping[str, rt.Route]) -> None:
+        self.routes = routes
+        self.table.set_route_costs({router: route.cost for router, route in routes.items()})
 
-    def select(self, routing_key: str, exclude: frozenset[str] = frozenset()) -> Destination | None:
-        """Balanced choice: local first; then fewest outstanding streams plus path cost."""
-        best: tuple[int, int, str] | None = None
-        chosen = None
-        for dest in self.destinations(routing_key):
-            if dest.router in exclude:
-                continue
-            if dest.local:
-                return dest
-            cost = self.routes[dest.router].cost
-            score = (self.outstanding[(routing_key, dest.router)] + cost, cost, dest.router)
-            if best is None or score < best:
-                best, chosen = score, dest
-        return chosen
+    def set_address_routers(self, address: str, routers: frozenset[str]) -> None:
+        if routers:
+            self.remote[address] = routers
+        else:
+            self.remote.pop(address, None)
+        self.table.set_remote_routers(address, routers - {self.router_id})
+
+    def bind(self, binding: ConnectorBinding) -> None:
+        self.connectors.setdefault(binding.routing_key, []).append(binding)
+        self.table.bind_local(binding.routing_key, binding.name)
+
+    def unbind(self, binding: ConnectorBinding) -> bool:
+        """Forget a local connector; True when it was the last for its routing key."""
+        bindings = self.connectors.get(binding.routing_key, [])
+        if binding in bindings:
+            bindings.remove(binding)
+            self.table.unbind_local(binding.routing_key, binding.name)
+        if not bindings:
+            self.connectors.pop(binding.routing_key, None)
+            return True
+        return False
+
+    def select(
+        self,
+        routing_key: str,
+        exclude: frozenset[str] = frozenset(),
+        mode: DistributionMode | None = None,
+    ) -> Destination | None:
+        """Balanced (default): local first, then fewest outstanding + path cost; or closest."""
+        return self.table.select(routing_key, mode, self.outstanding, exclude)
 
     def has_destination(self, routing_key: str) -> bool:
-        return bool(self.destinations(routing_key))
+        return bool(self.table.destinations(routing_key))
 
     # -- streams -----------------------------------------------------------------------
     def open_stream(
@@ -237,7 +251,11 @@ class DataPlane:
                 raise StreamRefused(
                     "skupper:no-connector", f"no connector for {header.routing_key} here"
                 )
-            binding = min(bindings, key=lambda b: self.outstanding[(b.routing_key, b.name)])
+            me = self.router_id
+            binding = min(
+                bindings,
+                key=lambda b: self.outstanding[Destination(router_id=me, connector_id=b.name)],
+            )
             sink = EgressSink(header, refuse, via)
             binding.accept(header, sink)
             return sink

@@ -153,17 +153,14 @@ class RoutingActor(Actor):
             elif isinstance(effect, rt.NeighbourAdded):
                 self.log.info("neighbour_added", link_id=effect.link_id, peer=effect.router_id)
             elif isinstance(effect, rt.RoutesChanged):
-                self.dataplane.routes = dict(effect.table)
+                self.dataplane.set_routes(dict(effect.table))
                 self.log.info("routes_changed", routes=self._route_summary(effect.table))
             elif isinstance(effect, rt.RouterAdded):
                 self.log.info("router_added", router=effect.router_id)
             elif isinstance(effect, rt.RouterLost):
                 self.log.info("router_lost", router=effect.router_id)
             elif isinstance(effect, rt.AddressesChanged):
-                if effect.routers:
-                    self.dataplane.remote[effect.address] = effect.routers
-                else:
-                    self.dataplane.remote.pop(effect.address, None)
+                self.dataplane.set_address_routers(effect.address, effect.routers)
                 self.log.debug(
                     "address_changed", address=effect.address, routers=sorted(effect.routers)
                 )

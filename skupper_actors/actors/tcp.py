@@ -31,6 +31,7 @@ import gevent.socket
 
 from skupper_actors.kernel import Actor, ChildSpec, KernelError, Restart, Supervisor
 from skupper_actors.management import AdaptorInfo
+from skupper_actors.protocol.addressing import Destination, DistributionMode
 from skupper_actors.protocol.tcpstream import (
     FORWARD,
     REVERSE,
@@ -150,8 +151,10 @@ class TcpConnectionActor(Actor):
         egress_sink: EgressSink | None = None,
         server: tuple[str, int] | None = None,
         window: int = 1 << 20,
+        distribution: DistributionMode | None = None,
     ) -> None:
         super().__init__()
+        self.distribution = distribution
         self.ctx = ctx
         self.dp = ctx.dataplane
         self.counters = counters
@@ -172,7 +175,7 @@ class TcpConnectionActor(Actor):
         self.window_open.set()
         self.started_at = time.monotonic()
         self._greenlets: list[gevent.Greenlet[Any, Any]] = []
-        self._dest: tuple[str, str] | None = None
+        self._dest: Destination | None = None
 
     # -- actor -----------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -235,18 +238,18 @@ class TcpConnectionActor(Actor):
         tried: list[str] = []
         me = self.dp.router_id
         for _ in range(MAX_ATTEMPTS):
-            dest = self.dp.select(self.routing_key, frozenset(excluded))
+            dest = self.dp.select(self.routing_key, frozenset(excluded), self.distribution)
             if dest is None:
                 break
-            tried.append(dest.router)
+            tried.append(dest.router_id)
             stream_id = self.dp.new_stream_id()
-            header = forward_header(stream_id, me, dest.router, self.routing_key)
+            header = forward_header(stream_id, me, dest.router_id, self.routing_key)
             self.inbound = SocketSink()
             self.refused = None
             self.refused_by_destination = True  # unless the path says otherwise
             self.dp.waiting[stream_id] = self.inbound
             self.dp.acks[(stream_id, FORWARD)] = self._on_ack
-            self._dest = (self.routing_key, dest.router)
+            self._dest = dest
             self.dp.outstanding[self._dest] += 1
             self.header = header
             try:
@@ -256,18 +259,18 @@ class TcpConnectionActor(Actor):
                 self.refused_by_destination = refused.condition in DESTINATION_REFUSALS
             else:
                 if not self.inbound.accepted.wait(ACCEPT_TIMEOUT):
-                    self.refused = f"no answer from {dest.router} within {ACCEPT_TIMEOUT:g} s"
+                    self.refused = f"no answer from {dest.router_id} within {ACCEPT_TIMEOUT:g} s"
             if self.refused is None:
-                self.peer_router = dest.router
+                self.peer_router = dest.router_id
                 self._pump(FORWARD, REVERSE)
                 return
-            self.log.info("tcp_attempt_refused", router=dest.router, reason=self.refused)
+            self.log.info("tcp_attempt_refused", router=dest.router_id, reason=self.refused)
             if self.out is not None:
                 self.out.abort()
                 self.out = None
             self._forget()
             if self.refused_by_destination:
-                excluded.add(dest.router)
+                excluded.add(dest.router_id)
             else:
                 gevent.sleep(0.05)  # let routing take the lost path out first
         self.counters.refused += 1
@@ -407,9 +410,18 @@ class TcpConnectionActor(Actor):
 class TcpListenerActor(Supervisor):
     """A local port whose connections reach the service behind a routing key."""
 
-    def __init__(self, ctx: RouterContext, name: str, routing_key: str, host: str, port: int):
+    def __init__(
+        self,
+        ctx: RouterContext,
+        name: str,
+        routing_key: str,
+        host: str,
+        port: int,
+        distribution: DistributionMode | None = None,
+    ):
         super().__init__(intensity=1 << 30, period=1.0)
         self.ctx = ctx
+        self.distribution = distribution
         self.listener_name = name
         self.routing_key = routing_key
         self.host = host
@@ -468,7 +480,11 @@ class TcpListenerActor(Supervisor):
             spec = ChildSpec(
                 id=f"conn-{next(_ids)}",
                 start=lambda c=client: TcpConnectionActor(
-                    self.ctx, self.counters, self.routing_key, client=c
+                    self.ctx,
+                    self.counters,
+                    self.routing_key,
+                    client=c,
+                    distribution=self.distribution,
                 ),
                 restart=Restart.TEMPORARY,
                 shutdown=1.0,
@@ -498,7 +514,7 @@ class TcpConnectorActor(Supervisor):
 
     def on_start(self) -> None:
         super().on_start()
-        self.ctx.dataplane.connectors.setdefault(self.routing_key, []).append(self.binding)
+        self.ctx.dataplane.bind(self.binding)
         routing = self.ctx.lookup("routing")
         if routing is not None:
             routing.tell(BindAddress(address=self.routing_key))
@@ -509,11 +525,7 @@ class TcpConnectorActor(Supervisor):
         )
 
     def on_stop(self, reason: Any) -> None:
-        bindings = self.ctx.dataplane.connectors.get(self.routing_key, [])
-        if self.binding in bindings:
-            bindings.remove(self.binding)
-        if not bindings:
-            self.ctx.dataplane.connectors.pop(self.routing_key, None)
+        if self.ctx.dataplane.unbind(self.binding):
             routing = self.ctx.lookup("routing")
             if routing is not None and routing.alive:
                 with contextlib.suppress(KernelError):

@@ -95,8 +95,11 @@ class Ledger:
     corruptions: list[Corruption] = field(default_factory=list)
     #: (run time, latency s, ok) per request/response exchange
     latencies: list[tuple[float, float, bool]] = field(default_factory=list)
+    #: server verdicts on connections whose header never arrived intact: (time, outcome, why)
+    unattributed: list[tuple[float, Outcome, str]] = field(default_factory=list)
     bytes_verified: int = 0
     errors: int = 0
+    intact: int = 0
     open_connections: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -104,7 +107,12 @@ class Ledger:
         self, *, kind: str, service: str, site: str, started: float, up: int = 0, down: int = 0
     ) -> ConnectionRecord:
         record = ConnectionRecord(
-            id=next(self._ids), kind=kind, service=service, site=site, started=started, up=up,
+            id=next(self._ids),
+            kind=kind,
+            service=service,
+            site=site,
+            started=started,
+            up=up,
             down=down,
         )
         self.records[record.id] = record
@@ -120,12 +128,17 @@ class Ledger:
         record.ended = now
         record.error = error
         self.open_connections -= 1
-        if outcome is not Outcome.INTACT and outcome is not Outcome.ABANDONED:
+        if outcome is Outcome.INTACT:
+            self.intact += 1
+        elif outcome is not Outcome.ABANDONED:
             self.errors += 1
         if outcome is Outcome.CORRUPTED:
             self.corruptions.append(
                 Corruption(
-                    at=now, connection=record.id, side="client", offset=record.first_bad,
+                    at=now,
+                    connection=record.id,
+                    side="client",
+                    offset=record.first_bad,
                     detail=error or "",
                 )
             )
@@ -144,11 +157,16 @@ class Ledger:
         if outcome is Outcome.CORRUPTED:
             self.corruptions.append(
                 Corruption(
-                    at=now, connection=connection, side="server", offset=first_bad,
+                    at=now,
+                    connection=connection,
+                    side="server",
+                    offset=first_bad,
                     detail=error or "",
                 )
             )
         if record is None:
+            if outcome is not Outcome.INTACT:
+                self.unattributed.append((now, outcome, error or ""))
             return
         record.server_outcome = outcome
         record.server_verified = verified

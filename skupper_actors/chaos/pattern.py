@@ -126,12 +126,24 @@ class HeaderError(ValueError):
     """An exchange header that did not arrive intact."""
 
 
+_EXCHANGE_BITS = 24
+
+
+def content_key(connection: int, exchange: int = 0) -> int:
+    """The stream id that selects the content of one exchange on one connection."""
+    return (connection << _EXCHANGE_BITS) | (exchange & ((1 << _EXCHANGE_BITS) - 1))
+
+
+def connection_of(key: int) -> int:
+    return key >> _EXCHANGE_BITS
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExchangeHeader:
     """What the client tells the server before an exchange: who it is, what to expect."""
 
     kind: int
-    stream_id: int
+    stream_id: int  #: the content key (see ``content_key``)
     pool_seed: int
     up: int  #: bytes the client sends
     down: int  #: bytes the server answers with

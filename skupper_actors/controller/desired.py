@@ -46,6 +46,7 @@ class Service:
     routing_key: str
     host: str
     port: int
+    distribution: str | None = None  # listeners: balanced (default) or closest
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,8 +107,19 @@ def desired_state(resources: Iterable[Resource]) -> Desired:
                 )
             case Listener():
                 spec = resource.spec
+                distribution = spec.settings.get("distribution")
+                if distribution not in (None, "balanced", "closest"):
+                    problems.append(
+                        f"Listener/{resource.name}: settings.distribution must be balanced or "
+                        f"closest, not {distribution!r}"
+                    )
+                    distribution = None
                 listeners[resource.name] = Service(
-                    name=resource.name, routing_key=spec.routing_key, host=spec.host, port=spec.port
+                    name=resource.name,
+                    routing_key=spec.routing_key,
+                    host=spec.host,
+                    port=spec.port,
+                    distribution=distribution,
                 )
             case Connector():
                 spec = resource.spec

@@ -130,6 +130,7 @@ class AddressTable:
         address: str,
         mode: DistributionMode | None = None,
         outstanding: Mapping[Destination, int] = _NOTHING_OUTSTANDING,
+        exclude: frozenset[str] = frozenset(),
     ) -> Destination | None:
         """One destination for a new connection, or None if none can take it.
 
@@ -137,7 +138,8 @@ class AddressTable:
         local destination with fewest outstanding, else the remote with the lowest
         outstanding + cost; CLOSEST takes turns among the lowest-cost ones. Either skips
         a local destination at its capacity; ties go to the first in sorted order.
-        For a multicast address use ``select_all``.
+        For a multicast address use ``select_all``. Routers in ``exclude`` (this one
+        included, for its local destinations) are skipped: they refused this connection.
         """
         mode = mode or self.mode_for(address)
         entry = self._addresses.get(address)
@@ -146,8 +148,8 @@ class AddressTable:
         if entry is None:
             return None
         if mode is DistributionMode.CLOSEST:
-            return self._closest(entry, outstanding)
-        return self._balanced(entry, outstanding)
+            return self._closest(entry, outstanding, exclude)
+        return self._balanced(entry, outstanding, exclude)
 
     def select_all(self, address: str) -> tuple[Destination, ...]:
         """Every destination, for multicast: local ones first, then routers by cost."""
@@ -156,11 +158,12 @@ class AddressTable:
     # --- helpers --------------------------------------------------------------------
 
     def _balanced(
-        self, entry: _Address, outstanding: Mapping[Destination, int]
+        self, entry: _Address, outstanding: Mapping[Destination, int], exclude: frozenset[str]
     ) -> Destination | None:
         best: Destination | None = None
         best_score = 0
-        for destination, capacity in entry.local:
+        local = entry.local if self.router_id not in exclude else []
+        for destination, capacity in local:
             load = outstanding.get(destination, 0)
             if capacity is not None and load >= capacity:
                 continue
@@ -171,21 +174,24 @@ class AddressTable:
         for destination, cost in self._remote(entry):
             if best is not None and cost >= best_score:
                 break  # sorted by cost, and a score is never below its cost
+            if destination.router_id in exclude:
+                continue
             score = outstanding.get(destination, 0) + cost
             if best is None or score < best_score:
                 best, best_score = destination, score
         return best
 
     def _closest(
-        self, entry: _Address, outstanding: Mapping[Destination, int]
+        self, entry: _Address, outstanding: Mapping[Destination, int], exclude: frozenset[str]
     ) -> Destination | None:
         candidates = [
             destination
             for destination, capacity in entry.local
-            if capacity is None or outstanding.get(destination, 0) < capacity
+            if (capacity is None or outstanding.get(destination, 0) < capacity)
+            and self.router_id not in exclude
         ]
         if not candidates:
-            remote = self._remote(entry)
+            remote = [(d, c) for d, c in self._remote(entry) if d.router_id not in exclude]
             candidates = [d for d, cost in remote if cost == remote[0][1]] if remote else []
         if not candidates:
             return None

@@ -258,6 +258,11 @@ def test_balance_lower_cost_when_idle_and_spread_under_load(tmp_path) -> None:
     mesh.link("a", "c", cost=1)
     mesh.link("a", "d", cost=5)
     port = add_listener(mesh, "a", "who")
+    closest_port = free_port()
+    mesh["a"].config["listeners"].append(
+        {"name": "closest", "routing_key": "who", "host": "127.0.0.1", "port": closest_port,
+         "distribution": "closest"}
+    )  # fmt: skip
     for site, server in servers.items():
         add_connector(mesh, site, "who", server.port)
     try:
@@ -287,6 +292,14 @@ def test_balance_lower_cost_when_idle_and_spread_under_load(tmp_path) -> None:
         # only once b and c each hold 4 more than it, so it takes fewer
         assert abs(counts.get("b", 0) - counts.get("c", 0)) <= 2, counts
         assert counts.get("d", 0) < min(counts.get("b", 0), counts.get("c", 0)), counts
+        # closest: only the lowest-cost destinations, taking turns, however loaded
+        held = [
+            socket.create_connection(("127.0.0.1", closest_port), timeout=10) for _ in range(20)
+        ]
+        names = [s.makefile().readline().strip() for s in held]
+        for s in held:
+            s.close()
+        assert sorted(set(names)) == ["b", "c"] and names.count("b") == 10, names
     finally:
         mesh.close()
         for server in servers.values():

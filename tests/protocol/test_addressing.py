@@ -125,3 +125,16 @@ def test_bindings_come_and_go() -> None:
     assert t.addresses() == frozenset()
     with pytest.raises(ValueError, match="capacity"):
         t.bind_local("svc", "c", capacity=0)
+
+
+def test_excluded_routers_are_skipped_local_included() -> None:
+    table = AddressTable("me")
+    table.bind_local("svc", "c1")
+    table.set_remote_routers("svc", ["near", "far"])
+    table.set_route_costs({"near": 1, "far": 5})
+    assert table.select("svc").local
+    assert table.select("svc", exclude=frozenset({"me"})).router_id == "near"
+    assert table.select("svc", exclude=frozenset({"me", "near"})).router_id == "far"
+    assert table.select("svc", exclude=frozenset({"me", "near", "far"})) is None
+    closest = DistributionMode.CLOSEST
+    assert table.select("svc", closest, exclude=frozenset({"me"})).router_id == "near"

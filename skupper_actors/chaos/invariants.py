@@ -1,0 +1,302 @@
+"""The invariants, each a pure function of the run's data returning pass/fail with evidence."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ledger import SEEN_ERRORS, Outcome
+from .paths import FaultTimeline
+from .rundata import RunData
+from .units import format_bytes
+
+EXAMPLES = 20  # evidence lists keep this many examples
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvariantResult:
+    name: str
+    passed: bool
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "summary": self.summary,
+            "evidence": self.evidence,
+        }
+
+
+def fault_timeline(run: RunData) -> FaultTimeline:
+    timeline = FaultTimeline(scenario=run.scenario)
+    for record in run.faults:
+        if record.started is None or record.status == "failed":
+            continue
+        end = record.ended if record.ended is not None else run.ended_at + run.scenario.drain
+        timeline.add(record.event.kind, record.event.target, record.started, end)
+        for at, _state in record.detail.get("transitions", ()):
+            timeline.add_change(at)
+    for changes in run.transitions.values():
+        for at, _state in changes:
+            timeline.add_change(at)
+    return timeline
+
+
+def no_corrupted_bytes(run: RunData) -> InvariantResult:
+    corruptions = run.ledger.corruptions
+    verified = run.ledger.bytes_verified
+    if not corruptions:
+        return InvariantResult(
+            name="no_corrupted_bytes",
+            passed=True,
+            summary=f"{format_bytes(verified)} verified byte by byte, none corrupted",
+            evidence={"bytes_verified": verified},
+        )
+    return InvariantResult(
+        name="no_corrupted_bytes",
+        passed=False,
+        summary=f"{len(corruptions)} deliveries held corrupted bytes",
+        evidence={
+            "bytes_verified": verified,
+            "corruptions": [
+                {
+                    "at": round(c.at, 3),
+                    "connection": c.connection,
+                    "side": c.side,
+                    "offset": c.offset,
+                    "detail": c.detail,
+                }
+                for c in corruptions[:EXAMPLES]
+            ],
+        },
+    )
+
+
+def no_silent_truncation(run: RunData) -> InvariantResult:
+    truncated, unconfirmed = [], []
+    ended = 0
+    for record in run.ledger.records.values():
+        if record.outcome in (None, Outcome.ABANDONED):
+            continue
+        ended += 1
+        if record.outcome is Outcome.TRUNCATED:
+            truncated.append({"connection": record.id, "side": "client", "error": record.error})
+        if record.server_outcome is Outcome.TRUNCATED:
+            truncated.append(
+                {"connection": record.id, "side": "server", "error": record.server_error}
+            )
+        elif (
+            record.outcome is Outcome.INTACT
+            and record.kind == "stream"
+            and record.server_outcome in SEEN_ERRORS
+        ):
+            # the client had sent everything and read everything before the far end's
+            # connection failed: TCP cannot tell a sender that its last bytes were lost
+            unconfirmed.append({"connection": record.id, "server_error": record.server_error})
+    counts = Counter(r.outcome.value for r in run.ledger.records.values() if r.outcome)
+    evidence: dict[str, Any] = {"outcomes": dict(counts), "unconfirmed_uploads": len(unconfirmed)}
+    if unconfirmed:
+        evidence["unconfirmed_examples"] = unconfirmed[:EXAMPLES]
+    if truncated:
+        evidence["truncated"] = truncated[:EXAMPLES]
+        return InvariantResult(
+            name="no_silent_truncation",
+            passed=False,
+            summary=f"{len(truncated)} connection ends saw a clean EOF before all bytes",
+            evidence=evidence,
+        )
+    errors = sum(counts.get(o.value, 0) for o in SEEN_ERRORS)
+    return InvariantResult(
+        name="no_silent_truncation",
+        passed=True,
+        summary=f"{ended} connections ended: {counts.get('intact', 0)} intact, "
+        f"{errors} with an error their client saw, none silently truncated",
+        evidence=evidence,
+    )
+
+
+def new_connections_recover(run: RunData) -> InvariantResult:
+    within = run.scenario.invariants.recovery_within
+    timeline = fault_timeline(run)
+    checked = failed = 0
+    failures = []
+    for record in run.ledger.records.values():
+        if record.kind != "probe" or record.outcome in (None, Outcome.ABANDONED):
+            continue
+        start, end = record.started, record.ended or record.started
+        last = timeline.last_change_before(start)
+        if last is not None and start - last < within:
+            continue
+        if timeline.change_within(start, end) or timeline.degraded(start):
+            continue
+        connectors = run.scenario.service(record.service).connectors
+        if not timeline.path_exists(start, record.site, connectors):
+            continue
+        checked += 1
+        if record.outcome is not Outcome.INTACT:
+            failed += 1
+            failures.append(
+                {
+                    "at": round(start, 3),
+                    "site": record.site,
+                    "outcome": record.outcome.value if record.outcome else None,
+                    "error": record.error,
+                }
+            )
+    evidence: dict[str, Any] = {
+        "recovery_within_s": within,
+        "probes_checked": checked,
+        "probes_failed": failed,
+        "recovery_s": recovery_times(run, timeline),
+    }
+    if failures:
+        evidence["failures"] = failures[:EXAMPLES]
+    return InvariantResult(
+        name="new_connections_recover",
+        passed=failed == 0,
+        summary=(
+            f"{checked} new connections tried {within:g} s or more after the last change, "
+            f"with a path left: {failed} failed"
+        ),
+        evidence=evidence,
+    )
+
+
+def recovery_times(run: RunData, timeline: FaultTimeline) -> dict[str, float]:
+    """For each change, how long until new connections (with a path) last failed."""
+    probes = sorted(
+        (r for r in run.ledger.records.values() if r.kind == "probe" and r.outcome),
+        key=lambda r: r.started,
+    )
+    changes = timeline.changes
+    result: dict[str, float] = {}
+    for index, change in enumerate(changes):
+        horizon = changes[index + 1] if index + 1 < len(changes) else run.ended_at
+        last_failure = None
+        for probe in probes:
+            if change <= probe.started < horizon and probe.outcome is not Outcome.INTACT:
+                connectors = run.scenario.service(probe.service).connectors
+                if timeline.path_exists(probe.started, probe.site, connectors):
+                    last_failure = (probe.ended or probe.started) - change
+        result[f"{change:.3f}"] = round(last_failure or 0.0, 3)
+    return result
+
+
+def no_unexpected_exits(run: RunData) -> InvariantResult:
+    exits = run.observed.exits
+    evidence: dict[str, Any] = {"final_exit_codes": run.exit_codes}
+    if exits:
+        evidence["exits"] = [
+            {"at": round(e.at, 3), "site": e.site, "code": e.code, "log_tail": e.log_tail}
+            for e in exits
+        ]
+    killed = sorted({r.event.target for r in run.faults if r.event.kind.value in ("kill",)})
+    return InvariantResult(
+        name="no_unexpected_exits",
+        passed=not exits,
+        summary=(
+            "no node exited unless killed on purpose"
+            + (f" (killed: {', '.join(killed)})" if killed else "")
+            if not exits
+            else f"{len(exits)} unexpected exits: "
+            + ", ".join(f"{e.site} ({e.code}) at {e.at:.1f}s" for e in exits)
+        ),
+        evidence=evidence,
+    )
+
+
+def memory_bound(run: RunData) -> InvariantResult:
+    limit = run.scenario.invariants.memory_limit_mib
+    peaks = {site: round(kib / 1024, 1) for site, kib in run.observed.peak_rss_kib.items()}
+    over = {site: mib for site, mib in peaks.items() if mib > limit}
+    return InvariantResult(
+        name="memory_bound",
+        passed=not over,
+        summary=(
+            f"peak RSS {max(peaks.values(), default=0):.1f} MiB, limit {limit} MiB"
+            if not over
+            else "over the limit: " + ", ".join(f"{s} {m} MiB" for s, m in over.items())
+        ),
+        evidence={"limit_mib": limit, "peak_rss_mib": peaks},
+    )
+
+
+def supervisor_restarts(run: RunData) -> InvariantResult:
+    counts: dict[str, dict[str, int]] = {}
+    gave_up = []
+    for site in run.node_events:
+        events = run.events(
+            site, "child_restarted", "child_restart_failed", "supervisor_gave_up", "actor_crashed"
+        )
+        counts[site] = dict(Counter(str(e["event"]) for e in events))
+        gave_up += [
+            {"site": site, "at": e.get("t"), "actor": e.get("actor"), "child": e.get("child")}
+            for e in events
+            if e["event"] == "supervisor_gave_up"
+        ]
+    restarts = sum(c.get("child_restarted", 0) for c in counts.values())
+    return InvariantResult(
+        name="supervisor_restarts_within_intensity",
+        passed=not gave_up,
+        summary=(
+            f"{restarts} child restarts, no supervisor exceeded its intensity"
+            if not gave_up
+            else f"{len(gave_up)} supervisors gave up (too many restarts in their period)"
+        ),
+        evidence={"per_site": counts, "gave_up": gave_up[:EXAMPLES]},
+    )
+
+
+def traffic_flowed(run: RunData) -> InvariantResult:
+    minimum = run.scenario.invariants.min_intact_streams
+    intact = sum(1 for r in run.ledger.records.values() if r.outcome is Outcome.INTACT)
+    verified = run.ledger.bytes_verified
+    passed = intact >= minimum and (verified > 0 or minimum == 0)
+    return InvariantResult(
+        name="traffic_flowed",
+        passed=passed,
+        summary=f"{intact} connections intact (at least {minimum} needed), "
+        f"{format_bytes(verified)} verified",
+        evidence={"intact": intact, "minimum": minimum, "bytes_verified": verified},
+    )
+
+
+def faults_injected(run: RunData) -> InvariantResult:
+    failed = [r for r in run.faults if r.status == "failed"]
+    pending = [r for r in run.faults if r.status == "pending"]
+    bad = failed + pending
+    return InvariantResult(
+        name="faults_injected",
+        passed=not bad,
+        summary=(
+            f"all {len(run.faults)} planned faults were injected"
+            if not bad
+            else f"{len(bad)} of {len(run.faults)} faults could not be injected"
+        ),
+        evidence={
+            "problems": [
+                {"fault": r.event.describe(), "status": r.status, "error": r.detail.get("error")}
+                for r in bad
+            ]
+        },
+    )
+
+
+CHECKS: tuple[Callable[[RunData], InvariantResult], ...] = (
+    no_corrupted_bytes,
+    no_silent_truncation,
+    new_connections_recover,
+    no_unexpected_exits,
+    memory_bound,
+    supervisor_restarts,
+    traffic_flowed,
+    faults_injected,
+)
+
+
+def check_invariants(run: RunData) -> list[InvariantResult]:
+    return [check(run) for check in CHECKS]

@@ -1,0 +1,152 @@
+"""The sampler: node liveness and memory, traffic totals, and each site's routes over time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import gevent
+import gevent.pool
+
+from skupper_actors.management import ManagementError
+
+from .faults import FaultInjector
+from .ledger import Ledger
+from .nodes import NodeProcess
+from .topology import Topology
+
+Routes = dict[str, tuple[int, tuple[str, ...]]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sample:
+    at: float
+    bytes_verified: int
+    errors: int
+    open_connections: int
+    rss_kib: dict[str, int | None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteChange:
+    """A site's routing table as first seen at ``at`` (router -> (cost, next hops))."""
+
+    at: float
+    site: str
+    routes: Routes
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "at": round(self.at, 3),
+            "site": self.site,
+            "routes": {router: [cost, list(hops)] for router, (cost, hops) in self.routes.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnexpectedExit:
+    at: float
+    site: str
+    code: int | None
+    log_tail: str
+
+
+@dataclass(slots=True, kw_only=True)
+class Observations:
+    samples: list[Sample] = field(default_factory=list)
+    route_changes: list[RouteChange] = field(default_factory=list)
+    exits: list[UnexpectedExit] = field(default_factory=list)
+    peak_rss_kib: dict[str, int] = field(default_factory=dict)
+
+
+class Monitor:
+    """Samples every ``interval`` seconds in its own greenlet until stopped."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        ledger: Ledger,
+        injector: FaultInjector,
+        now: Callable[[], float],
+        *,
+        interval: float = 0.25,
+    ) -> None:
+        self.topology = topology
+        self.ledger = ledger
+        self.injector = injector
+        self.now = now
+        self.interval = interval
+        self.observed = Observations()
+        self._routes: dict[str, Routes] = {}
+        self._exit_seen: dict[str, int] = {}
+        self._greenlet: gevent.Greenlet[[], None] | None = None
+
+    def start(self) -> None:
+        self.sample()
+        self._greenlet = gevent.spawn(self._run)
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill()
+            self._greenlet = None
+        self.sample()
+
+    def _run(self) -> None:
+        while True:
+            gevent.sleep(self.interval)
+            self.sample()
+
+    def sample(self) -> None:
+        now = self.now()
+        rss: dict[str, int | None] = {}
+        for site, node in self.topology.nodes.items():
+            code = node.poll()
+            if code is None:
+                kib = node.rss_kib()
+                rss[site] = kib
+                if kib is not None:
+                    self.observed.peak_rss_kib[site] = max(
+                        kib, self.observed.peak_rss_kib.get(site, 0)
+                    )
+            else:
+                rss[site] = None
+                if site not in self.injector.intended_down and (
+                    self._exit_seen.get(site) != node.starts
+                ):
+                    self._exit_seen[site] = node.starts
+                    self.observed.exits.append(
+                        UnexpectedExit(at=now, site=site, code=code, log_tail=node.log_tail())
+                    )
+        self.observed.samples.append(
+            Sample(
+                at=now,
+                bytes_verified=self.ledger.bytes_verified,
+                errors=self.ledger.errors,
+                open_connections=self.ledger.open_connections,
+                rss_kib=rss,
+            )
+        )
+        self._poll_routes(now)
+
+    def _poll_routes(self, now: float) -> None:
+        queries = gevent.pool.Group()
+        jobs = {
+            site: queries.spawn(_routes_of, node)
+            for site, node in self.topology.nodes.items()
+            if node.alive and not node.stopped
+        }
+        queries.join(timeout=1.0)
+        queries.kill(block=False)
+        for site, job in jobs.items():
+            routes = job.value
+            if routes is not None and routes != self._routes.get(site):
+                self._routes[site] = routes
+                self.observed.route_changes.append(RouteChange(at=now, site=site, routes=routes))
+
+
+def _routes_of(node: NodeProcess) -> Routes | None:
+    try:
+        status = node.status(0.8)
+    except (ManagementError, OSError):
+        return None
+    return {route.router: (route.cost, tuple(route.next_hops)) for route in status.routers}
