@@ -198,6 +198,8 @@ class LinkActor(Actor):
             self.log.info("link_connect_failed", error=self.last_error, attempt=self.attempts)
             return False
         sock.settimeout(None)
+        # small frames (attach, flow, acknowledgements) must not wait for Nagle
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self._serve(sock, outgoing=True)
 
     def _serve(self, sock: Any, *, outgoing: bool) -> bool:
@@ -238,11 +240,15 @@ class LinkActor(Actor):
         try:
             session.flush()
             opened_by = time.monotonic() + timings.handshake_timeout
+            recv = sock.recv
             while True:
-                timeout = None if session.announced else max(0.0, opened_by - time.monotonic())
                 try:
-                    with gevent.Timeout(timeout, LinkRefused("no AMQP open from peer in time")):
-                        data = sock.recv(READ_SIZE)
+                    if session.announced:
+                        data = recv(READ_SIZE)
+                    else:
+                        timeout = max(0.0, opened_by - time.monotonic())
+                        with gevent.Timeout(timeout, LinkRefused("no AMQP open from peer in time")):
+                            data = recv(READ_SIZE)
                 except OSError as error:
                     reason = f"connection lost: {error}"
                     break

@@ -22,6 +22,7 @@ import socket
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,17 +112,30 @@ class IncomingStream:
 
 
 class SocketSink:
-    """Bytes from the VAN for one socket; a writer greenlet drains them."""
+    """Bytes from the VAN for one socket.
 
-    __slots__ = ("accepted", "chunks", "ended", "wake")
+    The link's reader greenlet writes a chunk straight to the socket when nothing is
+    queued and the socket takes it (no greenlet switch); what the socket does not take
+    waits here for the connection's writer greenlet, which keeps the order.
+    """
+
+    __slots__ = ("accepted", "busy", "chunks", "direct", "ended", "wake")
 
     def __init__(self) -> None:
         self.chunks: deque[bytes] = deque()
         self.ended: bool | None = None  # None: open; False: ended; True: aborted
         self.wake = gevent.event.Event()
         self.accepted = gevent.event.Event()
+        self.busy = False  # the writer holds a chunk: nothing may overtake it
+        self.direct: Callable[[bytes], int] | None = None  # non-blocking send, once attached
 
     def data(self, chunk: bytes) -> None:
+        direct = self.direct
+        if direct is not None and not self.chunks and not self.busy:
+            sent = direct(chunk)
+            if sent == len(chunk):
+                return
+            chunk = chunk[sent:]
         self.chunks.append(chunk)
         self.wake.set()
 
@@ -176,6 +190,9 @@ class TcpConnectionActor(Actor):
         self.started_at = time.monotonic()
         self._greenlets: list[gevent.Greenlet[Any, Any]] = []
         self._dest: Destination | None = None
+        self._first = True
+        self._in_direction = ""
+        self._raw: Any = None
 
     # -- actor -----------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -339,36 +356,58 @@ class TcpConnectionActor(Actor):
             self.inbound.end(True)
         writer.join()
 
+    def _send_now(self, chunk: bytes) -> int:
+        """Write what the socket takes without waiting; the writer greenlet does the rest."""
+        try:
+            sent: int = self._raw.send(chunk)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError:
+            return 0  # the writer greenlet meets the error and ends the connection
+        self._written(sent)
+        return sent
+
+    def _written(self, count: int) -> None:
+        if self._first:
+            self._first = False
+            if self.egress_sink is None:  # ingress: the server's first byte is here
+                self._first_byte()
+        self.counters.octets_out += count
+        offset = self.acker.on_written(count)
+        if offset is not None:
+            assert self.header is not None and self.peer_router is not None
+            self.dp.send_ack(self.peer_router, self.header.stream_id, self._in_direction, offset)
+
     def _write_loop(self, direction: str) -> None:
         sink = self.inbound
         sock = self.sock
         header = self.header
         assert sock is not None and header is not None and self.peer_router is not None
+        self._in_direction = direction
+        self._raw = sock._sock  # the non-blocking socket under gevent's
+        sink.direct = self._send_now
         chunks = sink.chunks
-        first = True
         while True:
             while chunks:
                 chunk = chunks.popleft()
+                sink.busy = True
                 try:
                     sock.sendall(chunk)
                 except OSError:
+                    sink.direct = None
                     self.out and self.out.abort()
                     self.lost = "local socket failed"
                     self.window_open.set()
                     return
-                if first:
-                    first = False
-                    if self.egress_sink is None:  # ingress: the server's first byte is here
-                        self._first_byte()
-                self.counters.octets_out += len(chunk)
-                offset = self.acker.on_written(len(chunk))
-                if offset is not None:
-                    self.dp.send_ack(self.peer_router, header.stream_id, direction, offset)
+                finally:
+                    sink.busy = False
+                self._written(len(chunk))
             if sink.ended is not None:
                 break
             sink.wake.clear()
             if not chunks and sink.ended is None:
                 sink.wake.wait()
+        sink.direct = None
         if sink.ended:
             self._reset(sock)
             if self.out is not None:
