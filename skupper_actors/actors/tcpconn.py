@@ -1,0 +1,440 @@
+"""TcpConnectionActor: one TCP connection at the edge of the VAN, ingress or egress.
+
+The ingress picks a destination for the routing key, opens the forward stream and waits
+until the far end has connected to its server (the reverse stream arrives) before it
+reads the client: a refused attempt can then go to another destination with nothing to
+replay. The egress connects to host:port and opens the reverse stream.
+
+Each direction has an end-to-end byte window (protocol.tcpstream.Window): the reading
+end stops reading its socket while the window is full; the writing end acknowledges
+bytes as it writes them. Half-close travels as the end of a stream; a reset (or a lost
+path) travels as an aborted stream and ends in a reset: never a silent truncation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.socket
+
+from skupper_actors.kernel import Actor
+from skupper_actors.management import AdaptorInfo
+from skupper_actors.protocol.addressing import Destination, DistributionMode
+from skupper_actors.protocol.tcpstream import (
+    FORWARD,
+    REVERSE,
+    Acknowledger,
+    StreamHeader,
+    Window,
+    forward_header,
+    reverse_header,
+)
+
+from .context import RouterContext
+from .dataplane import EgressSink, OutStream, StreamRefused
+from .routing import LISTENER_PREFIX
+
+READ_SIZE = 256 * 1024
+CONNECT_TIMEOUT = 5.0
+ACCEPT_TIMEOUT = 10.0  # forward stream sent -> reverse stream must arrive
+MAX_ATTEMPTS = 3
+# Refusals that say the destination itself cannot serve (the next attempt goes elsewhere);
+# any other (a path lost on the way) may try the same destination by another path.
+DESTINATION_REFUSALS = frozenset({"skupper:connect-failed", "skupper:no-connector", "skupper:busy"})
+_LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+@dataclass(slots=True)
+class TcpCounters:
+    """Counters of one listener or connector (mutated in place by its connections)."""
+
+    opened: int = 0
+    closed: int = 0
+    active: int = 0
+    errors: int = 0
+    refused: int = 0
+    octets_in: int = 0  # from local sockets into the VAN
+    octets_out: int = 0  # from the VAN to local sockets
+    first_byte_latency_sum: float = 0.0
+    first_byte_samples: int = 0
+
+    def info(
+        self, kind: str, name: str, key: str, host: str, port: int, matched: bool
+    ) -> AdaptorInfo:
+        samples = self.first_byte_samples
+        return AdaptorInfo(
+            kind=kind,
+            name=name,
+            routing_key=key,
+            host=host,
+            port=port,
+            matched=matched,
+            opened=self.opened,
+            closed=self.closed,
+            active=self.active,
+            errors=self.errors,
+            refused=self.refused,
+            octets_in=self.octets_in,
+            octets_out=self.octets_out,
+            first_byte_ms=(self.first_byte_latency_sum / samples * 1000) if samples else None,
+        )
+
+
+def listener_address(routing_key: str) -> str:
+    """The address a listener binds so that connectors can tell they are matched."""
+    return f"{LISTENER_PREFIX}{routing_key}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Finished:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncomingStream:
+    header: StreamHeader
+    sink: EgressSink
+
+
+class SocketSink:
+    """Bytes from the VAN for one socket.
+
+    The link's reader greenlet writes a chunk straight to the socket when nothing is
+    queued and the socket takes it (no greenlet switch); what the socket does not take
+    waits here for the connection's writer greenlet, which keeps the order.
+    """
+
+    __slots__ = ("accepted", "busy", "chunks", "direct", "ended", "wake")
+
+    def __init__(self) -> None:
+        self.chunks: deque[bytes] = deque()
+        self.ended: bool | None = None  # None: open; False: ended; True: aborted
+        self.wake = gevent.event.Event()
+        self.accepted = gevent.event.Event()
+        self.busy = False  # the writer holds a chunk: nothing may overtake it
+        self.direct: Callable[[bytes], int] | None = None  # non-blocking send, once attached
+
+    def data(self, chunk: bytes) -> None:
+        direct = self.direct
+        if direct is not None and not self.chunks and not self.busy:
+            sent = direct(chunk)
+            if sent == len(chunk):
+                return
+            chunk = chunk[sent:]
+        self.chunks.append(chunk)
+        self.wake.set()
+
+    def end(self, aborted: bool) -> None:
+        if self.ended is None:
+            self.ended = aborted
+        self.wake.set()
+
+    def started(self) -> None:
+        self.accepted.set()
+
+
+class TcpConnectionActor(Actor):
+    """One TCP connection at the edge of the VAN (ingress or egress side)."""
+
+    lifecycle_log_level = "debug"
+    mailbox_size = 64
+
+    def __init__(
+        self,
+        ctx: RouterContext,
+        counters: TcpCounters,
+        routing_key: str,
+        *,
+        client: Any = None,
+        header: StreamHeader | None = None,
+        egress_sink: EgressSink | None = None,
+        server: tuple[str, int] | None = None,
+        window: int = 1 << 20,
+        distribution: DistributionMode | None = None,
+    ) -> None:
+        super().__init__()
+        self.distribution = distribution
+        self.ctx = ctx
+        self.dp = ctx.dataplane
+        self.counters = counters
+        self.routing_key = routing_key
+        self.sock = client
+        self.header = header
+        self.egress_sink = egress_sink
+        self.server = server
+        self.window = Window(window)
+        self.acker = Acknowledger(max(1, window // 4))
+        self.inbound = SocketSink()
+        self.out: OutStream | None = None
+        self.peer_router: str | None = None
+        self.lost: str | None = None  # why the path failed, once it has
+        self.refused: str | None = None
+        self.refused_by_destination = False
+        self.window_open = gevent.event.Event()
+        self.window_open.set()
+        self.started_at = time.monotonic()
+        self._greenlets: list[gevent.Greenlet[Any, Any]] = []
+        self._dest: Destination | None = None
+        self._first = True
+        self._in_direction = ""
+        self._raw: Any = None
+
+    # -- actor -----------------------------------------------------------------------------
+    def on_start(self) -> None:
+        self.counters.opened += 1
+        self.counters.active += 1
+        body = self._ingress if self.header is None else self._egress
+        runner = gevent.spawn(body)
+        runner.link(self._runner_done)
+        self._greenlets.append(runner)
+
+    def on_receive(self, message: object) -> Any:
+        if isinstance(message, _Finished):
+            self.stop_self()
+        return super().on_receive(message)
+
+    def on_stop(self, reason: object) -> None:
+        for greenlet in self._greenlets:
+            if not greenlet.dead and greenlet is not gevent.getcurrent():
+                greenlet.kill(block=False)
+        if self.out is not None and self.lost is None and self.inbound.ended is None:
+            self.out.abort()
+        self._forget()
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.close()
+        self.counters.active -= 1
+        self.counters.closed += 1
+
+    def _runner_done(self, runner: gevent.Greenlet[Any, Any]) -> None:
+        if runner.exception is not None and not isinstance(runner.exception, gevent.GreenletExit):
+            self.counters.errors += 1
+            self.log.error("tcp_connection_failed", exc_info=runner.exception)
+        if self.ref.alive:
+            self.ref.tell(_Finished(reason="done"))
+
+    # -- stream owner (called by the data plane) ------------------------------------------------
+    def link_closed(self, condition: str | None, description: str | None) -> None:
+        why = description or condition or "path closed"
+        if self.egress_sink is None and not self.inbound.accepted.is_set():
+            self.refused = why  # before the far end connected: try again
+            self.refused_by_destination = condition in DESTINATION_REFUSALS
+            self.inbound.accepted.set()
+        else:
+            self.lost = why
+            self.inbound.end(True)
+        self.window_open.set()
+
+    def _on_ack(self, stream_id: str, offset: int) -> None:
+        try:
+            self.window.on_ack(offset)
+        except ValueError as error:
+            self.log.warning("tcp_ack_invalid", stream=stream_id, error=str(error))
+            return
+        if self.window.open:
+            self.window_open.set()
+
+    # -- ingress ---------------------------------------------------------------------------------
+    def _ingress(self) -> None:
+        excluded: set[str] = set()
+        tried: list[str] = []
+        me = self.dp.router_id
+        for _ in range(MAX_ATTEMPTS):
+            dest = self.dp.select(self.routing_key, frozenset(excluded), self.distribution)
+            if dest is None:
+                break
+            tried.append(dest.router_id)
+            stream_id = self.dp.new_stream_id()
+            header = forward_header(stream_id, me, dest.router_id, self.routing_key)
+            self.inbound = SocketSink()
+            self.refused = None
+            self.refused_by_destination = True  # unless the path says otherwise
+            self.dp.waiting[stream_id] = self.inbound
+            self.dp.acks[(stream_id, FORWARD)] = self._on_ack
+            self._dest = dest
+            self.dp.outstanding[self._dest] += 1
+            self.header = header
+            try:
+                self.out = self.dp.open_stream(header, self)
+            except StreamRefused as refused:
+                self.refused = refused.description
+                self.refused_by_destination = refused.condition in DESTINATION_REFUSALS
+            else:
+                if not self.inbound.accepted.wait(ACCEPT_TIMEOUT):
+                    self.refused = f"no answer from {dest.router_id} within {ACCEPT_TIMEOUT:g} s"
+            if self.refused is None:
+                self.peer_router = dest.router_id
+                self._pump(FORWARD, REVERSE)
+                return
+            self.log.info("tcp_attempt_refused", router=dest.router_id, reason=self.refused)
+            if self.out is not None:
+                self.out.abort()
+                self.out = None
+            self._forget()
+            if self.refused_by_destination:
+                excluded.add(dest.router_id)
+            else:
+                gevent.sleep(0.05)  # let routing take the lost path out first
+        self.counters.refused += 1
+        self.log.info("tcp_connection_refused", routing_key=self.routing_key, tried=tried)
+        if tried:
+            self._reset(self.sock)  # every destination refused: as a refused server would
+        else:
+            with contextlib.suppress(OSError):  # no destination at all: accept and close
+                self.sock.close()
+
+    # -- egress ----------------------------------------------------------------------------------
+    def _egress(self) -> None:
+        assert self.header is not None and self.egress_sink is not None and self.server
+        try:
+            sock = gevent.socket.create_connection(self.server, timeout=CONNECT_TIMEOUT)
+        except OSError as error:
+            self.counters.refused += 1
+            host, port = self.server
+            self.log.info("tcp_connect_failed", server=f"{host}:{port}", error=str(error))
+            self.egress_sink.refuse("skupper:connect-failed", f"{host}:{port}: {error}")
+            return
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = sock
+        forward = self.header
+        self.peer_router = forward.source
+        reverse = reverse_header(forward)
+        self.dp.acks[(forward.stream_id, REVERSE)] = self._on_ack
+        self.egress_sink.attach(self.inbound)
+        try:
+            self.out = self.dp.open_stream(reverse, self, via=self.egress_sink.via)
+        except StreamRefused as refused:
+            self.log.info("tcp_reverse_refused", reason=refused.description)
+            self.egress_sink.refuse(refused.condition, refused.description)
+            self._reset(sock)
+            return
+        self._pump(REVERSE, FORWARD)
+
+    # -- both ------------------------------------------------------------------------------------
+    def _pump(self, out_direction: str, in_direction: str) -> None:
+        """Run the writer alongside, read this socket into the outgoing stream."""
+        writer = gevent.spawn(self._write_loop, in_direction)
+        self._greenlets.append(writer)
+        out = self.out
+        sock = self.sock
+        assert out is not None and sock is not None
+        window = self.window
+        try:
+            while self.lost is None:
+                if not window.open:
+                    self.window_open.clear()
+                    if not window.open:
+                        self.window_open.wait()
+                    continue
+                data = sock.recv(min(READ_SIZE, window.room()))
+                if not data:
+                    out.end()
+                    break
+                window.on_sent(len(data))
+                self.counters.octets_in += len(data)
+                out.write(data)
+        except OSError as error:
+            # reset by the local peer: the far end must see an abort, never a clean end
+            self.log.debug("tcp_read_failed", error=str(error))
+            out.abort()
+            self.inbound.end(True)
+        writer.join()
+
+    def _send_now(self, chunk: bytes) -> int:
+        """Write what the socket takes without waiting; the writer greenlet does the rest."""
+        try:
+            sent: int = self._raw.send(chunk)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError:
+            return 0  # the writer greenlet meets the error and ends the connection
+        self._written(sent)
+        return sent
+
+    def _written(self, count: int) -> None:
+        if self._first:
+            self._first = False
+            if self.egress_sink is None:  # ingress: the server's first byte is here
+                self._first_byte()
+        self.counters.octets_out += count
+        offset = self.acker.on_written(count)
+        if offset is not None:
+            assert self.header is not None and self.peer_router is not None
+            self.dp.send_ack(self.peer_router, self.header.stream_id, self._in_direction, offset)
+
+    def _write_loop(self, direction: str) -> None:
+        sink = self.inbound
+        sock = self.sock
+        header = self.header
+        assert sock is not None and header is not None and self.peer_router is not None
+        self._in_direction = direction
+        self._raw = sock._sock  # the non-blocking socket under gevent's
+        sink.direct = self._send_now
+        chunks = sink.chunks
+        while True:
+            while chunks:
+                chunk = chunks.popleft()
+                sink.busy = True
+                try:
+                    sock.sendall(chunk)
+                except OSError:
+                    sink.direct = None
+                    self.out and self.out.abort()
+                    self.lost = "local socket failed"
+                    self.window_open.set()
+                    return
+                finally:
+                    sink.busy = False
+                self._written(len(chunk))
+            if sink.ended is not None:
+                break
+            sink.wake.clear()
+            if not chunks and sink.ended is None:
+                sink.wake.wait()
+        sink.direct = None
+        if sink.ended:
+            self._reset(sock)
+            if self.out is not None:
+                self.out.abort()
+            self.window_open.set()
+            self.lost = self.lost or "stream aborted by the far end"
+            return
+        offset = self.acker.flush()
+        if offset is not None:
+            self.dp.send_ack(self.peer_router, header.stream_id, direction, offset)
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+
+    def _first_byte(self) -> None:
+        self.counters.first_byte_latency_sum += time.monotonic() - self.started_at
+        self.counters.first_byte_samples += 1
+
+    def _reset(self, sock: Any) -> None:
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    def _forget(self) -> None:
+        header = self.header
+        if header is not None:
+            self.dp.waiting.pop(header.stream_id, None)
+            self.dp.acks.pop((header.stream_id, FORWARD), None)
+            self.dp.acks.pop((header.stream_id, REVERSE), None)
+        if self._dest is not None:
+            self.dp.outstanding[self._dest] -= 1
+            if self.dp.outstanding[self._dest] <= 0:
+                del self.dp.outstanding[self._dest]
+            self._dest = None
