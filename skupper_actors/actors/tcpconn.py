@@ -110,18 +110,19 @@ class SocketSink:
 
     The link's reader greenlet writes a chunk straight to the socket when nothing is
     queued and the socket takes it (no greenlet switch); what the socket does not take
-    waits here for the connection's writer greenlet, which keeps the order.
+    waits here for a writer greenlet, started only then (and at the end of the stream),
+    which keeps the order. An idle connection has no writer greenlet.
     """
 
-    __slots__ = ("accepted", "busy", "chunks", "direct", "ended", "wake")
+    __slots__ = ("accepted", "busy", "chunks", "direct", "ended", "start_writer")
 
     def __init__(self) -> None:
         self.chunks: deque[bytes] = deque()
         self.ended: bool | None = None  # None: open; False: ended; True: aborted
-        self.wake = gevent.event.Event()
         self.accepted = gevent.event.Event()
         self.busy = False  # the writer holds a chunk: nothing may overtake it
         self.direct: Callable[[bytes], int] | None = None  # non-blocking send, once attached
+        self.start_writer: Callable[[], None] | None = None  # once attached
 
     def data(self, chunk: bytes) -> None:
         direct = self.direct
@@ -131,12 +132,14 @@ class SocketSink:
                 return
             chunk = chunk[sent:]
         self.chunks.append(chunk)
-        self.wake.set()
+        if self.start_writer is not None:
+            self.start_writer()
 
     def end(self, aborted: bool) -> None:
         if self.ended is None:
             self.ended = aborted
-        self.wake.set()
+        if self.start_writer is not None:
+            self.start_writer()
 
     def started(self) -> None:
         self.accepted.set()
@@ -187,6 +190,8 @@ class TcpConnectionActor(Actor):
         self._first = True
         self._in_direction = ""
         self._raw: Any = None
+        self._writer: gevent.Greenlet[Any, Any] | None = None
+        self._inbound_done = gevent.event.Event()
 
     # -- actor -----------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -203,8 +208,8 @@ class TcpConnectionActor(Actor):
         return super().on_receive(message)
 
     def on_stop(self, reason: object) -> None:
-        for greenlet in self._greenlets:
-            if not greenlet.dead and greenlet is not gevent.getcurrent():
+        for greenlet in (*self._greenlets, self._writer):
+            if greenlet is not None and not greenlet.dead and greenlet is not gevent.getcurrent():
                 greenlet.kill(block=False)
         if self.out is not None and self.lost is None and self.inbound.ended is None:
             self.out.abort()
@@ -322,12 +327,17 @@ class TcpConnectionActor(Actor):
 
     # -- both ------------------------------------------------------------------------------------
     def _pump(self, out_direction: str, in_direction: str) -> None:
-        """Run the writer alongside, read this socket into the outgoing stream."""
-        writer = gevent.spawn(self._write_loop, in_direction)
-        self._greenlets.append(writer)
+        """Read this socket into the outgoing stream; the incoming one is written as it comes."""
         out = self.out
         sock = self.sock
         assert out is not None and sock is not None
+        sink = self.inbound
+        self._in_direction = in_direction
+        self._raw = sock._sock  # the non-blocking socket under gevent's
+        sink.direct = self._send_now
+        sink.start_writer = self._ensure_writer
+        if sink.chunks or sink.ended is not None:
+            self._ensure_writer()  # what arrived before the socket was ready
         window = self.window
         try:
             while self.lost is None:
@@ -347,8 +357,13 @@ class TcpConnectionActor(Actor):
             # reset by the local peer: the far end must see an abort, never a clean end
             self.log.debug("tcp_read_failed", error=str(error))
             out.abort()
-            self.inbound.end(True)
-        writer.join()
+            sink.end(True)
+        self._inbound_done.wait()
+
+    def _ensure_writer(self) -> None:
+        writer = self._writer
+        if (writer is None or writer.dead) and not self._inbound_done.is_set():
+            self._writer = gevent.spawn(self._write_loop)
 
     def _send_now(self, chunk: bytes) -> int:
         """Write what the socket takes without waiting; the writer greenlet does the rest."""
@@ -372,36 +387,33 @@ class TcpConnectionActor(Actor):
             assert self.header is not None and self.peer_router is not None
             self.dp.send_ack(self.peer_router, self.header.stream_id, self._in_direction, offset)
 
-    def _write_loop(self, direction: str) -> None:
+    def _write_loop(self) -> None:
+        """Write what the socket did not take at once; finish the direction at its end."""
         sink = self.inbound
         sock = self.sock
         header = self.header
         assert sock is not None and header is not None and self.peer_router is not None
-        self._in_direction = direction
-        self._raw = sock._sock  # the non-blocking socket under gevent's
-        sink.direct = self._send_now
         chunks = sink.chunks
-        while True:
-            while chunks:
-                chunk = chunks.popleft()
-                sink.busy = True
-                try:
-                    sock.sendall(chunk)
-                except OSError:
-                    sink.direct = None
-                    self.out and self.out.abort()
-                    self.lost = "local socket failed"
-                    self.window_open.set()
-                    return
-                finally:
-                    sink.busy = False
-                self._written(len(chunk))
-            if sink.ended is not None:
-                break
-            sink.wake.clear()
-            if not chunks and sink.ended is None:
-                sink.wake.wait()
-        sink.direct = None
+        while chunks:
+            chunk = chunks.popleft()
+            sink.busy = True
+            try:
+                sock.sendall(chunk)
+            except OSError:
+                sink.direct = sink.start_writer = None
+                if self.out is not None:
+                    self.out.abort()
+                self.lost = "local socket failed"
+                self.window_open.set()
+                self._inbound_done.set()
+                return
+            finally:
+                sink.busy = False
+            self._written(len(chunk))
+        if sink.ended is None:
+            return  # drained: the next chunk goes straight to the socket again
+        sink.direct = sink.start_writer = None
+        self._inbound_done.set()
         if sink.ended:
             self._reset(sock)
             if self.out is not None:
@@ -411,7 +423,7 @@ class TcpConnectionActor(Actor):
             return
         offset = self.acker.flush()
         if offset is not None:
-            self.dp.send_ack(self.peer_router, header.stream_id, direction, offset)
+            self.dp.send_ack(self.peer_router, header.stream_id, self._in_direction, offset)
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_WR)
 
