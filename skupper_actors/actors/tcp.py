@@ -26,7 +26,13 @@ from skupper_actors.protocol.tcpstream import (
 from .context import RouterContext
 from .dataplane import ConnectorBinding, EgressSink, StreamRefused
 from .messages import BindAddress, GetAdaptorInfo, UnbindAddress
-from .tcpconn import IncomingStream, TcpConnectionActor, TcpCounters, listener_address
+from .tcpconn import (
+    IncomingStream,
+    TcpConnectionActor,
+    TcpCounters,
+    listener_address,
+    reset_on_close,
+)
 
 __all__ = ["TcpConnectorActor", "TcpListenerActor", "listener_address"]
 
@@ -103,6 +109,7 @@ class TcpListenerActor(Supervisor):
                 gevent.sleep(0.05)
                 continue
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            reset_on_close(client)
             spec = ChildSpec(
                 id=f"conn-{next(_ids)}",
                 start=lambda c=client: TcpConnectionActor(

@@ -50,7 +50,15 @@ MAX_ATTEMPTS = 3
 # Refusals that say the destination itself cannot serve (the next attempt goes elsewhere);
 # any other (a path lost on the way) may try the same destination by another path.
 DESTINATION_REFUSALS = frozenset({"skupper:connect-failed", "skupper:no-connector", "skupper:busy"})
+# Client and server sockets are made with SO_LINGER (on, 0): whatever closes them before
+# both directions ended cleanly (a crash, a kill -9 of this node, a stop) sends a reset,
+# never the FIN that would pass a truncated stream off as complete. A clean end lifts it.
 _LINGER_RESET = struct.pack("ii", 1, 0)
+_LINGER_OFF = struct.pack("ii", 0, 0)
+
+
+def reset_on_close(sock: Any) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
 
 
 @dataclass(slots=True)
@@ -192,6 +200,8 @@ class TcpConnectionActor(Actor):
         self._raw: Any = None
         self._writer: gevent.Greenlet[Any, Any] | None = None
         self._inbound_done = gevent.event.Event()
+        self._read_clean = False  # this socket's direction ended with an EOF
+        self._write_clean = False  # the other direction ended and was shut down cleanly
 
     # -- actor -----------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -215,8 +225,10 @@ class TcpConnectionActor(Actor):
             self.out.abort()
         self._forget()
         if self.sock is not None:
-            with contextlib.suppress(OSError):
-                self.sock.close()
+            if self._read_clean and self._write_clean:
+                self._close_cleanly(self.sock)
+            else:
+                self._reset(self.sock)  # anything unfinished: the peer must not see an EOF
         self.counters.active -= 1
         self.counters.closed += 1
 
@@ -294,8 +306,7 @@ class TcpConnectionActor(Actor):
         if tried:
             self._reset(self.sock)  # every destination refused: as a refused server would
         else:
-            with contextlib.suppress(OSError):  # no destination at all: accept and close
-                self.sock.close()
+            self._close_cleanly(self.sock)  # no destination at all: accept and close
 
     # -- egress ----------------------------------------------------------------------------------
     def _egress(self) -> None:
@@ -310,6 +321,7 @@ class TcpConnectionActor(Actor):
             return
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        reset_on_close(sock)
         self.sock = sock
         forward = self.header
         self.peer_router = forward.source
@@ -349,6 +361,7 @@ class TcpConnectionActor(Actor):
                 data = sock.recv(min(READ_SIZE, window.room()))
                 if not data:
                     out.end()
+                    self._read_clean = True
                     break
                 window.on_sent(len(data))
                 self.counters.octets_in += len(data)
@@ -426,10 +439,19 @@ class TcpConnectionActor(Actor):
             self.dp.send_ack(self.peer_router, header.stream_id, self._in_direction, offset)
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_WR)
+        self._write_clean = True
 
     def _first_byte(self) -> None:
         self.counters.first_byte_latency_sum += time.monotonic() - self.started_at
         self.counters.first_byte_samples += 1
+
+    @staticmethod
+    def _close_cleanly(sock: Any) -> None:
+        """Close with a FIN: lift the reset-on-close set when the socket was made."""
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_OFF)
+        with contextlib.suppress(OSError):
+            sock.close()
 
     def _reset(self, sock: Any) -> None:
         if sock is None:

@@ -475,3 +475,31 @@ def test_transit_link_lost_mid_stream_resets_both_ends(tmp_path) -> None:
         proxy.close()
         mesh.close()
         server.close()
+
+
+def test_kill_9_of_a_node_resets_its_sockets_never_a_clean_eof(tmp_path) -> None:
+    """SIGKILL leaves the kernel to close a node's sockets: they are made reset-on-close,
+    so the server behind a killed connector's node sees a reset, not a truncated EOF."""
+    server = ResetObserver()
+    mesh = Mesh(tmp_path, ["a", "b"])
+    mesh.link("a", "b")
+    port = add_listener(mesh, "a", "up")
+    add_connector(mesh, "b", "up", server.port)
+    try:
+        mesh.start()
+        wait_matched(mesh, "a", "up")
+        client = socket.create_connection(("127.0.0.1", port), timeout=10)
+        client.sendall(b"x" * 100_000)
+        wait_until(lambda: server.accepted, 10, what="the server to be connected")
+        time.sleep(0.3)
+        mesh["b"].kill()  # the connector's node
+        wait_until(lambda: server.endings, 10, what="the server to see the end")
+        assert server.endings == ["reset"]
+        with pytest.raises(ConnectionResetError):
+            client.settimeout(10)
+            while client.recv(65536):
+                pass
+        client.close()
+    finally:
+        mesh.close()
+        server.close()
