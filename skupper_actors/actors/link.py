@@ -231,6 +231,7 @@ class LinkActor(Actor):
             properties[PROP_COST] = self.endpoint.cost
         conn = amqp.AmqpConnection(self.ctx.router_id, server=not outgoing, properties=properties)
         session = LinkSession(sock, conn, link_id, self.ctx.dataplane)
+        session.start_writer()
         if self.endpoint is not None:
             session.cost = self.endpoint.cost
         self.session = session
@@ -249,7 +250,7 @@ class LinkActor(Actor):
                         timeout = max(0.0, opened_by - time.monotonic())
                         with gevent.Timeout(timeout, LinkRefused("no AMQP open from peer in time")):
                             data = recv(READ_SIZE)
-                except OSError as error:
+                except (OSError, ValueError) as error:  # ValueError: TLS layer shut down
                     reason = f"connection lost: {error}"
                     break
                 if not data:
@@ -272,6 +273,7 @@ class LinkActor(Actor):
         except OSError as error:
             reason = f"connection lost: {error}"
         finally:
+            session.stop_writer()
             self._disconnected(session, reason)
             with contextlib.suppress(OSError):
                 sock.close()
@@ -356,10 +358,8 @@ class LinkActor(Actor):
     def _close(self, session: LinkSession, condition: str, description: str) -> None:
         session.closing = description
         session.conn.close(condition, description)
-        with contextlib.suppress(OSError):
-            session.flush()
-        with contextlib.suppress(OSError):
-            session.sock.shutdown(socket.SHUT_RDWR)
+        session.flush_now()
+        session.shutdown()
 
     def _disconnected(self, session: LinkSession, reason: str) -> None:
         if self.session is not session:

@@ -9,9 +9,12 @@ after the end of the message). Received stream bytes go straight to the stream's
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections import deque
 from typing import Any
 
+import gevent
+import gevent.event
 import gevent.lock
 import structlog
 
@@ -110,6 +113,8 @@ class LinkSession:
         self.link_id = link_id
         self.dataplane = dataplane
         self.write_lock = gevent.lock.Semaphore()
+        self._wake = gevent.event.Event()
+        self._writer: gevent.Greenlet[Any, Any] | None = None
         self.control_sender: int | None = None
         self.control_receiver: int | None = None
         self.message_sender: int | None = None
@@ -125,14 +130,51 @@ class LinkSession:
 
     # -- output ----------------------------------------------------------------------------
     def flush(self) -> None:
-        if self.write_lock.locked():
-            return  # the holder loops until the engine has nothing left
-        with self.write_lock:
+        """Have the frames the engine holds sent, without ever blocking the caller.
+
+        The caller may be this connection's own reader: if it blocked on a full socket
+        while the peer's reader did the same, neither would read again. A writer
+        greenlet does the sending, one pass for whatever accumulated meanwhile.
+        """
+        self._wake.set()
+
+    def start_writer(self) -> None:
+        self._writer = gevent.spawn(self._write_loop)
+
+    def stop_writer(self) -> None:
+        if self._writer is not None and self._writer is not gevent.getcurrent():
+            self._writer.kill(block=False)
+        self._writer = None
+
+    def _write_loop(self) -> None:
+        wake = self._wake
+        data_to_send = self.conn.data_to_send
+        try:
             while True:
-                data = self.conn.data_to_send()
-                if not data:
-                    return
+                wake.wait()
+                wake.clear()
+                with self.write_lock:
+                    while data := data_to_send():
+                        self.sock.sendall(data)
+        except (OSError, ValueError):
+            # the socket failed under us: make the reader see the end too
+            self.shutdown()
+
+    def flush_now(self, timeout: float = 1.0) -> None:
+        """Send what is pending before closing (the close frame), waiting at most ``timeout``."""
+        with (
+            contextlib.suppress(OSError, ValueError),
+            gevent.Timeout(timeout, False),
+            self.write_lock,
+        ):
+            while data := self.conn.data_to_send():
                 self.sock.sendall(data)
+
+    def shutdown(self) -> None:
+        """Shut the connection down under the TLS layer (which unwraps itself on shutdown,
+        and then fails the reader with a ValueError instead of an end of file)."""
+        with contextlib.suppress(OSError):
+            getattr(self.sock, "_sock", self.sock).shutdown(socket.SHUT_RDWR)
 
     def open_links(self, router_id: str) -> None:
         self.control_sender = self.conn.open_sender(f"control-{router_id}", CONTROL_ADDRESS)
