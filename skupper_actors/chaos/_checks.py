@@ -12,6 +12,7 @@ from .scenario import (
     FaultSpec,
     Mode,
     Scenario,
+    Setup,
 )
 
 Problems = list[tuple[str, str]]
@@ -42,6 +43,11 @@ def check_scenario(scenario: Scenario) -> Problems:
         problems.append(("routing.hello_max_age", "must be greater than hello_interval"))
     if scenario.duration <= 0:
         problems.append(("duration", "must be greater than 0"))
+    if scenario.setup is Setup.NAMESPACE:
+        if scenario.mode is Mode.NETNS:
+            problems.append(("setup", "namespace setup runs in mode 'proxy' only"))
+        if scenario.plaintext:
+            problems.append(("plaintext", "namespace setup always links over TLS"))
     return problems
 
 
@@ -125,6 +131,11 @@ def _kind_problem(scenario: Scenario, kind: FaultKind) -> str | None:
         return (
             "corrupt_after_tls needs 'plaintext: true': it stands for corruption after TLS "
             "has decrypted, so it must not be caught by TLS"
+        )
+    if kind is FaultKind.REPLAY_TOKEN and scenario.setup is not Setup.NAMESPACE:
+        return (
+            "replay_token needs 'setup: namespace' (sites declared as Skupper v2 resources "
+            "and linked with tokens, so that there are used tokens to replay)"
         )
     if kind is FaultKind.FLIP_BITS and scenario.plaintext:
         return "flip_bits needs TLS links (plaintext: false); on plaintext use corrupt_after_tls"

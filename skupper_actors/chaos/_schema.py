@@ -27,6 +27,7 @@ from .scenario import (
     Scenario,
     ScenarioError,
     ServiceSpec,
+    Setup,
     SiteSpec,
     SizeRange,
     StreamTraffic,
@@ -288,7 +289,10 @@ class _TrafficSchema(_Strict):
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> TrafficSpec:
-        return TrafficSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        values: dict[str, Any] = {
+            key: tuple(value) if isinstance(value, list) else value for key, value in data.items()
+        }
+        return TrafficSpec(**values)
 
 
 _KINDS = [kind.value for kind in FaultKind]
@@ -366,6 +370,7 @@ class _InvariantsSchema(_Strict):
 
 
 _MODES = [mode.value for mode in Mode]
+_SETUPS = [setup.value for setup in Setup]
 
 
 class _ScenarioSchema(_Strict):
@@ -374,6 +379,7 @@ class _ScenarioSchema(_Strict):
     duration = _Duration()
     seed = _StrictInt()
     mode = fields.String(validate=OneOf(_MODES, error="must be one of: " + ", ".join(_MODES)))
+    setup = fields.String(validate=OneOf(_SETUPS, error="must be one of: " + ", ".join(_SETUPS)))
     plaintext = _Bool()
     drain = _Duration()
     routing = fields.Nested(_RoutingSchema)
@@ -390,6 +396,8 @@ class _ScenarioSchema(_Strict):
         values = dict(data)
         if "mode" in values:
             values["mode"] = Mode(values["mode"])
+        if "setup" in values:
+            values["setup"] = Setup(values["setup"])
         for key in ("sites", "links", "services", "faults"):
             if key in values:
                 values[key] = tuple(values[key])

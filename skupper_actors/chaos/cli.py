@@ -4,16 +4,19 @@
     skupper-chaos plan scenario.yaml --seed 7        # print the fault schedule only
 
 Exit status: 0 every invariant held, 1 an invariant failed, 2 the scenario or the
-command line is wrong, 3 the harness could not set the run up.
+command line is wrong, 3 the harness could not set the run up, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import enum
+import signal
 import sys
 from pathlib import Path
 from typing import TextIO
+
+import gevent
 
 from skupper_actors.logconfig import configure_logging
 
@@ -29,6 +32,7 @@ class ExitStatus(enum.IntEnum):
     INVARIANT_FAILED = 1
     BAD_SCENARIO = 2
     HARNESS_ERROR = 3
+    INTERRUPTED = 130
 
 
 class ProgressDisplay:
@@ -68,6 +72,20 @@ class ProgressDisplay:
             self.stream.flush()
 
 
+def _interrupt_main_on(*signals: int) -> None:
+    """Turn these signals into KeyboardInterrupt in the main greenlet, so that the run's
+    clean-up (stopping every node it started) happens even under ``kill`` or in the
+    background, where a shell leaves SIGINT ignored."""
+    main = gevent.getcurrent()
+    hub = gevent.get_hub()
+
+    def interrupt() -> None:
+        hub.loop.run_callback(main.throw, KeyboardInterrupt())
+
+    for signum in signals:
+        gevent.signal_handler(signum, interrupt)
+
+
 def _duration(text: str) -> float:
     try:
         return parse_duration(text)
@@ -87,6 +105,7 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> ExitStatus:
     with open(out / "harness.log", "a", encoding="utf-8") as harness_log:
         configure_logging(args.log_level, json=True, stream=harness_log)
         display = ProgressDisplay(stdout)
+        _interrupt_main_on(signal.SIGTERM, signal.SIGINT)
         try:
             report = run_scenario(
                 scenario,
@@ -104,6 +123,10 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> ExitStatus:
             display.close()
             print(f"skupper-chaos: {error}", file=stderr)
             return ExitStatus.HARNESS_ERROR
+        except KeyboardInterrupt:
+            display.close()
+            print("skupper-chaos: interrupted; nodes stopped, no report", file=stderr)
+            return ExitStatus.INTERRUPTED
         display.close()
     stdout.write(report.summary_path.read_text())
     stdout.write(f"report: {out}\n")
@@ -118,8 +141,11 @@ def plan(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> ExitStatus
         return ExitStatus.BAD_SCENARIO
     seed = scenario.seed if args.seed is None else args.seed
     duration = scenario.duration if args.duration is None else args.duration
-    for event in plan_schedule(scenario, seed=seed, duration=duration):
-        stdout.write(f"+{event.at:8.3f}s  {event.describe()}  [{event.origin}]\n")
+    try:
+        for event in plan_schedule(scenario, seed=seed, duration=duration):
+            stdout.write(f"+{event.at:8.3f}s  {event.describe()}  [{event.origin}]\n")
+    except BrokenPipeError:  # `| head`
+        pass
     return ExitStatus.OK
 
 

@@ -34,15 +34,13 @@ def fault_effects(run: RunData, record: FaultRecord) -> dict[str, Any]:
         return {}
     start = record.started
     end = (record.ended if record.ended is not None else run.ended_at) + GRACE
-    if record.event.kind.value in ("restart", "garbage"):
-        end = max(end, start + run.scenario.routing.hello_max_age + GRACE)
     changes = [c for c in run.observed.route_changes if start <= c.at <= end]
     effects: dict[str, Any] = {}
     if changes:
         effects["first_route_change_s"] = round(changes[0].at - start, 3)
         effects["route_changes"] = [c.to_json() for c in changes[:12]]
     events: Counter[str] = Counter()
-    quoted = []
+    quoted: list[dict[str, Any]] = []
     for site in run.node_events:
         for event in run.events(site, *EFFECT_EVENTS):
             at = event.get("t")

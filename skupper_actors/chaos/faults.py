@@ -16,6 +16,7 @@ import gevent.socket
 from skupper_actors.kernel import KernelError
 from skupper_actors.management import ManagementError
 
+from .namespace_setup import TokenReplayAccepted
 from .nodes import NodeFailed
 from .proxy import GetProxyStatistics, ProxyStatistics, SetMode
 from .proxy_modes import (
@@ -107,7 +108,7 @@ class FaultInjector:
             record.detail["error"] = str(error)
             record.ended = self.now()
             return
-        if event.kind in (FaultKind.RESTART, FaultKind.GARBAGE) or (
+        if event.kind in (FaultKind.RESTART, FaultKind.GARBAGE, FaultKind.REPLAY_TOKEN) or (
             event.kind is FaultKind.KILL and event.duration is None
         ):
             record.status = "done"
@@ -137,10 +138,16 @@ class FaultInjector:
     def _begin(self, event: FaultEvent, record: FaultRecord) -> None:
         kind = event.kind
         if kind is FaultKind.REPLAY_TOKEN:
-            raise FaultNotAvailable(
-                "replay_token needs sites set up from tokens (skupper-node run -n), "
-                "which this build does not have"
-            )
+            declared = self.topology.declared
+            if declared is None:
+                raise FaultNotAvailable("replay_token needs 'setup: namespace'")
+            try:
+                record.detail["refused_with"] = declared.replay(event.target)
+            except TokenReplayAccepted as error:
+                record.detail["accepted"] = True
+                raise FaultNotAvailable(str(error)) from None
+            record.detail["node_alive"] = self.topology.nodes[event.target].alive
+            return
         if event.on_link:
             self._link(event, record, down=True)
             return
@@ -191,6 +198,7 @@ class FaultInjector:
                 else:
                     self._flappers.kill()
                     self.topology.set_link(link, up=True)
+                    record.detail.setdefault("transitions", []).append((round(self.now(), 4), "up"))
                 return
             self.topology.set_link(link, up=not down)
             record.detail.setdefault("transitions", []).append(

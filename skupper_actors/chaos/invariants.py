@@ -10,6 +10,7 @@ from typing import Any
 from .ledger import SEEN_ERRORS, Outcome
 from .paths import FaultTimeline
 from .rundata import RunData
+from .scenario import FaultKind
 from .units import format_bytes
 
 EXAMPLES = 20  # evidence lists keep this many examples
@@ -76,19 +77,51 @@ def no_corrupted_bytes(run: RunData) -> InvariantResult:
     )
 
 
+def _killed_near(run: RunData) -> Callable[[str, float | None], bool]:
+    """Whether ``site`` was SIGKILLed around ``at``: its sockets then end as the kernel
+    closes them (a FIN when nothing was unread), which no VAN can turn into a reset."""
+    kills = [
+        (r.event.target, r.started)
+        for r in run.faults
+        if r.event.kind is FaultKind.KILL and r.started is not None
+    ]
+
+    def killed(site: str, at: float | None) -> bool:
+        return at is not None and any(
+            site == target and started - 1.0 <= at <= started + 1.0 for target, started in kills
+        )
+
+    return killed
+
+
 def no_silent_truncation(run: RunData) -> InvariantResult:
-    truncated, unconfirmed = [], []
-    ended = 0
+    truncated: list[dict[str, Any]] = []
+    unconfirmed: list[dict[str, Any]] = []
+    with_node: list[dict[str, Any]] = []
+    unserved = ended = 0
+    killed = _killed_near(run)
     for record in run.ledger.records.values():
         if record.outcome in (None, Outcome.ABANDONED):
             continue
         ended += 1
         if record.outcome is Outcome.TRUNCATED:
-            truncated.append({"connection": record.id, "side": "client", "error": record.error})
+            if record.verified == 0 and record.server_outcome is None:
+                # closed before any byte, and no server ever saw it: the VAN had nowhere
+                # to send it (a listener with no reachable connector accepts, then closes)
+                unserved += 1
+            elif killed(record.site, record.ended):
+                with_node.append({"connection": record.id, "side": "client", "site": record.site})
+            else:
+                truncated.append({"connection": record.id, "side": "client", "error": record.error})
         if record.server_outcome is Outcome.TRUNCATED:
-            truncated.append(
-                {"connection": record.id, "side": "server", "error": record.server_error}
-            )
+            if killed(record.server_site, record.ended):
+                with_node.append(
+                    {"connection": record.id, "side": "server", "site": record.server_site}
+                )
+            else:
+                truncated.append(
+                    {"connection": record.id, "side": "server", "error": record.server_error}
+                )
         elif (
             record.outcome is Outcome.INTACT
             and record.kind == "stream"
@@ -97,8 +130,20 @@ def no_silent_truncation(run: RunData) -> InvariantResult:
             # the client had sent everything and read everything before the far end's
             # connection failed: TCP cannot tell a sender that its last bytes were lost
             unconfirmed.append({"connection": record.id, "server_error": record.server_error})
+    for at, outcome, why in run.ledger.unattributed:
+        if outcome is Outcome.TRUNCATED:
+            truncated.append(
+                {"connection": None, "side": "server", "at": round(at, 3), "error": why}
+            )
     counts = Counter(r.outcome.value for r in run.ledger.records.values() if r.outcome)
-    evidence: dict[str, Any] = {"outcomes": dict(counts), "unconfirmed_uploads": len(unconfirmed)}
+    evidence: dict[str, Any] = {
+        "outcomes": dict(counts),
+        "closed_before_any_byte": unserved,
+        "ended_with_their_killed_node": len(with_node),
+        "unconfirmed_uploads": len(unconfirmed),
+    }
+    if with_node:
+        evidence["ended_with_their_killed_node_examples"] = with_node[:EXAMPLES]
     if unconfirmed:
         evidence["unconfirmed_examples"] = unconfirmed[:EXAMPLES]
     if truncated:
@@ -110,11 +155,14 @@ def no_silent_truncation(run: RunData) -> InvariantResult:
             evidence=evidence,
         )
     errors = sum(counts.get(o.value, 0) for o in SEEN_ERRORS)
+    notes = f", {unserved} closed before any byte (no destination)" if unserved else ""
+    if with_node:
+        notes += f", {len(with_node)} ended as their node was SIGKILLed"
     return InvariantResult(
         name="no_silent_truncation",
         passed=True,
         summary=f"{ended} connections ended: {counts.get('intact', 0)} intact, "
-        f"{errors} with an error their client saw, none silently truncated",
+        f"{errors} with an error their client saw{notes}, none silently truncated",
         evidence=evidence,
     )
 
@@ -286,6 +334,33 @@ def faults_injected(run: RunData) -> InvariantResult:
     )
 
 
+def used_tokens_refused(run: RunData) -> InvariantResult:
+    replays = [r for r in run.faults if r.event.kind is FaultKind.REPLAY_TOKEN and r.started]
+    accepted = [r for r in replays if r.detail.get("accepted")]
+    refused = [r for r in replays if "refused_with" in r.detail]
+    return InvariantResult(
+        name="used_tokens_refused",
+        passed=not accepted,
+        summary=(
+            "no token was replayed in this run"
+            if not replays
+            else f"{len(refused)} of {len(replays)} replays of a used token refused"
+            + (f"; {len(accepted)} ACCEPTED" if accepted else "")
+        ),
+        evidence={
+            "replays": [
+                {
+                    "site": r.event.target,
+                    "at": r.started,
+                    "refused_with": r.detail.get("refused_with"),
+                    "accepted": bool(r.detail.get("accepted")),
+                }
+                for r in replays
+            ]
+        },
+    )
+
+
 CHECKS: tuple[Callable[[RunData], InvariantResult], ...] = (
     no_corrupted_bytes,
     no_silent_truncation,
@@ -295,6 +370,7 @@ CHECKS: tuple[Callable[[RunData], InvariantResult], ...] = (
     supervisor_restarts,
     traffic_flowed,
     faults_injected,
+    used_tokens_refused,
 )
 
 

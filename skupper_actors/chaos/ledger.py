@@ -40,6 +40,7 @@ class ConnectionRecord:
     first_bad: int | None = None
     #: the server's verdict on the bytes it received (None: the connection never got there)
     server_outcome: Outcome | None = None
+    server_site: str = ""  #: the connector's site that delivered it to the server
     server_verified: int = 0
     server_error: str | None = None
     server_first_bad: int | None = None
@@ -62,6 +63,7 @@ class ConnectionRecord:
             "outcome": self.outcome.value if self.outcome else None,
             "server_outcome": self.server_outcome.value if self.server_outcome else None,
             "server_verified": self.server_verified,
+            "server_site": self.server_site,
         }
         for key in ("error", "first_bad", "server_error", "server_first_bad"):
             if getattr(self, key) is not None:
@@ -152,6 +154,7 @@ class Ledger:
         verified: int,
         error: str | None = None,
         first_bad: int | None = None,
+        site: str = "",
     ) -> None:
         record = self.records.get(connection)
         if outcome is Outcome.CORRUPTED:
@@ -169,6 +172,7 @@ class Ledger:
                 self.unattributed.append((now, outcome, error or ""))
             return
         record.server_outcome = outcome
+        record.server_site = site
         record.server_verified = verified
         record.server_error = error
         record.server_first_bad = first_bad

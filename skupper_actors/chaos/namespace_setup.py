@@ -24,7 +24,7 @@ from skupper_actors.api import (
     dump_resources,
     resource_from_document,
 )
-from skupper_actors.controller.tokens import TokenRefused, redeem
+from skupper_actors.controller.tokens import Redemption, TokenRefused, redeem
 
 from .nodes import NodeFailed
 from .scenario import Scenario
@@ -43,9 +43,19 @@ def _resource(kind: str, name: str, spec: dict[str, Any]) -> Resource:
     return resource_from_document(document, source=f"chaos {kind}/{name}")
 
 
-def _blocking(function: Any, *args: Any) -> Any:
-    """Run a blocking call (http.client) in gevent's thread pool, so the hub keeps going."""
-    return gevent.get_hub().threadpool.apply(function, args)
+def _redeem(token: AccessToken, site: str) -> Redemption:
+    """``redeem`` (blocking http.client) in gevent's thread pool, so the hub keeps going."""
+
+    def attempt() -> Redemption | TokenRefused:
+        try:
+            return redeem(token, site)
+        except TokenRefused as refused:  # returned, not raised: the pool would print it
+            return refused
+
+    result = gevent.get_hub().threadpool.apply(attempt)
+    if isinstance(result, TokenRefused):
+        raise result
+    return result
 
 
 class NamespaceSites:
@@ -144,7 +154,7 @@ class NamespaceSites:
         """Redeem ``target``'s grant for ``source``; declare the Link through ``port``."""
         token = self.token(target, f"link-from-{source}")
         try:
-            redemption = _blocking(redeem, token, source)
+            redemption = _redeem(token, source)
         except TokenRefused as error:
             raise NodeFailed(f"linking {source} to {target}: {error}") from None
         self.used_tokens[target] = token
@@ -166,7 +176,7 @@ class NamespaceSites:
         """Redeem the dedicated grant once, so that its token is used up."""
         token = self.token(site, REPLAY_GRANT)
         try:
-            _blocking(redeem, token, FIRST_USER)
+            _redeem(token, FIRST_USER)
         except TokenRefused as error:
             raise NodeFailed(f"first use of {site}'s replay grant: {error}") from None
         self.used_tokens.setdefault(site, token)
@@ -177,7 +187,7 @@ class NamespaceSites:
         if token is None:
             raise NodeFailed(f"no used token for {site} to replay")
         try:
-            _blocking(redeem, token, "chaos-replayer")
+            _redeem(token, "chaos-replayer")
         except TokenRefused as error:
             return str(error)
         raise TokenReplayAccepted(f"{site} accepted a used token again ({token.spec.url})")

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +71,16 @@ class NodeProcess:
         self,
         *,
         site: str,
-        config_path: Path,
+        args: Sequence[str],
         runtime_dir: Path,
         log_path: Path,
         prefix: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.site = site
-        self.config_path = config_path
+        #: what follows ``skupper-node run``: ``-c site.yaml`` or ``-n <namespace>``
+        self.args = tuple(args)
+        self.extra_env = dict(env or {})
         self.runtime_dir = runtime_dir
         self.log_path = log_path
         #: command words before the node's own (``ip netns exec <ns>`` in namespace mode)
@@ -99,11 +102,10 @@ class NodeProcess:
             "-m",
             "skupper_actors.node_cli",
             "run",
-            "-c",
-            str(self.config_path),
+            *self.args,
             "--log-json",
         ]
-        env = dict(os.environ)
+        env = {**os.environ, **self.extra_env}
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")) if p
         )

@@ -340,6 +340,9 @@ class FaultProxy(Actor):
                     continue
                 data = self._transform(direction, mode, data)
                 release = self.clock.now() + (mode.delay if isinstance(mode, Latency) else 0.0)
+                while isinstance(self.mode, Bandwidth) and direction.queue.qsize() >= 2:
+                    # a capped link holds little: queueing delay stays near 2 chunks / rate
+                    gevent.sleep(0.01)
                 direction.queue.put((release, data))
         except OSError:
             if not (isinstance(self.mode, Blackhole) or pair.upstream is None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import statistics
 from collections import Counter
@@ -12,7 +13,7 @@ from typing import Any
 from .effects import fault_effects
 from .invariants import InvariantResult
 from .rundata import RunData
-from .timeline import render_timeline
+from .timeline import memory_series, render_timeline
 from .units import format_bytes
 
 
@@ -62,6 +63,7 @@ def latency_summary(run: RunData) -> dict[str, Any]:
 def build_json(run: RunData, results: list[InvariantResult]) -> dict[str, Any]:
     scenario = run.scenario
     records = list(run.ledger.records.values())
+    memory = memory_series(run.observed.samples)
     return {
         "scenario": {
             "name": scenario.name,
@@ -77,6 +79,7 @@ def build_json(run: RunData, results: list[InvariantResult]) -> dict[str, Any]:
         },
         "seed": run.seed,
         "duration": run.duration,
+        "started_at": datetime.datetime.fromtimestamp(run.started_wall, datetime.UTC).isoformat(),
         "passed": all(r.passed for r in results),
         "timings": {key: round(value, 3) for key, value in run.timings.items()},
         "schedule": [event.to_json() for event in run.schedule],
@@ -101,6 +104,7 @@ def build_json(run: RunData, results: list[InvariantResult]) -> dict[str, Any]:
             site: {
                 "peak_rss_mib": round(run.observed.peak_rss_kib.get(site, 0) / 1024, 1),
                 "exit_code": run.exit_codes.get(site),
+                "rss_mib": [[round(at, 2), round(mib, 1)] for at, mib in memory.get(site, [])],
             }
             for site in scenario.site_names()
         },
@@ -165,6 +169,8 @@ def render_summary(run: RunData, results: list[InvariantResult]) -> str:
         ):
             if proxy.get(key):
                 notes.append(f"{proxy[key]} {label}")
+        if "refused_with" in record.detail:
+            notes.append(f"refused: {record.detail['refused_with']}")
         if "restart_ready_s" in record.detail:
             notes.append(f"back up in {record.detail['restart_ready_s']:g} s")
         at = record.started if record.started is not None else record.event.at

@@ -32,6 +32,8 @@ class RunData:
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     started_wall: float = 0.0  #: time.time() at run time 0
+    #: namespace mode: the network namespaces this run made (and removed)
+    network_namespaces: tuple[str, ...] = ()
 
     def events(self, site: str, *names: str) -> list[dict[str, Any]]:
         return [e for e in self.node_events.get(site, []) if e.get("event") in names]

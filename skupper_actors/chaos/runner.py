@@ -22,7 +22,7 @@ from .nodes import NodeFailed
 from .proxy import GetProxyStatistics, ProxyStatistics
 from .report import RunReport, write_report
 from .rundata import RunData, run_time
-from .scenario import FaultKind, Mode, Scenario, ScenarioError
+from .scenario import FaultKind, Mode, Scenario, ScenarioError, Setup
 from .schedule import FaultEvent, plan_schedule
 from .topology import Topology
 from .traffic_clients import TrafficClients
@@ -73,12 +73,12 @@ def preflight(scenario: Scenario, schedule: tuple[FaultEvent, ...], source: str)
             check_netns()
         except NetnsUnavailable as error:
             problems.append(("mode", str(error)))
-    if any(e.kind is FaultKind.REPLAY_TOKEN for e in schedule) and not supports_tokens():
+    if scenario.setup is Setup.NAMESPACE and not supports_tokens():
         problems.append(
             (
-                "faults",
-                "replay_token needs 'skupper-node run -n' (sites set up from the declarative "
-                "API with tokens), which this skupper-node does not offer yet",
+                "setup",
+                "namespace setup needs 'skupper-node run -n' (sites declared as resources), "
+                "which this skupper-node does not offer",
             )
         )
     if problems:
@@ -110,7 +110,8 @@ def run_scenario(
         setup_started = time.monotonic()
         _report_phase(notify, "starting", duration, len(schedule), len(scenario.sites))
         try:
-            topology.prepare(ledger, clock.now)
+            replay_targets = {e.target for e in schedule if e.kind is FaultKind.REPLAY_TOKEN}
+            topology.prepare(ledger, clock.now, replay_targets)
             topology.start_nodes()
             run.timings["converged_s"] = topology.wait_converged()
         except (NodeFailed, NetnsUnavailable, OSError) as error:
@@ -120,6 +121,8 @@ def run_scenario(
         run.started_wall = time.time()
         _drive(run, topology, clock, notify, progress_interval)
     finally:
+        if topology.fabric is not None:
+            run.network_namespaces = tuple(topology.fabric.namespace(s) for s in topology.sites)
         run.exit_codes = topology.close()
     for site, node in topology.nodes.items():
         events = node.log_events()

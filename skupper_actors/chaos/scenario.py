@@ -32,6 +32,13 @@ class Mode(enum.Enum):
     NETNS = "netns"
 
 
+class Setup(enum.Enum):
+    """How sites are declared: one site config file each, or Skupper v2 resources + tokens."""
+
+    CONFIG = "config"
+    NAMESPACE = "namespace"
+
+
 class FaultKind(enum.Enum):
     KILL = "kill"  #: SIGKILL a node; restarted after ``duration`` if given
     RESTART = "restart"  #: SIGTERM a node and start it again at once
@@ -195,6 +202,7 @@ class Scenario:
     duration: float = 60.0
     seed: int = 0
     mode: Mode = Mode.PROXY
+    setup: Setup = Setup.CONFIG
     #: plaintext inter-router links everywhere (test-only: needed by corrupt_after_tls)
     plaintext: bool = False
     #: seconds to let in-flight streams finish after the run before they are abandoned

@@ -13,12 +13,13 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from functools import partial
 from pathlib import Path
 
 import gevent
 
+from skupper_actors.api import HOME_ENV
 from skupper_actors.kernel import ActorRef, ChildSpec, Registry, Supervisor, SupervisorRef, spawn
 from skupper_actors.management import ManagementError
 from skupper_actors.security import generate_dev_mesh
@@ -34,10 +35,11 @@ from skupper_actors.siteconfig import (
 )
 
 from .ledger import Ledger
+from .namespace_setup import NamespaceSites
 from .netns import NetnsFabric, check_netns
 from .nodes import NodeFailed, NodeProcess
 from .proxy import FaultProxy
-from .scenario import LinkSpec, Mode, Scenario
+from .scenario import LinkSpec, Mode, Scenario, Setup
 from .traffic_clients import Endpoint
 from .traffic_server import TrafficServer
 
@@ -78,21 +80,31 @@ class Topology:
         self.proxy_ports: dict[str, int] = {}
         self.registry = Registry()
         self.proxies: SupervisorRef | None = None
+        self.replay_targets: set[str] = set()
+        #: namespace setup: the sites' folders (under the short runtime root)
+        self.declared = (
+            NamespaceSites(scenario, self.runtime_root)
+            if scenario.setup is Setup.NAMESPACE
+            else None
+        )
 
     @property
     def netns(self) -> bool:
         return self.scenario.mode is Mode.NETNS
 
     # -- set-up -----------------------------------------------------------------------------
-    def prepare(self, ledger: Ledger, now: Callable[[], float]) -> None:
+    def prepare(
+        self, ledger: Ledger, now: Callable[[], float], replay_targets: Set[str] = frozenset()
+    ) -> None:
         """Certificates, namespaces, servers, proxies and config files; no node runs yet."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.replay_targets = set(replay_targets)
         if self.fabric is not None:
             check_netns()
             self.fabric.setup()
         sans = ["localhost", LOOPBACK, *(self.fabric.link_target_ips() if self.fabric else [])]
         certs = None
-        if not self.scenario.plaintext:
+        if not self.scenario.plaintext and self.declared is None:
             certs = generate_dev_mesh(self.folder / "certs", self.sites, sans=sans)
         for site in self.sites:
             self.inter_router_ports[site] = free_port(LOOPBACK)
@@ -100,7 +112,11 @@ class Topology:
             for site in service.connectors:
                 host = "0.0.0.0" if self.fabric else LOOPBACK
                 server = TrafficServer(
-                    ledger, now, host=host, idle_timeout=self.scenario.traffic.idle_timeout
+                    ledger,
+                    now,
+                    host=host,
+                    idle_timeout=self.scenario.traffic.idle_timeout,
+                    site=site,
                 )
                 self.servers[(service.name, site)] = server.start()
             for site in service.listeners:
@@ -108,16 +124,45 @@ class Topology:
         if not self.netns:
             self._start_proxies()
         for site in self.sites:
+            if self.declared is not None:
+                self._declare(self.declared, site)
+                continue
             config = self._site_config(site, certs.site_folder(site) if certs else None)
             path = self.folder / f"{site}.yaml"
             path.write_text(dump_site_config(config))
             self.nodes[site] = NodeProcess(
                 site=site,
-                config_path=path,
+                args=("-c", str(path)),
                 runtime_dir=config.runtime_dir,
                 log_path=self.folder / f"{site}.log",
                 prefix=self.fabric.command_prefix(site) if self.fabric else (),
             )
+
+    def _declare(self, declared: NamespaceSites, site: str) -> None:
+        """Namespace setup: the site as resources in its namespace folder."""
+        declared.write_site(
+            site,
+            inter_router_port=self.inter_router_ports[site],
+            grant_port=free_port(LOOPBACK),
+            listeners={
+                service: port
+                for (service, where), port in self.listener_ports.items()
+                if where == site
+            },
+            connectors={
+                service: (LOOPBACK, server.port)
+                for (service, where), server in self.servers.items()
+                if where == site
+            },
+            replay_target=site in self.replay_targets,
+        )
+        self.nodes[site] = NodeProcess(
+            site=site,
+            args=("-n", site),
+            runtime_dir=declared.runtime_dir(site),
+            log_path=self.folder / f"{site}.log",
+            env={HOME_ENV: str(self.runtime_root)},
+        )
 
     def _start_proxies(self) -> None:
         specs = []
@@ -195,6 +240,14 @@ class Topology:
             node.start()
         for node in self.nodes.values():
             node.wait_ready(timeout)
+        declared = self.declared
+        if declared is not None:
+            for link in self.scenario.links:
+                declared.link(
+                    link.source, link.target, cost=link.cost, port=self.proxy_ports[link.name]
+                )
+            for site in sorted(self.replay_targets):
+                declared.use_replay_grant(site)
 
     def wait_converged(self, timeout: float = 30.0) -> float:
         """Wait until every site routes to every site it can reach and listeners match."""

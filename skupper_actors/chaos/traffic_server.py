@@ -82,8 +82,11 @@ class TrafficServer:
         host: str = "127.0.0.1",
         port: int = 0,
         idle_timeout: float = 20.0,
+        site: str = "",
     ) -> None:
         self.ledger = ledger
+        #: the connector's site: the node whose connections this server receives
+        self.site = site
         self.now = now
         self.idle_timeout = idle_timeout
         self._server = StreamServer((host, port), self._handle, backlog=1024)
@@ -136,6 +139,7 @@ class TrafficServer:
             verified=verifier.verified,
             error=error,
             first_bad=verifier.first_bad,
+            site=self.site,
         )
 
     def _stream(self, sock: Any, header: ExchangeHeader) -> None:
