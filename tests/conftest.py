@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 
 import gevent
 import pytest
 import structlog
-
-
-def live_greenlets() -> list[gevent.Greenlet]:
-    gc.collect()
-    return [g for g in gc.get_objects() if isinstance(g, gevent.Greenlet) and not g.dead]
+from greenlet_census import live_greenlets
 
 
 @pytest.fixture(autouse=True, scope="session")

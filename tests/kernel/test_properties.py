@@ -6,7 +6,7 @@ import time
 
 import gevent
 import pytest
-from conftest import live_greenlets
+from greenlet_census import live_greenlets
 from helpers import Crash, Echo, Recorder, Sleep
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
