@@ -16,8 +16,23 @@ from collections.abc import Sequence
 
 from .scenario import LinkSpec
 
-UPLINK_NET = "10.231"  #: site i: harness side 10.231.i.1, site side 10.231.i.2 (/30)
-LINK_NET = "10.232"  #: link k: dialler 10.232.k.1, target 10.232.k.2 (/30)
+# Each run takes two free /16s from 10.100-10.199 (so that runs at the same time on one
+# host do not clash): site i's uplink is 10.U.i.1 (harness side) - 10.U.i.2 (site side),
+# link k is 10.L.k.1 (dialler) - 10.L.k.2 (target), L = U + 1.
+_FIRST_NET, _LAST_NET = 100, 199
+
+
+def _free_networks(run_id: str) -> tuple[str, str]:
+    used = subprocess.run(
+        ["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=False
+    ).stdout
+    taken = {int(part.split(".")[1]) for part in used.split() if part.startswith("10.")}
+    start = int(run_id, 16) % ((_LAST_NET - _FIRST_NET) // 2)
+    for step in range((_LAST_NET - _FIRST_NET) // 2):
+        second = _FIRST_NET + 2 * ((start + step) % ((_LAST_NET - _FIRST_NET) // 2))
+        if second not in taken and second + 1 not in taken:
+            return f"10.{second}", f"10.{second + 1}"
+    raise NetnsUnavailable("no free 10.x.0.0/16 pair for the namespace mode's addresses")
 
 
 class NetnsUnavailable(RuntimeError):
@@ -49,6 +64,7 @@ class NetnsFabric:
         if len(sites) > 250 or len(links) > 250:
             raise NetnsUnavailable("namespace mode handles at most 250 sites and 250 links")
         self.run_id = secrets.token_hex(2)
+        self.uplink_net, self.link_net = _free_networks(self.run_id)
         self.sites = list(sites)
         self.links = list(links)
         self._made: list[str] = []
@@ -58,14 +74,14 @@ class NetnsFabric:
 
     def site_ip(self, site: str) -> str:
         """The site's address on its uplink (where its listeners and port bind)."""
-        return f"{UPLINK_NET}.{self.sites.index(site)}.2"
+        return f"{self.uplink_net}.{self.sites.index(site)}.2"
 
     def harness_ip(self, site: str) -> str:
         """The harness's address as the site sees it (where its connectors point)."""
-        return f"{UPLINK_NET}.{self.sites.index(site)}.1"
+        return f"{self.uplink_net}.{self.sites.index(site)}.1"
 
     def link_target_ip(self, link: LinkSpec) -> str:
-        return f"{LINK_NET}.{self._index(link)}.2"
+        return f"{self.link_net}.{self._index(link)}.2"
 
     def link_target_ips(self) -> list[str]:
         return [self.link_target_ip(link) for link in self.links]
@@ -89,9 +105,16 @@ class NetnsFabric:
                 host, inner = f"kc{self.run_id}h{index}", f"kc{self.run_id}s{index}"
                 _ip("link", "add", host, "type", "veth", "peer", "name", inner)
                 _ip("link", "set", inner, "netns", namespace)
-                _ip("addr", "add", f"{UPLINK_NET}.{index}.1/30", "dev", host)
+                _ip("addr", "add", f"{self.uplink_net}.{index}.1/30", "dev", host)
                 _ip("link", "set", host, "up")
-                _ip("addr", "add", f"{UPLINK_NET}.{index}.2/30", "dev", inner, namespace=namespace)
+                _ip(
+                    "addr",
+                    "add",
+                    f"{self.uplink_net}.{index}.2/30",
+                    "dev",
+                    inner,
+                    namespace=namespace,
+                )
                 _ip("link", "set", inner, "up", namespace=namespace)
             for index, link in enumerate(self.links):
                 near, far = f"kc{self.run_id}a{index}", f"kc{self.run_id}b{index}"
@@ -110,8 +133,8 @@ class NetnsFabric:
                     "netns",
                     target,
                 )
-                _ip("addr", "add", f"{LINK_NET}.{index}.1/30", "dev", near, namespace=source)
-                _ip("addr", "add", f"{LINK_NET}.{index}.2/30", "dev", far, namespace=target)
+                _ip("addr", "add", f"{self.link_net}.{index}.1/30", "dev", near, namespace=source)
+                _ip("addr", "add", f"{self.link_net}.{index}.2/30", "dev", far, namespace=target)
                 _ip("link", "set", near, "up", namespace=source)
                 _ip("link", "set", far, "up", namespace=target)
         except NetnsUnavailable:
