@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load
 from marshmallow.validate import OneOf, Range
+
+from skupper_actors.siteconfig import _flatten  # marshmallow's error tree, flattened
 
 from . import units
 from ._checks import check_scenario
@@ -76,17 +78,6 @@ def _problems(messages: Any) -> list[tuple[str, str]]:
 
 
 _Path = tuple[str | int, ...]
-
-
-def _flatten(messages: Any, path: _Path) -> Iterable[tuple[_Path, str]]:
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            yield from _flatten(value, path if key == "_schema" else (*path, key))
-    elif isinstance(messages, list):
-        for message in messages:
-            yield from _flatten(message, path)
-    else:
-        yield path, str(messages)
 
 
 def _render(path: _Path) -> str:
