@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import ssl
 from typing import Any
 
@@ -59,9 +58,3 @@ def describe_ssl_error(error: ssl.SSLError) -> str:
     if reason:
         return f"TLS handshake refused: {reason.lower().replace('_', ' ')}"
     return f"TLS handshake refused: {error}"
-
-
-def is_disconnect(error: OSError) -> bool:
-    return error.errno in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ENOTCONN) or (
-        isinstance(error, ssl.SSLError)
-    )

@@ -100,7 +100,6 @@ class RoutingActor(Actor):
             self.peers[message.link_id] = message.peer
             self.log.info("link_up", link_id=message.link_id, peer=message.peer, cost=message.cost)
             self._perform(self.engine.link_opened(message.link_id, message.cost, now))
-            self._schedule()
         elif isinstance(message, LinkDisconnected):
             if self.links.pop(message.link_id, None) is not None:
                 peer = self.peers.pop(message.link_id, None)
