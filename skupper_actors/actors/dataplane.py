@@ -235,8 +235,12 @@ class DataPlane:
         if header.destination == self.router_id:
             return LocalStream(self.arrive(header, refuse=owner.link_closed))
         port = self.next_hop(header.destination, header.stream_id)
-        if port is None and via is not None and self.ports.get(via.link_id) is via:
-            port = via
+        if via is not None and self.ports.get(via.link_id) is via:
+            route = self.routes.get(header.destination)
+            if port is None or (route is not None and via.link_id in route.next_hops):
+                # back the way the forward stream came: both directions share one path,
+                # so one lost path ends both, never only the direction a client waits on
+                port = via
         if port is None:
             raise StreamRefused("skupper:no-route", f"no route to router {header.destination}")
         return port.open_stream(header, owner)

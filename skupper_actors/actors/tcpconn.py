@@ -193,7 +193,7 @@ class TcpConnectionActor(Actor):
         self.window_open = gevent.event.Event()
         self.window_open.set()
         self.started_at = time.monotonic()
-        self._greenlets: list[gevent.Greenlet[Any, Any]] = []
+        self._runner: gevent.Greenlet[Any, Any] | None = None
         self._dest: Destination | None = None
         self._first = True
         self._in_direction = ""
@@ -210,7 +210,7 @@ class TcpConnectionActor(Actor):
         body = self._ingress if self.header is None else self._egress
         runner = gevent.spawn(body)
         runner.link(self._runner_done)
-        self._greenlets.append(runner)
+        self._runner = runner
 
     def on_receive(self, message: object) -> Any:
         if isinstance(message, _Finished):
@@ -218,7 +218,7 @@ class TcpConnectionActor(Actor):
         return super().on_receive(message)
 
     def on_stop(self, reason: object) -> None:
-        for greenlet in (*self._greenlets, self._writer):
+        for greenlet in (self._runner, self._writer):
             if greenlet is not None and not greenlet.dead and greenlet is not gevent.getcurrent():
                 greenlet.kill(block=False)
         if self.out is not None and self.lost is None and self.inbound.ended is None:
@@ -249,6 +249,10 @@ class TcpConnectionActor(Actor):
         else:
             self.lost = why
             self.inbound.end(True)
+            if self.egress_sink is not None:
+                # the ingress must learn too: before it was accepted it tries again,
+                # after it resets its client
+                self.egress_sink.refuse("skupper:path-lost", why)
         self.window_open.set()
 
     def _on_ack(self, stream_id: str, offset: int) -> None:
