@@ -5,10 +5,11 @@ until the connection ends, back off (exponential, with jitter) and try again. A
 failure to connect is a state shown in status, never a crash. An incoming link lives
 for one accepted connection. Both report to the RoutingActor.
 
-Two greenlets touch the connection: the actor's own (control messages from routing)
-and the session greenlet that reads the socket. The sans-IO engine calls never yield,
-so they do not interleave; socket writes are serialised by a lock whose holder keeps
-flushing until the engine has nothing left to send.
+Several greenlets touch the connection: the actor's own (control messages from
+routing), the session greenlet that reads the socket, and the TCP connections whose
+streams cross it. The sans-IO engine calls never yield, so they do not interleave; each
+hands the engine's output to the socket at once, without waiting (LinkSession.flush),
+and the session's writer greenlet sends the rest when the socket has room.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import gevent
-import gevent.lock
 import gevent.socket
 
 from skupper_actors.kernel import Actor
@@ -51,9 +51,7 @@ from .messages import (
     SetCost,
     SetLinkCost,
 )
-from .net import HandshakeFailed, wrap_tls
-
-READ_SIZE = 256 * 1024
+from .wire import HandshakeFailed, PlainWire, Wire, tls_handshake
 
 _connection_ids = itertools.count(1)
 
@@ -206,9 +204,10 @@ class LinkActor(Actor):
         timings = self.ctx.timings
         self._report("handshaking")
         context = self.client_tls if outgoing else self.server_tls
+        wire: Wire
         if context is not None:
             try:
-                sock = wrap_tls(
+                wire = tls_handshake(
                     context,
                     sock,
                     server_side=not outgoing,
@@ -221,6 +220,8 @@ class LinkActor(Actor):
                     "link_refused", peer_address=self._address(), error=self.last_error
                 )
                 return False
+        else:
+            wire = PlainWire(sock)
         link_id = f"{self.link_name}#{next(_connection_ids)}"
         properties: dict[str, str | int] = {
             PROP_ROUTER_ID: self.ctx.router_id,
@@ -230,7 +231,7 @@ class LinkActor(Actor):
         if outgoing and self.endpoint is not None:
             properties[PROP_COST] = self.endpoint.cost
         conn = amqp.AmqpConnection(self.ctx.router_id, server=not outgoing, properties=properties)
-        session = LinkSession(sock, conn, link_id, self.ctx.dataplane)
+        session = LinkSession(wire, conn, link_id, self.ctx.dataplane)
         session.start_writer()
         if self.endpoint is not None:
             session.cost = self.endpoint.cost
@@ -241,16 +242,16 @@ class LinkActor(Actor):
         try:
             session.flush()
             opened_by = time.monotonic() + timings.handshake_timeout
-            recv = sock.recv
+            read = wire.read
             while True:
                 try:
                     if session.announced:
-                        data = recv(READ_SIZE)
+                        data = read()
                     else:
                         timeout = max(0.0, opened_by - time.monotonic())
                         with gevent.Timeout(timeout, LinkRefused("no AMQP open from peer in time")):
-                            data = recv(READ_SIZE)
-                except (OSError, ValueError) as error:  # ValueError: TLS layer shut down
+                            data = read()
+                except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
                     reason = f"connection lost: {error}"
                     break
                 if not data:
@@ -276,7 +277,7 @@ class LinkActor(Actor):
             session.stop_writer()
             self._disconnected(session, reason)
             with contextlib.suppress(OSError):
-                sock.close()
+                wire.close()
         self.last_error = reason
         return up
 

@@ -9,13 +9,11 @@ after the end of the message). Received stream bytes go straight to the stream's
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections import deque
 from typing import Any
 
 import gevent
 import gevent.event
-import gevent.lock
 import structlog
 
 from skupper_actors.protocol import amqp
@@ -24,6 +22,7 @@ from skupper_actors.protocol.tcpstream import StreamHeader, StreamHeaderError, p
 
 from .context import CONTROL_ADDRESS, MESSAGE_ADDRESS, ROUTER_PREFIX
 from .dataplane import DataPlane, Sink, StreamOwner, StreamRefused
+from .wire import Wire
 
 CONTROL_CREDIT = 256
 MESSAGE_CREDIT = 1024
@@ -103,16 +102,16 @@ class _TransitOwner:
 
 
 class LinkSession:
-    """State of one connection; its methods never yield except ``flush``'s socket send."""
+    """State of one connection; its methods never yield (``flush_now`` excepted)."""
 
     def __init__(
-        self, sock: Any, conn: amqp.AmqpConnection, link_id: str, dataplane: DataPlane
+        self, wire: Wire, conn: amqp.AmqpConnection, link_id: str, dataplane: DataPlane
     ) -> None:
-        self.sock = sock
+        self.wire = wire
         self.conn = conn
         self.link_id = link_id
         self.dataplane = dataplane
-        self.write_lock = gevent.lock.Semaphore()
+        self._stalled = False  # the socket is full: the writer greenlet has the output
         self._wake = gevent.event.Event()
         self._writer: gevent.Greenlet[Any, Any] | None = None
         self.control_sender: int | None = None
@@ -130,13 +129,36 @@ class LinkSession:
 
     # -- output ----------------------------------------------------------------------------
     def flush(self) -> None:
-        """Have the frames the engine holds sent, without ever blocking the caller.
+        """Send the frames the engine holds now, without ever blocking the caller.
 
         The caller may be this connection's own reader: if it blocked on a full socket
-        while the peer's reader did the same, neither would read again. A writer
-        greenlet does the sending, one pass for whatever accumulated meanwhile.
+        while the peer's reader did the same, neither would read again. What the socket
+        does not take at once is left to the writer greenlet, which waits for room.
         """
-        self._wake.set()
+        if self._stalled:
+            return  # the writer greenlet is waiting for room and sends everything then
+        try:
+            done = self._push()
+        except (OSError, ValueError):
+            self.shutdown()  # the socket failed under us: make the reader see the end too
+            return
+        if not done:
+            self._stalled = True
+            self._wake.set()
+
+    def _push(self) -> bool:
+        """Hand the engine's output to the wire; True when all of it has left."""
+        conn = self.conn
+        wire = self.wire
+        while True:
+            view = conn.peek_output()
+            if not view:
+                return wire.drain()
+            sent = wire.write_some(view)
+            if sent:
+                conn.pop_output(sent)
+            if sent < len(view):
+                return False
 
     def start_writer(self) -> None:
         self._writer = gevent.spawn(self._write_loop)
@@ -148,33 +170,27 @@ class LinkSession:
 
     def _write_loop(self) -> None:
         wake = self._wake
-        data_to_send = self.conn.data_to_send
+        wire = self.wire
         try:
             while True:
                 wake.wait()
                 wake.clear()
-                with self.write_lock:
-                    while data := data_to_send():
-                        self.sock.sendall(data)
+                while not self._push():
+                    wire.wait_writable()
+                self._stalled = False
         except (OSError, ValueError):
-            # the socket failed under us: make the reader see the end too
             self.shutdown()
 
     def flush_now(self, timeout: float = 1.0) -> None:
         """Send what is pending before closing (the close frame), waiting at most ``timeout``."""
-        with (
-            contextlib.suppress(OSError, ValueError),
-            gevent.Timeout(timeout, False),
-            self.write_lock,
-        ):
-            while data := self.conn.data_to_send():
-                self.sock.sendall(data)
+        with contextlib.suppress(OSError, ValueError), gevent.Timeout(timeout, False):
+            while not self._push():
+                self.wire.wait_writable()
 
     def shutdown(self) -> None:
-        """Shut the connection down under the TLS layer (which unwraps itself on shutdown,
-        and then fails the reader with a ValueError instead of an end of file)."""
+        """Shut the connection down under any TLS layer: the reader sees the end."""
         with contextlib.suppress(OSError):
-            getattr(self.sock, "_sock", self.sock).shutdown(socket.SHUT_RDWR)
+            self.wire.shutdown()
 
     def open_links(self, router_id: str) -> None:
         self.control_sender = self.conn.open_sender(f"control-{router_id}", CONTROL_ADDRESS)
