@@ -28,6 +28,7 @@ from .dataplane import ConnectorBinding, EgressSink, StreamRefused
 from .messages import BindAddress, GetAdaptorInfo, UnbindAddress
 from .tcpconn import (
     IncomingStream,
+    ServerAddress,
     TcpConnectionActor,
     TcpCounters,
     listener_address,
@@ -141,7 +142,7 @@ class TcpConnectorActor(Supervisor):
         self.ctx = ctx
         self.connector_name = name
         self.routing_key = routing_key
-        self.server = (host, port)
+        self.server = ServerAddress(host, port)
         self.counters = TcpCounters()
         self.binding = ConnectorBinding(name=name, routing_key=routing_key, accept=self._accept)
 
@@ -154,7 +155,7 @@ class TcpConnectorActor(Supervisor):
         self.log.info(
             "tcp_connector_started",
             routing_key=self.routing_key,
-            server=f"{self.server[0]}:{self.server[1]}",
+            server=str(self.server),
         )
 
     def on_stop(self, reason: Any) -> None:
@@ -178,13 +179,12 @@ class TcpConnectorActor(Supervisor):
 
     def on_receive(self, message: object) -> Any:
         if isinstance(message, GetAdaptorInfo):
-            host, port = self.server
             return self.counters.info(
                 "connector",
                 self.connector_name,
                 self.routing_key,
-                host,
-                port,
+                self.server.host,
+                self.server.port,
                 self.has_matching_listener(),
             )
         if isinstance(message, IncomingStream):

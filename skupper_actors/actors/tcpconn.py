@@ -97,6 +97,48 @@ class TcpCounters:
         )
 
 
+class ServerAddress:
+    """A connector's host:port, resolved once and reused while connections succeed.
+
+    Resolving per connection went through gevent's thread pool every time (a third of
+    an egress connection's set-up). A failed connect forgets the addresses, so a host
+    that moved is looked up again for the next connection.
+    """
+
+    __slots__ = ("_resolved", "host", "port")
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self._resolved: list[tuple[Any, Any]] = []
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def connect(self, timeout: float) -> Any:
+        """A connected gevent socket; raises OSError when no address answers."""
+        addresses = self._resolved
+        if not addresses:
+            infos = gevent.socket.getaddrinfo(
+                self.host, self.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            )
+            addresses = [(family, sockaddr) for family, _, _, _, sockaddr in infos]
+        error: OSError | None = None
+        for family, sockaddr in addresses:
+            sock = gevent.socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(sockaddr)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            self._resolved = addresses
+            return sock
+        self._resolved = []
+        raise error or OSError(f"{self.host} has no address")
+
+
 def listener_address(routing_key: str) -> str:
     """The address a listener binds so that connectors can tell they are matched."""
     return f"{LISTENER_PREFIX}{routing_key}"
@@ -168,7 +210,7 @@ class TcpConnectionActor(Actor):
         client: Any = None,
         header: StreamHeader | None = None,
         egress_sink: EgressSink | None = None,
-        server: tuple[str, int] | None = None,
+        server: ServerAddress | None = None,
         window: int = 1 << 20,
         distribution: DistributionMode | None = None,
     ) -> None:
@@ -316,12 +358,11 @@ class TcpConnectionActor(Actor):
     def _egress(self) -> None:
         assert self.header is not None and self.egress_sink is not None and self.server
         try:
-            sock = gevent.socket.create_connection(self.server, timeout=CONNECT_TIMEOUT)
+            sock = self.server.connect(CONNECT_TIMEOUT)
         except OSError as error:
             self.counters.refused += 1
-            host, port = self.server
-            self.log.info("tcp_connect_failed", server=f"{host}:{port}", error=str(error))
-            self.egress_sink.refuse("skupper:connect-failed", f"{host}:{port}: {error}")
+            self.log.info("tcp_connect_failed", server=str(self.server), error=str(error))
+            self.egress_sink.refuse("skupper:connect-failed", f"{self.server}: {error}")
             return
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
