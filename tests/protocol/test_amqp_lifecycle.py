@@ -109,3 +109,29 @@ def test_an_unopened_connection_can_be_dropped() -> None:
     del connection
     gc.collect()
     assert ref() is None
+
+
+def test_a_link_closed_before_the_peer_answered_its_attach_stays_closed() -> None:
+    # The sender gives up at once (its server reset): attach and detach leave together,
+    # the peer's attach answer arrives after the close. It must not come back as a new
+    # link "opened by the peer" (which a router takes for a protocol violation).
+    pair = AmqpPair()
+    pair.take_client()
+    pair.take_server()
+    for cycle in range(50):
+        sender = pair.client.open_sender(f"r/stream-{cycle}", "reply/addr", streaming=True)
+        server_side = pair.client.data_to_send()  # the attach, held back
+        pair.client.close_link(sender)  # closed before any answer
+        pair.server.receive_data(server_side)
+        (opened,) = pair.server.events()
+        assert isinstance(opened, LinkOpened) and opened.remote_initiated
+        pair.server.flow(opened.link_id, 1)
+        pair.pump()  # the server's attach answer reaches a client that already closed
+        client_events = pair.take_client()
+        assert not [e for e in client_events if isinstance(e, LinkOpened)], client_events
+        assert [e for e in pair.take_server() if isinstance(e, LinkClosed)] == [
+            LinkClosed(link_id=opened.link_id)
+        ]
+    for side in (pair.client, pair.server):
+        assert side.statistics().links == 0
+        assert side.statistics().engine_links == 0

@@ -38,12 +38,16 @@ class LinkTable:
     Link and delivery ids come from one counter, so an id never means two things.
     """
 
-    __slots__ = ("by_id", "by_ptr", "max_message_size", "next_id", "out_streams")
+    __slots__ = ("by_id", "by_ptr", "closing", "max_message_size", "next_id", "out_streams")
 
     def __init__(self, max_message_size: int) -> None:
         self.by_id: dict[int, Link] = {}
         # cffi pointers hash and compare by address, whatever their C type.
         self.by_ptr: dict[Any, Link] = {}
+        # Links closed here whose peer has not detached yet: freed when it does. Freed
+        # at once, a late attach answer from the peer would make proton create a new
+        # link of that name, which would look like a link the peer opened.
+        self.closing: set[Any] = set()
         self.out_streams: dict[int, OutStream] = {}
         self.max_message_size = max_message_size
         self.next_id = 0
@@ -161,12 +165,25 @@ class LinkTable:
             ptr = link.ptr
             if not lib.pn_link_state(ptr) & lib.PN_LOCAL_CLOSED:
                 lib.pn_link_close(ptr)
-            # Proton walks every link it still holds on each output pass: free them.
-            lib.pn_link_free(ptr)
+            # Proton walks every link it still holds on each output pass: free them,
+            # once both ends have detached.
+            if lib.pn_link_state(ptr) & lib.PN_REMOTE_CLOSED:
+                lib.pn_link_free(ptr)
+            else:
+                self.closing.add(ptr)
         if out is not None:
             out.append(
                 LinkClosed(link_id=link.link_id, condition=condition, description=description)
             )
+
+    def closed_by_peer(self, ptr: Any) -> bool:
+        """The peer detached a link this side had closed already: free it. False if the
+        link is not one of those."""
+        if ptr not in self.closing:
+            return False
+        self.closing.discard(ptr)
+        lib.pn_link_free(ptr)
+        return True
 
     def drop_all(
         self,
@@ -183,6 +200,8 @@ class LinkTable:
                 self.drop(link, out, condition, description, detach=False)
             elif link.session == session:
                 self.drop(link, out, condition, description)
+        if session is None:
+            self.closing.clear()
 
     def incoming_streams(self) -> int:
         return sum(1 for link in self.by_id.values() if link.in_stream is not None)

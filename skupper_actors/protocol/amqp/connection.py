@@ -441,8 +441,8 @@ class AmqpConnection:
         link = self._links.by_ptr.get(ptr)
         remote_initiated = link is None
         if link is None:
-            if not lib.pn_link_state(ptr) & lib.PN_LOCAL_UNINIT:
-                return  # one we closed already
+            if ptr in self._links.closing or not lib.pn_link_state(ptr) & lib.PN_LOCAL_UNINIT:
+                return  # the peer's answer to a link we closed already
             link = self._links.accept(ptr)
         out.append(
             LinkOpened(
@@ -461,6 +461,8 @@ class AmqpConnection:
         if link is not None:
             name, description = condition_of(lib.pn_link_remote_condition(ptr))
             self._links.drop(link, out, name, description)
+        else:
+            self._links.closed_by_peer(ptr)
 
     def _on_session_remote_open(self, event: Any, out: list[AmqpEvent]) -> None:
         session = lib.pn_event_session(event)
