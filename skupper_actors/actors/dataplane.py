@@ -269,6 +269,18 @@ class DataPlane:
         waiting.started()
         return waiting
 
+    def stream_abandoned(self, link_name: str) -> None:
+        """A peer closed a streaming link (named ``<direction>/<stream id>``) before its
+        stream started: an ingress waiting for that reverse stream sees it start aborted,
+        as if the far end had reset at once (its client gets a reset, never a hang)."""
+        direction, _, stream_id = link_name.partition("/")
+        if direction == FORWARD:
+            return  # nothing here waits for a forward stream that never began
+        waiting = self.waiting.pop(stream_id, None)
+        if waiting is not None:
+            waiting.started()
+            waiting.end(True)
+
     # -- acknowledgements ----------------------------------------------------------------
     def send_ack(self, to_router: str, stream_id: str, direction: str, offset: int) -> None:
         if to_router == self.router_id:

@@ -126,6 +126,8 @@ class LinkSession:
         self.owners: dict[int, StreamOwner] = {}  # our streaming sender links
         self.sinks: dict[int, Sink] = {}  # the peer's streaming links to us
         self.headers: dict[int, StreamHeader] = {}
+        # the peer's streaming links whose stream has not started yet: link id -> name
+        self.unstarted: dict[int, str] = {}
 
     # -- output ----------------------------------------------------------------------------
     def flush(self) -> None:
@@ -252,6 +254,7 @@ class LinkSession:
             return False
         if event.streaming:
             self.conn.flow(event.link_id, STREAM_CREDIT)
+            self.unstarted[event.link_id] = event.name
         elif event.address == CONTROL_ADDRESS:
             self.control_receiver = event.link_id
             self.conn.flow(event.link_id, CONTROL_CREDIT)
@@ -263,6 +266,7 @@ class LinkSession:
         return True
 
     def stream_started(self, event: amqp.StreamStarted) -> None:
+        self.unstarted.pop(event.link_id, None)
         header = event.header
         try:
             stream = parse_header(header.to, header.reply_to, header.application_properties)
@@ -319,6 +323,12 @@ class LinkSession:
         if sink is not None:
             sink.end(True)
             return False
+        name = self.unstarted.pop(event.link_id, None)
+        if name is not None:
+            # the sender gave up before its stream's first transfer (it never had credit):
+            # the link's name says which stream, and whoever waits for it must know
+            self.dataplane.stream_abandoned(name)
+            return False
         return event.link_id in (
             self.control_sender,
             self.control_receiver,
@@ -355,6 +365,7 @@ class LinkSession:
         owners, self.owners = self.owners, {}
         sinks, self.sinks = self.sinks, {}
         self.headers.clear()
+        self.unstarted.clear()
         for owner in owners.values():
             owner.link_closed("skupper:link-lost", f"link {self.link_id} to {self.peer} was lost")
         for sink in sinks.values():

@@ -206,6 +206,41 @@ def test_reset_travels_both_ways(tmp_path) -> None:
         server.close()
 
 
+class ResetOnAccept(Server):
+    """Accepts and resets at once, before the far end can have granted any credit."""
+
+    def handle(self, conn: socket.socket) -> None:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+
+def test_server_that_resets_on_accept_resets_the_client_promptly(tmp_path) -> None:
+    # The egress aborts its reverse stream before the stream's first transfer could go
+    # out; the ingress must learn it from the link's detach, not wait out its timeout.
+    server = ResetOnAccept()
+    mesh = Mesh(tmp_path, ["a", "b"])
+    mesh.link("a", "b")
+    port = add_listener(mesh, "a", "rst-at-once")
+    add_connector(mesh, "b", "rst-at-once", server.port)
+    try:
+        mesh.start()
+        wait_matched(mesh, "a", "rst-at-once")
+        for speaks_first in (True, False, True, False, True):
+            started = time.monotonic()
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                if speaks_first:
+                    sock.sendall(b"hello")
+                with pytest.raises((ConnectionResetError, BrokenPipeError)):
+                    while sock.recv(100):
+                        pass
+                    sock.sendall(b"more")  # EOF instead of a reset would fail here
+                    raise AssertionError(f"a clean end of file instead of a reset ({speaks_first=})")
+            assert time.monotonic() - started < 3.0
+    finally:
+        mesh.close()
+        server.close()
+
+
 def test_refused_connector_no_connector_and_retry(tmp_path) -> None:
     good = HashServer()
     dead_port = free_port()  # nothing listens there
