@@ -47,6 +47,10 @@ READ_SIZE = 256 * 1024
 CONNECT_TIMEOUT = 5.0
 ACCEPT_TIMEOUT = 10.0  # forward stream sent -> reverse stream must arrive
 MAX_ATTEMPTS = 3
+# Client bytes already waiting when the forward stream opens go with it at once, before
+# the far end has answered (one round trip less for protocols where the client speaks
+# first); they are kept to be sent again if the attempt is refused and another follows.
+EARLY_DATA = 64 * 1024
 # Refusals that say the destination itself cannot serve (the next attempt goes elsewhere);
 # any other (a path lost on the way) may try the same destination by another path.
 DESTINATION_REFUSALS = frozenset({"skupper:connect-failed", "skupper:no-connector", "skupper:busy"})
@@ -243,6 +247,8 @@ class TcpConnectionActor(Actor):
         self._writer: gevent.Greenlet[Any, Any] | None = None
         self._inbound_done = gevent.event.Event()
         self._read_clean = False  # this socket's direction ended with an EOF
+        self._client_ended = False  # the client's EOF was read before the far end answered
+        self._client_error: OSError | None = None  # the client reset before it answered
         self._write_clean = False  # the other direction ended and was shut down cleanly
 
     # -- actor -----------------------------------------------------------------------------
@@ -307,9 +313,24 @@ class TcpConnectionActor(Actor):
             self.window_open.set()
 
     # -- ingress ---------------------------------------------------------------------------------
+    def _read_early(self) -> bytes:
+        """What the client has sent so far (up to EARLY_DATA), without waiting."""
+        try:
+            data: bytes = self.sock._sock.recv(EARLY_DATA)
+        except (BlockingIOError, InterruptedError):
+            return b""
+        except OSError as error:
+            self._client_error = error  # a reset: the far end must see an abort
+            self._client_ended = True
+            return b""
+        if not data:
+            self._client_ended = True  # already half-closed: the stream ends after accept
+        return data
+
     def _ingress(self) -> None:
         excluded: set[str] = set()
         tried: list[str] = []
+        early = b""
         me = self.dp.router_id
         for _ in range(MAX_ATTEMPTS):
             dest = self.dp.select(self.routing_key, frozenset(excluded), self.distribution)
@@ -318,7 +339,8 @@ class TcpConnectionActor(Actor):
             tried.append(dest.router_id)
             stream_id = self.dp.new_stream_id()
             header = forward_header(stream_id, me, dest.router_id, self.routing_key)
-            self.inbound = SocketSink()
+            if len(tried) > 1:
+                self.inbound = SocketSink()  # a fresh one per attempt after the first
             self.refused = None
             self.refused_by_destination = True  # unless the path says otherwise
             self.dp.waiting[stream_id] = self.inbound
@@ -332,10 +354,17 @@ class TcpConnectionActor(Actor):
                 self.refused = refused.description
                 self.refused_by_destination = refused.condition in DESTINATION_REFUSALS
             else:
+                if not early and not self._client_ended:
+                    early = self._read_early()
+                self.window = Window(self.window.size)  # a new stream: offsets from 0
+                if early:
+                    self.window.on_sent(len(early))
+                    self.out.write(early)
                 if not self.inbound.accepted.wait(ACCEPT_TIMEOUT):
                     self.refused = f"no answer from {dest.router_id} within {ACCEPT_TIMEOUT:g} s"
             if self.refused is None:
                 self.peer_router = dest.router_id
+                self.counters.octets_in += len(early)
                 self._pump(FORWARD, REVERSE)
                 return
             self.log.info("tcp_attempt_refused", router=dest.router_id, reason=self.refused)
@@ -397,7 +426,9 @@ class TcpConnectionActor(Actor):
             self._ensure_writer()  # what arrived before the socket was ready
         window = self.window
         try:
-            while self.lost is None:
+            if self._client_error is not None:
+                raise self._client_error
+            while self.lost is None and not self._client_ended:
                 if not window.open:
                     self.window_open.clear()
                     if not window.open:
@@ -411,6 +442,9 @@ class TcpConnectionActor(Actor):
                 window.on_sent(len(data))
                 self.counters.octets_in += len(data)
                 out.write(data)
+            if self._client_ended and self.lost is None:
+                out.end()  # the client's EOF came with its early bytes
+                self._read_clean = True
         except OSError as error:
             # reset by the local peer: the far end must see an abort, never a clean end
             self.log.debug("tcp_read_failed", error=str(error))
