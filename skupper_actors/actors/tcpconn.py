@@ -513,9 +513,7 @@ class TcpConnectionActor(Actor):
             self.window_open.set()
             self.lost = self.lost or "stream aborted by the far end"
             return
-        offset = self.acker.flush()
-        if offset is not None:
-            self.dp.send_ack(self.peer_router, header.stream_id, self._in_direction, offset)
+        # No final acknowledgement: the sender ended its stream, it reads no more.
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_WR)
         self._write_clean = True
