@@ -164,8 +164,9 @@ class SocketSink:
 
     The link's reader greenlet writes a chunk straight to the socket when nothing is
     queued and the socket takes it (no greenlet switch); what the socket does not take
-    waits here for a writer greenlet, started only then (and at the end of the stream),
-    which keeps the order. An idle connection has no writer greenlet.
+    waits here for a writer greenlet, started only then, which keeps the order. The end
+    of the stream is handled inline when nothing waits. An idle connection has no writer
+    greenlet.
     """
 
     __slots__ = ("accepted", "busy", "chunks", "direct", "ended", "start_writer")
@@ -455,7 +456,11 @@ class TcpConnectionActor(Actor):
     def _ensure_writer(self) -> None:
         writer = self._writer
         if (writer is None or writer.dead) and not self._inbound_done.is_set():
-            self._writer = gevent.spawn(self._write_loop)
+            sink = self.inbound
+            if not sink.chunks and not sink.busy:
+                self._write_loop()  # only the end to handle, which never waits: no greenlet
+            else:
+                self._writer = gevent.spawn(self._write_loop)
 
     def _send_now(self, chunk: bytes) -> int:
         """Write what the socket takes without waiting; the writer greenlet does the rest."""
