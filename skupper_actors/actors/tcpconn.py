@@ -237,8 +237,13 @@ class TcpConnectionActor(Actor):
         self.lost: str | None = None  # why the path failed, once it has
         self.refused: str | None = None
         self.refused_by_destination = False
-        self.window_open = gevent.event.Event()
-        self.window_open.set()
+        # Reading the socket, once set up, is a watcher callback on the hub, not a
+        # greenlet blocked in recv: an idle connection holds no greenlet but its actor's.
+        self._watcher: Any = None
+        self._pumping = False  # set-up done: the socket is read by the watcher
+        self._paused = False  # the window is full: the watcher waits for an ack
+        self._read_done = False  # this socket's direction has ended (or failed)
+        self._finished = False
         self.started_at = time.monotonic()
         self._runner: gevent.Greenlet[Any, Any] | None = None
         self._dest: Destination | None = None
@@ -246,7 +251,7 @@ class TcpConnectionActor(Actor):
         self._in_direction = ""
         self._raw: Any = None
         self._writer: gevent.Greenlet[Any, Any] | None = None
-        self._inbound_done = gevent.event.Event()
+        self._inbound_done = False  # the other direction has ended (or failed)
         self._read_clean = False  # this socket's direction ended with an EOF
         self._client_ended = False  # the client's EOF was read before the far end answered
         self._client_error: OSError | None = None  # the client reset before it answered
@@ -267,6 +272,7 @@ class TcpConnectionActor(Actor):
         return super().on_receive(message)
 
     def on_stop(self, reason: object) -> None:
+        self._close_watcher()
         for greenlet in (self._runner, self._writer):
             if greenlet is not None and not greenlet.dead and greenlet is not gevent.getcurrent():
                 greenlet.kill(block=False)
@@ -282,11 +288,24 @@ class TcpConnectionActor(Actor):
         self.counters.closed += 1
 
     def _runner_done(self, runner: gevent.Greenlet[Any, Any]) -> None:
-        if runner.exception is not None and not isinstance(runner.exception, gevent.GreenletExit):
+        failed = runner.exception is not None and not isinstance(
+            runner.exception, gevent.GreenletExit
+        )
+        if failed:
             self.counters.errors += 1
             self.log.error("tcp_connection_failed", exc_info=runner.exception)
-        if self.ref.alive:
-            self.ref.tell(_Finished(reason="done"))
+        if failed or not self._pumping:
+            self._finish()  # else both directions' ends finish the connection
+
+    def _finish(self) -> None:
+        if not self._finished:
+            self._finished = True
+            if self.ref.alive:
+                self.ref.tell(_Finished(reason="done"))
+
+    def _maybe_finish(self) -> None:
+        if self._read_done and self._inbound_done:
+            self._finish()
 
     # -- stream owner (called by the data plane) ------------------------------------------------
     def link_closed(self, condition: str | None, description: str | None) -> None:
@@ -302,7 +321,7 @@ class TcpConnectionActor(Actor):
                 # the ingress must learn too: before it was accepted it tries again,
                 # after it resets its client
                 self.egress_sink.refuse("skupper:path-lost", why)
-        self.window_open.set()
+            self._stop_reading()
 
     def _on_ack(self, stream_id: str, offset: int) -> None:
         try:
@@ -310,8 +329,9 @@ class TcpConnectionActor(Actor):
         except ValueError as error:
             self.log.warning("tcp_ack_invalid", stream=stream_id, error=str(error))
             return
-        if self.window.open:
-            self.window_open.set()
+        if self._paused and self.window.open and self._watcher is not None:
+            self._paused = False
+            self._watcher.start(self._on_readable)
 
     # -- ingress ---------------------------------------------------------------------------------
     def _read_early(self) -> bytes:
@@ -423,39 +443,86 @@ class TcpConnectionActor(Actor):
         self._raw = sock._sock  # the non-blocking socket under gevent's
         sink.direct = self._send_now
         sink.start_writer = self._ensure_writer
+        self._pumping = True
         if sink.chunks or sink.ended is not None:
             self._ensure_writer()  # what arrived before the socket was ready
-        window = self.window
-        try:
-            if self._client_error is not None:
-                raise self._client_error
-            while self.lost is None and not self._client_ended:
-                if not window.open:
-                    self.window_open.clear()
-                    if not window.open:
-                        self.window_open.wait()
-                    continue
-                data = sock.recv(min(READ_SIZE, window.room()))
-                if not data:
-                    out.end()
-                    self._read_clean = True
-                    break
-                window.on_sent(len(data))
-                self.counters.octets_in += len(data)
-                out.write(data)
-            if self._client_ended and self.lost is None:
-                out.end()  # the client's EOF came with its early bytes
-                self._read_clean = True
-        except OSError as error:
-            # reset by the local peer: the far end must see an abort, never a clean end
-            self.log.debug("tcp_read_failed", error=str(error))
+            if self._read_done:
+                return  # the far end aborted already: the socket is closed
+        if self._client_error is not None:
+            # reset by the client before the far end answered: an abort, never a clean end
             out.abort()
             sink.end(True)
-        self._inbound_done.wait()
+            self._stop_reading()
+        elif self._client_ended:
+            out.end()  # the client's EOF came with its early bytes
+            self._read_clean = True
+            self._stop_reading()
+        elif self.lost is not None:
+            self._stop_reading()
+        else:
+            self._watcher = gevent.get_hub().loop.io(self._raw.fileno(), 1)  # 1: readable
+            self._watcher.start(self._on_readable)
+
+    def _on_readable(self) -> None:
+        """The socket has bytes (or its end): one read into the outgoing stream.
+
+        Runs on the hub, so it never waits: a full window stops the watcher until an
+        acknowledgement opens it again.
+        """
+        out = self.out
+        window = self.window
+        try:
+            if self.lost is not None or out is None:
+                self._stop_reading()
+                return
+            room = window.room()
+            if room <= 0:
+                self._paused = True
+                self._watcher.stop()
+                return
+            try:
+                data = self._raw.recv(min(READ_SIZE, room))
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                # reset by the local peer: the far end must see an abort, never a clean end
+                self.log.debug("tcp_read_failed", error=str(error))
+                out.abort()
+                self._stop_reading()
+                self.inbound.end(True)
+                return
+            if not data:
+                out.end()
+                self._read_clean = True
+                self._stop_reading()
+                return
+            window.on_sent(len(data))
+            self.counters.octets_in += len(data)
+            out.write(data)
+        except Exception as error:  # on the hub: never let it escape
+            self.counters.errors += 1
+            self.log.error("tcp_connection_failed", exc_info=error)
+            if out is not None:
+                out.abort()
+            self._stop_reading()
+            self.inbound.end(True)
+
+    def _stop_reading(self) -> None:
+        self._close_watcher()
+        if self._pumping and not self._read_done:
+            self._read_done = True
+            self._maybe_finish()
+
+    def _close_watcher(self) -> None:
+        watcher = self._watcher
+        if watcher is not None:
+            self._watcher = None
+            watcher.stop()
+            watcher.close()
 
     def _ensure_writer(self) -> None:
         writer = self._writer
-        if (writer is None or writer.dead) and not self._inbound_done.is_set():
+        if (writer is None or writer.dead) and not self._inbound_done:
             sink = self.inbound
             if not sink.chunks and not sink.busy:
                 self._write_loop()  # only the end to handle, which never waits: no greenlet
@@ -501,8 +568,9 @@ class TcpConnectionActor(Actor):
                 if self.out is not None:
                     self.out.abort()
                 self.lost = "local socket failed"
-                self.window_open.set()
-                self._inbound_done.set()
+                self._stop_reading()
+                self._inbound_done = True
+                self._maybe_finish()
                 return
             finally:
                 sink.busy = False
@@ -510,18 +578,20 @@ class TcpConnectionActor(Actor):
         if sink.ended is None:
             return  # drained: the next chunk goes straight to the socket again
         sink.direct = sink.start_writer = None
-        self._inbound_done.set()
+        self._inbound_done = True
         if sink.ended:
+            self.lost = self.lost or "stream aborted by the far end"
+            self._stop_reading()  # before the socket closes under the watcher
             self._reset(sock)
             if self.out is not None:
                 self.out.abort()
-            self.window_open.set()
-            self.lost = self.lost or "stream aborted by the far end"
+            self._maybe_finish()
             return
         # No final acknowledgement: the sender ended its stream, it reads no more.
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_WR)
         self._write_clean = True
+        self._maybe_finish()
 
     def _first_byte(self) -> None:
         self.counters.first_byte_latency_sum += time.monotonic() - self.started_at
