@@ -1,6 +1,6 @@
 """Actors: one greenlet, one bounded mailbox, typed messages.
 
-The mailbox is a gevent queue with no bound of its own: the bound applies to ``tell``
+The mailbox (kernel.mailbox) has no bound of its own: the bound applies to ``tell``
 and ``ask`` (user messages) only, so that kernel messages (``Down``, stop requests) are
 never refused and never lost, and arrive in order with the user messages before them.
 """
@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import gevent
 import gevent.event
-import gevent.queue
 import structlog
 from gevent import Greenlet
 
 from .clock import REAL_CLOCK, Cancellable, Clock
 from .errors import ActorDead, AskTimeout, MailboxFull, StartFailed
+from .mailbox import Mailbox
 from .messages import Crashed, Down, ExitReason, Killed, Normal, Shutdown
 
 if TYPE_CHECKING:
@@ -199,8 +199,7 @@ class Actor:
         self.clock: Clock = REAL_CLOCK
         self._kernel_log: Any = None
         self._kernel_log_context: dict[str, object] = {}
-        # SimpleQueue: Queue without join()/task_done(), 1.3 KiB less per actor
-        self._kernel_queue: gevent.queue.SimpleQueue[object] = gevent.queue.SimpleQueue()
+        self._kernel_queue = Mailbox()
         self._kernel_room_waiters: list[gevent.event.Event] = []
         self.ref = ActorRef(self)
         self._kernel_greenlet: Greenlet[Any, Any] | None = None
