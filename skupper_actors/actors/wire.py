@@ -41,8 +41,8 @@ def describe_ssl_error(error: ssl.SSLError) -> str:
     return f"TLS handshake refused: {error}"
 
 
-class PlainWire:
-    """A TCP socket (gevent's, for waiting; its raw non-blocking socket, for writing)."""
+class _SocketWire:
+    """What both wires do with the TCP socket itself."""
 
     __slots__ = ("_buffer", "_raw", "_view", "sock")
 
@@ -51,6 +51,21 @@ class PlainWire:
         self._raw = sock._sock  # gevent's socket wraps a non-blocking stdlib socket
         self._buffer = bytearray(READ_SIZE)
         self._view = memoryview(self._buffer)
+
+    def wait_writable(self) -> None:
+        gevent.socket.wait_write(self._raw.fileno())
+
+    def shutdown(self) -> None:
+        self._raw.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class PlainWire(_SocketWire):
+    """A TCP socket (gevent's, for waiting; its raw non-blocking socket, for writing)."""
+
+    __slots__ = ()
 
     def read(self) -> memoryview:
         """Wait for bytes; empty at end of file. Valid until the next ``read``."""
@@ -67,32 +82,20 @@ class PlainWire:
     def drain(self) -> bool:
         return True  # nothing is held above the kernel
 
-    def wait_writable(self) -> None:
-        gevent.socket.wait_write(self._raw.fileno())
 
-    def shutdown(self) -> None:
-        self._raw.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-class TlsWire:
+class TlsWire(_SocketWire):
     """TLS over a TCP socket through memory BIOs (after ``tls_handshake``)."""
 
-    __slots__ = ("_buffer", "_incoming", "_outgoing", "_pending", "_raw", "_tls", "_view", "sock")
+    __slots__ = ("_incoming", "_outgoing", "_pending", "_tls")
 
     def __init__(
         self, sock: Any, tls: ssl.SSLObject, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO
     ) -> None:
-        self.sock = sock
-        self._raw = sock._sock
+        super().__init__(sock)
         self._tls = tls
         self._incoming = incoming
         self._outgoing = outgoing
         self._pending = memoryview(b"")  # ciphertext the kernel has not taken yet
-        self._buffer = bytearray(READ_SIZE)
-        self._view = memoryview(self._buffer)
 
     @property
     def tls(self) -> ssl.SSLObject:
@@ -150,15 +153,6 @@ class TlsWire:
             self._pending = pending[sent:]
             if self._pending:
                 return False
-
-    def wait_writable(self) -> None:
-        gevent.socket.wait_write(self._raw.fileno())
-
-    def shutdown(self) -> None:
-        self._raw.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 Wire = PlainWire | TlsWire
