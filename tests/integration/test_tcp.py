@@ -6,11 +6,13 @@ a ---- b ---- c        mTLS links; listener "hash" at a, connector "hash" at c;
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -44,6 +46,21 @@ def wait_matched(mesh: Mesh, site: str, name: str) -> None:
     wait_until(
         lambda: adaptor(mesh, site, "listener", name).matched, 15, what=f"{name} at {site} matched"
     )
+
+
+@contextlib.contextmanager
+def two_sites(tmp_path, key: str, server_port: int) -> Iterator[tuple[Mesh, int]]:
+    """Sites a and b linked; a listens for ``key``, b connects to ``server_port``."""
+    mesh = Mesh(tmp_path, ["a", "b"])
+    mesh.link("a", "b")
+    port = add_listener(mesh, "a", key)
+    add_connector(mesh, "b", key, server_port)
+    try:
+        mesh.start()
+        wait_matched(mesh, "a", key)
+        yield mesh, port
+    finally:
+        mesh.close()
 
 
 @pytest.fixture(scope="module")
@@ -135,23 +152,17 @@ class ServerHalfClosesFirst(Server):
 
 def test_half_close_from_the_server_side(tmp_path) -> None:
     server = ServerHalfClosesFirst()
-    mesh = Mesh(tmp_path, ["a", "b"])
-    mesh.link("a", "b")
-    port = add_listener(mesh, "a", "half")
-    add_connector(mesh, "b", "half", server.port)
     try:
-        mesh.start()
-        wait_matched(mesh, "a", "half")
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            assert recv_exactly(sock, 15) == b"hello, then EOF"
-            assert sock.recv(10) == b""  # the server's half-close arrived
-            sock.sendall(b"the client still talks")  # our direction still flows
-            sock.shutdown(socket.SHUT_WR)
-            assert sock.recv(10) == b""
-        wait_until(lambda: getattr(server, "received", None), 5, what="server to read all")
-        assert server.received == b"the client still talks"
+        with two_sites(tmp_path, "half", server.port) as (_mesh, port):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                assert recv_exactly(sock, 15) == b"hello, then EOF"
+                assert sock.recv(10) == b""  # the server's half-close arrived
+                sock.sendall(b"the client still talks")  # our direction still flows
+                sock.shutdown(socket.SHUT_WR)
+                assert sock.recv(10) == b""
+            wait_until(lambda: getattr(server, "received", None), 5, what="server to read all")
+            assert server.received == b"the client still talks"
     finally:
-        mesh.close()
         server.close()
 
 
@@ -179,30 +190,24 @@ class ResetObserver(Server):
 
 def test_reset_travels_both_ways(tmp_path) -> None:
     server = ResetObserver()
-    mesh = Mesh(tmp_path, ["a", "b"])
-    mesh.link("a", "b")
-    port = add_listener(mesh, "a", "rst")
-    add_connector(mesh, "b", "rst", server.port)
     try:
-        mesh.start()
-        wait_matched(mesh, "a", "rst")
-        # client resets: the server sees a reset, not a clean EOF
-        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        sock.sendall(b"x" * 1000)
-        time.sleep(0.3)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.close()
-        wait_until(lambda: server.endings, 5, what="the server to see the end")
-        assert server.endings == ["reset"]
-        # server resets: the client sees a reset
-        server.reset_next = True
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall(b"hello")
-            with pytest.raises(ConnectionResetError):
-                while sock.recv(100):
-                    pass
+        with two_sites(tmp_path, "rst", server.port) as (_mesh, port):
+            # client resets: the server sees a reset, not a clean EOF
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(b"x" * 1000)
+            time.sleep(0.3)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+            wait_until(lambda: server.endings, 5, what="the server to see the end")
+            assert server.endings == ["reset"]
+            # server resets: the client sees a reset
+            server.reset_next = True
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(b"hello")
+                with pytest.raises(ConnectionResetError):
+                    while sock.recv(100):
+                        pass
     finally:
-        mesh.close()
         server.close()
 
 
@@ -218,26 +223,22 @@ def test_server_that_resets_on_accept_resets_the_client_promptly(tmp_path) -> No
     # The egress aborts its reverse stream before the stream's first transfer could go
     # out; the ingress must learn it from the link's detach, not wait out its timeout.
     server = ResetOnAccept()
-    mesh = Mesh(tmp_path, ["a", "b"])
-    mesh.link("a", "b")
-    port = add_listener(mesh, "a", "rst-at-once")
-    add_connector(mesh, "b", "rst-at-once", server.port)
     try:
-        mesh.start()
-        wait_matched(mesh, "a", "rst-at-once")
-        for speaks_first in (True, False, True, False, True):
-            started = time.monotonic()
-            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-                if speaks_first:
-                    sock.sendall(b"hello")
-                with pytest.raises((ConnectionResetError, BrokenPipeError)):
-                    while sock.recv(100):
-                        pass
-                    sock.sendall(b"more")  # EOF instead of a reset would fail here
-                    raise AssertionError(f"a clean end of file instead of a reset ({speaks_first=})")
-            assert time.monotonic() - started < 3.0
+        with two_sites(tmp_path, "rst-at-once", server.port) as (_mesh, port):
+            for speaks_first in (True, False, True, False, True):
+                started = time.monotonic()
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                    if speaks_first:
+                        sock.sendall(b"hello")
+                    with pytest.raises((ConnectionResetError, BrokenPipeError)):
+                        while sock.recv(100):
+                            pass
+                        sock.sendall(b"more")  # EOF instead of a reset would fail here
+                        raise AssertionError(
+                            f"a clean end of file instead of a reset ({speaks_first=})"
+                        )
+                assert time.monotonic() - started < 3.0
     finally:
-        mesh.close()
         server.close()
 
 
@@ -355,48 +356,42 @@ def name_via(port: int) -> str:
 @pytest.mark.timeout(240)
 def test_stalled_reader_does_not_grow_router_memory(tmp_path, record_property) -> None:
     sink = SinkServer()
-    mesh = Mesh(tmp_path, ["a", "b"])
-    mesh.link("a", "b")
-    port = add_listener(mesh, "a", "sink")
-    add_connector(mesh, "b", "sink", sink.port)
     try:
-        mesh.start()
-        wait_matched(mesh, "a", "sink")
-        baseline = {s: mesh[s].rss_kib() for s in ("a", "b")}
-        sent = 0
-        progress = threading.Event()
-        stop = threading.Event()
+        with two_sites(tmp_path, "sink", sink.port) as (mesh, port):
+            baseline = {s: mesh[s].rss_kib() for s in ("a", "b")}
+            sent = 0
+            progress = threading.Event()
+            stop = threading.Event()
 
-        def writer() -> None:
-            nonlocal sent
-            chunk = b"\0" * (256 * KiB)
-            with socket.create_connection(("127.0.0.1", port), timeout=600) as sock:
-                sock.settimeout(1.0)
-                while not stop.is_set() and sent < GiB:
-                    try:
-                        sent += sock.send(chunk)
-                        progress.set()
-                    except TimeoutError:
-                        continue
+            def writer() -> None:
+                nonlocal sent
+                chunk = b"\0" * (256 * KiB)
+                with socket.create_connection(("127.0.0.1", port), timeout=600) as sock:
+                    sock.settimeout(1.0)
+                    while not stop.is_set() and sent < GiB:
+                        try:
+                            sent += sock.send(chunk)
+                            progress.set()
+                        except TimeoutError:
+                            continue
 
-        thread = threading.Thread(target=writer, daemon=True)
-        thread.start()
-        # wait until the client is blocked: no progress for 2 s
-        last = -1
-        while sent != last:
-            last = sent
-            time.sleep(2)
-        growth = {s: mesh[s].rss_kib() - baseline[s] for s in ("a", "b")}
-        record_property("stalled_bytes_accepted", sent)
-        record_property("stalled_rss_growth_kib", growth)
-        print(f"client stalled after {sent / MiB:.1f} MiB; RSS growth {growth} KiB")
-        assert sent < 64 * MiB  # windows + socket buffers, nowhere near 1 GiB
-        for site, kib in growth.items():
-            assert kib < 32 * 1024, f"{site} grew by {kib} KiB"
-        stop.set()
-        thread.join(5)
+            thread = threading.Thread(target=writer, daemon=True)
+            thread.start()
+            # wait until the client is blocked: no progress for 2 s
+            last = -1
+            while sent != last:
+                last = sent
+                time.sleep(2)
+            growth = {s: mesh[s].rss_kib() - baseline[s] for s in ("a", "b")}
+            record_property("stalled_bytes_accepted", sent)
+            record_property("stalled_rss_growth_kib", growth)
+            print(f"client stalled after {sent / MiB:.1f} MiB; RSS growth {growth} KiB")
+            assert sent < 64 * MiB  # windows + socket buffers, nowhere near 1 GiB
+            for site, kib in growth.items():
+                assert kib < 32 * 1024, f"{site} grew by {kib} KiB"
+            stop.set()
+            thread.join(5)
     finally:
-        mesh.close()
         sink.close()
 
 
@@ -516,25 +511,19 @@ def test_kill_9_of_a_node_resets_its_sockets_never_a_clean_eof(tmp_path) -> None
     """SIGKILL leaves the kernel to close a node's sockets: they are made reset-on-close,
     so the server behind a killed connector's node sees a reset, not a truncated EOF."""
     server = ResetObserver()
-    mesh = Mesh(tmp_path, ["a", "b"])
-    mesh.link("a", "b")
-    port = add_listener(mesh, "a", "up")
-    add_connector(mesh, "b", "up", server.port)
     try:
-        mesh.start()
-        wait_matched(mesh, "a", "up")
-        client = socket.create_connection(("127.0.0.1", port), timeout=10)
-        client.sendall(b"x" * 100_000)
-        wait_until(lambda: server.accepted, 10, what="the server to be connected")
-        time.sleep(0.3)
-        mesh["b"].kill()  # the connector's node
-        wait_until(lambda: server.endings, 10, what="the server to see the end")
-        assert server.endings == ["reset"]
-        with pytest.raises(ConnectionResetError):
-            client.settimeout(10)
-            while client.recv(65536):
-                pass
-        client.close()
+        with two_sites(tmp_path, "up", server.port) as (mesh, port):
+            client = socket.create_connection(("127.0.0.1", port), timeout=10)
+            client.sendall(b"x" * 100_000)
+            wait_until(lambda: server.accepted, 10, what="the server to be connected")
+            time.sleep(0.3)
+            mesh["b"].kill()  # the connector's node
+            wait_until(lambda: server.endings, 10, what="the server to see the end")
+            assert server.endings == ["reset"]
+            with pytest.raises(ConnectionResetError):
+                client.settimeout(10)
+                while client.recv(65536):
+                    pass
+            client.close()
     finally:
-        mesh.close()
         server.close()
