@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 import gevent
@@ -38,6 +39,13 @@ from .tcpconn import (
 __all__ = ["TcpConnectorActor", "TcpListenerActor", "listener_address"]
 
 _ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Accepted:
+    """A client the accept loop took: the listener actor starts its connection."""
+
+    client: Any
 
 
 class TcpListenerActor(Supervisor):
@@ -79,6 +87,9 @@ class TcpListenerActor(Supervisor):
             routing.tell(BindAddress(address=listener_address(self.routing_key)))
 
     def on_receive(self, message: object) -> Any:
+        if isinstance(message, _Accepted):
+            self._start_connection(message.client)
+            return None
         if isinstance(message, GetAdaptorInfo):
             return self.counters.info(
                 "listener",
@@ -111,24 +122,35 @@ class TcpListenerActor(Supervisor):
                 continue
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             reset_on_close(client)
-            spec = ChildSpec(
-                id=f"conn-{next(_ids)}",
-                start=lambda c=client: TcpConnectionActor(
-                    self.ctx,
-                    self.counters,
-                    self.routing_key,
-                    client=c,
-                    distribution=self.distribution,
-                ),
-                restart=Restart.TEMPORARY,
-                shutdown=1.0,
-            )
             try:
-                self.ref.start_child(spec)
+                # the actor starts the connection; this loop waits only while its
+                # mailbox is full (back-pressure on a burst of clients)
+                self.ref.wait_tell(_Accepted(client=client))
             except KernelError as error:
-                self.counters.errors += 1
-                self.log.warning("tcp_connection_not_started", error=str(error))
-                client.close()
+                self._not_started(client, error)
+
+    def _start_connection(self, client: Any) -> None:
+        spec = ChildSpec(
+            id=f"conn-{next(_ids)}",
+            start=lambda: TcpConnectionActor(
+                self.ctx,
+                self.counters,
+                self.routing_key,
+                client=client,
+                distribution=self.distribution,
+            ),
+            restart=Restart.TEMPORARY,
+            shutdown=1.0,
+        )
+        try:
+            self.start_child_here(spec)
+        except (KernelError, ValueError) as error:
+            self._not_started(client, error)
+
+    def _not_started(self, client: Any, error: Exception) -> None:
+        self.counters.errors += 1
+        self.log.warning("tcp_connection_not_started", error=str(error))
+        client.close()
 
     def has_matching_connector(self) -> bool:
         return self.ctx.dataplane.has_destination(self.routing_key)
