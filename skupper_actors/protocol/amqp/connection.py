@@ -48,6 +48,7 @@ from .events import (
 
 _MAX_SECTION: Final = 0xFFFFFFFF
 _NO_OUTPUT: Final = memoryview(b"")
+_PEEK_LIMIT: Final = 1 << 20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -212,14 +213,18 @@ class AmqpConnection:
     def peek_output(self) -> memoryview:
         """Frames ready for the socket as a view of a buffer the connection reuses.
 
-        No allocation per call, so no allocator churn at gigabit rates. The view is
-        valid until the next call on this connection; after the socket takes ``n``
-        bytes of it, call ``pop_output(n)`` and peek again (empty when all is sent).
+        No allocation per call, so no allocator churn at gigabit rates. At most 1 MiB
+        at a time (the rest follows on the next call). The view is valid until the
+        next call on this connection; after the socket takes ``n`` bytes of it, call
+        ``pop_output(n)`` and peek again (empty when all is sent).
         """
         transport = self._transport
         size = lib.pn_transport_pending(transport)
         if size <= 0:
             return _NO_OUTPUT
+        # A socket takes a few MiB at most per call: copying more would be copied
+        # again on the next call, and would grow the buffer to the whole backlog.
+        size = min(size, _PEEK_LIMIT)
         if size > self._output_size:
             self._output_size = size
             self._output = ffi.new("char[]", size)
