@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,11 @@ from .tcpconn import (
 __all__ = ["TcpConnectorActor", "TcpListenerActor", "listener_address"]
 
 _ids = itertools.count(1)
+
+
+def _connection_spec(start: Callable[[], TcpConnectionActor]) -> ChildSpec:
+    """A connection is a temporary child: never restarted, 1 s to stop."""
+    return ChildSpec(id=f"conn-{next(_ids)}", start=start, restart=Restart.TEMPORARY, shutdown=1.0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,17 +136,14 @@ class TcpListenerActor(Supervisor):
                 self._not_started(client, error)
 
     def _start_connection(self, client: Any) -> None:
-        spec = ChildSpec(
-            id=f"conn-{next(_ids)}",
-            start=lambda: TcpConnectionActor(
+        spec = _connection_spec(
+            lambda: TcpConnectionActor(
                 self.ctx,
                 self.counters,
                 self.routing_key,
                 client=client,
                 distribution=self.distribution,
-            ),
-            restart=Restart.TEMPORARY,
-            shutdown=1.0,
+            )
         )
         try:
             self.start_child_here(spec)
@@ -210,18 +213,15 @@ class TcpConnectorActor(Supervisor):
                 self.has_matching_listener(),
             )
         if isinstance(message, IncomingStream):
-            spec = ChildSpec(
-                id=f"conn-{next(_ids)}",
-                start=lambda m=message: TcpConnectionActor(
+            spec = _connection_spec(
+                lambda m=message: TcpConnectionActor(
                     self.ctx,
                     self.counters,
                     self.routing_key,
                     header=m.header,
                     egress_sink=m.sink,
                     server=self.server,
-                ),
-                restart=Restart.TEMPORARY,
-                shutdown=1.0,
+                )
             )
             try:
                 self.start_child_here(spec)
