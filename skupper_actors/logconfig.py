@@ -40,7 +40,11 @@ def configure_logging(
     if json:
         processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
-        processors.append(structlog.dev.ConsoleRenderer())
+        # Plain tracebacks: rich ones render the source and the locals of every frame,
+        # which takes long enough to stall the node's hub (and prints secrets in locals).
+        processors.append(
+            structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+        )
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),

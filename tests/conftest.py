@@ -16,7 +16,11 @@ def _quiet_structlog() -> None:
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
         processors=[
             structlog.processors.add_log_level,
-            structlog.dev.ConsoleRenderer(colors=False),
+            # plain tracebacks: rich ones (source and locals of every frame) took
+            # seconds per crash on a busy machine, holding the hub and the tests' clocks
+            structlog.dev.ConsoleRenderer(
+                colors=False, exception_formatter=structlog.dev.plain_traceback
+            ),
         ],
         cache_logger_on_first_use=False,
     )
