@@ -74,7 +74,9 @@ def messages(addresses: st.SearchStrategy[str]) -> st.SearchStrategy[AmqpMessage
 
 
 # proton keeps addresses and subjects as C strings: a NUL cuts them short.
-proton_messages = messages(st.text(st.characters(exclude_characters="\x00"), max_size=50))
+proton_messages = messages(
+    st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=50)
+)
 
 
 def plain(value: Any) -> Any:
