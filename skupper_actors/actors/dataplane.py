@@ -269,13 +269,10 @@ class DataPlane:
         waiting.started()
         return waiting
 
-    def stream_abandoned(self, link_name: str) -> None:
-        """A peer closed a streaming link (named ``<direction>/<stream id>``) before its
-        stream started: an ingress waiting for that reverse stream sees it start aborted,
-        as if the far end had reset at once (its client gets a reset, never a hang)."""
-        direction, _, stream_id = link_name.partition("/")
-        if direction == FORWARD:
-            return  # nothing here waits for a forward stream that never began
+    def reverse_stream_abandoned(self, stream_id: str) -> None:
+        """The far end gave up a reverse stream before it started: the ingress waiting
+        for it sees it start aborted, as if the far end had reset at once (its client
+        gets a reset, never a hang)."""
         waiting = self.waiting.pop(stream_id, None)
         if waiting is not None:
             waiting.started()

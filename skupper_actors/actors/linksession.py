@@ -18,7 +18,12 @@ import structlog
 
 from skupper_actors.protocol import amqp
 from skupper_actors.protocol import routing as rt
-from skupper_actors.protocol.tcpstream import StreamHeader, StreamHeaderError, parse_header
+from skupper_actors.protocol.tcpstream import (
+    REVERSE,
+    StreamHeader,
+    StreamHeaderError,
+    parse_header,
+)
 
 from .context import CONTROL_ADDRESS, MESSAGE_ADDRESS, ROUTER_PREFIX
 from .dataplane import DataPlane, Sink, StreamOwner, StreamRefused
@@ -30,6 +35,12 @@ STREAM_CREDIT = 1
 PENDING_CONTROL_LIMIT = 1000
 
 _log = structlog.get_logger("skupper_actors.link")
+
+
+def _stream_link_name(header: StreamHeader) -> str:
+    """``<direction>/<stream id>``: unique per connection, and it says which stream a
+    link carried when the link closes before the stream's header arrived."""
+    return f"{header.direction}/{header.stream_id}"
 
 
 class RemoteStream:
@@ -172,13 +183,11 @@ class LinkSession:
 
     def _write_loop(self) -> None:
         wake = self._wake
-        wire = self.wire
         try:
             while True:
                 wake.wait()
                 wake.clear()
-                while not self._push():
-                    wire.wait_writable()
+                self._send_all()
                 self._stalled = False
         except (OSError, ValueError):
             self.shutdown()
@@ -186,8 +195,12 @@ class LinkSession:
     def flush_now(self, timeout: float = 1.0) -> None:
         """Send what is pending before closing (the close frame), waiting at most ``timeout``."""
         with contextlib.suppress(OSError, ValueError), gevent.Timeout(timeout, False):
-            while not self._push():
-                self.wire.wait_writable()
+            self._send_all()
+
+    def _send_all(self) -> None:
+        """Send everything, waiting for room as often as needed (writer and close only)."""
+        while not self._push():
+            self.wire.wait_writable()
 
     def shutdown(self) -> None:
         """Shut the connection down under any TLS layer: the reader sees the end."""
@@ -225,9 +238,7 @@ class LinkSession:
 
     def open_stream(self, header: StreamHeader, owner: StreamOwner) -> RemoteStream:
         conn = self.conn
-        link = conn.open_sender(
-            f"{header.direction}/{header.stream_id}", header.routing_key, streaming=True
-        )
+        link = conn.open_sender(_stream_link_name(header), header.routing_key, streaming=True)
         delivery = conn.start_stream(
             link,
             amqp.MessageHeader(
@@ -327,7 +338,9 @@ class LinkSession:
         if name is not None:
             # the sender gave up before its stream's first transfer (it never had credit):
             # the link's name says which stream, and whoever waits for it must know
-            self.dataplane.stream_abandoned(name)
+            direction, _, stream_id = name.partition("/")
+            if direction == REVERSE:
+                self.dataplane.reverse_stream_abandoned(stream_id)
             return False
         return event.link_id in (
             self.control_sender,

@@ -28,14 +28,8 @@ from skupper_actors.protocol.tcpstream import (
 from .context import RouterContext
 from .dataplane import ConnectorBinding, EgressSink, StreamRefused
 from .messages import BindAddress, GetAdaptorInfo, UnbindAddress
-from .tcpconn import (
-    IncomingStream,
-    ServerAddress,
-    TcpConnectionActor,
-    TcpCounters,
-    listener_address,
-    reset_on_close,
-)
+from .tcpconn import TcpConnectionActor
+from .tcpedge import IncomingStream, ServerAddress, TcpCounters, listener_address, reset_on_close
 
 __all__ = ["TcpConnectorActor", "TcpListenerActor", "listener_address"]
 

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import struct
 import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +24,6 @@ import gevent.event
 import gevent.socket
 
 from skupper_actors.kernel import Actor
-from skupper_actors.management import AdaptorInfo
 from skupper_actors.protocol.addressing import Destination, DistributionMode
 from skupper_actors.protocol.tcpstream import (
     FORWARD,
@@ -41,7 +37,14 @@ from skupper_actors.protocol.tcpstream import (
 
 from .context import RouterContext
 from .dataplane import EgressSink, OutStream, StreamRefused
-from .routing import LISTENER_PREFIX
+from .tcpedge import (
+    ServerAddress,
+    SocketSink,
+    TcpCounters,
+    close_cleanly,
+    reset,
+    reset_on_close,
+)
 
 READ_SIZE = 256 * 1024
 CONNECT_TIMEOUT = 5.0
@@ -54,150 +57,11 @@ EARLY_DATA = 64 * 1024
 # Refusals that say the destination itself cannot serve (the next attempt goes elsewhere);
 # any other (a path lost on the way) may try the same destination by another path.
 DESTINATION_REFUSALS = frozenset({"skupper:connect-failed", "skupper:no-connector", "skupper:busy"})
-# Client and server sockets are made with SO_LINGER (on, 0): whatever closes them before
-# both directions ended cleanly (a crash, a kill -9 of this node, a stop) sends a reset,
-# never the FIN that would pass a truncated stream off as complete. A clean end lifts it.
-_LINGER_RESET = struct.pack("ii", 1, 0)
-_LINGER_OFF = struct.pack("ii", 0, 0)
-
-
-def reset_on_close(sock: Any) -> None:
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-
-
-@dataclass(slots=True)
-class TcpCounters:
-    """Counters of one listener or connector (mutated in place by its connections)."""
-
-    opened: int = 0
-    closed: int = 0
-    active: int = 0
-    errors: int = 0
-    refused: int = 0
-    octets_in: int = 0  # from local sockets into the VAN
-    octets_out: int = 0  # from the VAN to local sockets
-    first_byte_latency_sum: float = 0.0
-    first_byte_samples: int = 0
-
-    def info(
-        self, kind: str, name: str, key: str, host: str, port: int, matched: bool
-    ) -> AdaptorInfo:
-        samples = self.first_byte_samples
-        return AdaptorInfo(
-            kind=kind,
-            name=name,
-            routing_key=key,
-            host=host,
-            port=port,
-            matched=matched,
-            opened=self.opened,
-            closed=self.closed,
-            active=self.active,
-            errors=self.errors,
-            refused=self.refused,
-            octets_in=self.octets_in,
-            octets_out=self.octets_out,
-            first_byte_ms=(self.first_byte_latency_sum / samples * 1000) if samples else None,
-        )
-
-
-class ServerAddress:
-    """A connector's host:port, resolved once and reused while connections succeed.
-
-    Resolving per connection went through gevent's thread pool every time (a third of
-    an egress connection's set-up). A failed connect forgets the addresses, so a host
-    that moved is looked up again for the next connection.
-    """
-
-    __slots__ = ("_resolved", "host", "port")
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host = host
-        self.port = port
-        self._resolved: list[tuple[Any, Any]] = []
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def connect(self, timeout: float) -> Any:
-        """A connected gevent socket; raises OSError when no address answers."""
-        addresses = self._resolved
-        if not addresses:
-            infos = gevent.socket.getaddrinfo(
-                self.host, self.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-            )
-            addresses = [(family, sockaddr) for family, _, _, _, sockaddr in infos]
-        error: OSError | None = None
-        for family, sockaddr in addresses:
-            sock = gevent.socket.socket(family, socket.SOCK_STREAM)
-            try:
-                sock.settimeout(timeout)
-                sock.connect(sockaddr)
-            except OSError as exc:
-                sock.close()
-                error = exc
-                continue
-            self._resolved = addresses
-            return sock
-        self._resolved = []
-        raise error or OSError(f"{self.host} has no address")
-
-
-def listener_address(routing_key: str) -> str:
-    """The address a listener binds so that connectors can tell they are matched."""
-    return f"{LISTENER_PREFIX}{routing_key}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Finished:
     reason: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IncomingStream:
-    header: StreamHeader
-    sink: EgressSink
-
-
-class SocketSink:
-    """Bytes from the VAN for one socket.
-
-    The link's reader greenlet writes a chunk straight to the socket when nothing is
-    queued and the socket takes it (no greenlet switch); what the socket does not take
-    waits here for a writer greenlet, started only then, which keeps the order. The end
-    of the stream is handled inline when nothing waits. An idle connection has no writer
-    greenlet.
-    """
-
-    __slots__ = ("accepted", "busy", "chunks", "direct", "ended", "start_writer")
-
-    def __init__(self) -> None:
-        self.chunks: deque[bytes] = deque()
-        self.ended: bool | None = None  # None: open; False: ended; True: aborted
-        self.accepted = gevent.event.Event()
-        self.busy = False  # the writer holds a chunk: nothing may overtake it
-        self.direct: Callable[[bytes], int] | None = None  # non-blocking send, once attached
-        self.start_writer: Callable[[], None] | None = None  # once attached
-
-    def data(self, chunk: bytes) -> None:
-        direct = self.direct
-        if direct is not None and not self.chunks and not self.busy:
-            sent = direct(chunk)
-            if sent == len(chunk):
-                return
-            chunk = chunk[sent:]
-        self.chunks.append(chunk)
-        if self.start_writer is not None:
-            self.start_writer()
-
-    def end(self, aborted: bool) -> None:
-        if self.ended is None:
-            self.ended = aborted
-        if self.start_writer is not None:
-            self.start_writer()
-
-    def started(self) -> None:
-        self.accepted.set()
 
 
 class TcpConnectionActor(Actor):
@@ -241,7 +105,6 @@ class TcpConnectionActor(Actor):
         # greenlet blocked in recv: an idle connection holds no greenlet but its actor's.
         self._watcher: Any = None
         self._pumping = False  # set-up done: the socket is read by the watcher
-        self._paused = False  # the window is full: the watcher waits for an ack
         self._read_done = False  # this socket's direction has ended (or failed)
         self._finished = False
         self.started_at = time.monotonic()
@@ -281,9 +144,9 @@ class TcpConnectionActor(Actor):
         self._forget()
         if self.sock is not None:
             if self._read_clean and self._write_clean:
-                self._close_cleanly(self.sock)
+                close_cleanly(self.sock)
             else:
-                self._reset(self.sock)  # anything unfinished: the peer must not see an EOF
+                reset(self.sock)  # anything unfinished: the peer must not see an EOF
         self.counters.active -= 1
         self.counters.closed += 1
 
@@ -329,9 +192,9 @@ class TcpConnectionActor(Actor):
         except ValueError as error:
             self.log.warning("tcp_ack_invalid", stream=stream_id, error=str(error))
             return
-        if self._paused and self.window.open and self._watcher is not None:
-            self._paused = False
-            self._watcher.start(self._on_readable)
+        watcher = self._watcher
+        if watcher is not None and not watcher.active and self.window.open:
+            watcher.start(self._on_readable)  # it stopped on a full window
 
     # -- ingress ---------------------------------------------------------------------------------
     def _read_early(self) -> bytes:
@@ -400,9 +263,9 @@ class TcpConnectionActor(Actor):
         self.counters.refused += 1
         self.log.info("tcp_connection_refused", routing_key=self.routing_key, tried=tried)
         if tried:
-            self._reset(self.sock)  # every destination refused: as a refused server would
+            reset(self.sock)  # every destination refused: as a refused server would
         else:
-            self._close_cleanly(self.sock)  # no destination at all: accept and close
+            close_cleanly(self.sock)  # no destination at all: accept and close
 
     # -- egress ----------------------------------------------------------------------------------
     def _egress(self) -> None:
@@ -428,7 +291,7 @@ class TcpConnectionActor(Actor):
         except StreamRefused as refused:
             self.log.info("tcp_reverse_refused", reason=refused.description)
             self.egress_sink.refuse(refused.condition, refused.description)
-            self._reset(sock)
+            reset(sock)
             return
         self._pump(REVERSE, FORWARD)
 
@@ -448,15 +311,8 @@ class TcpConnectionActor(Actor):
             self._ensure_writer()  # what arrived before the socket was ready
             if self._read_done:
                 return  # the far end aborted already: the socket is closed
-        if self._client_error is not None:
-            # reset by the client before the far end answered: an abort, never a clean end
-            out.abort()
-            sink.end(True)
-            self._stop_reading()
-        elif self._client_ended:
-            out.end()  # the client's EOF came with its early bytes
-            self._read_clean = True
-            self._stop_reading()
+        if self._client_ended:  # the client's EOF (or reset) came with its early bytes
+            self._read_ended(self._client_error)
         elif self.lost is not None:
             self._stop_reading()
         else:
@@ -477,24 +333,17 @@ class TcpConnectionActor(Actor):
                 return
             room = window.room()
             if room <= 0:
-                self._paused = True
-                self._watcher.stop()
+                self._watcher.stop()  # until an acknowledgement opens the window
                 return
             try:
                 data = self._raw.recv(min(READ_SIZE, room))
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:
-                # reset by the local peer: the far end must see an abort, never a clean end
-                self.log.debug("tcp_read_failed", error=str(error))
-                out.abort()
-                self._stop_reading()
-                self.inbound.end(True)
+                self._read_ended(error)
                 return
             if not data:
-                out.end()
-                self._read_clean = True
-                self._stop_reading()
+                self._read_ended(None)
                 return
             window.on_sent(len(data))
             self.counters.octets_in += len(data)
@@ -504,6 +353,21 @@ class TcpConnectionActor(Actor):
             self.log.error("tcp_connection_failed", exc_info=error)
             if out is not None:
                 out.abort()
+            self._stop_reading()
+            self.inbound.end(True)
+
+    def _read_ended(self, error: OSError | None) -> None:
+        """This socket's direction ended: cleanly (None) or reset by the local peer, which
+        the far end must see as an abort, never as a clean end."""
+        out = self.out
+        assert out is not None
+        if error is None:
+            out.end()
+            self._read_clean = True
+            self._stop_reading()
+        else:
+            self.log.debug("tcp_read_failed", error=str(error))
+            out.abort()
             self._stop_reading()
             self.inbound.end(True)
 
@@ -555,8 +419,7 @@ class TcpConnectionActor(Actor):
         """Write what the socket did not take at once; finish the direction at its end."""
         sink = self.inbound
         sock = self.sock
-        header = self.header
-        assert sock is not None and header is not None and self.peer_router is not None
+        assert sock is not None
         chunks = sink.chunks
         while chunks:
             chunk = chunks.popleft()
@@ -582,7 +445,7 @@ class TcpConnectionActor(Actor):
         if sink.ended:
             self.lost = self.lost or "stream aborted by the far end"
             self._stop_reading()  # before the socket closes under the watcher
-            self._reset(sock)
+            reset(sock)
             if self.out is not None:
                 self.out.abort()
             self._maybe_finish()
@@ -596,22 +459,6 @@ class TcpConnectionActor(Actor):
     def _first_byte(self) -> None:
         self.counters.first_byte_latency_sum += time.monotonic() - self.started_at
         self.counters.first_byte_samples += 1
-
-    @staticmethod
-    def _close_cleanly(sock: Any) -> None:
-        """Close with a FIN: lift the reset-on-close set when the socket was made."""
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_OFF)
-        with contextlib.suppress(OSError):
-            sock.close()
-
-    def _reset(self, sock: Any) -> None:
-        if sock is None:
-            return
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-        with contextlib.suppress(OSError):
-            sock.close()
 
     def _forget(self) -> None:
         header = self.header

@@ -171,10 +171,3 @@ class Acknowledger:
             self.reported = self.written
             return self.written
         return None
-
-    def flush(self) -> int | None:
-        """The offset to acknowledge now (end of stream or idle), if any is unreported."""
-        if self.written > self.reported:
-            self.reported = self.written
-            return self.written
-        return None

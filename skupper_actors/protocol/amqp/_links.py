@@ -176,14 +176,11 @@ class LinkTable:
                 LinkClosed(link_id=link.link_id, condition=condition, description=description)
             )
 
-    def closed_by_peer(self, ptr: Any) -> bool:
-        """The peer detached a link this side had closed already: free it. False if the
-        link is not one of those."""
-        if ptr not in self.closing:
-            return False
-        self.closing.discard(ptr)
-        lib.pn_link_free(ptr)
-        return True
+    def closed_by_peer(self, ptr: Any) -> None:
+        """The peer detached a link: free it if this side had closed it already."""
+        if ptr in self.closing:
+            self.closing.discard(ptr)
+            lib.pn_link_free(ptr)
 
     def drop_all(
         self,

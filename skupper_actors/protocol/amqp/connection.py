@@ -446,8 +446,8 @@ class AmqpConnection:
         link = self._links.by_ptr.get(ptr)
         remote_initiated = link is None
         if link is None:
-            if ptr in self._links.closing or not lib.pn_link_state(ptr) & lib.PN_LOCAL_UNINIT:
-                return  # the peer's answer to a link we closed already
+            if not lib.pn_link_state(ptr) & lib.PN_LOCAL_UNINIT:
+                return  # the peer's answer to a link we closed already (still unfreed)
             link = self._links.accept(ptr)
         out.append(
             LinkOpened(
