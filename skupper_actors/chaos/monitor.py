@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import gevent
-import gevent.pool
 
 from skupper_actors.management import ManagementError
 
@@ -80,6 +80,7 @@ class Monitor:
         self._routes: dict[str, Routes] = {}
         self._exit_seen: dict[str, int] = {}
         self._greenlet: gevent.Greenlet[[], None] | None = None
+        self._route_jobs: dict[str, gevent.Greenlet[Any, Any]] = {}
 
     def start(self) -> None:
         self.sample()
@@ -90,6 +91,9 @@ class Monitor:
             self._greenlet.kill()
             self._greenlet = None
         self.sample()
+        jobs = list(self._route_jobs.values())
+        gevent.joinall(jobs, timeout=1.0)
+        gevent.killall(jobs, block=False)
 
     def _run(self) -> None:
         while True:
@@ -126,22 +130,22 @@ class Monitor:
                 rss_kib=rss,
             )
         )
-        self._poll_routes(now)
+        self._poll_routes()
 
-    def _poll_routes(self, now: float) -> None:
-        queries = gevent.pool.Group()
-        jobs = {
-            site: queries.spawn(_routes_of, node)
-            for site, node in self.topology.nodes.items()
-            if node.alive and not node.stopped
-        }
-        queries.join(timeout=1.0)
-        queries.kill(block=False)
-        for site, job in jobs.items():
-            routes = job.value
-            if routes is not None and routes != self._routes.get(site):
-                self._routes[site] = routes
-                self.observed.route_changes.append(RouteChange(at=now, site=site, routes=routes))
+    def _poll_routes(self) -> None:
+        """Ask every live node for its routes, each in its own greenlet: a node that is
+        slow to answer (killed a moment ago) delays neither the samples nor the others."""
+        for site, node in self.topology.nodes.items():
+            job = self._route_jobs.get(site)
+            if node.alive and not node.stopped and (job is None or job.dead):
+                self._route_jobs[site] = gevent.spawn(self._poll_site, site, node)
+
+    def _poll_site(self, site: str, node: NodeProcess) -> None:
+        routes = _routes_of(node)
+        if routes is not None and routes != self._routes.get(site):
+            self._routes[site] = routes
+            # stamped when the answer arrives, not when the sampling round began
+            self.observed.route_changes.append(RouteChange(at=self.now(), site=site, routes=routes))
 
 
 def _routes_of(node: NodeProcess) -> Routes | None:
