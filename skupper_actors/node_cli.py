@@ -1,19 +1,19 @@
-"""`skupper-node`: run one site's router (and, for development, make a mesh's certificates)."""
+"""`skupper-node`: run one site's router (and, for development, make a mesh's certificates).
+
+The module imports little at its top: ``run`` may re-execute the process first (see
+``skupper_actors.memtuning``), and the half second of imports would be paid twice.
+"""
 
 from __future__ import annotations
 
 import argparse
-import signal
+import os
 import sys
 from typing import Any
 
-import gevent
-import structlog
-
 from skupper_actors import __version__
-from skupper_actors.logconfig import LEVELS, configure_logging
-from skupper_actors.security import CredentialsError, generate_dev_mesh
-from skupper_actors.siteconfig import SiteConfigError, load_site_config
+
+LOG_LEVELS = ("debug", "error", "info", "warning")  # logconfig.LEVELS, sorted (a test checks)
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -21,7 +21,12 @@ EXIT_FAILED = 1
 
 
 def run(args: argparse.Namespace) -> int:
+    import structlog
+
+    from skupper_actors.logconfig import configure_logging
     from skupper_actors.node import build_node
+    from skupper_actors.security import CredentialsError
+    from skupper_actors.siteconfig import SiteConfigError, load_site_config
 
     if args.namespace is not None:
         return run_namespace(args)
@@ -45,8 +50,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_namespace(args: argparse.Namespace) -> int:
+    import structlog
+
     from skupper_actors.api import Namespace, check_namespace_name
+    from skupper_actors.logconfig import configure_logging
     from skupper_actors.nsnode import SiteNotDeclared, build_namespace_node
+    from skupper_actors.security import CredentialsError
 
     try:
         check_namespace_name(args.namespace)
@@ -65,6 +74,10 @@ def run_namespace(args: argparse.Namespace) -> int:
 
 
 def serve(node: Any, log: Any, runtime_dir: str) -> int:
+    import signal
+
+    import gevent
+
     from skupper_actors.kernel import StartFailed
 
     try:
@@ -73,6 +86,10 @@ def serve(node: Any, log: Any, runtime_dir: str) -> int:
         log.error("node_start_failed", error=str(error))
         print(f"skupper-node: could not start the site: {error.reason}", file=sys.stderr)
         return EXIT_FAILED
+    from skupper_actors.memtuning import MARK
+
+    if MARK in os.environ:
+        log.info("memcpy_tuned", glibc_tunables=os.environ.get("GLIBC_TUNABLES", ""))
     info = node.router_info()
     log.info(
         "node_ready",
@@ -95,6 +112,8 @@ def serve(node: Any, log: Any, runtime_dir: str) -> int:
 
 
 def dev_certs(args: argparse.Namespace) -> int:
+    from skupper_actors.security import generate_dev_mesh
+
     mesh = generate_dev_mesh(args.out, args.sites, sans=args.san or ("localhost", "127.0.0.1"))
     for site in args.sites:
         print(f"{site}: {mesh.site_folder(site)}")
@@ -102,6 +121,10 @@ def dev_certs(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:2] == ["run"]:
+        from skupper_actors.memtuning import reexec_with_fast_copies
+
+        reexec_with_fast_copies()  # returns only when there is nothing to tune
     parser = argparse.ArgumentParser(prog="skupper-node", description=__doc__)
     parser.add_argument("--version", action="version", version=f"skupper-node {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         help="run the site declared in this namespace folder (Skupper v2 resources)",
     )
     source.add_argument("--config", "-c", help="run from a single site configuration file (YAML)")
-    run_p.add_argument("--log-level", choices=sorted(LEVELS), default="info")
+    run_p.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     run_p.add_argument(
         "--log-json",
         action=argparse.BooleanOptionalAction,

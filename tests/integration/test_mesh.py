@@ -124,3 +124,28 @@ def test_silent_node_is_dropped_within_hello_max_age(square, record_property) ->
     finally:
         mesh["b"].signal(signal.SIGCONT)
     mesh.wait_converged(expected_routes(SITES, full), timeout=20)
+
+
+def test_node_reexecutes_with_fast_copies_on_cpus_that_need_it(tmp_path):
+    """The real process, same pid: the tunable is in its environment iff this CPU needs it."""
+    import platform
+
+    from skupper_actors.memtuning import MARK, NO_REP_MOVSB, slow_rep_movsb
+
+    with open("/proc/cpuinfo") as file:
+        needed = slow_rep_movsb(file.read()) and platform.machine() == "x86_64"
+    mesh = Mesh(tmp_path, ["a"])
+    try:
+        node = mesh["a"].start()
+        assert node.proc is not None
+        with open(f"/proc/{node.proc.pid}/environ", "rb") as file:
+            environ = dict(item.split(b"=", 1) for item in file.read().split(b"\0") if b"=" in item)
+        events = [e["event"] for e in node.log_events()]
+        if needed:
+            assert environ.get(b"GLIBC_TUNABLES") == NO_REP_MOVSB.encode()
+            assert "memcpy_tuned" in events
+        else:
+            assert MARK.encode() not in environ
+            assert "memcpy_tuned" not in events
+    finally:
+        mesh.close()
