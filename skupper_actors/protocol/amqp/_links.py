@@ -46,8 +46,9 @@ class LinkTable:
         self.by_ptr: dict[Any, Link] = {}
         # Links closed here whose peer has not detached yet: freed when it does. Freed
         # at once, a late attach answer from the peer would make proton create a new
-        # link of that name, which would look like a link the peer opened.
-        self.closing: set[Any] = set()
+        # link of that name, which would look like a link the peer opened. The value:
+        # the peer may have sent transfers that crossed our detach (see closed_by_peer).
+        self.closing: dict[Any, bool] = {}
         self.out_streams: dict[int, OutStream] = {}
         self.max_message_size = max_message_size
         self.next_id = 0
@@ -170,17 +171,25 @@ class LinkTable:
             if lib.pn_link_state(ptr) & lib.PN_REMOTE_CLOSED:
                 lib.pn_link_free(ptr)
             else:
-                self.closing.add(ptr)
+                self.closing[ptr] = link.streaming and not link.is_sender and not link.finished
         if out is not None:
             out.append(
                 LinkClosed(link_id=link.link_id, condition=condition, description=description)
             )
 
-    def closed_by_peer(self, ptr: Any) -> None:
-        """The peer detached a link: free it if this side had closed it already."""
-        if ptr in self.closing:
-            self.closing.discard(ptr)
-            lib.pn_link_free(ptr)
+    def closed_by_peer(self, ptr: Any) -> bool:
+        """The peer detached a link: free it if this side had closed it already.
+
+        True when the link was an incoming stream closed before its end: what the peer
+        sent until it saw our detach used up the session window as the peer counts it,
+        and proton tells the peer the window is open again only with a flow frame,
+        which it sends only when some link's credit changes.
+        """
+        crossed = self.closing.pop(ptr, None)
+        if crossed is None:
+            return False
+        lib.pn_link_free(ptr)
+        return crossed
 
     def drop_all(
         self,

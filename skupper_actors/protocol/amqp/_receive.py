@@ -65,6 +65,7 @@ class Reader:
             stream = link.in_stream = InStream(self._next_id())
         if lib.pn_delivery_aborted(delivery):
             link.in_stream = None
+            link.finished = True
             if stream.started:
                 out.append(
                     StreamEnded(link_id=link.link_id, delivery_id=stream.delivery_id, aborted=True)
@@ -113,6 +114,7 @@ class Reader:
         if not stream.started:
             self._start(link, stream, out)
         link.in_stream = None
+        link.finished = True
         out.append(StreamEnded(link_id=link.link_id, delivery_id=stream.delivery_id, aborted=False))
         return True
 

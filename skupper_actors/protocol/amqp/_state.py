@@ -11,6 +11,7 @@ class Link:
     __slots__ = (
         "address",
         "credit_seen",
+        "finished",
         "in_stream",
         "is_sender",
         "link_id",
@@ -43,6 +44,8 @@ class Link:
         # Sending links: the credit last reported, so a flow that adds none stays quiet.
         self.credit_seen = 0
         self.in_stream: InStream | None = None
+        # Receiving streaming links: its delivery has ended (nothing more can arrive).
+        self.finished = False
         self.out_stream: OutStream | None = None
         # Parts of a complete message that arrived in several transfers.
         self.message_buffer: bytearray | None = None

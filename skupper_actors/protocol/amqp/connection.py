@@ -466,8 +466,18 @@ class AmqpConnection:
         if link is not None:
             name, description = condition_of(lib.pn_link_remote_condition(ptr))
             self._links.drop(link, out, name, description)
-        else:
-            self._links.closed_by_peer(ptr)
+        elif self._links.closed_by_peer(ptr):
+            self._reopen_session_window()
+
+    def _reopen_session_window(self) -> None:
+        """Send the peer a flow frame (see LinkTable.closed_by_peer): a credit change of
+        one on a message receiving link, taken back after the frame is made."""
+        for link in self._links.by_id.values():
+            if not link.is_sender and not link.streaming:
+                lib.pn_link_flow(link.ptr, 1)
+                lib.pn_transport_pending(self._transport)  # the flow frame is made now
+                lib.pn_link_flow(link.ptr, -1)
+                return
 
     def _on_session_remote_open(self, event: Any, out: list[AmqpEvent]) -> None:
         session = lib.pn_event_session(event)
