@@ -40,9 +40,13 @@ class Sink(Protocol):
 
 
 class ReverseSink(Sink, Protocol):
-    """An ingress's sink for the reverse direction: its arrival means the far end connected."""
+    """An ingress's sink for the reverse direction: its arrival means the far end connected.
 
-    def started(self) -> None: ...
+    ``refuse(condition, description)`` stops the stream at its sender (the ingress's
+    socket cannot take more); None when the stream did not come over a link.
+    """
+
+    def started(self, refuse: Callable[[str, str], None] | None = None) -> None: ...
 
 
 class StreamOwner(Protocol):
@@ -266,7 +270,7 @@ class DataPlane:
         waiting = self.waiting.pop(header.stream_id, None)
         if waiting is None:
             raise StreamRefused("skupper:stream-gone", f"stream {header.stream_id} has ended")
-        waiting.started()
+        waiting.started(refuse)
         return waiting
 
     def reverse_stream_abandoned(self, stream_id: str) -> None:

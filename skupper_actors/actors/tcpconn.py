@@ -141,6 +141,7 @@ class TcpConnectionActor(Actor):
                 greenlet.kill(block=False)
         if self.out is not None and self.lost is None and self.inbound.ended is None:
             self.out.abort()
+        self._stop_inbound("the connection ended")
         self._forget()
         if self.sock is not None:
             if self._read_clean and self._write_clean:
@@ -430,6 +431,7 @@ class TcpConnectionActor(Actor):
                 sink.direct = sink.start_writer = None
                 if self.out is not None:
                     self.out.abort()
+                self._stop_inbound("the local socket failed")
                 self.lost = "local socket failed"
                 self._stop_reading()
                 self._inbound_done = True
@@ -455,6 +457,20 @@ class TcpConnectionActor(Actor):
             sock.shutdown(socket.SHUT_WR)
         self._write_clean = True
         self._maybe_finish()
+
+    def _stop_inbound(self, why: str) -> None:
+        """The incoming stream can no longer be written: stop it at its sender.
+
+        Aborting our own outgoing stream tells the far end nothing when that stream has
+        already ended cleanly; the sender of the incoming one would wait for
+        acknowledgements forever, its socket unread, both routers holding the stream.
+        """
+        sink = self.inbound
+        refuse = self.egress_sink.refuse if self.egress_sink is not None else sink.refuse
+        if sink.ended is not None or refuse is None or not self._pumping:
+            return
+        sink.ended = True  # nothing more is written, and this is done once
+        refuse("skupper:connection-failed", why)
 
     def _first_byte(self) -> None:
         self.counters.first_byte_latency_sum += time.monotonic() - self.started_at

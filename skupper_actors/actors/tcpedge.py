@@ -153,7 +153,7 @@ class SocketSink:
     greenlet.
     """
 
-    __slots__ = ("accepted", "busy", "chunks", "direct", "ended", "start_writer")
+    __slots__ = ("accepted", "busy", "chunks", "direct", "ended", "refuse", "start_writer")
 
     def __init__(self) -> None:
         self.chunks: deque[bytes] = deque()
@@ -162,6 +162,8 @@ class SocketSink:
         self.busy = False  # the writer holds a chunk: nothing may overtake it
         self.direct: Callable[[bytes], int] | None = None  # non-blocking send, once attached
         self.start_writer: Callable[[], None] | None = None  # once attached
+        # stops the stream at its sender (a reverse stream's, set when it arrives)
+        self.refuse: Callable[[str, str], None] | None = None
 
     def data(self, chunk: bytes) -> None:
         direct = self.direct
@@ -180,5 +182,6 @@ class SocketSink:
         if self.start_writer is not None:
             self.start_writer()
 
-    def started(self) -> None:
+    def started(self, refuse: Callable[[str, str], None] | None = None) -> None:
+        self.refuse = refuse
         self.accepted.set()

@@ -242,6 +242,54 @@ def test_server_that_resets_on_accept_resets_the_client_promptly(tmp_path) -> No
         server.close()
 
 
+class EndsThenDrops(Server):
+    """Reads a little, sends its end (FIN), then closes with bytes unread (a reset)."""
+
+    def handle(self, conn: socket.socket) -> None:
+        recv_exactly(conn, 256 * KiB)
+        conn.shutdown(socket.SHUT_WR)
+        time.sleep(0.3)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def test_server_that_ends_then_drops_while_the_client_sends_ends_the_connection(tmp_path) -> None:
+    # The reverse direction ends cleanly, then writing to the server fails while the
+    # client still sends with a full window. The egress must stop the forward stream:
+    # else the ingress waits for acknowledgements forever, with its socket unread (it
+    # does not see its client go either) and both routers hold the stream's buffers.
+    server = EndsThenDrops()
+    try:
+        with two_sites(tmp_path, "drop", server.port) as (mesh, port):
+            for _ in range(3):
+                started = time.monotonic()
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                ended = threading.Event()
+
+                def writer(sock=sock, ended=ended) -> None:
+                    with contextlib.suppress(OSError):
+                        while not ended.is_set():
+                            sock.sendall(b"x" * (64 * KiB))
+
+                thread = threading.Thread(target=writer, daemon=True)
+                thread.start()
+                assert sock.recv(100) == b""  # the server's end, passed on
+                with pytest.raises((ConnectionResetError, BrokenPipeError)):
+                    thread.join(10)
+                    assert not thread.is_alive(), "the client could still send after 10 s"
+                    sock.sendall(b"more")
+                ended.set()
+                sock.close()
+                assert time.monotonic() - started < 8.0
+            for site, kind in (("a", "listener"), ("b", "connector")):
+                wait_until(
+                    lambda site=site, kind=kind: adaptor(mesh, site, kind, "drop").active == 0,
+                    10,
+                    what=f"connections closed at {site}",
+                )
+    finally:
+        server.close()
+
+
 def test_refused_connector_no_connector_and_retry(tmp_path) -> None:
     good = HashServer()
     dead_port = free_port()  # nothing listens there
