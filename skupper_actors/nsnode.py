@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import structlog
+
 from skupper_actors import __version__
 from skupper_actors.actors.context import RouterContext
 from skupper_actors.actors.controller import ControllerActor
@@ -56,9 +58,12 @@ from skupper_actors.security import (
     CertificateAuthority,
     Credentials,
     client_context,
+    replace_identity,
     server_context,
 )
 from skupper_actors.security.grants import GrantBook
+
+_log = structlog.get_logger("skupper_actors.site")
 
 GROUP_SUPERVISOR = {
     "links": "links",
@@ -85,6 +90,7 @@ class NamespaceNode:
     ctx: RouterContext
     ca: CertificateAuthority
     grant_book: GrantBook
+    server: Credentials  # what the inter-router and grant ports present now
     started_at: float = field(default_factory=time.time)
     root: ActorRef | None = None
     # the controller's memory, kept here so that a controller restart does not forget it
@@ -106,10 +112,24 @@ class NamespaceNode:
     def child_id(self, group: str, name: str) -> str:
         return f"{CHILD_PREFIX[group]}-{name}"
 
+    def _cover_access_names(self, desired: Desired) -> None:
+        """Reissue the server certificate when a RouterAccess added or changed a name.
+
+        Peers check the name they dial against it, so a SAN added while running must be
+        in the certificate before the new access point listens. The TLS context is
+        shared: handshakes from now on present the new certificate, links up keep theirs.
+        """
+        server = ensure_server_credentials(self.ns, self.ca, self.site.name, _access_names(desired))
+        if server.cert_pem != self.server.cert_pem and self.ctx.server_tls is not None:
+            replace_identity(self.ctx.server_tls, server)
+            self.server = server
+            _log.info("server_certificate_reissued", names=sorted(_access_names(desired)))
+
     def child_spec(self, group: str, name: str, desired: Desired) -> ChildSpec:
         ctx = self.ctx
         child_id = self.child_id(group, name)
         if group == "access":
+            self._cover_access_names(desired)
             point = desired.access[name]
             return child(
                 child_id,
@@ -285,8 +305,7 @@ def build_namespace_node(ns: Namespace) -> NamespaceNode:
         )
     site = desired.site
     ca = ensure_site_ca(ns)
-    names = {n for point in desired.access.values() for n in (*point.sans, point.advertised_host)}
-    server = ensure_server_credentials(ns, ca, site.name, names)
+    server = ensure_server_credentials(ns, ca, site.name, _access_names(desired))
     ctx = RouterContext(
         router_id=site.name,
         instance=time.time_ns() // 1_000_000,
@@ -295,4 +314,9 @@ def build_namespace_node(ns: Namespace) -> NamespaceNode:
         client_tls=None,
     )
     book = GrantBook(ns.grants_dir / "grants.json")
-    return NamespaceNode(ns=ns, site=site, ctx=ctx, ca=ca, grant_book=book)
+    return NamespaceNode(ns=ns, site=site, ctx=ctx, ca=ca, grant_book=book, server=server)
+
+
+def _access_names(desired: Desired) -> set[str]:
+    """The names peers may dial this site by: every RouterAccess's SANs and host."""
+    return {n for point in desired.access.values() for n in (*point.sans, point.advertised_host)}

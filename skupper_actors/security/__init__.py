@@ -18,7 +18,12 @@ from skupper_actors.security.credentials import (
     CredentialsError,
 )
 from skupper_actors.security.devmesh import DEV_MESH_CA_FOLDER, DevMesh, generate_dev_mesh
-from skupper_actors.security.tls import client_context, describe_peer, server_context
+from skupper_actors.security.tls import (
+    client_context,
+    describe_peer,
+    replace_identity,
+    server_context,
+)
 
 __all__ = [
     "CA_FILE",
@@ -37,5 +42,6 @@ __all__ = [
     "generate_dev_mesh",
     "issue_client_cert",
     "issue_server_cert",
+    "replace_identity",
     "server_context",
 ]

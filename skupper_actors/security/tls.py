@@ -94,6 +94,11 @@ def _harden(context: ssl.SSLContext) -> None:
     context.verify_flags &= ~ssl.VERIFY_X509_PARTIAL_CHAIN
 
 
+def replace_identity(context: ssl.SSLContext, credentials: Credentials) -> None:
+    """Present ``credentials`` on handshakes from now on (connections up keep theirs)."""
+    _load_identity(context, credentials)
+
+
 def _load_identity(context: ssl.SSLContext, credentials: Credentials) -> None:
     try:
         context.load_verify_locations(cadata=credentials.ca_pem.decode("ascii"))

@@ -240,3 +240,36 @@ def test_bad_file_keeps_the_last_good_state_and_rename_is_refused(sites) -> None
     assert status.status.status == "Error"  # type: ignore[union-attr]
     assert "not supported" in status.status.message  # type: ignore[union-attr]
     server.close()
+
+
+def _served_names(port: int) -> set[str]:
+    """The DNS and IP names in the certificate the router access port presents."""
+    import ssl
+
+    from cryptography import x509
+
+    pem = ssl.get_server_certificate(("127.0.0.1", port), timeout=5)
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return {*sans.get_values_for_type(x509.DNSName)} | {
+        str(ip) for ip in sans.get_values_for_type(x509.IPAddress)
+    }
+
+
+def test_a_name_added_to_router_access_while_running_is_in_the_certificate(sites) -> None:
+    west = sites("west", link_access=True).start()
+    assert west.port is not None
+    assert "west.example" not in _served_names(west.port)
+    west.write(
+        "RouterAccess",
+        "skupper-router",
+        {
+            "roles": [{"name": "inter-router", "port": west.port}],
+            "bindHost": "127.0.0.1",
+            "subjectAlternativeNames": ["west.example"],
+        },
+    )
+    west.reload()
+    wait_until(lambda: "west.example" in _served_names(west.port), 15, what="the new name served")
+    assert {"west.example", "127.0.0.1", "localhost"} <= _served_names(west.port)
+    assert west.log_events("server_certificate_reissued")
