@@ -7,6 +7,7 @@ supervisor; in namespace mode sites live in namespaces joined by veth pairs.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import itertools
 import os
 import shutil
@@ -250,9 +251,15 @@ class Topology:
                 declared.use_replay_grant(site)
 
     def wait_converged(self, timeout: float = 30.0) -> float:
-        """Wait until every site routes to every site it can reach and listeners match."""
+        """Wait until every site routes to every site it can reach at the least cost the
+        scenario's links allow, and listeners match.
+
+        Reachable is not enough: a route the long way round, before the direct link is
+        up, would carry connections opened at once on that path for their whole life,
+        and a fault on the direct link would then miss them.
+        """
         started = time.monotonic()
-        reachable = _components(self.sites, self.scenario.links)
+        reachable = _least_costs(self.sites, self.scenario.links)
         last = ""
         while time.monotonic() - started < timeout:
             try:
@@ -265,12 +272,12 @@ class Topology:
             gevent.sleep(0.1)
         raise NodeFailed(f"the topology did not converge within {timeout:g} s: {last}")
 
-    def _unconverged(self, reachable: dict[str, set[str]]) -> str:
+    def _unconverged(self, reachable: dict[str, dict[str, int]]) -> str:
         for site, node in self.nodes.items():
             status = node.status()
-            routed = {route.router for route in status.routers}
-            if routed != reachable[site] - {site}:
-                return f"{site} routes to {sorted(routed)}"
+            routed = {route.router: route.cost for route in status.routers}
+            if routed != reachable[site]:
+                return f"{site} routes to {dict(sorted(routed.items()))}"
             for adaptor in status.adaptors:
                 if adaptor.kind == "listener" and not adaptor.matched:
                     return f"listener {adaptor.name} at {site} has no connector yet"
@@ -321,19 +328,25 @@ class Topology:
         return codes
 
 
-def _components(sites: list[str], links: tuple[LinkSpec, ...]) -> dict[str, set[str]]:
-    """For each site, the sites it can reach over the scenario's links (itself included)."""
-    neighbours: dict[str, set[str]] = {site: set() for site in sites}
+def _least_costs(sites: list[str], links: tuple[LinkSpec, ...]) -> dict[str, dict[str, int]]:
+    """For each site, every other site it can reach over the scenario's links, at the
+    least total cost (links count both ways, at their cost)."""
+    neighbours: dict[str, dict[str, int]] = {site: {} for site in sites}
     for link in links:
-        neighbours[link.source].add(link.target)
-        neighbours[link.target].add(link.source)
-    result: dict[str, set[str]] = {}
+        for a, b in ((link.source, link.target), (link.target, link.source)):
+            neighbours[a][b] = min(link.cost, neighbours[a].get(b, link.cost))
+    result: dict[str, dict[str, int]] = {}
     for site in sites:
-        seen, todo = {site}, [site]
+        costs = {site: 0}
+        todo = [(0, site)]
         while todo:
-            for peer in neighbours[todo.pop()]:
-                if peer not in seen:
-                    seen.add(peer)
-                    todo.append(peer)
-        result[site] = seen
+            cost, here = heapq.heappop(todo)
+            if cost > costs[here]:
+                continue
+            for peer, step in neighbours[here].items():
+                if cost + step < costs.get(peer, cost + step + 1):
+                    costs[peer] = cost + step
+                    heapq.heappush(todo, (cost + step, peer))
+        del costs[site]
+        result[site] = costs
     return result

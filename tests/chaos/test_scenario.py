@@ -208,3 +208,23 @@ def test_rates_and_bad_units() -> None:
         parse_size("lots")
     with pytest.raises(ValueError):
         parse_rate("fast")
+
+
+def test_convergence_waits_for_least_cost_routes_not_just_reachability() -> None:
+    # a-c direct (cost 1) and a-b-c (cost 2): "c reachable from a" holds as soon as a-b
+    # and b-c are up; the run must wait for the direct link, or connections opened at
+    # once stay on the long path and a fault on a-c misses them.
+    from skupper_actors.chaos.scenario import LinkSpec
+    from skupper_actors.chaos.topology import _least_costs
+
+    links = (
+        LinkSpec(source="a", target="c"),
+        LinkSpec(source="a", target="b"),
+        LinkSpec(source="b", target="c", cost=5),
+    )
+    assert _least_costs(["a", "b", "c", "d"], links) == {
+        "a": {"b": 1, "c": 1},
+        "b": {"a": 1, "c": 2},  # via a, not the direct cost-5 link
+        "c": {"a": 1, "b": 2},
+        "d": {},  # reaches nobody
+    }
