@@ -17,6 +17,7 @@ starts over whenever a group supervisor was restarted under it.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ import structlog
 from skupper_actors import __version__
 from skupper_actors.actors.context import RouterContext
 from skupper_actors.actors.controller import ControllerActor
-from skupper_actors.actors.grants import GrantServerActor
+from skupper_actors.actors.grants import GrantServerActor, ReloadCertificate
 from skupper_actors.actors.link import LinkActor, LinkEndpoint
 from skupper_actors.actors.listener import GetBoundAddress, InterRouterListener
 from skupper_actors.actors.management import ManagementActor
@@ -124,6 +125,10 @@ class NamespaceNode:
             replace_identity(self.ctx.server_tls, server)
             self.server = server
             _log.info("server_certificate_reissued", names=sorted(_access_names(desired)))
+            grants = self.ctx.lookup("grants")
+            if grants is not None and grants.alive:
+                with contextlib.suppress(KernelError):  # gone meanwhile: it reads it at start
+                    grants.tell(ReloadCertificate())
 
     def child_spec(self, group: str, name: str, desired: Desired) -> ChildSpec:
         ctx = self.ctx

@@ -38,6 +38,11 @@ class EnableGrants:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ReloadCertificate:
+    """The server certificate was reissued: present the new one from now on."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GrantServerInfo:
     host: str
     port: int
@@ -66,6 +71,7 @@ class GrantServerActor(Actor):
         self.port = port
         self.endpoints = endpoints
         self.server: WSGIServer | None = None
+        self.context: ssl.SSLContext | None = None
 
     def on_receive(self, message: object) -> Any:
         if isinstance(message, EnableGrants):
@@ -74,6 +80,11 @@ class GrantServerActor(Actor):
             assert self.server is not None
             host, port = self.server.address[:2]
             return GrantServerInfo(host=host, port=port)
+        if isinstance(message, ReloadCertificate):
+            if self.context is not None:  # else it is read when the server starts
+                self.context.load_cert_chain(self.cert_file, self.key_file)
+                self.log.info("grant_server_certificate_reloaded")
+            return None
         return super().on_receive(message)
 
     def on_stop(self, reason: object) -> None:
@@ -84,6 +95,7 @@ class GrantServerActor(Actor):
         context = gevent.ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(self.cert_file, self.key_file)
+        self.context = context  # each accepted connection is wrapped with it
         server = WSGIServer((self.host, self.port), self._app, ssl_context=context, log=None)
         server.start()
         self.server = server

@@ -260,6 +260,9 @@ def test_a_name_added_to_router_access_while_running_is_in_the_certificate(sites
     west = sites("west", link_access=True).start()
     assert west.port is not None
     assert "west.example" not in _served_names(west.port)
+    token = issue_token(west, "before")  # the grant server runs from here on
+    grant_port = int(token.spec.url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+    assert "west.example" not in _served_names(grant_port)
     west.write(
         "RouterAccess",
         "skupper-router",
@@ -273,3 +276,6 @@ def test_a_name_added_to_router_access_while_running_is_in_the_certificate(sites
     wait_until(lambda: "west.example" in _served_names(west.port), 15, what="the new name served")
     assert {"west.example", "127.0.0.1", "localhost"} <= _served_names(west.port)
     assert west.log_events("server_certificate_reissued")
+    wait_until(
+        lambda: "west.example" in _served_names(grant_port), 10, what="the grant port's new name"
+    )
