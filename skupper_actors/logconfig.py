@@ -6,7 +6,8 @@ import logging
 import sys
 from typing import TextIO
 
-import structlog
+# structlog is imported where it is used: `skupper-node` reads LEVELS before it may
+# re-execute itself, and should not pay for structlog's import twice.
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -20,6 +21,8 @@ def configure_logging(
     level: str = "info", *, json: bool | None = None, stream: TextIO | None = None, **context: str
 ) -> None:
     """Configure structlog once per process; ``context`` is bound into every event (site=...)."""
+    import structlog
+
     out = stream or sys.stderr
     if json is None:
         json = not out.isatty()

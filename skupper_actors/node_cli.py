@@ -12,8 +12,7 @@ import sys
 from typing import Any
 
 from skupper_actors import __version__
-
-LOG_LEVELS = ("debug", "error", "info", "warning")  # logconfig.LEVELS, sorted (a test checks)
+from skupper_actors.logconfig import LEVELS
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -136,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         help="run the site declared in this namespace folder (Skupper v2 resources)",
     )
     source.add_argument("--config", "-c", help="run from a single site configuration file (YAML)")
-    run_p.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    run_p.add_argument("--log-level", choices=sorted(LEVELS), default="info")
     run_p.add_argument(
         "--log-json",
         action=argparse.BooleanOptionalAction,

@@ -59,7 +59,7 @@ from skupper_actors.security import (
     CertificateAuthority,
     Credentials,
     client_context,
-    replace_identity,
+    load_identity,
     server_context,
 )
 from skupper_actors.security.grants import GrantBook
@@ -120,11 +120,12 @@ class NamespaceNode:
         in the certificate before the new access point listens. The TLS context is
         shared: handshakes from now on present the new certificate, links up keep theirs.
         """
-        server = ensure_server_credentials(self.ns, self.ca, self.site.name, _access_names(desired))
+        names = _access_names(desired)
+        server = ensure_server_credentials(self.ns, self.ca, self.site.name, names)
         if server.cert_pem != self.server.cert_pem and self.ctx.server_tls is not None:
-            replace_identity(self.ctx.server_tls, server)
+            load_identity(self.ctx.server_tls, server)
             self.server = server
-            _log.info("server_certificate_reissued", names=sorted(_access_names(desired)))
+            _log.info("server_certificate_reissued", names=sorted(names))
             grants = self.ctx.lookup("grants")
             if grants is not None and grants.alive:
                 with contextlib.suppress(KernelError):  # gone meanwhile: it reads it at start

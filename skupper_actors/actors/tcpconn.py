@@ -287,6 +287,7 @@ class TcpConnectionActor(Actor):
         reverse = reverse_header(forward)
         self.dp.acks[(forward.stream_id, REVERSE)] = self._on_ack
         self.egress_sink.attach(self.inbound)
+        self.inbound.refuse = self.egress_sink.refuse
         try:
             self.out = self.dp.open_stream(reverse, self, via=self.egress_sink.via)
         except StreamRefused as refused:
@@ -466,10 +467,10 @@ class TcpConnectionActor(Actor):
         acknowledgements forever, its socket unread, both routers holding the stream.
         """
         sink = self.inbound
-        refuse = self.egress_sink.refuse if self.egress_sink is not None else sink.refuse
-        if sink.ended is not None or refuse is None or not self._pumping:
+        refuse = sink.refuse
+        if refuse is None or sink.ended is not None or not self._pumping:
             return
-        sink.ended = True  # nothing more is written, and this is done once
+        sink.refuse = None  # once
         refuse("skupper:connection-failed", why)
 
     def _first_byte(self) -> None:

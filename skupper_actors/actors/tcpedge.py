@@ -38,18 +38,18 @@ def reset_on_close(sock: Any) -> None:
 
 def close_cleanly(sock: Any) -> None:
     """Close with a FIN: lift the reset-on-close set when the socket was made."""
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_OFF)
-    with contextlib.suppress(OSError):
-        sock.close()
+    _close(sock, _LINGER_OFF)
 
 
 def reset(sock: Any) -> None:
     """Close with a reset (never an EOF the peer could take for a complete stream)."""
-    if sock is None:
-        return
+    if sock is not None:
+        _close(sock, _LINGER_RESET)
+
+
+def _close(sock: Any, linger: bytes) -> None:
     with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
     with contextlib.suppress(OSError):
         sock.close()
 
@@ -162,7 +162,8 @@ class SocketSink:
         self.busy = False  # the writer holds a chunk: nothing may overtake it
         self.direct: Callable[[bytes], int] | None = None  # non-blocking send, once attached
         self.start_writer: Callable[[], None] | None = None  # once attached
-        # stops the stream at its sender (a reverse stream's, set when it arrives)
+        # stops the stream at its sender: set when a reverse stream arrives, or by the
+        # egress from its EgressSink; cleared once used
         self.refuse: Callable[[str, str], None] | None = None
 
     def data(self, chunk: bytes) -> None:

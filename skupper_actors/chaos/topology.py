@@ -344,7 +344,7 @@ def _least_costs(sites: list[str], links: tuple[LinkSpec, ...]) -> dict[str, dic
             if cost > costs[here]:
                 continue
             for peer, step in neighbours[here].items():
-                if cost + step < costs.get(peer, cost + step + 1):
+                if peer not in costs or cost + step < costs[peer]:
                     costs[peer] = cost + step
                     heapq.heappush(todo, (cost + step, peer))
         del costs[site]

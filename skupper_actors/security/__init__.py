@@ -21,7 +21,7 @@ from skupper_actors.security.devmesh import DEV_MESH_CA_FOLDER, DevMesh, generat
 from skupper_actors.security.tls import (
     client_context,
     describe_peer,
-    replace_identity,
+    load_identity,
     server_context,
 )
 
@@ -42,6 +42,6 @@ __all__ = [
     "generate_dev_mesh",
     "issue_client_cert",
     "issue_server_cert",
-    "replace_identity",
+    "load_identity",
     "server_context",
 ]

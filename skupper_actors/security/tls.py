@@ -48,7 +48,7 @@ def server_context(
     # No session resumption between routers (links are long-lived), so tickets are only
     # bytes on the wire, and writing them to a client that already hung up fails the server.
     context.num_tickets = 0
-    _load_identity(context, credentials)
+    load_identity(context, credentials)
     return context
 
 
@@ -69,7 +69,7 @@ def client_context(
     _harden(context)
     context.check_hostname = verify_hostname
     context.verify_mode = ssl.CERT_REQUIRED
-    _load_identity(context, credentials)
+    load_identity(context, credentials)
     return context
 
 
@@ -94,12 +94,9 @@ def _harden(context: ssl.SSLContext) -> None:
     context.verify_flags &= ~ssl.VERIFY_X509_PARTIAL_CHAIN
 
 
-def replace_identity(context: ssl.SSLContext, credentials: Credentials) -> None:
-    """Present ``credentials`` on handshakes from now on (connections up keep theirs)."""
-    _load_identity(context, credentials)
-
-
-def _load_identity(context: ssl.SSLContext, credentials: Credentials) -> None:
+def load_identity(context: ssl.SSLContext, credentials: Credentials) -> None:
+    """Present ``credentials`` (and trust their CA) on handshakes from now on; called
+    again, it replaces the certificate for new handshakes (connections up keep theirs)."""
     try:
         context.load_verify_locations(cadata=credentials.ca_pem.decode("ascii"))
     except (ssl.SSLError, UnicodeDecodeError, ValueError) as error:
