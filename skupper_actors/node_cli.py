@@ -15,8 +15,10 @@ from skupper_actors import __version__
 from skupper_actors.logconfig import LEVELS
 
 EXIT_OK = 0
-EXIT_CONFIG = 2
 EXIT_FAILED = 1
+EXIT_CONFIG = 2
+#: another node already runs this site (it holds `<runtime_dir>/node.lock`)
+EXIT_ALREADY_RUNNING = 3
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     configure_logging(args.log_level, json=args.log_json, site=config.site)
     log = structlog.get_logger().bind(site=config.site)
+    if not _lock_site(config.runtime_dir, f"site {config.site}", log):
+        return EXIT_ALREADY_RUNNING
     try:
         node = build_node(config)
     except (CredentialsError, OSError) as error:
@@ -62,6 +66,10 @@ def run_namespace(args: argparse.Namespace) -> int:
         print(f"skupper-node: {error}", file=sys.stderr)
         return EXIT_CONFIG
     ns = Namespace.locate(args.namespace)
+    configure_logging(args.log_level, json=args.log_json, site=ns.name)
+    log = structlog.get_logger().bind(namespace=ns.name)
+    if not _lock_site(ns.runtime_dir, f"namespace {ns.name}", log):
+        return EXIT_ALREADY_RUNNING
     try:
         node = build_namespace_node(ns)
     except (SiteNotDeclared, CredentialsError, OSError) as error:
@@ -70,6 +78,23 @@ def run_namespace(args: argparse.Namespace) -> int:
     configure_logging(args.log_level, json=args.log_json, site=node.site_name)
     log = structlog.get_logger().bind(site=node.site_name, namespace=ns.name)
     return serve(node, log, runtime_dir=str(ns.runtime_dir))
+
+
+def _lock_site(runtime_dir: Any, what: str, log: Any) -> bool:
+    """Hold the site's lock for the life of the process; False (and a message) if taken."""
+    from skupper_actors.nodelock import SiteLocked, acquire
+
+    try:
+        acquire(runtime_dir)
+    except SiteLocked as locked:
+        log.error("node_already_running", pid=locked.pid, lock=str(locked.path))
+        print(f"skupper-node: {what}: {locked}", file=sys.stderr)
+        return False
+    except OSError as error:
+        log.error("node_lock_failed", error=str(error))
+        print(f"skupper-node: {what}: cannot lock {runtime_dir}: {error}", file=sys.stderr)
+        return False
+    return True
 
 
 def serve(node: Any, log: Any, runtime_dir: str) -> int:

@@ -124,8 +124,8 @@ def submit(
     if wait == "none":
         ctx.out(f"{label} {verb}.")
         return None
-    with ctx.spinner(f"Waiting for {label} to be {wait}..."):
-        reported = wait_for_status(namespace, resource, wait, timeout)
+    with ctx.progress(f"Waiting for {label} to be {wait}") as progress:
+        reported = wait_for_status(namespace, resource, wait, timeout, progress=progress.update)
     ctx.out(done or f"{label} {verb} and {wait}.")
     return reported
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from skupper_actors.api import DEFAULT_NAMESPACE, Namespace
 from skupper_actors.cli.errors import CliError, ExitCode
@@ -66,13 +67,49 @@ class CliContext:
         self.env.stderr.flush()
 
     @contextlib.contextmanager
-    def spinner(self, text: str) -> Iterator[None]:
-        """A spinner on stderr while the block runs, only when stderr is a terminal."""
+    def progress(self, text: str) -> Iterator[Progress]:
+        """Say what the block waits for: a spinner on a terminal, else plain lines.
+
+        The block calls `update(state)` as it polls; off a terminal a line goes to stderr
+        once the wait has lasted `Progress.QUIET` seconds, then one per change of state.
+        """
         if not self.env.stderr_isatty:
-            yield
+            yield Progress(text, self.note)
             return
         from rich.console import Console
 
         console = Console(file=self.env.stderr, stderr=True)
-        with console.status(text):
-            yield
+        with console.status(text) as status:
+            yield Progress(text, None, status)
+
+
+class Progress:
+    """The state of one wait, shown as it changes (see `CliContext.progress`)."""
+
+    #: Waits shorter than this print nothing off a terminal.
+    QUIET = 1.0
+
+    def __init__(
+        self,
+        text: str,
+        write: Callable[[str], None] | None,
+        status: Any = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.text = text
+        self._write = write
+        self._status = status
+        self._monotonic = monotonic
+        self._started = monotonic()
+        self._shown: str | None = None
+
+    def update(self, state: str = "") -> None:
+        line = f"{self.text} ({state})" if state else self.text
+        if line == self._shown:
+            return
+        if self._status is not None:
+            self._status.update(line)
+            self._shown = line
+        elif self._write is not None and self._monotonic() - self._started >= self.QUIET:
+            self._write(line)
+            self._shown = line

@@ -30,6 +30,7 @@ from skupper_actors.cli.common import pass_cli
 from skupper_actors.cli.context import CliContext
 from skupper_actors.cli.deploy import log_dir
 from skupper_actors.cli.errors import CliError, ExitCode
+from skupper_actors.cli.output import camel_keys
 from skupper_actors.cli.waiting import REQUEST_TIMEOUT, management
 from skupper_actors.management import ManagementError
 
@@ -101,7 +102,7 @@ def node_report(namespace: Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {}
     for kind in ("status", "network"):
         try:
-            report[kind] = asdict(management(namespace, REQUEST_TIMEOUT).request(kind))
+            report[kind] = camel_keys(asdict(management(namespace, REQUEST_TIMEOUT).request(kind)))
         except ManagementError as error:
             report[kind] = {"error": str(error)}
     return report

@@ -9,7 +9,7 @@ import click
 
 from skupper_actors.cli.common import output_option, pass_cli
 from skupper_actors.cli.context import CliContext
-from skupper_actors.cli.output import OutputFormat, emit_data, emit_table
+from skupper_actors.cli.output import OutputFormat, camel_keys, emit_data, emit_table
 from skupper_actors.cli.waiting import node_status
 from skupper_actors.management import NodeStatus
 
@@ -36,7 +36,7 @@ def network_data(status: NodeStatus, local: NodeStatus | None = None) -> dict[st
             services.setdefault(key, {"listeners": [], "connectors": []})["connectors"].append(
                 view.router
             )
-    return {
+    return camel_keys({
         "router": asdict(status.router),
         "sites": [
             {
@@ -58,7 +58,7 @@ def network_data(status: NodeStatus, local: NodeStatus | None = None) -> dict[st
         ],
         "links": [asdict(link) for link in status.links or local.links],
         "routes": [asdict(route) for route in status.routers or local.routers],
-    }
+    })
 
 
 def _peers(site: dict[str, Any]) -> str:
@@ -106,7 +106,7 @@ def status(ctx: CliContext, output: OutputFormat | None) -> None:
                 link["name"],
                 link["direction"],
                 link["peer"],
-                link["state"] + (f" ({link['last_error']})" if link["last_error"] else ""),
+                link["state"] + (f" ({link['lastError']})" if link["lastError"] else ""),
                 link["cost"],
                 f"{link['host']}:{link['port']}",
             ]

@@ -39,6 +39,21 @@ def emit_resources(
     ctx.out(json.dumps(documents[0] if single else documents, indent=2, default=str))
 
 
+def camel(name: str) -> str:
+    """`inter_router_port` -> `interRouterPort` (Skupper's key style)."""
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def camel_keys(data: Any) -> Any:
+    """The same data with every dict key in camelCase, at every depth."""
+    if isinstance(data, Mapping):
+        return {camel(str(key)): camel_keys(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [camel_keys(value) for value in data]
+    return data
+
+
 def emit_data(ctx: CliContext, data: Mapping[str, Any] | list[Any], fmt: OutputFormat) -> None:
     """Plain data (already made of dicts, lists, strings and numbers) as YAML or JSON."""
     if fmt == "json":
@@ -49,19 +64,23 @@ def emit_data(ctx: CliContext, data: Mapping[str, Any] | list[Any], fmt: OutputF
 
 def emit_table(
     ctx: CliContext,
-    headers: Sequence[str],
+    headers: Sequence[str] | None,
     rows: Sequence[Sequence[object]],
     *,
     title: str | None = None,
 ) -> None:
-    """A table: rich on a terminal, aligned plain text otherwise."""
+    """A table: rich on a terminal, aligned plain text otherwise; no header row if None."""
     cells = [[_cell(value) for value in row] for row in rows]
+    columns = len(headers) if headers is not None else len(cells[0]) if cells else 0
     if ctx.env.stdout_isatty:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=title, title_justify="left", header_style="bold")
-        for header in headers:
+        table = Table(
+            title=title, title_justify="left", header_style="bold",
+            show_header=headers is not None,
+        )
+        for header in headers or [""] * columns:
             table.add_column(header)
         for row in cells:
             table.add_row(*row)
@@ -69,10 +88,10 @@ def emit_table(
         return
     if title:
         ctx.out(title)
-    widths = [len(h) for h in headers]
+    widths = [len(h) for h in headers] if headers is not None else [0] * columns
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-    for row in [list(headers), *cells]:
+    for row in [list(headers), *cells] if headers is not None else cells:
         ctx.out("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 

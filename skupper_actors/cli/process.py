@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from skupper_actors.api import Namespace
@@ -77,11 +77,16 @@ def answering(namespace: Namespace, timeout: float = 1.0) -> NodeStatus | None:
 
 
 def wait_answering(
-    namespace: Namespace, timeout: float, pid: int | None = None
+    namespace: Namespace,
+    timeout: float,
+    pid: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> NodeStatus:
     """Wait until the node answers management; fail early if process `pid` exits."""
     deadline = time.monotonic() + timeout
     while True:
+        if progress is not None:
+            progress("")
         status = answering(namespace, timeout=min(1.0, max(0.1, deadline - time.monotonic())))
         if status is not None:
             return status

@@ -187,9 +187,10 @@ def start(ctx: CliContext, supervisorctl_config: str | None, timeout: float) -> 
             ctx.out(f"The node of namespace {namespace.name!r} is already running (pid {pid}).")
             return
         pid, how = process.start_background(namespace, environ), "background process"
-    with ctx.spinner(f"Waiting for the node of namespace {namespace.name!r}..."):
+    with ctx.progress(f"Waiting for the node of namespace {namespace.name!r} to answer") as shown:
         status = process.wait_answering(
-            namespace, timeout, pid if how == "background process" else None
+            namespace, timeout, pid if how == "background process" else None,
+            progress=shown.update,
         )
     if how == "supervisord" and installation is not None:
         # supervisord says STARTING (no pid yet) until the program has run startsecs
@@ -298,7 +299,7 @@ def status(ctx: CliContext, supervisorctl_config: str | None, output: OutputForm
              f"router {node['router']}, links up {node['linksUp']}/{node['links']}, "
              f"routers reachable {node['reachableRouters']}"],
         ]
-        emit_table(ctx, ["", ""], rows)
+        emit_table(ctx, None, rows)
     if data["node"] is None:
         raise CliError(
             ExitCode.NODE_UNREACHABLE,

@@ -124,8 +124,10 @@ def issue(
             f"cannot issue a token: the site in namespace {namespace.name!r} is not running "
             f"({outcome.problem}); start it with 'skupper -n {namespace.name} system start'",
         )
-    with ctx.spinner(f"Waiting for grant {grant_name!r}..."):
-        reported = wait_for_status(namespace, grant, "ready", timeout, also=_grant_complete)
+    with ctx.progress(f"Waiting for grant {grant_name!r} to be ready") as progress:
+        reported = wait_for_status(
+            namespace, grant, "ready", timeout, also=_grant_complete, progress=progress.update
+        )
     status = reported.status
     assert isinstance(reported, AccessGrant) and status is not None
     access_token = store.build(
@@ -199,12 +201,14 @@ def redeem(ctx: CliContext, file: str, name: str | None, timeout: float) -> None
 def _report_link(ctx: CliContext, name: str, timeout: float) -> None:
     """Wait (briefly) for the node's status of the Link the token made, and say how it is."""
     deadline = time.monotonic() + min(timeout, 15.0)
-    with ctx.spinner(f"Waiting for link {name!r}..."):
+    with ctx.progress(f"Waiting for link {name!r}") as progress:
         while True:
             try:
                 link = read_status(ctx.namespace, "Link", name)
             except ResourceError:
                 link = None
+            if link is not None and link.status is not None:
+                progress.update(link.status.message or link.status.status)
             if link is not None and link.status is not None and (
                 link.status.status != "Pending" or time.monotonic() >= deadline
             ):

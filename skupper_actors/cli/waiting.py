@@ -14,6 +14,7 @@ from typing import Literal
 
 from skupper_actors.api import (
     CONFIGURED,
+    MATCHED,
     STATUS_ERROR,
     STATUS_READY,
     Namespace,
@@ -81,7 +82,17 @@ def _state_line(status_resource: Resource | None, mode: WaitMode) -> str:
         condition = status.condition(CONFIGURED)
         if condition is not None and condition.message:
             return condition.message
+    matched = status.condition(MATCHED)
+    if mode == "ready" and matched is not None and matched.status != "True":
+        return f"{matched.message or 'not matched'}: {_unmatched_hint(status_resource)}"
     return status.message or status.status
+
+
+def _unmatched_hint(resource: Resource) -> str:
+    """Why a Listener or Connector waits for Ready: its other half exists at no site yet."""
+    key = getattr(getattr(resource, "spec", None), "routing_key", None) or resource.name
+    other = "listener" if resource.kind == "Connector" else "connector"
+    return f"waiting for a {other} with routing key {key!r} at a site of the network"
 
 
 def failure_of(status_resource: Resource, mode: WaitMode) -> str | None:
@@ -119,6 +130,7 @@ def wait_for_status(
     timeout: float,
     *,
     also: Callable[[Resource], bool] | None = None,
+    progress: Callable[[str], None] | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Resource:
@@ -126,6 +138,7 @@ def wait_for_status(
 
     Returns the resource as the node reported it. Raises CliError FAILED with the
     condition's message on an error, TIMEOUT with the latest message after `timeout`.
+    `progress` is told where the resource stands at every poll.
     """
     label = f"{resource.kind} {resource.name!r}"
     deadline = monotonic() + timeout
@@ -144,12 +157,10 @@ def wait_for_status(
                 raise CliError(ExitCode.FAILED, f"{label}: {failure}")
             if reached(current, mode) and (also is None or also(current)):
                 return current
+        state = "the node has not reported the change yet" if stale else _state_line(current, mode)
+        if progress is not None:
+            progress(state)
         if monotonic() >= deadline:
-            state = (
-                "the node has not reported the change yet"
-                if stale
-                else _state_line(current, mode)
-            )
             goal = "configured" if mode == "configured" else "ready"
             raise CliError(
                 ExitCode.TIMEOUT,

@@ -18,6 +18,7 @@ from skupper_actors.api import (
     with_condition,
     write_status,
 )
+from skupper_actors.cli.context import Progress
 from skupper_actors.cli.errors import CliError, ExitCode
 from skupper_actors.cli.waiting import wait_for_status
 
@@ -83,8 +84,46 @@ def test_ready_times_out_with_the_pending_conditions_message(ns: Namespace) -> N
     with pytest.raises(CliError) as caught:
         wait(ns, listener(), "ready", clock, timeout=3)
     assert caught.value.code == ExitCode.TIMEOUT
-    assert caught.value.message == "Listener 'web' not ready after 3s: No matching connectors"
+    assert caught.value.message == (
+        "Listener 'web' not ready after 3s: No matching connectors: waiting for a connector "
+        "with routing key 'web' at a site of the network"
+    )
     assert clock.now >= 3
+
+
+def test_progress_is_told_each_state_and_prints_one_line_per_change_off_a_terminal(
+    ns: Namespace,
+) -> None:
+    configured = reported(listener(), CONFIGURED_OK)
+    ready = reported(listener(), CONFIGURED_OK, (MATCHED, "True", "Ready", "OK"))
+    clock = FakeClock({3: lambda: write_status(ns, reported(listener(), CONFIGURED_OK, NOT_MATCHED)),
+                       12: lambda: write_status(ns, ready)})
+    write_status(ns, configured)
+    lines: list[str] = []
+    progress = Progress("Waiting for Listener 'web' to be ready", lines.append,
+                        monotonic=clock.monotonic)
+    wait_for_status(ns, listener(), "ready", 5, progress=progress.update,
+                    monotonic=clock.monotonic, sleep=clock.sleep)
+    # nothing in the first second; then the state, once, until it changes
+    assert lines == [
+        "Waiting for Listener 'web' to be ready (No matching connectors: waiting for a "
+        "connector with routing key 'web' at a site of the network)",
+    ]
+
+
+def test_progress_says_nothing_for_short_waits() -> None:
+    clock = FakeClock()
+    lines: list[str] = []
+    progress = Progress("Waiting", lines.append, monotonic=clock.monotonic)
+    progress.update("a")
+    clock.sleep(0.5)
+    progress.update("b")
+    assert lines == []
+    clock.sleep(0.6)
+    progress.update("b")
+    progress.update("b")
+    progress.update("c")
+    assert lines == ["Waiting (b)", "Waiting (c)"]
 
 
 def test_an_error_condition_fails_at_once_with_its_message(ns: Namespace) -> None:
