@@ -22,7 +22,6 @@ from skupper_actors.security._files import (
 )
 
 Manager = Literal["supervisord", "systemd"]
-DEFAULT_SUPERVISOR_CONF_DIR = "~/.config/supervisor/conf.d"
 DEFAULT_SYSTEMD_UNIT_DIR = "~/.config/systemd/user"
 #: Variables that decide where the namespace folder is and where the code is found: the
 #: node must see the same ones as the CLI that installed it.

@@ -16,6 +16,7 @@ from pathlib import Path
 from skupper_actors.api import Namespace
 from skupper_actors.cli.deploy import log_dir, log_file, node_command, pid_file
 from skupper_actors.cli.errors import CliError, ExitCode
+from skupper_actors.cli.supervisorconf import explain_output
 from skupper_actors.management import ManagementClient, ManagementError, NodeStatus
 from skupper_actors.security._files import ensure_private_dir
 
@@ -197,10 +198,10 @@ def supervisor_state(config: str | None, program: str, environ: Mapping[str, str
             with contextlib.suppress(ValueError, IndexError):
                 pid = int(words[words.index("pid") + 1].rstrip(","))
         return words[1], pid
-    detail = (result.stdout + result.stderr).strip().splitlines()
     raise CliError(
         ExitCode.SYSTEM,
-        f"supervisorctl status {program}: {detail[-1] if detail else 'no answer'}",
+        f"supervisorctl status {program}: "
+        f"{explain_output(result.stdout + result.stderr, config)}",
     )
 
 
@@ -208,10 +209,12 @@ def systemctl(args: Sequence[str], environ: Mapping[str, str]) -> subprocess.Com
     return run_tool([_tool("systemctl"), "--user", *args], environ)
 
 
-def checked(result: subprocess.CompletedProcess[str], what: str) -> str:
-    """The tool's output, or a SYSTEM error with its last line when it failed."""
+def checked(
+    result: subprocess.CompletedProcess[str], what: str, config: str | None = None
+) -> str:
+    """The tool's output, or a SYSTEM error with its words (made readable) when it failed."""
     output = (result.stdout + result.stderr).strip()
     if result.returncode != 0:
-        last = output.splitlines()[-1] if output else f"exit status {result.returncode}"
+        last = explain_output(output, config) if output else f"exit status {result.returncode}"
         raise CliError(ExitCode.SYSTEM, f"{what}: {last}")
     return output

@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from skupper_actors.cli import deploy, process, secrets, store
+from skupper_actors import nodelock
+from skupper_actors.cli import deploy, process, secrets, store, supervisorconf
 from skupper_actors.cli.common import DURATION, output_option, pass_cli
 from skupper_actors.cli.context import CliContext
 from skupper_actors.cli.deploy import Installation
@@ -36,12 +37,16 @@ def system() -> None:
 
 
 @system.command(
-    help="Install the node under supervisord (a [program:skupper-<namespace>] file in "
-    "--supervisor-conf-dir) or, with --systemd, as a systemd user unit."
+    help="Install the node under supervisord (a [program:skupper-<namespace>] file in a "
+    "folder that supervisord's [include] reads) or, with --systemd, as a systemd user unit. "
+    "supervisord's configuration is --supervisorctl-config, else "
+    f"{supervisorconf.USER_CONFIG}, else the one a running supervisord of yours uses, else "
+    "(as root) /etc/supervisor/supervisord.conf."
 )
 @click.option(
-    "--supervisor-conf-dir", default=deploy.DEFAULT_SUPERVISOR_CONF_DIR, show_default=True,
-    help="A folder that supervisord includes ([include] files = <dir>/*.conf).",
+    "--supervisor-conf-dir",
+    help="The folder for the program file; supervisord's [include] must read it "
+    "(default: the folder its [include] names).",
 )
 @click.option("--systemd", is_flag=True, help="Write a systemd user unit instead.")
 @click.option(
@@ -52,42 +57,62 @@ def system() -> None:
 @pass_cli
 def install(
     ctx: CliContext,
-    supervisor_conf_dir: str,
+    supervisor_conf_dir: str | None,
     systemd: bool,
     systemd_unit_dir: str,
     supervisorctl_config: str | None,
 ) -> None:
     namespace = ctx.namespace
+    environ = ctx.env.environ
+    name = deploy.program_name(namespace)
+    config: supervisorconf.SupervisordConfig | None = None
+    if systemd:
+        path = deploy.expand(systemd_unit_dir, environ) / f"{name}.service"
+    else:
+        config = supervisorconf.find_config(supervisorctl_config, environ)
+        folder = deploy.expand(supervisor_conf_dir, environ) if supervisor_conf_dir else None
+        path = supervisorconf.check_reads(config, folder, name)
+    manager = "systemd" if systemd else "supervisord"
     existing = deploy.read_installation(namespace)
-    if existing is not None:
+    if existing is not None and (existing.manager != manager or existing.path != str(path)):
         raise CliError(
             ExitCode.ALREADY_EXISTS,
             f"namespace {namespace.name!r} is already installed ({existing.manager}: "
-            f"{existing.path}); run 'skupper system uninstall' first",
+            f"{existing.path}); run 'skupper -n {namespace.name} system uninstall' first",
         )
     namespace.ensure_layout()
     ensure_private_dir(deploy.log_dir(namespace))
     command = deploy.node_command(namespace)
-    name = deploy.program_name(namespace)
-    environ = ctx.env.environ
-    if systemd:
-        path = deploy.expand(systemd_unit_dir, environ) / f"{name}.service"
+    if config is None:
         deploy.write_config_file(path, deploy.systemd_unit(namespace, command, environ))
         installation = Installation(manager="systemd", path=str(path))
         hint = f"systemctl --user daemon-reload && systemctl --user enable --now {name}"
     else:
-        path = deploy.expand(supervisor_conf_dir, environ) / f"{name}.conf"
         deploy.write_config_file(path, deploy.supervisor_program(namespace, command, environ))
-        config = str(deploy.expand(supervisorctl_config, environ)) if supervisorctl_config else None
         installation = Installation(
-            manager="supervisord", path=str(path), supervisorctl_config=config
+            manager="supervisord", path=str(path), supervisorctl_config=str(config.path)
         )
         hint = f"skupper -n {namespace.name} system start  (supervisorctl reread + update)"
     deploy.write_installation(namespace, installation)
-    ctx.out(
-        f"Installed the node of namespace {namespace.name!r} for {installation.manager}: {path}"
-    )
+    if existing is not None:
+        ctx.out(
+            f"The node of namespace {namespace.name!r} is already installed for "
+            f"{installation.manager}: {path} (rewritten, unchanged otherwise)."
+        )
+    else:
+        ctx.out(
+            f"Installed the node of namespace {namespace.name!r} for {installation.manager}: "
+            f"{path}"
+        )
+    if config is not None:
+        ctx.out(f"supervisord's configuration: {config.path} ({config.found_by}).")
     ctx.out(f"Logs go to {deploy.log_file(namespace)}.")
+    if config is not None and not config.answering():
+        ctx.note(
+            f"note: no supervisord answers for {config.path} now; start it "
+            f"(supervisord -c {config.path}, or 'service supervisor start' for the system's) "
+            f"before 'system start'."
+        )
     ctx.note(f"Start it with: {hint}")
 
 
@@ -118,7 +143,10 @@ def uninstall(ctx: CliContext, supervisorctl_config: str | None, timeout: float)
                 problems.append(error.message)
                 break
             if result.returncode != 0:
-                problems.append((result.stdout + result.stderr).strip() or f"{args[0]} failed")
+                problems.append(
+                    supervisorconf.explain_output(result.stdout + result.stderr, config)
+                    if (result.stdout + result.stderr).strip() else f"{args[0]} failed"
+                )
                 break
     else:
         for args in (["disable", "--now", f"{name}.service"],):
@@ -144,7 +172,7 @@ def _start_supervised(
 
     def run(*args: str) -> None:
         result = process.supervisorctl(config, args, environ)
-        process.checked(result, f"supervisorctl {' '.join(args)}")
+        process.checked(result, f"supervisorctl {' '.join(args)}", config)
 
     run("reread")
     run("update", name)  # adds the program; autostart starts it
@@ -171,10 +199,18 @@ def start(ctx: CliContext, supervisorctl_config: str | None, timeout: float) -> 
             f"namespace {namespace.name!r} declares no site: create one first "
             f"(skupper -n {namespace.name} site create NAME --wait none)",
         )
-    if installation is not None and installation.manager == "supervisord":
-        pid = _start_supervised(
-            ctx, installation, supervisorctl_config or installation.supervisorctl_config
+    background = process.background_pid(namespace)
+    holder = nodelock.holder(namespace.runtime_dir)
+    if installation is not None and background is not None:
+        raise CliError(
+            ExitCode.ALREADY_EXISTS,
+            f"the node of namespace {namespace.name!r} already runs as a background process "
+            f"(pid {background}); stop it first (skupper -n {namespace.name} system stop), "
+            f"then start it under {installation.manager}",
         )
+    if installation is not None and installation.manager == "supervisord":
+        config = supervisorctl_config or installation.supervisorctl_config
+        pid = _start_supervised(ctx, installation, config)
         how = "supervisord"
     elif installation is not None:
         name = f"{deploy.program_name(namespace)}.service"
@@ -182,10 +218,16 @@ def start(ctx: CliContext, supervisorctl_config: str | None, timeout: float) -> 
         process.checked(process.systemctl(["start", name], environ), f"systemctl start {name}")
         pid, how = None, "systemd"
     else:
-        pid = process.background_pid(namespace)
-        if pid is not None:
-            ctx.out(f"The node of namespace {namespace.name!r} is already running (pid {pid}).")
+        if background is not None:
+            ctx.out(f"The node of namespace {namespace.name!r} is already running "
+                    f"(pid {background}).")
             return
+        if holder is not None:
+            raise CliError(
+                ExitCode.ALREADY_EXISTS,
+                f"another node already runs namespace {namespace.name!r} "
+                f"(pid {holder or 'unknown'}, not started by 'system start'); stop it first",
+            )
         pid, how = process.start_background(namespace, environ), "background process"
     with ctx.progress(f"Waiting for the node of namespace {namespace.name!r} to answer") as shown:
         status = process.wait_answering(
@@ -201,6 +243,14 @@ def start(ctx: CliContext, supervisorctl_config: str | None, timeout: float) -> 
             if state != "STARTING" or time.monotonic() >= deadline:
                 break
             time.sleep(0.2)
+        holder = nodelock.holder(namespace.runtime_dir)
+        if state != "RUNNING" or (pid and holder and holder != pid):
+            other = f"; the node answering is pid {holder}" if holder and holder != pid else ""
+            raise CliError(
+                ExitCode.FAILED,
+                f"supervisord's {deploy.program_name(namespace)} is {state}{other} "
+                f"(log: {deploy.log_file(namespace)})",
+            )
     pid_text = f", pid {pid}" if pid else ""
     ctx.out(f"Node of namespace {namespace.name!r} running ({how}{pid_text}): router "
             f"{status.router.id}.")
@@ -220,7 +270,7 @@ def stop(ctx: CliContext, supervisorctl_config: str | None, timeout: float) -> N
         state, _ = process.supervisor_state(config, name, environ)
         if state in ("RUNNING", "STARTING", "BACKOFF"):
             process.checked(process.supervisorctl(config, ["stop", name], environ),
-                            "supervisorctl stop")
+                            "supervisorctl stop", config)
     elif installation is not None:
         process.checked(process.systemctl(["stop", f"{name}.service"], environ), "systemctl stop")
     pid = process.background_pid(namespace)

@@ -1,4 +1,5 @@
-"""`skupper system install|uninstall`: the files written for supervisord and systemd."""
+"""`skupper system install|uninstall`: the files written for supervisord and systemd, and
+the supervisord configuration install finds and checks."""
 
 from __future__ import annotations
 
@@ -15,18 +16,42 @@ from skupper_actors.cli.errors import ExitCode
 pytestmark = pytest.mark.timeout(60)
 
 
+USER_CONFIG = """\
+[unix_http_server]
+file=%(here)s/s.sock
+
+[supervisorctl]
+serverurl=unix://%(here)s/s.sock   ; comment
+
+[include]
+files = {files}
+"""
+
+
+def user_config(home: Path, files: str | None = "conf.d/*.conf") -> Path:
+    """The user's own ~/.config/supervisor/supervisord.conf (no supervisord runs it)."""
+    config = home / ".config" / "supervisor" / "supervisord.conf"
+    config.parent.mkdir(parents=True)
+    text = USER_CONFIG.format(files=files)
+    config.write_text(text if files is not None else text.split("[include]")[0])
+    return config
+
+
 @pytest.fixture
-def site(cli: Cli) -> Cli:
+def site(cli: Cli, home: Path) -> Cli:
     cli("-n", "west", "site", "create", "west", "--wait", "none").check()
+    user_config(home)
     return cli
 
 
 def test_supervisord_program(site: Cli, home: Path) -> None:
-    conf_dir = home / "conf.d"
-    result = site("-n", "west", "system", "install", "--supervisor-conf-dir", str(conf_dir))
+    conf_dir = home / ".config" / "supervisor" / "conf.d"
+    result = site("-n", "west", "system", "install")
     result.check()
     path = conf_dir / "skupper-west.conf"
     assert str(path) in result.out
+    assert "supervisord.conf (your configuration)" in result.out
+    assert "note: no supervisord answers for" in result.err
     parser = configparser.RawConfigParser()
     parser.read(path)
     program = parser["program:skupper-west"]
@@ -41,9 +66,51 @@ def test_supervisord_program(site: Cli, home: Path) -> None:
     assert (ns.runtime_dir / "logs").is_dir()
 
 
-def test_default_folder_is_under_home(site: Cli, home: Path) -> None:
-    site("-n", "west", "system", "install").check()
-    assert (home / ".config" / "supervisor" / "conf.d" / "skupper-west.conf").is_file()
+def test_a_folder_supervisord_does_not_include_fails_naming_the_include_line(
+    site: Cli, home: Path
+) -> None:
+    elsewhere = home / "elsewhere"
+    result = site("-n", "west", "system", "install", "--supervisor-conf-dir", str(elsewhere))
+    result.check(ExitCode.SYSTEM)
+    assert result.err.count("\n") == 1
+    assert f'add "files = {elsewhere}/*.conf" to its [include] section' in result.err
+    assert str(home / ".config" / "supervisor" / "conf.d") in result.err
+    assert not elsewhere.exists()
+    assert not (site.namespace("west").state_dir / "system-install.json").exists()
+
+
+def test_an_included_folder_given_with_the_flag_is_used(site: Cli, home: Path) -> None:
+    conf_dir = home / ".config" / "supervisor" / "conf.d"
+    site("-n", "west", "system", "install", "--supervisor-conf-dir", str(conf_dir)).check()
+    assert (conf_dir / "skupper-west.conf").is_file()
+
+
+def test_a_configuration_without_include_says_which_line_to_add(cli: Cli, home: Path) -> None:
+    cli("-n", "west", "site", "create", "west", "--wait", "none").check()
+    config = user_config(home, files=None)
+    result = cli("-n", "west", "system", "install")
+    result.check(ExitCode.SYSTEM)
+    assert result.err.count("\n") == 1
+    assert f"{config} includes no folder" in result.err
+    assert '"files = ~/.config/supervisor/conf.d/*.conf"' in result.err
+
+
+def test_the_flag_names_the_configuration_and_relative_includes_follow_it(
+    cli: Cli, home: Path
+) -> None:
+    cli("-n", "west", "site", "create", "west", "--wait", "none").check()
+    config = home / "sv" / "supervisord.conf"
+    config.parent.mkdir()
+    config.write_text("[include]\nfiles = programs/*.conf other/*.ini\n")
+    result = cli("-n", "west", "system", "install", "--supervisorctl-config", str(config))
+    result.check()
+    assert (home / "sv" / "programs" / "skupper-west.conf").is_file()
+    assert "(--supervisorctl-config)" in result.out
+    missing = cli("-n", "east", "system", "install", "--supervisorctl-config",
+                  str(home / "none.conf"))
+    missing.check(ExitCode.NOT_FOUND)
+    assert missing.err == f"skupper: error: supervisord configuration {home}/none.conf " \
+        "does not exist\n"
 
 
 def test_systemd_unit(site: Cli, home: Path) -> None:
@@ -63,18 +130,21 @@ def test_systemd_unit(site: Cli, home: Path) -> None:
 
 
 def test_install_twice_and_uninstall(site: Cli, home: Path) -> None:
-    conf_dir = home / "conf.d"
-    site("-n", "west", "system", "install", "--supervisor-conf-dir", str(conf_dir)).check()
+    conf_dir = home / ".config" / "supervisor" / "conf.d"
+    site("-n", "west", "system", "install").check()
+    same = site("-n", "west", "system", "install")
+    same.check()
+    assert "is already installed for supervisord" in same.out
     again = site("-n", "west", "system", "install", "--systemd")
     again.check(ExitCode.ALREADY_EXISTS)
     assert "already installed (supervisord" in again.err
-    # no supervisord runs: the file still goes, with a note
-    result = site(
-        "-n", "west", "system", "uninstall", "--supervisorctl-config", str(home / "none.conf")
-    )
+    # no supervisord runs: the file still goes, with a note in plain words
+    result = site("-n", "west", "system", "uninstall")
     result.check()
     assert not (conf_dir / "skupper-west.conf").exists()
-    assert "note: supervisord did not confirm" in result.err
+    assert "note: supervisord did not confirm the removal: supervisord is not running" \
+        in result.err
+    assert "<class" not in result.err and "Traceback" not in result.err
     site("-n", "west", "system", "uninstall").check(ExitCode.NOT_FOUND)
     site("-n", "west", "system", "install", "--systemd").check()
 
@@ -82,8 +152,11 @@ def test_install_twice_and_uninstall(site: Cli, home: Path) -> None:
 def test_start_under_supervisord_that_is_not_running_is_a_system_error(
     site: Cli, home: Path
 ) -> None:
-    site("-n", "west", "system", "install", "--supervisor-conf-dir", str(home / "c"),
-         "--supervisorctl-config", str(home / "missing.conf")).check()
+    site("-n", "west", "system", "install").check()
     result = site("-n", "west", "system", "start", "--timeout", "5")
     result.check(ExitCode.SYSTEM)
-    assert result.err.startswith("skupper: error: supervisorctl reread: ")
+    config = home / ".config" / "supervisor" / "supervisord.conf"
+    assert result.err == (
+        "skupper: error: supervisorctl reread: supervisord is not running: its socket does "
+        f"not exist (supervisorctl -c {config})\n"
+    )

@@ -96,8 +96,8 @@ def test_progress_is_told_each_state_and_prints_one_line_per_change_off_a_termin
 ) -> None:
     configured = reported(listener(), CONFIGURED_OK)
     ready = reported(listener(), CONFIGURED_OK, (MATCHED, "True", "Ready", "OK"))
-    clock = FakeClock({3: lambda: write_status(ns, reported(listener(), CONFIGURED_OK, NOT_MATCHED)),
-                       12: lambda: write_status(ns, ready)})
+    unmatched = reported(listener(), CONFIGURED_OK, NOT_MATCHED)
+    clock = FakeClock({3: lambda: write_status(ns, unmatched), 12: lambda: write_status(ns, ready)})
     write_status(ns, configured)
     lines: list[str] = []
     progress = Progress("Waiting for Listener 'web' to be ready", lines.append,
