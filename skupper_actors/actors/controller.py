@@ -185,7 +185,7 @@ class ControllerActor(Actor):
                 self.failures.pop(key, None)
             except (StartFailed, ValueError, KernelError) as error:
                 reason = getattr(error, "reason", error)
-                self.failures[key] = str(reason)
+                self.failures[key] = _where(group, name, desired) + str(reason)
                 self.log.error("resource_not_started", kind=key[0], name=name, error=str(reason))
         for name, cost in steps.cost_changes:
             link = self.node.ctx.lookup(self.node.child_id("links", name))
@@ -313,7 +313,17 @@ class ControllerActor(Actor):
         match resource.kind:
             case "Site":
                 res = cond(resource, RUNNING, True, "OK")
-                if self.current.access:
+                access_failed = sorted(
+                    (name, why) for (kind, name), why in self.failures.items()
+                    if kind == "RouterAccess"
+                )
+                if access_failed:  # the site cannot accept links: not Ready, and why
+                    name, why = access_failed[0]
+                    res = with_condition(
+                        res, RESOLVED, "False", reason="Error",
+                        message=f"RouterAccess {name}: {why}", now=now,
+                    )
+                elif self.current.access:
                     res = cond(res, RESOLVED, True, "OK")
                 reachable = [view for view in self._network if view.reachable]
                 status = replace(  # type: ignore[call-arg]
@@ -451,6 +461,15 @@ class ControllerActor(Actor):
             if kind and name:
                 keys.append((kind, name))
         return keys
+
+
+def _where(group: str, name: str, desired: Desired) -> str:
+    """"host:port: " for an access point or listener that could not start (the bind's
+    error names no address)."""
+    point = desired.access.get(name) if group == "access" else (
+        desired.listeners.get(name) if group == "listeners" else None
+    )
+    return f"{point.host}:{point.port}: " if point is not None else ""
 
 
 def _redeem(token: Any, site: str) -> Any:
