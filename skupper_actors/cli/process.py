@@ -21,6 +21,8 @@ from skupper_actors.management import ManagementClient, ManagementError, NodeSta
 from skupper_actors.security._files import ensure_private_dir
 
 POLL = 0.1
+#: The state of a program supervisord has not read yet (before `system start`).
+NOT_LOADED = "NOT_LOADED"
 
 
 def _alive(pid: int) -> bool:
@@ -198,6 +200,8 @@ def supervisor_state(config: str | None, program: str, environ: Mapping[str, str
             with contextlib.suppress(ValueError, IndexError):
                 pid = int(words[words.index("pid") + 1].rstrip(","))
         return words[1], pid
+    if "no such process" in result.stdout + result.stderr:
+        return NOT_LOADED, None  # installed, but supervisord has not read the file yet
     raise CliError(
         ExitCode.SYSTEM,
         f"supervisorctl status {program}: "

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from clikit import Cli, declare_site, wait_until
 
+from skupper_actors.cli.errors import ExitCode
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 SUPERVISORD_CONF = """\
@@ -133,3 +135,90 @@ def test_supervisord_restarts_a_killed_node_with_the_same_identity(
 
     cli("-n", "west", "system", "stop").check()
     assert status(cli, "west")["process"] == "STOPPED"
+
+
+DEBIAN_CONFIG = Path("/etc/supervisor/supervisord.conf")
+DEBIAN_SUPERVISORD = Path("/usr/bin/supervisord")
+
+
+@pytest.fixture
+def debian_supervisord(cli: Cli) -> Iterator[Path]:
+    """Debian's supervisord, started from a copy of Debian's configuration layout.
+
+    The copy moves /etc/supervisor, /var/run and /var/log/supervisor under the test's
+    folder, so the test neither needs nor disturbs a system daemon.
+    """
+    if not (DEBIAN_CONFIG.is_file() and DEBIAN_SUPERVISORD.is_file()):
+        pytest.skip("Debian's supervisor package is not installed (.ci/run installs it)")
+    root = cli.home / "d"
+    text = DEBIAN_CONFIG.read_text()
+    for system_path in ("/etc/supervisor", "/var/run", "/var/log/supervisor"):
+        assert system_path in text, f"{DEBIAN_CONFIG} changed its layout: no {system_path}"
+        text = text.replace(system_path, f"{root}{system_path}")
+    for folder in ("etc/supervisor/conf.d", "var/run", "var/log/supervisor"):
+        (root / folder).mkdir(parents=True)
+    config = root / "etc" / "supervisor" / "supervisord.conf"
+    config.write_text(text)
+    process = subprocess.Popen(  # as Debian's unit runs it: -n in the foreground
+        [str(DEBIAN_SUPERVISORD), "-n", "-c", str(config)],
+        env=cli.environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+    def answering() -> bool:
+        result = subprocess.run(
+            [tool("supervisorctl"), "-c", str(config), "pid"],
+            capture_output=True, text=True, check=False,
+        )
+        return result.stdout.strip().isdigit()
+
+    try:
+        wait_until(answering, 20, "Debian's supervisord to answer")
+        yield config
+    finally:
+        cli("-n", "west", "system", "stop")
+        cli("-n", "west", "system", "uninstall")
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def test_debian_supervisord_runs_the_node_and_never_beside_a_background_one(
+    cli: Cli, debian_supervisord: Path
+) -> None:
+    config = debian_supervisord
+    conf_d = config.parent / "conf.d"
+    declare_site(cli, "west", link_access=True)
+    cli("-n", "west", "system", "start").check()  # a background node first
+
+    installed = cli("-n", "west", "system", "install", "--supervisorctl-config", str(config))
+    installed.check()
+    program = conf_d / "skupper-west.conf"
+    assert program.is_file()  # in the folder Debian's [include] reads
+    assert f"{config} (--supervisorctl-config)" in installed.out
+    again = cli("-n", "west", "system", "install", "--supervisorctl-config", str(config))
+    again.check()
+    assert "already installed for supervisord" in again.out
+
+    refused = cli("-n", "west", "system", "start")
+    refused.check(ExitCode.ALREADY_EXISTS)
+    assert "already runs as a background process" in refused.err
+    assert "system stop" in refused.err
+
+    cli("-n", "west", "system", "stop").check()
+    started = cli("-n", "west", "system", "start").check()
+    assert "(supervisord, pid" in started.out
+    now = status(cli, "west")
+    assert now["manager"] == "supervisord" and now["process"] == "RUNNING"
+    holder = (cli.namespace("west").runtime_dir / "node.lock").read_text().strip()
+    assert int(holder) == now["pid"]
+
+    table = cli("-n", "west", "system", "status").check().out
+    assert table.splitlines()[0].startswith("namespace")
+
+    cli("-n", "west", "system", "stop").check()
+    assert status(cli, "west")["process"] == "STOPPED"
+    removed = cli("-n", "west", "system", "uninstall").check()
+    assert not program.exists() and "did not confirm" not in removed.err
