@@ -21,7 +21,7 @@ class ExitCode(IntEnum):
     TIMEOUT = 5
     #: the namespace's node does not answer on its management socket
     NODE_UNREACHABLE = 6
-    #: the resource (or the site of the namespace) already exists
+    #: the resource (or the site of the namespace) already exists, or a node already runs it
     ALREADY_EXISTS = 7
     #: a process manager or file-system operation failed
     SYSTEM = 8
@@ -37,7 +37,7 @@ EXIT_CODE_HELP = {
     ExitCode.VALIDATION: "invalid resource or file",
     ExitCode.TIMEOUT: "timed out waiting (--timeout)",
     ExitCode.NODE_UNREACHABLE: "the namespace's node is not running or does not answer",
-    ExitCode.ALREADY_EXISTS: "already exists",
+    ExitCode.ALREADY_EXISTS: "already exists, or another node already runs the site",
     ExitCode.SYSTEM: "process manager or file-system failure",
     ExitCode.INTERRUPTED: "interrupted",
 }
