@@ -46,7 +46,8 @@ def two_sites(cli: Cli) -> Iterator[Cli]:
             cli("-n", ns, "system", "start").check()
         token = cli.home / "west.token"
         cli("-n", "west", "token", "issue", str(token), "--name", "to-west").check()
-        cli("-n", "east", "token", "redeem", str(token)).check()
+        redeemed = cli("-n", "east", "token", "redeem", str(token)).check()
+        cli.redeem_err = redeemed.err  # type: ignore[attr-defined]
         yield cli
     finally:
         stop_all(cli, "west", "east")
@@ -90,9 +91,36 @@ def test_token_link_service_and_network_status(two_sites: Cli, echo_server: int)
         {"routingKey": "web", "listeners": ["west"], "connectors": ["east"]}
     ]
     assert yaml.safe_load(cli("-n", "west", "network", "status", "-o", "yaml").out) == data
+    assert_camel_case(data)
+    (west_link,) = data["links"]
+    assert west_link["peer"] == "east" and "lastError" in west_link
     table = cli("-n", "west", "network", "status").check().out
     assert "west (this site)" in table and "east (cost 1)" in table
     assert "ROUTING KEY" in table and "web" in table
+
+
+def assert_camel_case(data: object, where: str = "") -> None:
+    """Skupper's key style at every depth: no `link_id`, no `inter_router_port`."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            assert "_" not in key, f"{where}.{key} is not camelCase"
+            assert_camel_case(value, f"{where}.{key}")
+    elif isinstance(data, list):
+        for item in data:
+            assert_camel_case(item, where)
+
+
+def test_the_redemption_says_what_it_waits_for_off_a_terminal(two_sites: Cli) -> None:
+    # the grant's round trip takes seconds: one line per state, not silence, no spinner
+    lines = [
+        line for line in two_sites.redeem_err.splitlines()  # type: ignore[attr-defined]
+        if line.startswith("Waiting for")
+    ]
+    assert lines, two_sites.redeem_err  # type: ignore[attr-defined]
+    assert all(line.startswith("Waiting for AccessToken 'to-west' to be ready (") or
+               line.startswith("Waiting for link 'to-west' (") for line in lines)
+    assert len(lines) == len(set(lines))  # only changes
+    assert "\r" not in two_sites.redeem_err  # type: ignore[attr-defined]
 
 
 def test_wait_ready_times_out_with_the_conditions_message(two_sites: Cli) -> None:
@@ -100,9 +128,21 @@ def test_wait_ready_times_out_with_the_conditions_message(two_sites: Cli) -> Non
     result = cli("-n", "west", "listener", "create", "lonely", free_port(),
                  "--wait", "ready", "--timeout", "2")
     result.check(ExitCode.TIMEOUT)
-    assert result.err.strip() == (
-        "skupper: error: Listener 'lonely' not ready after 2s: No matching connectors"
+    assert result.err.splitlines()[-1] == (
+        "skupper: error: Listener 'lonely' not ready after 2s: No matching connectors: waiting "
+        "for a connector with routing key 'lonely' at a site of the network"
     )
+    result = cli("-n", "east", "connector", "create", "nobody", free_port(),
+                 "--wait", "ready", "--timeout", "3")
+    result.check(ExitCode.TIMEOUT)
+    expected = (
+        "No matching listeners: waiting for a listener with routing key 'nobody' at a site "
+        "of the network"
+    )
+    assert result.err.splitlines()[-1] == (
+        f"skupper: error: Connector 'nobody' not ready after 3s: {expected}"
+    )
+    assert f"Waiting for Connector 'nobody' to be ready ({expected})" in result.err
     # configured is enough when nothing serves the key yet
     result = cli("-n", "west", "listener", "create", "alone", free_port(), "--timeout", "10")
     result.check()

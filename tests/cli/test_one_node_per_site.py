@@ -42,8 +42,10 @@ def test_a_second_node_of_a_site_exits_at_once_with_its_own_code(cli: Cli) -> No
             f"lock {lock})"
         )
         assert '"event": "node_already_running"' in second.stderr
-        # the first node still runs and answers
+        # the first node still runs and answers; the table starts with its first row
         assert json.loads(cli("-n", "west", "system", "status", "-o", "json").out)["node"]
+        table = cli("-n", "west", "system", "status").check().out
+        assert table.splitlines()[0].split() == ["namespace", "west"]
     finally:
         stop_all(cli, "west")
 
