@@ -210,6 +210,15 @@ def start(ctx: CliContext, supervisorctl_config: str | None, timeout: float) -> 
         )
     if installation is not None and installation.manager == "supervisord":
         config = supervisorctl_config or installation.supervisorctl_config
+        if holder is not None:
+            program = deploy.program_name(namespace)
+            _, supervised = process.supervisor_state(config, program, environ)
+            if supervised != holder:
+                raise CliError(
+                    ExitCode.ALREADY_EXISTS,
+                    f"another node already runs namespace {namespace.name!r} (pid "
+                    f"{holder or 'unknown'}, not supervisord's); stop it first",
+                )
         pid = _start_supervised(ctx, installation, config)
         how = "supervisord"
     elif installation is not None:

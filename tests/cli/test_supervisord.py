@@ -208,6 +208,18 @@ def test_debian_supervisord_runs_the_node_and_never_beside_a_background_one(
     assert "system stop" in refused.err
 
     cli("-n", "west", "system", "stop").check()
+    by_hand = subprocess.Popen(
+        [tool("skupper-node"), "run", "-n", "west"], env=cli.environ,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: cli("-n", "west", "system", "status").code == 0, 30, "the node")
+        beside = cli("-n", "west", "system", "start")
+        beside.check(ExitCode.ALREADY_EXISTS)
+        assert f"(pid {by_hand.pid}, not supervisord's)" in beside.err
+    finally:
+        by_hand.terminate()
+        by_hand.wait(20)
     started = cli("-n", "west", "system", "start").check()
     assert "(supervisord, pid" in started.out
     now = status(cli, "west")
