@@ -131,13 +131,20 @@ def start_background(namespace: Namespace, environ: Mapping[str, str]) -> int:
     return process.pid
 
 
-def stop_background(namespace: Namespace, pid: int, timeout: float) -> bool:
+def stop_background(
+    namespace: Namespace,
+    pid: int,
+    timeout: float,
+    progress: Callable[[str], None] | None = None,
+) -> bool:
     """SIGTERM, then SIGKILL after `timeout`; True if it stopped on SIGTERM."""
     graceful = True
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while _alive(pid):
+        if progress is not None:
+            progress("SIGTERM sent" if graceful else "SIGKILL sent")
         if time.monotonic() >= deadline:
             graceful = False
             with contextlib.suppress(ProcessLookupError):

@@ -284,7 +284,8 @@ def stop(ctx: CliContext, supervisorctl_config: str | None, timeout: float) -> N
         process.checked(process.systemctl(["stop", f"{name}.service"], environ), "systemctl stop")
     pid = process.background_pid(namespace)
     if pid is not None:
-        graceful = process.stop_background(namespace, pid, timeout)
+        with ctx.progress(f"Waiting for the node of namespace {namespace.name!r} to stop") as shown:
+            graceful = process.stop_background(namespace, pid, timeout, progress=shown.update)
         if not graceful:
             ctx.note(f"note: the node did not stop within {timeout:g}s and was killed.")
     elif installation is None:
