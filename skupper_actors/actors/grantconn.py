@@ -120,14 +120,16 @@ class CappedReader:
         self.exceeded = False
         self.timed_out = False
 
-    def _allowance(self, size: int | None) -> int:
-        wanted = self.left if size is None or size < 0 else size
-        if wanted > self.left:
-            self.exceeded = True
-        return min(wanted, self.left)
+    def _allowance(self, size: int | None) -> tuple[int, bool]:
+        """How much may be read, and whether the budget (not the caller) set that."""
+        if size is None or size < 0:
+            return self.left, True
+        return min(size, self.left), size > self.left
 
     def read(self, size: int | None = -1) -> bytes:
-        allowed = self._allowance(size)
+        allowed, capped = self._allowance(size)
+        if capped and size is not None and size >= 0:
+            self.exceeded = True  # the caller wants more than the budget has left
         if allowed <= 0:
             return b""
         data: bytes = self._call(self._raw.read, allowed)
@@ -135,11 +137,14 @@ class CappedReader:
         return data
 
     def readline(self, size: int | None = -1) -> bytes:
-        allowed = self._allowance(size)
+        allowed, capped = self._allowance(size)
         if allowed <= 0:
+            self.exceeded = self.exceeded or size != 0
             return b""
         data: bytes = self._call(self._raw.readline, allowed)
         self.left -= len(data)
+        if capped and len(data) == allowed and not data.endswith(b"\n"):
+            self.exceeded = True  # the budget cut the line
         return data
 
     def _call(self, method: Callable[[int], bytes], size: int) -> bytes:

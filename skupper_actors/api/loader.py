@@ -21,6 +21,9 @@ from skupper_actors.api.schemas import load_document, resource_to_document
 from skupper_actors.siteconfig import _problems, _StrictLoader
 
 RESOURCE_SUFFIXES = (".yaml", ".yml", ".json")
+#: The parsers recurse once per level of nesting: a file nested past Python's recursion
+#: limit (about 1,000 levels; a resource needs fewer than 10) is a bad file, not a crash.
+TOO_DEEP = "nested too deeply to be a resource"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,6 +166,8 @@ def load_resource_text(text: str, source: str = "<string>") -> tuple[Resource, .
         raise ResourceError(
             [ResourceProblem(source=source, message=f"invalid YAML: {error}")]
         ) from None
+    except RecursionError:
+        raise ResourceError([ResourceProblem(source=source, message=TOO_DEEP)]) from None
     return resources_from_documents(documents, source)
 
 
@@ -181,6 +186,8 @@ def load_resource_json(text: str, source: str = "<string>") -> tuple[Resource, .
         raise ResourceError(
             [ResourceProblem(source=source, message=f"invalid JSON: {error}")]
         ) from None
+    except RecursionError:
+        raise ResourceError([ResourceProblem(source=source, message=TOO_DEEP)]) from None
     documents = document if isinstance(document, list) else [document]
     return resources_from_documents(documents, source)
 
@@ -197,6 +204,11 @@ def resources_from_documents(documents: Sequence[Any], source: str) -> tuple[Res
             resource = resource_from_document(document, source=source, index=index)
         except ResourceError as error:
             problems.extend(error.problems)
+            continue
+        except RecursionError:  # parsed just under the limit, too deep to check
+            problems.append(
+                ResourceProblem(source=source, resource=f"document {index}", message=TOO_DEEP)
+            )
             continue
         first = first_seen.setdefault(resource.key, index)
         if first != index:

@@ -39,9 +39,10 @@ NotFoundReason = Literal["unknown", "expired", "used up"]
 def check_expiration_window(seconds: float) -> None:
     """Raise ValueError (one line) for a window longer than `MAX_EXPIRATION_WINDOW`."""
     if seconds > MAX_EXPIRATION_WINDOW:
+        given = f"{int(seconds // 3600)}h" if seconds % 3600 == 0 else f"{seconds:.0f}s"
         raise ValueError(
-            f"expirationWindow must be at most {MAX_EXPIRATION_WINDOW / 3600:g}h (10 years), "
-            f"not {seconds / 3600:g}h"
+            f"expirationWindow must be at most {MAX_EXPIRATION_WINDOW / 3600:.0f}h (10 years), "
+            f"not {given}"
         )
 
 
