@@ -1,7 +1,7 @@
 """What a resource needs to be applied, beyond what its schema checks: one line, or None.
 
 The schema checks a resource alone; these checks know what applying it does with the
-values: a token's name becomes a folder under `runtime/certs` next to the site's own CA
+values: a token's name (by default its grant's) becomes a folder under `runtime/certs` next to the site's own CA
 and server credentials, a link's credentials are read from such a folder, a grant's window
 becomes a date. The controller leaves a resource that fails here out of the running
 configuration and marks it with an error condition; the CLI refuses it before writing.
@@ -21,6 +21,8 @@ def apply_problem(resource: Resource) -> str | None:
     """Why `resource` cannot be applied, in one line; None if it can."""
     match resource:
         case AccessGrant():
+            if resource.name in RESERVED_CREDENTIALS:  # its tokens are named after it
+                return _reserved(resource.name, "an AccessGrant's name")
             try:
                 check_expiration_window(resource.spec.expiration_window)
             except ValueError as error:
