@@ -73,6 +73,7 @@ class ControllerActor(Actor):
         self.resources: dict[tuple[str, str], Resource] = {}
         self.failures: dict[tuple[str, str], str] = {}  # (kind, name) -> why it is not running
         self.rejected: dict[tuple[str, str], str] = {}  # (kind, name) -> why it cannot apply
+        self._step_failures = 0  # OSErrors in a row (see _guarded)
         self.fingerprint: tuple[tuple[str, float, int], ...] = ()
         self.last_status = 0.0
         self.grant_server: GrantServerInfo | None = None
@@ -92,12 +93,18 @@ class ControllerActor(Actor):
             step()
         except OSError as error:
             self.fingerprint = ()  # read everything again next time
-            self.log.error(
-                "controller_step_failed",
-                step=step.__name__,
-                error=error.strerror or str(error),
-                errno=error.errno,
-            )
+            if self._step_failures == 0:  # once per episode, not once a second
+                self.log.error(
+                    "controller_step_failed",
+                    step=step.__name__,
+                    error=error.strerror or str(error),
+                    errno=error.errno,
+                )
+            self._step_failures += 1
+            return
+        if self._step_failures:
+            self.log.info("controller_step_recovered", failed_attempts=self._step_failures)
+            self._step_failures = 0
 
     def _groups_restarted(self) -> bool:
         """True if a group supervisor is not the one we filled (it was restarted)."""

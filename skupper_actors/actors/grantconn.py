@@ -166,7 +166,8 @@ class _Handler(WSGIHandler):  # type: ignore[misc]
 
     def __init__(self, sock: Any, address: Any, server: GrantHttpServer) -> None:
         super().__init__(sock, address, server)
-        self.rfile = CappedReader(self.rfile, server.limits.max_request_bytes)
+        # pywsgi drops `rfile` when it is done: keep our own reference to read the flags
+        self.capped = self.rfile = CappedReader(self.rfile, server.limits.max_request_bytes)
 
 
 class GrantHttpServer(WSGIServer):  # type: ignore[misc]
@@ -264,18 +265,21 @@ class GrantHttpServer(WSGIServer):  # type: ignore[misc]
             deadline.close()
             with contextlib.suppress(OSError):
                 tls.close()
-        reader = handler.rfile
-        if isinstance(reader, CappedReader):
-            if reader.exceeded:
-                self._closed(peer, "request_too_large", self.limits.max_request_bytes)
-            elif reader.timed_out:
-                self._closed(peer, "idle_timeout", self.limits.idle_timeout)
+        reader = handler.capped
+        if reader.exceeded:
+            self._closed(peer, "request_too_large", self.limits.max_request_bytes)
+        elif reader.timed_out:
+            self._closed(peer, "idle_timeout", self.limits.idle_timeout)
 
     def _handshake(self, sock: Any, peer: str) -> Any:
+        # wrap first, then shake hands: the TLS socket owns the descriptor from here on,
+        # so it is the one to close when the handshake fails or runs out of time
+        tls = self.context().wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         deadline = gevent.Timeout(self.limits.handshake_timeout)
         deadline.start()
         try:
-            return self.context().wrap_socket(sock, server_side=True)
+            tls.do_handshake()
+            return tls
         except gevent.Timeout as fired:
             if fired is not deadline:
                 raise
@@ -285,6 +289,8 @@ class GrantHttpServer(WSGIServer):  # type: ignore[misc]
             self.events.info("grant_handshake_failed", peer=peer, error=str(error))
         finally:
             deadline.close()
+        with contextlib.suppress(OSError):
+            tls.close()
         return None
 
     def _closed(self, peer: str, reason: str, limit: float) -> None:

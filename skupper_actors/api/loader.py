@@ -24,6 +24,9 @@ RESOURCE_SUFFIXES = (".yaml", ".yml", ".json")
 #: The parsers recurse once per level of nesting: a file nested past Python's recursion
 #: limit (about 1,000 levels; a resource needs fewer than 10) is a bad file, not a crash.
 TOO_DEEP = "nested too deeply to be a resource"
+#: Flow brackets (`[`, `{`) open at once past which a YAML file is refused unparsed:
+#: PyYAML takes seconds (on the event loop) to find that thousands of them are too many.
+MAX_FLOW_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,6 +157,8 @@ def load_resource_file(path: str | os.PathLike[str]) -> tuple[Resource, ...]:
 
 def load_resource_text(text: str, source: str = "<string>") -> tuple[Resource, ...]:
     """The resources in YAML `text` (documents separated by `---`), as if from `source`."""
+    if flow_depth(text) > MAX_FLOW_DEPTH:
+        raise ResourceError([ResourceProblem(source=source, message=TOO_DEEP)])
     try:
         documents = list(yaml.load_all(text, Loader=_StrictLoader))
     except yaml.MarkedYAMLError as error:
@@ -169,6 +174,30 @@ def load_resource_text(text: str, source: str = "<string>") -> tuple[Resource, .
     except RecursionError:
         raise ResourceError([ResourceProblem(source=source, message=TOO_DEEP)]) from None
     return resources_from_documents(documents, source)
+
+
+def flow_depth(text: str) -> int:
+    """The most flow brackets open at once outside quotes (an upper bound: a plain
+    scalar's own `[` counts too, which only makes a resource look deeper)."""
+    depth = deepest = 0
+    quote = ""
+    escaped = False
+    for char in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote == '"':
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
 
 
 def load_resource_json(text: str, source: str = "<string>") -> tuple[Resource, ...]:
