@@ -210,7 +210,8 @@ class GrantHttpServer(WSGIServer):  # type: ignore[misc]
         peer = str(address[0])
         refusal = self.gate.admit(peer)
         if refusal is not None:
-            setattr(self.counters, f"refused_{refusal}", getattr(self.counters, f"refused_{refusal}") + 1)
+            name = f"refused_{refusal}"
+            setattr(self.counters, name, getattr(self.counters, name) + 1)
             self.events.warning(
                 "grant_connection_refused",
                 peer=peer,

@@ -1,10 +1,11 @@
 """What a resource needs to be applied, beyond what its schema checks: one line, or None.
 
 The schema checks a resource alone; these checks know what applying it does with the
-values: a token's name (by default its grant's) becomes a folder under `runtime/certs` next to the site's own CA
-and server credentials, a link's credentials are read from such a folder, a grant's window
-becomes a date. The controller leaves a resource that fails here out of the running
-configuration and marks it with an error condition; the CLI refuses it before writing.
+values: a token's name (by default its grant's) becomes a folder under `runtime/certs`
+next to the site's own CA and server credentials, a link's credentials are read from such
+a folder, a grant's window becomes a date. The controller leaves a resource that fails
+here out of the running configuration and marks it with an error condition; the CLI
+refuses it before writing.
 """
 
 from __future__ import annotations

@@ -7,8 +7,12 @@ from pathlib import Path
 import pytest
 
 from skupper_actors.api import load_resources
-from skupper_actors.api.loader import TOO_DEEP, load_resource_json, load_resource_text
-from skupper_actors.api.loader import ResourceError
+from skupper_actors.api.loader import (
+    TOO_DEEP,
+    ResourceError,
+    load_resource_json,
+    load_resource_text,
+)
 from skupper_actors.controller.applycheck import apply_problem
 
 pytestmark = pytest.mark.timeout(30)
@@ -17,7 +21,8 @@ SITE = "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: west\n"
 
 
 def doc(kind: str, name: str, spec: str) -> str:
-    return f"apiVersion: skupper.io/v2alpha1\nkind: {kind}\nmetadata:\n  name: {name}\nspec:\n{spec}"
+    head = f"apiVersion: skupper.io/v2alpha1\nkind: {kind}\nmetadata:\n  name: {name}\n"
+    return f"{head}spec:\n{spec}"
 
 
 @pytest.mark.parametrize("depth", [5000, 980])
@@ -40,7 +45,7 @@ def test_a_deep_file_leaves_the_other_files_loaded(tmp_path: Path) -> None:
     assert [p.message for p in loaded.problems] == [TOO_DEEP]
 
 
-def one(text: str):  # noqa: ANN201
+def one(text: str):
     (resource,) = load_resource_text(text, "r.yaml")
     return resource
 
@@ -76,5 +81,6 @@ def test_names_of_the_sites_own_certificates_are_reserved(name: str) -> None:
 @pytest.mark.parametrize("name", ["..", "a/b", "/", "UPPER", "a" * 64])
 def test_names_that_address_another_folder_do_not_load(name: str) -> None:
     text = doc("AccessToken", name, "  url: https://h/x\n  code: c\n  ca: x\n")
-    with pytest.raises(ResourceError, match="metadata.name: must"):
-        load_resource_text(text.replace(f"name: {name}", f"name: '{name}'"), "r.yaml")
+    quoted = text.replace(f"name: {name}", f"name: '{name}'")
+    with pytest.raises(ResourceError, match=r"metadata\.name: must"):
+        load_resource_text(quoted, "r.yaml")

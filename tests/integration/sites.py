@@ -94,7 +94,10 @@ class SiteProcess:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "skupper_actors.node_cli", "run", "-n", self.ns.name, "--log-json"],
+            [
+                sys.executable, "-m", "skupper_actors.node_cli",
+                "run", "-n", self.ns.name, "--log-json",
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,

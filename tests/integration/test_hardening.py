@@ -18,7 +18,6 @@ import struct
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -77,7 +76,7 @@ def error_of(site: SiteProcess, kind: str, name: str, timeout: float = 15) -> st
     return wait_until(failed, timeout, what=f"{kind}/{name} to show an error at {site.name}")
 
 
-def linked_pair(sites, server: HashServer, **west_settings: str):  # noqa: ANN201
+def linked_pair(sites, server: HashServer, **west_settings: str):
     """west (link access, a connector) and east (a listener), linked by a redeemed token."""
     west = sites("west", link_access=True)
     east = sites("east")
@@ -117,7 +116,8 @@ class LongTransfer:
                 back = hashlib.sha256()
                 while data := sock.recv(1 << 16):
                     back.update(data)
-            self.result = (echoed == digest.digest(), back.digest() == pattern_digest(1 << 20, 1 << 20))
+            pattern_ok = back.digest() == pattern_digest(1 << 20, 1 << 20)
+            self.result = (echoed == digest.digest(), pattern_ok)
         except OSError as error:
             self.result = f"{type(error).__name__}: {error}"
 
