@@ -298,6 +298,9 @@ def test_a_flood_of_idle_sockets_to_the_grant_port_under_1024_descriptors(sites)
     paused = west.log_events("accept_paused")
     assert paused[0]["listener"] == "grant-server"
     assert west.log_events("accept_resumed")
+    # the controller could not list input/resources meanwhile: it kept its state, retried
+    assert west.log_events("controller_step_failed")[0]["errno"] == 24  # EMFILE
+    assert west.log_events("controller_step_recovered")
     server.close()
 
 
@@ -395,3 +398,72 @@ def test_a_site_with_a_long_name_redeems_and_the_token_is_not_burned(sites) -> N
 
     common_name = x509.load_pem_x509_certificate(cert).subject.rfc4514_string()
     assert common_name.startswith(f"CN={long_name}-via-") and len(common_name) == 3 + 64
+
+
+def tls_to_grant_port(token: AccessToken) -> ssl.SSLSocket:
+    url = urlsplit(token.spec.url)
+    context = ssl.create_default_context(cadata=token.spec.ca)
+    raw = socket.create_connection((url.hostname, url.port), timeout=10)
+    return context.wrap_socket(raw, server_hostname=url.hostname)
+
+
+def ended(sock: socket.socket) -> bool:
+    try:
+        while sock.recv(4096):
+            pass
+    except (ConnectionResetError, ssl.SSLError):
+        pass
+    return True
+
+
+def test_the_grant_server_closes_idle_and_oversized_connections_and_caps_a_peer(sites) -> None:
+    west = sites("west", link_access=True)
+    west.write(
+        "Site",
+        "west",
+        {
+            "linkAccess": "default",
+            "settings": {
+                "grant-server-port": str(free_port()),
+                "grant-server-idle-timeout": "1",
+                "grant-server-max-request-bytes": "2048",
+            },
+        },
+    )
+    west.start(nofile=NOFILE)
+    token = issue_token(west, "probe")
+    # idle after the handshake: closed after the idle timeout
+    started = time.monotonic()
+    with tls_to_grant_port(token) as idle:
+        assert ended(idle)
+    assert 0.8 <= time.monotonic() - started < 5
+    # a request larger than the budget: cut there, and the code is never read
+    with tls_to_grant_port(token) as big:
+        big.sendall(b"POST /x HTTP/1.1\r\nHost: w\r\nX-Pad: " + b"p" * 4096 + b"\r\n\r\n")
+        answer = big.recv(4096)
+        assert not answer.startswith(b"HTTP/1.1 200") and ended(big)
+    wait_until(  # logged just after the close
+        lambda: {"idle_timeout", "request_too_large"}
+        <= {e["reason"] for e in west.log_events("grant_connection_closed")},
+        5,
+        what="both closes to be logged",
+    )
+    # the default per-peer cap: 8 connections from one address, the 9th is refused
+    url = urlsplit(token.spec.url)
+    assert url.port is not None
+    held = [socket.create_connection(("127.0.0.1", url.port), timeout=5) for _ in range(8)]
+    try:
+        wait_until(
+            lambda: west.client.status().counters["grant_server_connections_accepted"] >= 10,
+            10,
+            what="the 8 held connections to be accepted",
+        )
+        assert closed_at_once(url.port, "127.0.0.1")
+    finally:
+        for sock in held:
+            sock.close()
+    counters = west.client.status().counters
+    assert counters["grant_server_refused_max_connections_per_peer"] == 1
+    assert counters["grant_server_closed_idle_timeout"] == 1
+    assert counters["grant_server_closed_request_too_large"] == 1
+    assert grant_answer(token, "/no-such-grant") == 404  # and it still serves

@@ -52,3 +52,30 @@ def test_the_reader_stops_at_its_budget() -> None:
     assert reader.read(100) == b"h" * 12
     assert reader.exceeded
     assert reader.read(1) == b"" and reader.readline() == b""
+
+
+def test_an_accept_pause_grows_and_is_logged_once_per_episode() -> None:
+    import errno
+
+    import structlog
+    from structlog.testing import capture_logs
+
+    from skupper_actors.actors.acceptpause import AcceptPause, is_resource_shortage
+
+    emfile = OSError(errno.EMFILE, "Too many open files")
+    assert is_resource_shortage(emfile)
+    assert not is_resource_shortage(OSError(errno.EBADF, "Bad file descriptor"))
+    with capture_logs() as logs:
+        pause = AcceptPause(structlog.get_logger(), "grant-server", initial=0.05, maximum=0.3)
+        waits = [pause.failed(emfile) for _ in range(5)]
+        pause.succeeded()
+        pause.succeeded()
+        pause.failed(emfile)
+    assert waits == [0.05, 0.1, 0.2, 0.3, 0.3]
+    assert [(e["event"], e.get("failed_attempts")) for e in logs] == [
+        ("accept_paused", None),
+        ("accept_resumed", 5),
+        ("accept_paused", None),
+    ]
+    assert logs[0]["listener"] == "grant-server" and logs[0]["errno"] == errno.EMFILE
+    assert pause.episodes == 2
