@@ -44,7 +44,11 @@ from skupper_actors.api.status import (
     ServiceRecord,
     SiteRecord,
 )
-from skupper_actors.controller.applycheck import RESERVED_CREDENTIALS, apply_problem
+from skupper_actors.controller.applycheck import (
+    RESERVED_CREDENTIALS,
+    apply_problem,
+    is_resource_name,
+)
 from skupper_actors.controller.desired import Desired, Plan, desired_state, plan
 from skupper_actors.controller.tokens import TokenRefused, redeem
 from skupper_actors.kernel import Actor, ChildSpec, KernelError, StartFailed, SupervisorRef
@@ -268,7 +272,9 @@ class ControllerActor(Actor):
             if token in desired.tokens:
                 continue
             link_file.unlink()
-            if token not in RESERVED_CREDENTIALS:  # never the site's own CA or server
+            # the name comes from a file name: never '' (the whole certs folder), '..',
+            # or the site's own CA or server credentials
+            if is_resource_name(token) and token not in RESERVED_CREDENTIALS:
                 shutil.rmtree(self.ns.runtime_certs_dir / token, ignore_errors=True)
             self.log.info("token_forgotten", token=token)
             self.fingerprint = ()

@@ -10,12 +10,24 @@ refuses it before writing.
 
 from __future__ import annotations
 
+from marshmallow import ValidationError
+
 from skupper_actors.api import AccessGrant, AccessToken, Link, Resource
+from skupper_actors.api._schema import dns_label
 from skupper_actors.controller.site import SITE_CA, SITE_SERVER
 from skupper_actors.security.grants import check_expiration_window
 
 #: credential folder names the site keeps for itself: no resource may read or write them
 RESERVED_CREDENTIALS = frozenset({SITE_CA, SITE_SERVER})
+
+
+def is_resource_name(text: str) -> bool:
+    """True for a name a resource may have (a DNS label: never '', '.', '..' or a path)."""
+    try:
+        dns_label(text)
+    except ValidationError:
+        return False
+    return True
 
 
 def apply_problem(resource: Resource) -> str | None:

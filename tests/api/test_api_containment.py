@@ -84,3 +84,13 @@ def test_names_that_address_another_folder_do_not_load(name: str) -> None:
     quoted = text.replace(f"name: {name}", f"name: '{name}'")
     with pytest.raises(ResourceError, match=r"metadata\.name: must"):
         load_resource_text(quoted, "r.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [("east", True), ("", False), (".", False), ("..", False), ("a/b", False), ("A", False)],
+)
+def test_a_name_from_a_file_name_is_checked_before_it_becomes_a_path(text: str, ok: bool) -> None:
+    from skupper_actors.controller.applycheck import is_resource_name
+
+    assert is_resource_name(text) is ok
