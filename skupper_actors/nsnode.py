@@ -27,6 +27,7 @@ import structlog
 from skupper_actors import __version__
 from skupper_actors.actors.context import RouterContext
 from skupper_actors.actors.controller import ControllerActor
+from skupper_actors.actors.grantconn import GrantCounters, GrantLimits
 from skupper_actors.actors.grants import GrantServerActor, ReloadCertificate
 from skupper_actors.actors.link import LinkActor, LinkEndpoint
 from skupper_actors.actors.listener import GetBoundAddress, InterRouterListener
@@ -98,6 +99,7 @@ class NamespaceNode:
     desired: Desired = field(default_factory=lambda: Desired(site=None))
     group_refs: dict[str, object] = field(default_factory=dict)
     last_good: dict[Path, tuple[Resource, ...]] = field(default_factory=dict)
+    grant_counters: GrantCounters = field(default_factory=GrantCounters)
 
     @property
     def site_name(self) -> str:
@@ -228,6 +230,7 @@ class NamespaceNode:
         settings = routing_settings(self.site)
         grants_host = self.site.spec.settings.get("grant-server-host", "127.0.0.1")
         grants_port = int(self.site.spec.settings.get("grant-server-port", "0"))
+        grant_limits = GrantLimits.from_settings(self.site.spec.settings, _setting_invalid)
         server = self.ns.runtime_certs_dir / SITE_SERVER
 
         def group() -> Supervisor:
@@ -264,6 +267,8 @@ class NamespaceNode:
                             host=grants_host,
                             port=grants_port,
                             endpoints=self.endpoints,
+                            limits=grant_limits,
+                            counters=self.grant_counters,
                         ),
                         registry=ctx.registry,
                     ),
@@ -288,6 +293,10 @@ class NamespaceNode:
         return self.root
 
 
+def _setting_invalid(key: str, value: str, problem: str) -> None:
+    _log.error("site_setting_invalid", setting=key, value=value, problem=problem)
+
+
 def routing_settings(site: Site) -> RoutingSettings:
     settings = site.spec.settings
     return RoutingSettings(
@@ -301,13 +310,14 @@ def build_namespace_node(ns: Namespace) -> NamespaceNode:
     """Read the namespace's Site and make (or load) its certificates."""
     ns.ensure_layout()
     loaded = load_resources(ns.resources_dir)
-    if loaded.problems:
-        raise SiteNotDeclared("\n".join(str(p) for p in loaded.problems))
+    # a bad file elsewhere must not keep the site from starting: the controller reports
+    # it (and keeps it out); only a Site that cannot be read stops the start
     desired = desired_state(loaded.all_resources)
     if desired.site is None:
+        problems = "".join(f"\n{p}" for p in loaded.problems)
         raise SiteNotDeclared(
             f"namespace {ns.name} declares no Site (in {ns.resources_dir}); "
-            "create one with 'skupper site create NAME'"
+            f"create one with 'skupper site create NAME'{problems}"
         )
     site = desired.site
     ca = ensure_site_ca(ns)

@@ -144,6 +144,8 @@ def parse_site_config(
         raise SiteConfigError(source, [("", f"{where}invalid YAML: {error.problem}")]) from None
     except yaml.YAMLError as error:
         raise SiteConfigError(source, [("", f"invalid YAML: {error}")]) from None
+    except RecursionError:
+        raise SiteConfigError(source, [("", "nested too deeply to be a configuration")]) from None
     if document is None:
         document = {}
     if not isinstance(document, dict):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,11 @@ from skupper_actors.api.status import (
     ServiceRecord,
     SiteRecord,
 )
+from skupper_actors.controller.applycheck import (
+    RESERVED_CREDENTIALS,
+    apply_problem,
+    is_resource_name,
+)
 from skupper_actors.controller.desired import Desired, Plan, desired_state, plan
 from skupper_actors.controller.tokens import TokenRefused, redeem
 from skupper_actors.kernel import Actor, ChildSpec, KernelError, StartFailed, SupervisorRef
@@ -70,6 +76,8 @@ class ControllerActor(Actor):
         self.current: Desired = node.desired
         self.resources: dict[tuple[str, str], Resource] = {}
         self.failures: dict[tuple[str, str], str] = {}  # (kind, name) -> why it is not running
+        self.rejected: dict[tuple[str, str], str] = {}  # (kind, name) -> why it cannot apply
+        self._step_failures = 0  # OSErrors in a row (see _guarded)
         self.fingerprint: tuple[tuple[str, float, int], ...] = ()
         self.last_status = 0.0
         self.grant_server: GrantServerInfo | None = None
@@ -79,8 +87,28 @@ class ControllerActor(Actor):
     def on_start(self) -> None:
         if self._groups_restarted():
             self.current = Desired(site=self.current.site)
-        self.reconcile()
+        self._guarded(self.reconcile)
         self.send_after(POLL_INTERVAL, _Poll())
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        """Run a reconcile or status step; an OSError (out of descriptors, a full disk)
+        keeps the last good state and is tried again at the next poll."""
+        try:
+            step()
+        except OSError as error:
+            self.fingerprint = ()  # read everything again next time
+            if self._step_failures == 0:  # once per episode, not once a second
+                self.log.error(
+                    "controller_step_failed",
+                    step=step.__name__,
+                    error=error.strerror or str(error),
+                    errno=error.errno,
+                )
+            self._step_failures += 1
+            return
+        if self._step_failures:
+            self.log.info("controller_step_recovered", failed_attempts=self._step_failures)
+            self._step_failures = 0
 
     def _groups_restarted(self) -> bool:
         """True if a group supervisor is not the one we filled (it was restarted)."""
@@ -93,20 +121,23 @@ class ControllerActor(Actor):
 
     def on_receive(self, message: object) -> Any:
         if isinstance(message, _Poll):
-            if self._groups_restarted():
-                self.log.warning("router_restarted_under_controller")
-                self.current = Desired(site=self.current.site)
-                self.reconcile()
-            elif self._fingerprint() != self.fingerprint:
-                self.reconcile()
-            elif time.monotonic() - self.last_status >= STATUS_INTERVAL:
-                self.write_statuses()
+            self._guarded(self._poll)
             self.send_after(POLL_INTERVAL, _Poll())
             return None
         if isinstance(message, Reload):
-            self.reconcile()
+            self._guarded(self.reconcile)
             return None
         return super().on_receive(message)
+
+    def _poll(self) -> None:
+        if self._groups_restarted():
+            self.log.warning("router_restarted_under_controller")
+            self.current = Desired(site=self.current.site)
+            self.reconcile()
+        elif self._fingerprint() != self.fingerprint:
+            self.reconcile()
+        elif time.monotonic() - self.last_status >= STATUS_INTERVAL:
+            self.write_statuses()
 
     # -- reading ---------------------------------------------------------------------------
     def _fingerprint(self) -> tuple[tuple[str, float, int], ...]:
@@ -139,7 +170,12 @@ class ControllerActor(Actor):
     def reconcile(self) -> None:
         resources = self._load()
         self.resources = {r.key: r for r in resources}
-        desired = desired_state(resources)
+        rejected = {r.key: p for r in resources if (p := apply_problem(r)) is not None}
+        for (kind, name), problem in sorted(rejected.items()):
+            if self.rejected.get((kind, name)) != problem:
+                self.log.error("resource_rejected", kind=kind, name=name, problem=problem)
+        self.rejected = rejected
+        desired = desired_state(r for r in resources if r.key not in rejected)
         for problem in desired.problems:
             self.log.error("resources_inconsistent", problem=problem)
         site = desired.site
@@ -183,7 +219,7 @@ class ControllerActor(Actor):
                 spec: ChildSpec = self.node.child_spec(group, name, desired)
                 supervisor.start_child(spec)
                 self.failures.pop(key, None)
-            except (StartFailed, ValueError, KernelError) as error:
+            except (StartFailed, ValueError, KernelError, OSError) as error:
                 reason = getattr(error, "reason", error)
                 self.failures[key] = _where(group, name, desired) + str(reason)
                 self.log.error("resource_not_started", kind=key[0], name=name, error=str(reason))
@@ -236,7 +272,10 @@ class ControllerActor(Actor):
             if token in desired.tokens:
                 continue
             link_file.unlink()
-            shutil.rmtree(self.ns.runtime_certs_dir / token, ignore_errors=True)
+            # the name comes from a file name: never '' (the whole certs folder), '..',
+            # or the site's own CA or server credentials
+            if is_resource_name(token) and token not in RESERVED_CREDENTIALS:
+                shutil.rmtree(self.ns.runtime_certs_dir / token, ignore_errors=True)
             self.log.info("token_forgotten", token=token)
             self.fingerprint = ()
 
@@ -280,7 +319,7 @@ class ControllerActor(Actor):
         self._network = snapshot.network if snapshot else ()
         dp = self.node.ctx.dataplane
         for key, resource in self.resources.items():
-            failure = self.failures.get(key)
+            failure = self.rejected.get(key) or self.failures.get(key)
             if failure is not None:
                 updated = with_condition(
                     resource, CONFIGURED, "False", reason="Error", message=failure, now=now

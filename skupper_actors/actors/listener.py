@@ -18,6 +18,7 @@ import gevent.socket
 
 from skupper_actors.kernel import Actor, ChildSpec, KernelError, Restart
 
+from .acceptpause import AcceptPause
 from .context import RouterContext
 from .link import LinkActor
 
@@ -93,14 +94,15 @@ class InterRouterListener(Actor):
 
     def _accept_loop(self) -> None:
         assert self.sock is not None
+        pause = AcceptPause(self.log, "inter-router")
         while True:
             try:
                 conn, address = self.sock.accept()
             except OSError as error:
-                # EMFILE and friends: say so, wait a little, keep serving
-                self.log.warning("inter_router_accept_failed", error=str(error))
-                gevent.sleep(0.1)
+                # EMFILE and friends: say so once, wait (longer each time), keep serving
+                gevent.sleep(pause.failed(error))
                 continue
+            pause.succeeded()
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             links = self.ctx.lookup("links")
             if links is None:

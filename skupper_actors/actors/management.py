@@ -24,6 +24,7 @@ from skupper_actors.management import (
 from skupper_actors.management.schema import ProtocolError
 
 from .context import RouterContext
+from .grants import GetGrantCounters
 from .messages import GetAdaptorInfo, GetRoutingSnapshot, Reload
 from .routing import RoutingSnapshot
 
@@ -101,6 +102,18 @@ class ManagementActor(Actor):
                     self.log.warning("adaptor_status_unavailable", adaptor=name, error=str(error))
         return tuple(found)
 
+    def _counters(self) -> dict[str, int]:
+        """Limit counters of the actors that keep them (the grant server, when it runs)."""
+        grants = self.ctx.lookup("grants")
+        if grants is None:
+            return {}
+        try:
+            counters: dict[str, int] = grants.ask(GetGrantCounters(), timeout=2)
+        except KernelError as error:
+            self.log.warning("counters_unavailable", actor="grants", error=str(error))
+            return {}
+        return counters
+
     def answer(self, raw: bytes) -> bytes:
         """One reply for one request; every failure is an error reply, never silence."""
         try:
@@ -132,5 +145,6 @@ class ManagementActor(Actor):
             addresses=snapshot.addresses if kind in ("status", "addresses", "reload") else (),
             adaptors=self._adaptors() if kind in ("status", "adaptors", "reload") else (),
             network=snapshot.network if kind in ("status", "network", "reload") else (),
+            counters=self._counters() if kind in ("status", "reload") else {},
         )
         return encode_reply(status)

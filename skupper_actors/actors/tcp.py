@@ -25,6 +25,7 @@ from skupper_actors.protocol.tcpstream import (
     StreamHeader,
 )
 
+from .acceptpause import AcceptPause
 from .context import RouterContext
 from .dataplane import ConnectorBinding, EgressSink, StreamRefused
 from .messages import BindAddress, GetAdaptorInfo, UnbindAddress
@@ -113,13 +114,15 @@ class TcpListenerActor(Supervisor):
         super().on_stop(reason)
 
     def _accept_loop(self) -> None:
+        pause = AcceptPause(self.log, f"tcp-{self.listener_name}")
         while True:
             try:
                 client, _ = self.sock.accept()
             except OSError as error:
-                self.log.warning("tcp_accept_failed", error=str(error))
-                gevent.sleep(0.05)
+                # EMFILE and friends: say so once, wait (longer each time), keep serving
+                gevent.sleep(pause.failed(error))
                 continue
+            pause.succeeded()
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             reset_on_close(client)
             try:

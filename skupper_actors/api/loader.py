@@ -21,6 +21,12 @@ from skupper_actors.api.schemas import load_document, resource_to_document
 from skupper_actors.siteconfig import _problems, _StrictLoader
 
 RESOURCE_SUFFIXES = (".yaml", ".yml", ".json")
+#: The parsers recurse once per level of nesting: a file nested past Python's recursion
+#: limit (about 1,000 levels; a resource needs fewer than 10) is a bad file, not a crash.
+TOO_DEEP = "nested too deeply to be a resource"
+#: Flow brackets (`[`, `{`) open at once past which a YAML file is refused unparsed:
+#: PyYAML takes seconds (on the event loop) to find that thousands of them are too many.
+MAX_FLOW_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,6 +157,8 @@ def load_resource_file(path: str | os.PathLike[str]) -> tuple[Resource, ...]:
 
 def load_resource_text(text: str, source: str = "<string>") -> tuple[Resource, ...]:
     """The resources in YAML `text` (documents separated by `---`), as if from `source`."""
+    if flow_depth(text) > MAX_FLOW_DEPTH:
+        raise ResourceError([ResourceProblem(source=source, message=TOO_DEEP)])
     try:
         documents = list(yaml.load_all(text, Loader=_StrictLoader))
     except yaml.MarkedYAMLError as error:
@@ -163,7 +171,33 @@ def load_resource_text(text: str, source: str = "<string>") -> tuple[Resource, .
         raise ResourceError(
             [ResourceProblem(source=source, message=f"invalid YAML: {error}")]
         ) from None
+    except RecursionError:
+        raise ResourceError([ResourceProblem(source=source, message=TOO_DEEP)]) from None
     return resources_from_documents(documents, source)
+
+
+def flow_depth(text: str) -> int:
+    """The most flow brackets open at once outside quotes (an upper bound: a plain
+    scalar's own `[` counts too, which only makes a resource look deeper)."""
+    depth = deepest = 0
+    quote = ""
+    escaped = False
+    for char in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote == '"':
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
 
 
 def load_resource_json(text: str, source: str = "<string>") -> tuple[Resource, ...]:
@@ -181,6 +215,8 @@ def load_resource_json(text: str, source: str = "<string>") -> tuple[Resource, .
         raise ResourceError(
             [ResourceProblem(source=source, message=f"invalid JSON: {error}")]
         ) from None
+    except RecursionError:
+        raise ResourceError([ResourceProblem(source=source, message=TOO_DEEP)]) from None
     documents = document if isinstance(document, list) else [document]
     return resources_from_documents(documents, source)
 
@@ -197,6 +233,11 @@ def resources_from_documents(documents: Sequence[Any], source: str) -> tuple[Res
             resource = resource_from_document(document, source=source, index=index)
         except ResourceError as error:
             problems.extend(error.problems)
+            continue
+        except RecursionError:  # parsed just under the limit, too deep to check
+            problems.append(
+                ResourceProblem(source=source, resource=f"document {index}", message=TOO_DEEP)
+            )
             continue
         first = first_seen.setdefault(resource.key, index)
         if first != index:

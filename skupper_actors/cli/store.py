@@ -27,6 +27,7 @@ from skupper_actors.api import (
 )
 from skupper_actors.api.loader import resources_from_documents
 from skupper_actors.cli.errors import CliError, ExitCode
+from skupper_actors.controller.applycheck import apply_problem
 from skupper_actors.security._files import (
     PRIVATE_FILE_MODE,
     PUBLIC_FILE_MODE,
@@ -48,11 +49,16 @@ def validation_error(error: ResourceError) -> CliError:
 
 
 def build(document: Mapping[str, Any], source: str = "command line") -> Resource:
-    """A resource from a Skupper-shaped document, validated by the api loader."""
+    """A resource from a Skupper-shaped document, validated by the api loader and by
+    what the node needs to apply it (reserved names, bounded dates)."""
     try:
-        return resource_from_document(dict(document), source=source)
+        resource = resource_from_document(dict(document), source=source)
     except ResourceError as error:
         raise validation_error(error) from None
+    problem = apply_problem(resource)
+    if problem is not None:
+        raise CliError(ExitCode.VALIDATION, f"{resource.kind}/{resource.name}: {problem}")
+    return resource
 
 
 def document_of(resource: Resource) -> dict[str, Any]:

@@ -102,6 +102,8 @@ class NodeStatus:
     addresses: tuple[AddressInfo, ...] = field(default_factory=tuple)
     adaptors: tuple[AdaptorInfo, ...] = ()
     network: tuple[SiteView, ...] = ()
+    #: limit counters (what was refused or cut, since start), e.g. grant_server_*
+    counters: dict[str, int] = field(default_factory=dict)
 
 
 class _Strict(Schema):
@@ -220,6 +222,7 @@ class NodeStatusSchema(_Strict):
     addresses = fields.List(fields.Nested(AddressInfoSchema), load_default=list)
     adaptors = fields.List(fields.Nested(AdaptorInfoSchema), load_default=list)
     network = fields.List(fields.Nested(SiteViewSchema), load_default=list)
+    counters = fields.Dict(keys=fields.String(), values=fields.Integer(), load_default=dict)
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> NodeStatus:
@@ -230,6 +233,7 @@ class NodeStatusSchema(_Strict):
             addresses=tuple(data["addresses"]),
             adaptors=tuple(data["adaptors"]),
             network=tuple(data["network"]),
+            counters=dict(data["counters"]),
         )
 
 

@@ -8,6 +8,7 @@ made elsewhere with an RSA or Ed25519 key can still be loaded and used to issue.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import ipaddress
 import os
 from collections.abc import Iterable
@@ -154,6 +155,20 @@ def issue_server_cert(
         [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
         _validity(valid_days, not_before, not_after, ca=ca),
     )
+
+
+#: X.509's upper bound on a common name (RFC 5280, ub-common-name).
+MAX_COMMON_NAME = 64
+
+
+def client_common_name(redeemer: str, grant: str) -> str:
+    """`<redeemer>-via-<grant>`, or when longer than X.509 allows, its first characters
+    and a hash of the whole (so two long names stay apart): never more than 64."""
+    name = f"{redeemer}-via-{grant}"
+    if len(name) <= MAX_COMMON_NAME:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
+    return f"{name[: MAX_COMMON_NAME - len(digest) - 1]}-{digest}"
 
 
 def issue_client_cert(

@@ -13,18 +13,37 @@ import json
 import math
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from skupper_actors.security._files import PRIVATE_FILE_MODE, write_file_atomically
 
 #: 24 random bytes: 192 bits, 32 url-safe characters.
 CODE_BYTES = 24
 DEFAULT_EXPIRATION_WINDOW = 15 * 60.0
+#: The longest expiration window a grant may have: 10 years (a date past it is nonsense,
+#: and past year 9999 it cannot even be written as a date).
+MAX_EXPIRATION_WINDOW = 10 * 366 * 24 * 3600.0
+#: 9999-12-31T23:59:59Z, the last time a status can show: a book written before the window
+#: was bounded may hold a later one, which is read as this.
+LATEST_EXPIRY = 253402300799.0
 FILE_VERSION = 1
 
+_Answer = TypeVar("_Answer")
+
 NotFoundReason = Literal["unknown", "expired", "used up"]
+
+
+def check_expiration_window(seconds: float) -> None:
+    """Raise ValueError (one line) for a window longer than `MAX_EXPIRATION_WINDOW`."""
+    if seconds > MAX_EXPIRATION_WINDOW:
+        given = f"{int(seconds // 3600)}h" if seconds % 3600 == 0 else f"{seconds:.0f}s"
+        raise ValueError(
+            f"expirationWindow must be at most {MAX_EXPIRATION_WINDOW / 3600:.0f}h (10 years), "
+            f"not {given}"
+        )
 
 
 class GrantBookError(Exception):
@@ -117,6 +136,7 @@ class GrantBook:
             raise ValueError(f"redemptions_allowed must be at least 1, not {redemptions_allowed!r}")
         if not math.isfinite(expiration_window) or expiration_window <= 0:
             raise ValueError(f"expiration_window must be positive, not {expiration_window!r}")
+        check_expiration_window(expiration_window)
         if code is not None and (not code or not code.isprintable() or " " in code):
             raise ValueError("a code must be printable characters without spaces")
         grant = Grant(
@@ -135,6 +155,30 @@ class GrantBook:
 
         The count is on disk before this returns; if writing fails nothing is counted.
         """
+        grant, _ = self.redeem_with(grant_id, code, now, lambda _grant: None)
+        return grant
+
+    def redeem_with(
+        self,
+        grant_id: str,
+        code: str,
+        now: float,
+        answer: Callable[[Grant], _Answer],
+    ) -> tuple[Grant, _Answer]:
+        """Check a redemption, make its `answer`, and only then count it.
+
+        If `answer` raises, nothing is counted (the token is not burned). `answer` may
+        yield to other greenlets: the grant is checked again before the count is written,
+        so two redemptions racing for the last use cannot both win.
+        """
+        grant = self._redeemable(grant_id, code, now)
+        made = answer(grant)
+        grant = self._redeemable(grant_id, code, now)
+        redeemed = replace(grant, redemptions=grant.redemptions + 1)
+        self._commit({**self._grants, grant_id: redeemed})
+        return redeemed, made
+
+    def _redeemable(self, grant_id: str, code: str, now: float) -> Grant:
         grant = self._grants.get(grant_id)
         if grant is None:
             raise GrantNotFound(grant_id, "unknown")
@@ -144,9 +188,7 @@ class GrantBook:
             raise GrantNotFound(grant_id, "used up")
         if not hmac.compare_digest(code.encode("utf-8"), grant.code.encode("utf-8")):
             raise GrantCodeWrong(grant_id)
-        redeemed = replace(grant, redemptions=grant.redemptions + 1)
-        self._commit({**self._grants, grant_id: redeemed})
-        return redeemed
+        return grant
 
     def get(self, grant_id: str) -> Grant | None:
         return self._grants.get(grant_id)
@@ -229,7 +271,7 @@ def _grant(entry: Any, where: str) -> Grant:
         value = entry[key]
         if isinstance(value, bool) or not isinstance(value, types):
             raise GrantBookError(f"{where}: {key} has the wrong type")
-    grant = Grant(**entry)
+    grant = Grant(**{**entry, "expires_at": min(entry["expires_at"], LATEST_EXPIRY)})
     if grant.redemptions < 0 or grant.redemptions_allowed < 1 or not math.isfinite(
         grant.expires_at
     ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -84,13 +85,23 @@ class SiteProcess:
         return wait_until(ready, timeout, what=f"{kind}/{name} {condition} at {self.name}")
 
     # -- process ------------------------------------------------------------------------------
-    def start(self) -> SiteProcess:
+    def start(self, *, nofile: int | None = None) -> SiteProcess:
+        """Start the node; `nofile` sets its open-file limit (RLIMIT_NOFILE, soft and hard)."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
+
+        def limit_files() -> None:
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "skupper_actors.node_cli", "run", "-n", self.name, "--log-json"],
+            [
+                sys.executable, "-m", "skupper_actors.node_cli",
+                "run", "-n", self.ns.name, "--log-json",
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,
+            preexec_fn=limit_files if nofile is not None else None,
         )
         log.close()
         wait_until(self.ready, 20, what=f"site {self.name} to answer management")

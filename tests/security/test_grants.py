@@ -200,3 +200,78 @@ def test_the_code_is_not_in_repr(book: GrantBook) -> None:
     assert grant.code not in repr(grant)
     stored = json.loads(Path(book.path).read_text())
     assert stored["grants"][0]["code"] == grant.code
+
+
+# --- counted only once the answer is made (issue 13) -------------------------------------
+
+
+def test_a_failure_while_answering_counts_nothing(path: Path, book: GrantBook) -> None:
+    from skupper_actors.security import CertificateAuthority, issue_client_cert
+
+    ca = CertificateAuthority.create(common_name="test-ca")
+    grant = book.issue("east", now=T0)
+
+    def answer(found: Grant) -> bytes:
+        # what the grant server did before: a common name past X.509's 64 characters
+        return issue_client_cert(ca, f"{'r' * 40}-via-{found.name}{'x' * 30}").cert_pem
+
+    with pytest.raises(ValueError):
+        book.redeem_with(grant.id, grant.code, T0 + 1, answer)
+    assert book.get(grant.id) == grant
+    assert GrantBook(path).get(grant.id) == grant  # nor on disk
+    redeemed, made = book.redeem_with(grant.id, grant.code, T0 + 2, lambda g: g.name.encode())
+    assert (redeemed.redemptions, made) == (1, b"east")
+
+
+def test_the_last_use_cannot_be_won_twice_while_answering(book: GrantBook) -> None:
+    grant = book.issue("east", now=T0)
+
+    def answer_after_another_redemption(found: Grant) -> str:
+        book.redeem(grant.id, grant.code, T0 + 1)  # another greenlet, while this one waited
+        return "answer"
+
+    with pytest.raises(GrantNotFound) as caught:
+        book.redeem_with(grant.id, grant.code, T0 + 1, answer_after_another_redemption)
+    assert caught.value.reason == "used up"
+    assert book.get(grant.id).redemptions == 1  # type: ignore[union-attr]
+
+
+def test_a_client_common_name_always_fits_x509() -> None:
+    from skupper_actors.security import (
+        MAX_COMMON_NAME,
+        CertificateAuthority,
+        client_common_name,
+        issue_client_cert,
+    )
+
+    assert client_common_name("east", "for-east") == "east-via-for-east"
+    ca = CertificateAuthority.create(common_name="test-ca")
+    long_a = client_common_name("a" * 63, "g" * 63)
+    long_b = client_common_name("a" * 63, "g" * 62 + "h")
+    assert len(long_a) == len(long_b) == MAX_COMMON_NAME
+    assert long_a != long_b  # the hash keeps two long names apart
+    assert long_a.startswith("a" * 40)
+    issue_client_cert(ca, long_a)  # the certificate can be made
+
+
+def test_an_expiration_window_is_bounded(book: GrantBook) -> None:
+    from skupper_actors.security.grants import MAX_EXPIRATION_WINDOW
+
+    with pytest.raises(ValueError, match="at most 87840h"):
+        book.issue("east", now=T0, expiration_window=99999999 * 3600.0)
+    assert book.issue("east", now=T0, expiration_window=MAX_EXPIRATION_WINDOW).expires_at == (
+        T0 + MAX_EXPIRATION_WINDOW
+    )
+
+
+def test_a_book_from_before_the_bound_reads_a_far_expiry_as_the_last_date(path: Path) -> None:
+    from skupper_actors.api._schema import format_timestamp
+    from skupper_actors.security.grants import LATEST_EXPIRY
+
+    GrantBook(path).issue("east", now=T0)
+    document = json.loads(path.read_text())
+    document["grants"][0]["expires_at"] = T0 + 99999999 * 3600.0  # year 13434
+    path.write_text(json.dumps(document))
+    grant = GrantBook(path).find("east")
+    assert grant is not None and grant.expires_at == LATEST_EXPIRY
+    assert format_timestamp(grant.expires_at) == "9999-12-31T23:59:59Z"
