@@ -138,6 +138,8 @@ class StreamEnded:
     link_id: int
     delivery_id: int
     aborted: bool
+    #: body bytes the sender announced in the stream's footer (None: it announced none)
+    length: int | None = None
 
 
 AmqpEvent: TypeAlias = (
