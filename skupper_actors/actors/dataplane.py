@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from skupper_actors.protocol import routing as rt
 from skupper_actors.protocol.addressing import AddressTable, Destination, DistributionMode
-from skupper_actors.protocol.tcpstream import FORWARD, StreamHeader
+from skupper_actors.protocol.tcp import FORWARD, StreamHeader
 
 
 class StreamRefused(Exception):
@@ -36,7 +36,9 @@ class Sink(Protocol):
 
     def data(self, chunk: bytes) -> None: ...
 
-    def end(self, aborted: bool) -> None: ...
+    def end(self, aborted: bool, length: int | None = None) -> None:
+        """The stream ended: aborted, or cleanly after ``length`` bytes (as its sender
+        announced; None when it announced nothing, which never counts as whole)."""
 
 
 class ReverseSink(Sink, Protocol):
@@ -62,7 +64,8 @@ class OutStream(Protocol):
 
     def backlog(self) -> int: ...
 
-    def end(self) -> None: ...
+    def end(self, length: int | None = None) -> None:
+        """End the stream cleanly, announcing the ``length`` bytes written to it."""
 
     def abort(self) -> None: ...
 
@@ -92,7 +95,7 @@ class EgressSink:
     """A forward stream arrived for a local connector: hold its bytes until the
     connection actor attaches (the window bounds what can arrive meanwhile)."""
 
-    __slots__ = ("_ended", "_target", "buffer", "header", "refuse", "via")
+    __slots__ = ("_ended", "_length", "_target", "buffer", "header", "refuse", "via")
 
     def __init__(
         self, header: StreamHeader, refuse: Callable[[str, str], None], via: Port | None = None
@@ -104,6 +107,7 @@ class EgressSink:
         self.buffer: list[bytes] = []
         self._target: Sink | None = None
         self._ended: bool | None = None
+        self._length: int | None = None
 
     def attach(self, target: Sink) -> None:
         self._target = target
@@ -111,7 +115,7 @@ class EgressSink:
             target.data(chunk)
         self.buffer = []
         if self._ended is not None:
-            target.end(self._ended)
+            target.end(self._ended, self._length)
 
     def data(self, chunk: bytes) -> None:
         if self._target is not None:
@@ -119,11 +123,12 @@ class EgressSink:
         else:
             self.buffer.append(chunk)
 
-    def end(self, aborted: bool) -> None:
+    def end(self, aborted: bool, length: int | None = None) -> None:
         if self._target is not None:
-            self._target.end(aborted)
+            self._target.end(aborted, length)
         else:
             self._ended = aborted
+            self._length = length
 
 
 class LocalStream:
@@ -142,10 +147,10 @@ class LocalStream:
     def backlog(self) -> int:
         return 0
 
-    def end(self) -> None:
+    def end(self, length: int | None = None) -> None:
         if not self.done:
             self.done = True
-            self.sink.end(False)
+            self.sink.end(False, length)
 
     def abort(self) -> None:
         if not self.done:

@@ -18,7 +18,7 @@ import structlog
 
 from skupper_actors.protocol import amqp
 from skupper_actors.protocol import routing as rt
-from skupper_actors.protocol.tcpstream import (
+from skupper_actors.protocol.tcp import (
     REVERSE,
     StreamHeader,
     StreamHeaderError,
@@ -62,11 +62,11 @@ class RemoteStream:
     def backlog(self) -> int:
         return self.session.conn.stream_backlog(self.delivery)
 
-    def end(self) -> None:
+    def end(self, length: int | None = None) -> None:
         if not self.done:
             self.done = True
             self.session.owners.pop(self.link, None)
-            self.session.conn.end_stream(self.delivery)
+            self.session.conn.end_stream(self.delivery, length)
             self.session.flush()
 
     def abort(self) -> None:
@@ -90,11 +90,11 @@ class _TransitSink:
     def data(self, chunk: bytes) -> None:
         self.out.write(chunk)
 
-    def end(self, aborted: bool) -> None:
+    def end(self, aborted: bool, length: int | None = None) -> None:
         if aborted:
             self.out.abort()
         else:
-            self.out.end()
+            self.out.end(length)  # passed on as announced: the far end checks it
 
 
 class _TransitOwner:
@@ -319,7 +319,7 @@ class LinkSession:
         sink = self.sinks.pop(event.link_id, None)
         self.headers.pop(event.link_id, None)
         if sink is not None:
-            sink.end(event.aborted)
+            sink.end(event.aborted, event.length)
         with contextlib.suppress(amqp.AmqpUsageError):
             self.conn.close_link(event.link_id)
 

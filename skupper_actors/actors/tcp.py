@@ -21,7 +21,7 @@ import gevent.socket
 
 from skupper_actors.kernel import ChildSpec, KernelError, Restart, Supervisor
 from skupper_actors.protocol.addressing import DistributionMode
-from skupper_actors.protocol.tcpstream import (
+from skupper_actors.protocol.tcp import (
     StreamHeader,
 )
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import random
 
 from amqp_pair import AmqpPair
+from test_amqp_streaming import HEADER, opened_pair, stream_link
 
 from skupper_actors.protocol.amqp import AmqpConnection, StreamData, StreamEnded, StreamStarted
 from skupper_actors.protocol.amqp._codec import decode_stream_footer, encode_stream_footer
-
-from test_amqp_streaming import HEADER, opened_pair, stream_link
 
 
 def test_footer_round_trips_any_length() -> None:
@@ -59,7 +58,7 @@ def test_a_section_after_the_footer_fails_the_link() -> None:
     pair.take_server()
     # a footer then more data: written by hand, as a broken peer would
     conn: AmqpConnection = pair.client
-    link = conn._links.by_id[sender]  # noqa: SLF001 - a peer breaking the rule on purpose
+    link = conn._links.by_id[sender]
     from cproton import lib
 
     footer = encode_stream_footer(3)
