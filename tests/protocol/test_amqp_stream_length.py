@@ -68,3 +68,22 @@ def test_a_section_after_the_footer_fails_the_link() -> None:
     pair.pump()
     ended = [e for e in pair.take_server() if isinstance(e, StreamEnded)]
     assert ended and ended[0].link_id == receiver and ended[0].aborted
+
+
+def test_a_link_closed_under_a_partial_stream_never_ends_it_whole() -> None:
+    """Proton may complete a partial delivery when its link detaches; whatever it does,
+    the receiver must not see a clean end announcing every byte."""
+    from cproton import lib
+
+    pair: AmqpPair = opened_pair()
+    sender, receiver = stream_link(pair)
+    delivery = pair.client.start_stream(sender, HEADER)
+    pair.client.write_stream(delivery, b"x" * 5000)
+    pair.pump()
+    pair.take_server()
+    link = pair.client._links.by_id[sender]
+    lib.pn_link_close(link.ptr)  # behind the wrapper's back: no abort first
+    pair.pump()
+    ended = [e for e in pair.take_server() if isinstance(e, StreamEnded)]
+    assert ended and ended[0].link_id == receiver
+    assert ended[0].aborted or ended[0].length is None
