@@ -253,9 +253,9 @@ class TcpConnectionActor(Actor):
             self.header, self._dest, self.refusal = header, dest, None
             if attempt > 1:
                 self.inbound = SocketSink()  # a fresh one per attempt after the first
-            self.dp.waiting[header.stream_id] = self.inbound
-            self.dp.acks[(header.stream_id, FORWARD)] = self._on_ack
-            self.dp.outstanding[dest] += 1
+            self.dp.expect_reverse(stream_id, self.inbound)
+            self.dp.on_ack(stream_id, FORWARD, self._on_ack)
+            self.dp.reserve(dest)
             try:
                 self.out = self.dp.open_stream(header, _AttemptOwner(self, attempt))
             except StreamRefused as refused:
@@ -310,7 +310,7 @@ class TcpConnectionActor(Actor):
         self.sock = sock
         forward = self.header
         self.peer_router = forward.source
-        self.dp.acks[(forward.stream_id, REVERSE)] = self._on_ack
+        self.dp.on_ack(forward.stream_id, REVERSE, self._on_ack)
         self.egress_sink.attach(self.inbound)
         self.inbound.refuse = self.egress_sink.refuse
         try:
@@ -448,13 +448,8 @@ class TcpConnectionActor(Actor):
         self._event(event, "the far end's stream ended")
 
     def _forget(self) -> None:
-        header = self.header
-        if header is not None:
-            self.dp.waiting.pop(header.stream_id, None)
-            self.dp.acks.pop((header.stream_id, FORWARD), None)
-            self.dp.acks.pop((header.stream_id, REVERSE), None)
+        if self.header is not None:
+            self.dp.forget_stream(self.header.stream_id)
         if self._dest is not None:
-            self.dp.outstanding[self._dest] -= 1
-            if self.dp.outstanding[self._dest] <= 0:
-                del self.dp.outstanding[self._dest]
+            self.dp.release(self._dest)
             self._dest = None

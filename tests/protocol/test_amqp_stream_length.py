@@ -8,7 +8,13 @@ import random
 from amqp_pair import AmqpPair
 from test_amqp_streaming import HEADER, opened_pair, stream_link
 
-from skupper_actors.protocol.amqp import AmqpConnection, StreamData, StreamEnded, StreamStarted
+from skupper_actors.protocol.amqp import (
+    AmqpConnection,
+    StreamData,
+    StreamEnded,
+    StreamLength,
+    StreamStarted,
+)
 from skupper_actors.protocol.amqp._codec import decode_stream_footer, encode_stream_footer
 
 
@@ -33,9 +39,10 @@ def test_end_with_length_reaches_the_receiver_after_every_byte() -> None:
     assert isinstance(started, StreamStarted)
     body = b"".join(e.data for e in events if isinstance(e, StreamData))
     assert body == payload  # the footer is not body
-    assert events[-1] == StreamEnded(
-        link_id=receiver, delivery_id=started.delivery_id, aborted=False, length=len(payload)
-    )
+    assert events[-2:] == [
+        StreamLength(link_id=receiver, delivery_id=started.delivery_id, length=len(payload)),
+        StreamEnded(link_id=receiver, delivery_id=started.delivery_id, aborted=False),
+    ]
 
 
 def test_end_without_length_announces_none() -> None:
@@ -45,8 +52,9 @@ def test_end_without_length_announces_none() -> None:
     pair.client.write_stream(delivery, b"abc")
     pair.client.end_stream(delivery)
     pair.pump()
-    ended = pair.take_server()[-1]
-    assert isinstance(ended, StreamEnded) and not ended.aborted and ended.length is None
+    events = pair.take_server()
+    assert isinstance(events[-1], StreamEnded) and not events[-1].aborted
+    assert not any(isinstance(e, StreamLength) for e in events)
 
 
 def test_a_section_after_the_footer_fails_the_link() -> None:
@@ -84,6 +92,7 @@ def test_a_link_closed_under_a_partial_stream_never_ends_it_whole() -> None:
     link = pair.client._links.by_id[sender]
     lib.pn_link_close(link.ptr)  # behind the wrapper's back: no abort first
     pair.pump()
-    ended = [e for e in pair.take_server() if isinstance(e, StreamEnded)]
+    events = pair.take_server()
+    ended = [e for e in events if isinstance(e, StreamEnded)]
     assert ended and ended[0].link_id == receiver
-    assert ended[0].aborted or ended[0].length is None
+    assert ended[0].aborted or not any(isinstance(e, StreamLength) for e in events)

@@ -21,7 +21,14 @@ from ._codec import (
 )
 from ._state import InStream, Link
 from .errors import AmqpDecodeError
-from .events import AmqpEvent, MessageReceived, StreamData, StreamEnded, StreamStarted
+from .events import (
+    AmqpEvent,
+    MessageReceived,
+    StreamData,
+    StreamEnded,
+    StreamLength,
+    StreamStarted,
+)
 
 
 class MessageTooLarge(AmqpDecodeError):
@@ -128,11 +135,11 @@ class Reader:
         link.finished = True
         footer = stream.footer
         length = decode_stream_footer(footer) if footer is not None else None
-        out.append(
-            StreamEnded(
-                link_id=link.link_id, delivery_id=stream.delivery_id, aborted=False, length=length
+        if length is not None:
+            out.append(
+                StreamLength(link_id=link.link_id, delivery_id=stream.delivery_id, length=length)
             )
-        )
+        out.append(StreamEnded(link_id=link.link_id, delivery_id=stream.delivery_id, aborted=False))
         return True
 
     def _start(self, link: Link, stream: InStream, out: list[AmqpEvent]) -> None:
