@@ -18,7 +18,7 @@ import threading
 import time
 
 import pytest
-from harness import Mesh, free_port, wait_until
+from harness import LinkProxy, Mesh, free_port, wait_until
 from test_tcp import add_connector, add_listener, wait_matched
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -165,5 +165,75 @@ def test_a_stream_that_lost_bytes_on_the_way_ends_in_a_reset_not_an_eof(tmp_path
         assert ending == "reset", f"a clean EOF after {received} of {CHUNK * CHUNKS} bytes"
     finally:
         relay.close()
+        mesh.close()
+        server.close()
+
+
+class SlowAnswer:
+    """Reads a request to its EOF, then answers slowly; records how the answer ended."""
+
+    def __init__(self, chunks: int = 400) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self.chunks = chunks
+        self.request = 0
+        self.endings: list[str] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            while data := conn.recv(65536):
+                self.request += len(data)
+            try:
+                for _ in range(self.chunks):
+                    conn.sendall(b"y" * 65536)
+                    time.sleep(0.005)
+                conn.shutdown(socket.SHUT_WR)
+                self.endings.append("sent everything")
+            except OSError as error:
+                self.endings.append(type(error).__name__)
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def test_the_answer_path_lost_after_the_request_ended_cleanly_resets_the_client(
+    tmp_path,
+) -> None:
+    """a - b -(proxy)- c: the client's request ended cleanly (its stream is over), then
+    the link the answer crosses is cut: the client sees a reset, never an EOF."""
+    server = SlowAnswer()
+    mesh = Mesh(tmp_path, ["a", "b", "c"])
+    proxy = LinkProxy(mesh["c"].port)
+    mesh.link("a", "b")
+    mesh.link("b", "c", port=proxy.port)
+    port = add_listener(mesh, "a", "answer")
+    add_connector(mesh, "c", "answer", server.port)
+    try:
+        mesh.start()
+        wait_matched(mesh, "a", "answer")
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as client:
+            client.sendall(b"q" * 10_000)
+            client.shutdown(socket.SHUT_WR)
+            received = 0
+            while received < 1 << 20:
+                data = client.recv(65536)
+                assert data, "the answer ended before the cut"
+                received += len(data)
+            assert server.request == 10_000
+            proxy.cut()
+            with pytest.raises(ConnectionResetError):
+                while client.recv(65536):
+                    pass
+    finally:
+        proxy.close()
         mesh.close()
         server.close()
