@@ -1,15 +1,10 @@
 """TcpConnectionActor: one TCP connection at the edge of the VAN, ingress or egress.
 
 The actor holds the socket, the watcher that reads it and the writer that writes it;
-what the connection *is* lives in protocol.tcp: its two halves and the clean-end rule
-(``TcpConnection``), the ingress's attempts (``Attempts``). The actor feeds them the
-events it sees and carries out the effects they return.
-
-The ingress picks a destination for the routing key, opens the forward stream and waits
-until the far end has connected to its server (the reverse stream arrives) before it
-reads the client: a refused attempt can then go to another destination with nothing to
-replay but the early bytes it kept. The egress connects to host:port and opens the
-reverse stream.
+what the connection *is* lives in protocol.tcp.connection (its two halves and the
+clean-end rule): the actor feeds it the events it sees and carries out the effects it
+returns. How a connection is set up (the ingress's attempts, the egress's connect) is
+in tcpends.py, one subclass per side.
 """
 
 from __future__ import annotations
@@ -26,30 +21,20 @@ import gevent.socket
 from skupper_actors.kernel import Actor
 from skupper_actors.protocol.addressing import Destination, DistributionMode
 from skupper_actors.protocol.tcp import (
-    FORWARD,
-    REVERSE,
     Attempts,
     Closing,
     Effect,
     Event,
-    GiveUp,
     Half,
     StreamHeader,
     TcpConnection,
-    forward_header,
-    reverse_header,
 )
 
 from .context import RouterContext
-from .dataplane import EgressSink, OutStream, StreamRefused
-from .tcpedge import ServerAddress, SocketSink, TcpCounters, close_cleanly, reset, reset_on_close
+from .dataplane import EgressSink, OutStream
+from .tcpedge import ServerAddress, SocketSink, TcpCounters, close_cleanly, reset
 
 READ_SIZE = 256 * 1024
-CONNECT_TIMEOUT = 5.0
-ACCEPT_TIMEOUT = 10.0  # forward stream sent -> reverse stream must arrive
-# Client bytes already waiting when the forward stream opens go with it at once, before
-# the far end has answered; they are kept to be sent again if another attempt follows.
-EARLY_DATA = 64 * 1024
 _OPEN = Half.OPEN
 
 
@@ -58,7 +43,7 @@ class _Finished:
     reason: str
 
 
-class _AttemptOwner:
+class AttemptOwner:
     """The owner of one attempt's outgoing stream: a late word about an attempt given
     up already never reaches the next one."""
 
@@ -73,7 +58,7 @@ class _AttemptOwner:
 
 
 class TcpConnectionActor(Actor):
-    """One TCP connection at the edge of the VAN (ingress or egress side)."""
+    """One TCP connection at the edge of the VAN; ``_set_up`` (a subclass's) runs first."""
 
     lifecycle_log_level = "debug"
     mailbox_size = 64
@@ -126,7 +111,7 @@ class TcpConnectionActor(Actor):
     def on_start(self) -> None:
         self.counters.opened += 1
         self.counters.active += 1
-        self._runner = gevent.spawn(self._ingress if self.header is None else self._egress)
+        self._runner = gevent.spawn(self._set_up)
         self._runner.link(self._runner_done)
 
     def on_receive(self, message: object) -> Any:
@@ -167,18 +152,13 @@ class TcpConnectionActor(Actor):
                 self.ref.tell(_Finished(reason="done"))
 
     # -- events in, effects out ---------------------------------------------------------------
+    def _set_up(self) -> None:
+        raise NotImplementedError
+
     def path_closed(self, attempt: int, condition: str | None, why: str) -> None:
         """The link carrying an outgoing stream ended before the stream did."""
-        if attempt != self.attempts.current:
-            return  # an attempt given up already
-        if not self._pumping and self.egress_sink is None:
-            if self.refusal is not None:
-                return  # refused already
-            if not self.inbound.accepted.is_set():  # before the far end connected: try again
-                self.refusal = (condition, why)
-                self.inbound.accepted.set()
-                return
-        self._event(Event.PATH_LOST, why)
+        if attempt == self.attempts.current:  # else an attempt given up already
+            self._event(Event.PATH_LOST, why)
 
     def _event(self, event: Event, why: str) -> None:
         self._apply(self.conn.handle(event), why, event)
@@ -224,106 +204,6 @@ class TcpConnectionActor(Actor):
         watcher = self._watcher
         if watcher is not None and not watcher.active and self.conn.window.open:
             watcher.start(self._on_readable)  # it stopped on a full window
-
-    # -- ingress ---------------------------------------------------------------------------------
-    def _read_early(self) -> bytes:
-        """What the client has sent so far (up to EARLY_DATA), without waiting."""
-        try:
-            data: bytes = self.sock._sock.recv(EARLY_DATA)
-        except (BlockingIOError, InterruptedError):
-            return b""
-        except OSError:
-            self._early_end = Event.LOCAL_FAIL  # the far end must see an abort
-            return b""
-        if not data:
-            self._early_end = Event.LOCAL_END  # half-closed already: the stream ends then
-        return data
-
-    def _ingress(self) -> None:
-        attempts = self.attempts
-        early = b""
-        outcome: GiveUp | None = None
-        while outcome is None:
-            dest = self.dp.select(self.routing_key, attempts.excluded, self.distribution)
-            if dest is None or not attempts.may_start():
-                outcome = attempts.no_destination()
-                break
-            attempt = attempts.start(dest.router_id)
-            stream_id = self.dp.new_stream_id()
-            header = forward_header(stream_id, self.dp.router_id, dest.router_id, self.routing_key)
-            self.header, self._dest, self.refusal = header, dest, None
-            if attempt > 1:
-                self.inbound = SocketSink()  # a fresh one per attempt after the first
-            self.dp.expect_reverse(stream_id, self.inbound)
-            self.dp.on_ack(stream_id, FORWARD, self._on_ack)
-            self.dp.reserve(dest)
-            try:
-                self.out = self.dp.open_stream(header, _AttemptOwner(self, attempt))
-            except StreamRefused as refused:
-                self.refusal = (refused.condition, refused.description)
-            else:
-                if not early and self._early_end is None:
-                    early = self._read_early()
-                self.conn.restart_send()  # a new stream: offsets from 0
-                if early:
-                    self.conn.window.on_sent(len(early))
-                    self.out.write(early)
-                if not self.inbound.accepted.wait(ACCEPT_TIMEOUT):
-                    no_answer = f"no answer from {dest.router_id} within {ACCEPT_TIMEOUT:g} s"
-                    self.refusal = ("skupper:no-answer", no_answer)
-            if self.refusal is None:
-                self.peer_router = dest.router_id
-                self.counters.octets_in += len(early)
-                self._pump(FORWARD, REVERSE)
-                return
-            condition, why = self.refusal
-            self.log.info("tcp_attempt_refused", router=dest.router_id, reason=why)
-            if self.out is not None:
-                self.out.abort()
-                self.out = None
-            self._forget()
-            decision = attempts.refused(attempt, condition)
-            if isinstance(decision, GiveUp):
-                outcome = decision
-            elif decision is not None and decision.delay:
-                gevent.sleep(decision.delay)  # let routing take the lost path out first
-        self.counters.refused += 1
-        tried = list(attempts.tried)
-        self.log.info("tcp_connection_refused", routing_key=self.routing_key, tried=tried)
-        if outcome.reset:
-            reset(self.sock)  # every destination refused: as a refused server would
-        else:
-            close_cleanly(self.sock)  # no destination at all: accept and close
-
-    # -- egress ----------------------------------------------------------------------------------
-    def _egress(self) -> None:
-        assert self.header is not None and self.egress_sink is not None and self.server
-        try:
-            sock = self.server.connect(CONNECT_TIMEOUT)
-        except OSError as error:
-            self.counters.refused += 1
-            self.log.info("tcp_connect_failed", server=str(self.server), error=str(error))
-            self.egress_sink.refuse("skupper:connect-failed", f"{self.server}: {error}")
-            return
-        sock.settimeout(None)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        reset_on_close(sock)
-        self.sock = sock
-        forward = self.header
-        self.peer_router = forward.source
-        self.dp.on_ack(forward.stream_id, REVERSE, self._on_ack)
-        self.egress_sink.attach(self.inbound)
-        self.inbound.refuse = self.egress_sink.refuse
-        try:
-            self.out = self.dp.open_stream(
-                reverse_header(forward), _AttemptOwner(self, 0), via=self.egress_sink.via
-            )
-        except StreamRefused as refused:
-            self.log.info("tcp_reverse_refused", reason=refused.description)
-            self.egress_sink.refuse(refused.condition, refused.description)
-            reset(sock)
-            return
-        self._pump(REVERSE, FORWARD)
 
     # -- both: the socket, its watcher and its writer ----------------------------------------------
     def _pump(self, out_direction: str, in_direction: str) -> None:
