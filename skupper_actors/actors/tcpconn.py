@@ -321,7 +321,7 @@ class TcpConnectionActor(Actor):
         event = self.conn.classify_far_end(sink.length)
         if event is Event.FAR_SHORT:
             self.log.warning(
-                "tcp_stream_short",
+                "tcp_stream_truncated",
                 announced=sink.length,
                 written=self.conn.acker.written,
                 stream=self.header.stream_id if self.header else None,
