@@ -1,311 +1,34 @@
-"""The router's forwarding table, shared by the link and TCP actors of one node.
-
-Data never travels through a mailbox: a link actor's reader greenlet hands each
-received chunk straight to the stream's sink (a socket writer at the edge of the VAN, or
-the next hop's connection at a transit router). This object is the lookup those
-greenlets do per stream (never per byte): routes and sessions published by the routing
-and link actors, local connector bindings, streams waiting for their reverse direction.
-Calls into it never yield, so greenlets cannot interleave inside one.
-"""
-
-from __future__ import annotations
-
-import itertools
-import zlib
-from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from skupper_actors.protocol import routing as rt
-from skupper_actors.protocol.addressing import AddressTable, Destination, DistributionMode
-from skupper_actors.protocol.tcpstream import FORWARD, StreamHeader
-
-
-class StreamRefused(Exception):
-    """A stream cannot be delivered here (no route, no connector, nobody waiting)."""
-
-    def __init__(self, condition: str, description: str) -> None:
-        super().__init__(description)
-        self.condition = condition
-        self.description = description
-
-
-class Sink(Protocol):
-    """Where a stream's bytes go at a router: called from a link's reader greenlet."""
-
-    def data(self, chunk: bytes) -> None: ...
-
-    def end(self, aborted: bool) -> None: ...
-
-
-class ReverseSink(Sink, Protocol):
-    """An ingress's sink for the reverse direction: its arrival means the far end connected.
-
-    ``refuse(condition, description)`` stops the stream at its sender (the ingress's
-    socket cannot take more); None when the stream did not come over a link.
-    """
-
-    def started(self, refuse: Callable[[str, str], None] | None = None) -> None: ...
-
-
-class StreamOwner(Protocol):
-    """Told when the link carrying its outgoing stream ends before the stream did."""
-
-    def link_closed(self, condition: str | None, description: str | None) -> None: ...
-
-
-class OutStream(Protocol):
-    """The sending end of one stream: over an inter-router link, or local."""
-
-    def write(self, chunk: bytes) -> None: ...
-
-    def backlog(self) -> int: ...
-
-    def end(self) -> None: ...
-
-    def abort(self) -> None: ...
-
-
-class Port(Protocol):
-    """What a live inter-router connection offers the data plane (LinkSession)."""
-
-    link_id: str
-    peer: str | None
-
-    def open_stream(self, header: StreamHeader, owner: StreamOwner) -> OutStream: ...
-
-    def send_router_message(self, to_router: str, body: dict[str, Any]) -> None: ...
-
-
-@dataclass(slots=True)
-class ConnectorBinding:
-    """A local connector serving a routing key; ``accept`` takes an arriving stream."""
-
-    name: str
-    routing_key: str
-    accept: Callable[[StreamHeader, EgressSink], None]
-    capacity: int = 1 << 30
-
-
-class EgressSink:
-    """A forward stream arrived for a local connector: hold its bytes until the
-    connection actor attaches (the window bounds what can arrive meanwhile)."""
-
-    __slots__ = ("_ended", "_target", "buffer", "header", "refuse", "via")
-
-    def __init__(
-        self, header: StreamHeader, refuse: Callable[[str, str], None], via: Port | None = None
-    ) -> None:
-        self.header = header
-        self.refuse = refuse
-        #: the connection the stream came in on: the way back while routes still converge
-        self.via = via
-        self.buffer: list[bytes] = []
-        self._target: Sink | None = None
-        self._ended: bool | None = None
-
-    def attach(self, target: Sink) -> None:
-        self._target = target
-        for chunk in self.buffer:
-            target.data(chunk)
-        self.buffer = []
-        if self._ended is not None:
-            target.end(self._ended)
-
-    def data(self, chunk: bytes) -> None:
-        if self._target is not None:
-            self._target.data(chunk)
-        else:
-            self.buffer.append(chunk)
-
-    def end(self, aborted: bool) -> None:
-        if self._target is not None:
-            self._target.end(aborted)
-        else:
-            self._ended = aborted
-
-
-class LocalStream:
-    """A stream whose both ends are on this router: no AMQP, straight to the sink."""
-
-    __slots__ = ("done", "sink")
-
-    def __init__(self, sink: Sink) -> None:
-        self.sink = sink
-        self.done = False
-
-    def write(self, chunk: bytes) -> None:
-        if not self.done:
-            self.sink.data(chunk)
-
-    def backlog(self) -> int:
-        return 0
-
-    def end(self) -> None:
-        if not self.done:
-            self.done = True
-            self.sink.end(False)
-
-    def abort(self) -> None:
-        if not self.done:
-            self.done = True
-            self.sink.end(True)
-
-
-AckHandler = Callable[[str, int], None]
-
-
-@dataclass(slots=True)
-class DataPlane:
-    router_id: str
-    routes: Mapping[str, rt.Route] = field(default_factory=dict)
-    ports: dict[str, Port] = field(default_factory=dict)  # link id -> live connection
-    remote: dict[str, frozenset[str]] = field(default_factory=dict)  # address -> routers
-    connectors: dict[str, list[ConnectorBinding]] = field(default_factory=dict)
-    waiting: dict[str, ReverseSink] = field(default_factory=dict)  # stream id -> reverse sink
-    acks: dict[tuple[str, str], AckHandler] = field(default_factory=dict)
-    outstanding: Counter[Destination] = field(default_factory=Counter)
-    table: AddressTable = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.table = AddressTable(self.router_id)
-
-    _ids: itertools.count[int] = field(default_factory=itertools.count)
-    _instance: int = 0
-
-    def new_stream_id(self) -> str:
-        return f"{self.router_id}/{self._instance}/{next(self._ids)}"
-
-    # -- routing -----------------------------------------------------------------------
-    def next_hop(self, router: str, key: str = "") -> Port | None:
-        route = self.routes.get(router)
-        if route is None:
-            return None
-        hops = [self.ports[h] for h in route.next_hops if h in self.ports]
-        if not hops:
-            return None
-        # equal-cost paths: spread streams by a hash of their id
-        return hops[zlib.crc32(key.encode()) % len(hops)] if len(hops) > 1 else hops[0]
-
-    # -- addresses (fed by the routing actor and the connectors) ----------------------------
-    def set_routes(self, routes: Mapping[str, rt.Route]) -> None:
-        self.routes = routes
-        self.table.set_route_costs({router: route.cost for router, route in routes.items()})
-
-    def set_address_routers(self, address: str, routers: frozenset[str]) -> None:
-        if routers:
-            self.remote[address] = routers
-        else:
-            self.remote.pop(address, None)
-        self.table.set_remote_routers(address, routers - {self.router_id})
-
-    def bind(self, binding: ConnectorBinding) -> None:
-        self.connectors.setdefault(binding.routing_key, []).append(binding)
-        self.table.bind_local(binding.routing_key, binding.name)
-
-    def unbind(self, binding: ConnectorBinding) -> bool:
-        """Forget a local connector; True when it was the last for its routing key."""
-        bindings = self.connectors.get(binding.routing_key, [])
-        if binding in bindings:
-            bindings.remove(binding)
-            self.table.unbind_local(binding.routing_key, binding.name)
-        if not bindings:
-            self.connectors.pop(binding.routing_key, None)
-            return True
-        return False
-
-    def select(
-        self,
-        routing_key: str,
-        exclude: frozenset[str] = frozenset(),
-        mode: DistributionMode | None = None,
-    ) -> Destination | None:
-        """Balanced (default): local first, then fewest outstanding + path cost; or closest."""
-        return self.table.select(routing_key, mode, self.outstanding, exclude)
-
-    def has_destination(self, routing_key: str) -> bool:
-        return bool(self.table.destinations(routing_key))
-
-    # -- streams -----------------------------------------------------------------------
-    def open_stream(
-        self, header: StreamHeader, owner: StreamOwner, via: Port | None = None
-    ) -> OutStream:
-        """Start a stream toward ``header.destination`` (raises StreamRefused).
-
-        ``via``: a connection to use when there is no route (yet), for the reverse
-        direction of a stream that arrived on it.
-        """
-        if header.destination == self.router_id:
-            return LocalStream(self.arrive(header, refuse=owner.link_closed))
-        port = self.next_hop(header.destination, header.stream_id)
-        if via is not None and self.ports.get(via.link_id) is via:
-            route = self.routes.get(header.destination)
-            if port is None or (route is not None and via.link_id in route.next_hops):
-                # back the way the forward stream came: both directions share one path,
-                # so one lost path ends both, never only the direction a client waits on
-                port = via
-        if port is None:
-            raise StreamRefused("skupper:no-route", f"no route to router {header.destination}")
-        return port.open_stream(header, owner)
-
-    def arrive(
-        self, header: StreamHeader, refuse: Callable[[str, str], None], via: Port | None = None
-    ) -> Sink:
-        """A stream for this router arrived (from a link, or locally): find its sink."""
-        if header.direction == FORWARD:
-            bindings = self.connectors.get(header.routing_key)
-            if not bindings:
-                raise StreamRefused(
-                    "skupper:no-connector", f"no connector for {header.routing_key} here"
-                )
-            me = self.router_id
-            binding = min(
-                bindings,
-                key=lambda b: self.outstanding[Destination(router_id=me, connector_id=b.name)],
-            )
-            sink = EgressSink(header, refuse, via)
-            binding.accept(header, sink)
-            return sink
-        waiting = self.waiting.pop(header.stream_id, None)
-        if waiting is None:
-            raise StreamRefused("skupper:stream-gone", f"stream {header.stream_id} has ended")
-        waiting.started(refuse)
-        return waiting
-
-    def reverse_stream_abandoned(self, stream_id: str) -> None:
-        """The far end gave up a reverse stream before it started: the ingress waiting
-        for it sees it start aborted, as if the far end had reset at once (its client
-        gets a reset, never a hang)."""
-        waiting = self.waiting.pop(stream_id, None)
-        if waiting is not None:
-            waiting.started()
-            waiting.end(True)
-
-    # -- acknowledgements ----------------------------------------------------------------
-    def send_ack(self, to_router: str, stream_id: str, direction: str, offset: int) -> None:
-        if to_router == self.router_id:
-            self.deliver_ack(stream_id, direction, offset)
-            return
-        port = self.next_hop(to_router, stream_id)
-        if port is not None:  # no path: the stream is ending anyway
-            port.send_router_message(
-                to_router, {"k": "ack", "s": stream_id, "d": direction, "o": offset}
-            )
-
-    def deliver_ack(self, stream_id: str, direction: str, offset: int) -> None:
-        handler = self.acks.get((stream_id, direction))
-        if handler is not None:
-            handler(stream_id, offset)
-
-    def router_message(self, to_router: str, body: Mapping[str, Any]) -> None:
-        """A router-addressed message arrived on a link: deliver here or pass it on."""
-        if to_router != self.router_id:
-            port = self.next_hop(to_router, str(body.get("s", "")))
-            if port is not None:
-                port.send_router_message(to_router, dict(body))
-            return
-        if body.get("k") == "ack":
-            stream, direction, offset = body.get("s"), body.get("d"), body.get("o")
-            if isinstance(stream, str) and isinstance(direction, str) and isinstance(offset, int):
-                self.deliver_ack(stream, direction, offset)
+"""The data plane's forwarding table: moved to ``skupper_actors.protocol.forwarding``."""
+
+from skupper_actors.protocol.forwarding import (
+    Ack,
+    AckHandler,
+    ConnectorBinding,
+    EgressSink,
+    Forwarder,
+    LocalStream,
+    OutStream,
+    Port,
+    ReverseSink,
+    Sink,
+    StreamOwner,
+    StreamRefused,
+)
+
+DataPlane = Forwarder
+
+__all__ = [
+    "Ack",
+    "AckHandler",
+    "ConnectorBinding",
+    "DataPlane",
+    "EgressSink",
+    "Forwarder",
+    "LocalStream",
+    "OutStream",
+    "Port",
+    "ReverseSink",
+    "Sink",
+    "StreamOwner",
+    "StreamRefused",
+]

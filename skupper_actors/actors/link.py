@@ -291,6 +291,8 @@ class LinkActor(Actor):
                 session.stream_started(event)  # type: ignore[arg-type]
             elif kind is amqp.StreamEnded:
                 session.stream_ended(event)  # type: ignore[arg-type]
+            elif kind is amqp.StreamLength:
+                session.stream_length(event)  # type: ignore[arg-type]
             elif isinstance(event, amqp.MessageReceived):
                 message = session.message_received(event)
                 if message is not None:

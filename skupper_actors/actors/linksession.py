@@ -18,7 +18,7 @@ import structlog
 
 from skupper_actors.protocol import amqp
 from skupper_actors.protocol import routing as rt
-from skupper_actors.protocol.tcpstream import (
+from skupper_actors.protocol.tcp import (
     REVERSE,
     StreamHeader,
     StreamHeaderError,
@@ -62,11 +62,11 @@ class RemoteStream:
     def backlog(self) -> int:
         return self.session.conn.stream_backlog(self.delivery)
 
-    def end(self) -> None:
+    def end(self, length: int | None = None) -> None:
         if not self.done:
             self.done = True
             self.session.owners.pop(self.link, None)
-            self.session.conn.end_stream(self.delivery)
+            self.session.conn.end_stream(self.delivery, length)
             self.session.flush()
 
     def abort(self) -> None:
@@ -90,11 +90,11 @@ class _TransitSink:
     def data(self, chunk: bytes) -> None:
         self.out.write(chunk)
 
-    def end(self, aborted: bool) -> None:
+    def end(self, aborted: bool, length: int | None = None) -> None:
         if aborted:
             self.out.abort()
         else:
-            self.out.end()
+            self.out.end(length)  # passed on as announced: the far end checks it
 
 
 class _TransitOwner:
@@ -137,6 +137,7 @@ class LinkSession:
         self.owners: dict[int, StreamOwner] = {}  # our streaming sender links
         self.sinks: dict[int, Sink] = {}  # the peer's streaming links to us
         self.headers: dict[int, StreamHeader] = {}
+        self.lengths: dict[int, int] = {}  # announced by a footer, until the end follows
         # the peer's streaming links whose stream has not started yet: link id -> name
         self.unstarted: dict[int, str] = {}
 
@@ -315,11 +316,16 @@ class LinkSession:
         if sink is not None:
             sink.data(event.data)
 
+    def stream_length(self, event: amqp.StreamLength) -> None:
+        """The stream's footer: its StreamEnded follows at once (same read)."""
+        self.lengths[event.link_id] = event.length
+
     def stream_ended(self, event: amqp.StreamEnded) -> None:
         sink = self.sinks.pop(event.link_id, None)
         self.headers.pop(event.link_id, None)
+        length = self.lengths.pop(event.link_id, None)
         if sink is not None:
-            sink.end(event.aborted)
+            sink.end(event.aborted, length)
         with contextlib.suppress(amqp.AmqpUsageError):
             self.conn.close_link(event.link_id)
 
@@ -378,6 +384,7 @@ class LinkSession:
         owners, self.owners = self.owners, {}
         sinks, self.sinks = self.sinks, {}
         self.headers.clear()
+        self.lengths.clear()
         self.unstarted.clear()
         for owner in owners.values():
             owner.link_closed("skupper:link-lost", f"link {self.link_id} to {self.peer} was lost")

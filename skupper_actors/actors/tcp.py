@@ -1,8 +1,8 @@
 """The TCP adaptor's listeners and connectors.
 
-A TcpListenerActor accepts client connections and starts a TcpConnectionActor (ingress)
+A TcpListenerActor accepts client connections and starts an IngressConnection
 for each, as a temporary child. A TcpConnectorActor serves a routing key at this site:
-it takes the forward streams for its key and starts a TcpConnectionActor (egress) for
+it takes the forward streams for its key and starts an EgressConnection for
 each. Both are supervisors of their connections, so a crash ends one connection only.
 """
 
@@ -21,7 +21,7 @@ import gevent.socket
 
 from skupper_actors.kernel import ChildSpec, KernelError, Restart, Supervisor
 from skupper_actors.protocol.addressing import DistributionMode
-from skupper_actors.protocol.tcpstream import (
+from skupper_actors.protocol.tcp import (
     StreamHeader,
 )
 
@@ -31,6 +31,7 @@ from .dataplane import ConnectorBinding, EgressSink, StreamRefused
 from .messages import BindAddress, GetAdaptorInfo, UnbindAddress
 from .tcpconn import TcpConnectionActor
 from .tcpedge import IncomingStream, ServerAddress, TcpCounters, listener_address, reset_on_close
+from .tcpends import EgressConnection, IngressConnection
 
 __all__ = ["TcpConnectorActor", "TcpListenerActor", "listener_address"]
 
@@ -134,7 +135,7 @@ class TcpListenerActor(Supervisor):
 
     def _start_connection(self, client: Any) -> None:
         spec = _connection_spec(
-            lambda: TcpConnectionActor(
+            lambda: IngressConnection(
                 self.ctx,
                 self.counters,
                 self.routing_key,
@@ -211,7 +212,7 @@ class TcpConnectorActor(Supervisor):
             )
         if isinstance(message, IncomingStream):
             spec = _connection_spec(
-                lambda m=message: TcpConnectionActor(
+                lambda m=message: EgressConnection(
                     self.ctx,
                     self.counters,
                     self.routing_key,

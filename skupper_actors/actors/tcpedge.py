@@ -20,7 +20,7 @@ import gevent.event
 import gevent.socket
 
 from skupper_actors.management import AdaptorInfo
-from skupper_actors.protocol.tcpstream import StreamHeader
+from skupper_actors.protocol.tcp import StreamHeader
 
 from .dataplane import EgressSink
 from .routing import LISTENER_PREFIX
@@ -153,11 +153,21 @@ class SocketSink:
     greenlet.
     """
 
-    __slots__ = ("accepted", "busy", "chunks", "direct", "ended", "refuse", "start_writer")
+    __slots__ = (
+        "accepted",
+        "busy",
+        "chunks",
+        "direct",
+        "ended",
+        "length",
+        "refuse",
+        "start_writer",
+    )
 
     def __init__(self) -> None:
         self.chunks: deque[bytes] = deque()
         self.ended: bool | None = None  # None: open; False: ended; True: aborted
+        self.length: int | None = None  # the length the far end announced at its clean end
         self.accepted = gevent.event.Event()
         self.busy = False  # the writer holds a chunk: nothing may overtake it
         self.direct: Callable[[bytes], int] | None = None  # non-blocking send, once attached
@@ -177,9 +187,10 @@ class SocketSink:
         if self.start_writer is not None:
             self.start_writer()
 
-    def end(self, aborted: bool) -> None:
+    def end(self, aborted: bool, length: int | None = None) -> None:
         if self.ended is None:
             self.ended = aborted
+            self.length = length
         if self.start_writer is not None:
             self.start_writer()
 

@@ -1,173 +1,42 @@
-"""TCP over AMQP streams: the mapping's headers and the per-direction byte window.
+"""Moved to ``skupper_actors.protocol.tcp`` (mapping and window); kept for old imports."""
 
-Each TCP connection becomes two streaming AMQP deliveries, after skupper-router's
-mapping: the forward one ``to`` the routing key with ``reply_to`` naming the reverse
-direction and application property ``V: 1``; the reverse one to that reply address.
-Extra properties carry what the mesh needs to route and resume a stream: the stream
-id, the ingress and destination routers, the direction.
+from .tcp.mapping import (
+    FORWARD,
+    MAPPING_VERSION,
+    PROP_DESTINATION,
+    PROP_DIRECTION,
+    PROP_SOURCE,
+    PROP_STREAM,
+    PROP_VERSION,
+    REPLY_PREFIX,
+    REVERSE,
+    StreamHeader,
+    StreamHeaderError,
+    forward_header,
+    parse_header,
+    reply_address,
+    reverse_header,
+)
+from .tcp.window import DEFAULT_ACK_EVERY, DEFAULT_WINDOW, Acknowledger, Window
 
-Flow control is end to end and per direction, so a slow reader never stalls the other
-streams that share an inter-router connection: the sender may have at most ``window``
-bytes not yet acknowledged by the far end, which acknowledges bytes as it writes them to
-its socket (after every ``ack_every`` bytes, and at the end).
-"""
-
-from __future__ import annotations
-
-from collections.abc import Mapping
-from dataclasses import dataclass
-
-MAPPING_VERSION = 1
-REPLY_PREFIX = "_skupper/stream/"
-PROP_VERSION = "V"
-PROP_STREAM = "x-skupper-stream"
-PROP_SOURCE = "x-skupper-from"
-PROP_DESTINATION = "x-skupper-to-router"
-PROP_DIRECTION = "x-skupper-dir"
-
-FORWARD = "f"
-REVERSE = "r"
-
-DEFAULT_WINDOW = 1 << 20
-DEFAULT_ACK_EVERY = 256 << 10
-
-
-class StreamHeaderError(ValueError):
-    """A streaming delivery whose header is not a TCP stream of a version we speak."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StreamHeader:
-    """What a stream's first frame says about it."""
-
-    stream_id: str
-    direction: str  # FORWARD or REVERSE
-    source: str  # router id of the ingress (the listener's router)
-    destination: str  # router id the stream is going to
-    routing_key: str  # for FORWARD; the reply address for REVERSE
-    reply_to: str | None = None
-
-    def to_properties(self) -> dict[str, str | int]:
-        return {
-            PROP_VERSION: MAPPING_VERSION,
-            PROP_STREAM: self.stream_id,
-            PROP_SOURCE: self.source,
-            PROP_DESTINATION: self.destination,
-            PROP_DIRECTION: self.direction,
-        }
-
-
-def reply_address(stream_id: str) -> str:
-    return f"{REPLY_PREFIX}{stream_id}"
-
-
-def forward_header(stream_id: str, source: str, destination: str, routing_key: str) -> StreamHeader:
-    return StreamHeader(
-        stream_id=stream_id,
-        direction=FORWARD,
-        source=source,
-        destination=destination,
-        routing_key=routing_key,
-        reply_to=reply_address(stream_id),
-    )
-
-
-def reverse_header(forward: StreamHeader) -> StreamHeader:
-    return StreamHeader(
-        stream_id=forward.stream_id,
-        direction=REVERSE,
-        source=forward.destination,
-        destination=forward.source,
-        routing_key=reply_address(forward.stream_id),
-    )
-
-
-def parse_header(
-    to: str | None, reply_to: str | None, properties: Mapping[str, object]
-) -> StreamHeader:
-    """Read a stream header from a StreamStarted event's fields (raises StreamHeaderError)."""
-    version = properties.get(PROP_VERSION)
-    if version != MAPPING_VERSION:
-        raise StreamHeaderError(f"TCP mapping version {version!r} is not {MAPPING_VERSION}")
-    values = {}
-    for key in (PROP_STREAM, PROP_SOURCE, PROP_DESTINATION, PROP_DIRECTION):
-        value = properties.get(key)
-        if not isinstance(value, str) or not value:
-            raise StreamHeaderError(f"stream header lacks {key}")
-        values[key] = value
-    direction = values[PROP_DIRECTION]
-    if direction not in (FORWARD, REVERSE):
-        raise StreamHeaderError(f"unknown stream direction {direction!r}")
-    if not to:
-        raise StreamHeaderError("stream has no 'to' address")
-    return StreamHeader(
-        stream_id=values[PROP_STREAM],
-        direction=direction,
-        source=values[PROP_SOURCE],
-        destination=values[PROP_DESTINATION],
-        routing_key=to,
-        reply_to=reply_to,
-    )
-
-
-class Window:
-    """Bytes in flight in one direction, as seen by the sending end.
-
-    ``sent`` and ``acked`` are end-to-end byte offsets from the start of the stream,
-    the numbers a later resume on another path would restart from.
-    """
-
-    __slots__ = ("acked", "sent", "size")
-
-    def __init__(self, size: int = DEFAULT_WINDOW) -> None:
-        if size <= 0:
-            raise ValueError("window size must be positive")
-        self.size = size
-        self.sent = 0
-        self.acked = 0
-
-    @property
-    def in_flight(self) -> int:
-        return self.sent - self.acked
-
-    @property
-    def open(self) -> bool:
-        """True while the sender may read more from its socket."""
-        return self.sent - self.acked < self.size
-
-    def room(self) -> int:
-        return max(0, self.size - (self.sent - self.acked))
-
-    def on_sent(self, count: int) -> None:
-        self.sent += count
-
-    def on_ack(self, offset: int) -> bool:
-        """Apply an acknowledgement; returns True if it moved the window.
-
-        An offset beyond what was sent is a protocol error; an old one is ignored.
-        """
-        if offset > self.sent:
-            raise ValueError(f"ack for offset {offset} beyond the {self.sent} bytes sent")
-        if offset <= self.acked:
-            return False
-        self.acked = offset
-        return True
-
-
-class Acknowledger:
-    """The receiving end's side: count bytes written and say when to acknowledge."""
-
-    __slots__ = ("every", "reported", "written")
-
-    def __init__(self, every: int = DEFAULT_ACK_EVERY) -> None:
-        self.every = every
-        self.written = 0
-        self.reported = 0
-
-    def on_written(self, count: int) -> int | None:
-        """Record ``count`` bytes written; returns an offset to acknowledge, or None."""
-        self.written += count
-        if self.written - self.reported >= self.every:
-            self.reported = self.written
-            return self.written
-        return None
+__all__ = [
+    "DEFAULT_ACK_EVERY",
+    "DEFAULT_WINDOW",
+    "FORWARD",
+    "MAPPING_VERSION",
+    "PROP_DESTINATION",
+    "PROP_DIRECTION",
+    "PROP_SOURCE",
+    "PROP_STREAM",
+    "PROP_VERSION",
+    "REPLY_PREFIX",
+    "REVERSE",
+    "Acknowledger",
+    "StreamHeader",
+    "StreamHeaderError",
+    "Window",
+    "forward_header",
+    "parse_header",
+    "reply_address",
+    "reverse_header",
+]

@@ -21,6 +21,7 @@ from .events import (
     MessageReceived,
     StreamData,
     StreamEnded,
+    StreamLength,
     StreamStarted,
     TransportFailed,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "MessageReceived",
     "StreamData",
     "StreamEnded",
+    "StreamLength",
     "StreamStarted",
     "TransportFailed",
 ]

@@ -22,6 +22,7 @@ from .events import AmqpBody, AmqpMessage, AmqpSimple, AmqpValue, MessageHeader
 PROPERTIES = 0x73
 APPLICATION_PROPERTIES = 0x74
 DATA_SECTION = 0x75
+FOOTER_SECTION = 0x78
 AMQP_SEQUENCE = 0x76
 AMQP_VALUE = 0x77
 # Sections a stream's header may hold (header, annotations, properties, app properties).
@@ -49,6 +50,29 @@ DATA_PREFIX = b"\x00\x53\x75\xb0"
 # An empty data section (vbin8 of length 0): the end-of-header marker.
 HEADER_END = b"\x00\x53\x75\xa0\x00"
 MAX_HEADER_BYTES = 64 * 1024
+# A stream's footer: one entry, the count of body bytes the sender wrote before its end,
+# so the far end can tell a whole stream from one that lost bytes on the way.
+FOOTER_LENGTH_KEY = b"x-skupper-length"
+_FOOTER_ENTRY = b"\xa3" + bytes([len(FOOTER_LENGTH_KEY)]) + FOOTER_LENGTH_KEY + b"\x80"
+_FOOTER_BODY = 1 + len(_FOOTER_ENTRY) + 8  # count, key, ulong
+_FOOTER_HEAD = bytes([0x00, 0x53, FOOTER_SECTION, 0xC1, _FOOTER_BODY, 2])
+MAX_FOOTER_BYTES = 1024
+
+
+def encode_stream_footer(length: int) -> bytes:
+    """The footer section that closes a stream of ``length`` body bytes."""
+    return _FOOTER_HEAD + _FOOTER_ENTRY + _ULONG.pack(length)
+
+
+def decode_stream_footer(body: bytes | bytearray) -> int | None:
+    """The body length a footer section's map body announces (None if it has none).
+
+    ``body`` is the map's body after its size byte(s): the count, then the entries.
+    """
+    if body[: 1 + len(_FOOTER_ENTRY)] == b"\x02" + _FOOTER_ENTRY and len(body) == _FOOTER_BODY:
+        value: int = _ULONG.unpack_from(body, 1 + len(_FOOTER_ENTRY))[0]
+        return value
+    return None
 
 
 def section_head_need(head: bytes | bytearray) -> int:

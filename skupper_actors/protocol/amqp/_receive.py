@@ -9,16 +9,26 @@ from cproton import ffi, lib
 
 from ._codec import (
     DATA_SECTION,
+    FOOTER_SECTION,
     HEADER_SECTIONS,
+    MAX_FOOTER_BYTES,
     MAX_HEADER_BYTES,
     decode_message,
+    decode_stream_footer,
     decode_stream_header,
     parse_section_head,
     section_head_need,
 )
 from ._state import InStream, Link
 from .errors import AmqpDecodeError
-from .events import AmqpEvent, MessageReceived, StreamData, StreamEnded, StreamStarted
+from .events import (
+    AmqpEvent,
+    MessageReceived,
+    StreamData,
+    StreamEnded,
+    StreamLength,
+    StreamStarted,
+)
 
 
 class MessageTooLarge(AmqpDecodeError):
@@ -80,7 +90,9 @@ class Reader:
                 size = len(data)
                 stream.remaining = remaining - size
                 available -= size
-                if stream.started:
+                if stream.footer is not None:
+                    stream.footer += data
+                elif stream.started:
                     out.append(
                         StreamData(link_id=link.link_id, delivery_id=stream.delivery_id, data=data)
                     )
@@ -96,9 +108,15 @@ class Reader:
             if section_head_need(head):
                 continue
             code, size = parse_section_head(head)
+            if stream.footer is not None:
+                raise AmqpDecodeError("a stream's footer must be its last section")
             if code == DATA_SECTION:
                 if not stream.started:
                     self._start(link, stream, out)
+            elif code == FOOTER_SECTION and stream.started:
+                if size > MAX_FOOTER_BYTES:
+                    raise AmqpDecodeError("stream footer is too large")
+                stream.footer = bytearray()
             elif stream.started:
                 raise AmqpDecodeError("a stream's body holds data sections only")
             elif code in HEADER_SECTIONS:
@@ -115,6 +133,12 @@ class Reader:
             self._start(link, stream, out)
         link.in_stream = None
         link.finished = True
+        footer = stream.footer
+        length = decode_stream_footer(footer) if footer is not None else None
+        if length is not None:
+            out.append(
+                StreamLength(link_id=link.link_id, delivery_id=stream.delivery_id, length=length)
+            )
         out.append(StreamEnded(link_id=link.link_id, delivery_id=stream.delivery_id, aborted=False))
         return True
 

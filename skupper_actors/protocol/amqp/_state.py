@@ -70,7 +70,7 @@ class InStream:
     sections until the first data section starts the body.
     """
 
-    __slots__ = ("delivery_id", "head", "header", "remaining", "started")
+    __slots__ = ("delivery_id", "footer", "head", "header", "remaining", "started")
 
     def __init__(self, delivery_id: int) -> None:
         self.delivery_id = delivery_id
@@ -78,3 +78,5 @@ class InStream:
         self.header = bytearray()
         self.remaining = 0
         self.started = False
+        #: the footer section's body once it began (nothing may follow it but the end)
+        self.footer: bytearray | None = None

@@ -25,6 +25,7 @@ from ._codec import (
     DATA_HEAD,
     DATA_PREFIX,
     encode_message,
+    encode_stream_footer,
     encode_stream_header,
     get_map,
     put_symbol_map,
@@ -358,13 +359,20 @@ class AmqpConnection:
         stream = self._out_streams.get(delivery_id)
         return int(lib.pn_delivery_pending(stream.delivery)) if stream is not None else 0
 
-    def end_stream(self, delivery_id: int) -> None:
-        """Complete a stream: the receiver sees StreamEnded(aborted=False) after its data."""
+    def end_stream(self, delivery_id: int, length: int | None = None) -> None:
+        """Complete a stream: the receiver sees StreamEnded(aborted=False) after its data.
+
+        ``length``: the body bytes written, announced in a footer section; the receiver's
+        StreamEnded carries it, to be checked against what it received.
+        """
         stream = self._out_streams.pop(delivery_id, None)
         if stream is None:
             return
         link = stream.link
         link.out_stream = None
+        if length is not None:
+            footer = encode_stream_footer(length)
+            lib.pn_link_send(link.ptr, footer, len(footer))
         lib.pn_link_advance(link.ptr)
         lib.pn_delivery_settle(stream.delivery)
         link.credit_seen = lib.pn_link_credit(link.ptr)

@@ -140,6 +140,19 @@ class StreamEnded:
     aborted: bool
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamLength:
+    """The stream's footer announced its body's length; StreamEnded follows at once.
+
+    The receiver compares it with the bytes it received: a clean end whose length
+    differs (or was never announced) is not a whole stream.
+    """
+
+    link_id: int
+    delivery_id: int
+    length: int
+
+
 AmqpEvent: TypeAlias = (
     ConnectionOpened
     | ConnectionClosed
@@ -151,4 +164,5 @@ AmqpEvent: TypeAlias = (
     | StreamStarted
     | StreamData
     | StreamEnded
+    | StreamLength
 )

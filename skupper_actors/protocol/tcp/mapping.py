@@ -1,0 +1,102 @@
+"""TCP over AMQP streams: the mapping's headers.
+
+Each TCP connection becomes two streaming AMQP deliveries, after skupper-router's
+mapping: the forward one ``to`` the routing key with ``reply_to`` naming the reverse
+direction and application property ``V: 1``; the reverse one to that reply address.
+Extra properties carry what the mesh needs to route and resume a stream: the stream
+id, the ingress and destination routers, the direction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+MAPPING_VERSION = 1
+REPLY_PREFIX = "_skupper/stream/"
+PROP_VERSION = "V"
+PROP_STREAM = "x-skupper-stream"
+PROP_SOURCE = "x-skupper-from"
+PROP_DESTINATION = "x-skupper-to-router"
+PROP_DIRECTION = "x-skupper-dir"
+
+FORWARD = "f"
+REVERSE = "r"
+
+
+class StreamHeaderError(ValueError):
+    """A streaming delivery whose header is not a TCP stream of a version we speak."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamHeader:
+    """What a stream's first frame says about it."""
+
+    stream_id: str
+    direction: str  # FORWARD or REVERSE
+    source: str  # router id of the ingress (the listener's router)
+    destination: str  # router id the stream is going to
+    routing_key: str  # for FORWARD; the reply address for REVERSE
+    reply_to: str | None = None
+
+    def to_properties(self) -> dict[str, str | int]:
+        return {
+            PROP_VERSION: MAPPING_VERSION,
+            PROP_STREAM: self.stream_id,
+            PROP_SOURCE: self.source,
+            PROP_DESTINATION: self.destination,
+            PROP_DIRECTION: self.direction,
+        }
+
+
+def reply_address(stream_id: str) -> str:
+    return f"{REPLY_PREFIX}{stream_id}"
+
+
+def forward_header(stream_id: str, source: str, destination: str, routing_key: str) -> StreamHeader:
+    return StreamHeader(
+        stream_id=stream_id,
+        direction=FORWARD,
+        source=source,
+        destination=destination,
+        routing_key=routing_key,
+        reply_to=reply_address(stream_id),
+    )
+
+
+def reverse_header(forward: StreamHeader) -> StreamHeader:
+    return StreamHeader(
+        stream_id=forward.stream_id,
+        direction=REVERSE,
+        source=forward.destination,
+        destination=forward.source,
+        routing_key=reply_address(forward.stream_id),
+    )
+
+
+def parse_header(
+    to: str | None, reply_to: str | None, properties: Mapping[str, object]
+) -> StreamHeader:
+    """Read a stream header from a StreamStarted event's fields (raises StreamHeaderError)."""
+    version = properties.get(PROP_VERSION)
+    if version != MAPPING_VERSION:
+        raise StreamHeaderError(f"TCP mapping version {version!r} is not {MAPPING_VERSION}")
+    values = {}
+    for key in (PROP_STREAM, PROP_SOURCE, PROP_DESTINATION, PROP_DIRECTION):
+        value = properties.get(key)
+        if not isinstance(value, str) or not value:
+            raise StreamHeaderError(f"stream header lacks {key}")
+        values[key] = value
+    direction = values[PROP_DIRECTION]
+    if direction not in (FORWARD, REVERSE):
+        raise StreamHeaderError(f"unknown stream direction {direction!r}")
+    if not to:
+        raise StreamHeaderError("stream has no 'to' address")
+    return StreamHeader(
+        stream_id=values[PROP_STREAM],
+        direction=direction,
+        source=values[PROP_SOURCE],
+        destination=values[PROP_DESTINATION],
+        routing_key=to,
+        reply_to=reply_to,
+    )
