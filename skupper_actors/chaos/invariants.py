@@ -24,7 +24,7 @@ def no_corrupted_bytes(run: RunData) -> InvariantResult:
             name="no_corrupted_bytes",
             passed=True,
             summary=f"{format_bytes(verified)} verified byte by byte, none corrupted",
-            evidence={"bytes_verified": verified},
+            evidence={"bytes_verified": verified, "corrupted_deliveries": 0},
         )
     return InvariantResult(
         name="no_corrupted_bytes",
@@ -32,6 +32,7 @@ def no_corrupted_bytes(run: RunData) -> InvariantResult:
         summary=f"{len(corruptions)} deliveries held corrupted bytes",
         evidence={
             "bytes_verified": verified,
+            "corrupted_deliveries": len(corruptions),
             "corruptions": [
                 {
                     "at": round(c.at, 3),
@@ -106,6 +107,7 @@ def no_silent_truncation(run: RunData) -> InvariantResult:
             )
     counts = Counter(r.outcome.value for r in run.ledger.records.values() if r.outcome)
     evidence: dict[str, Any] = {
+        "silent_truncations": len(truncated),
         "outcomes": dict(counts),
         "closed_before_any_byte": unserved,
         "ended_with_their_killed_node": len(with_node),

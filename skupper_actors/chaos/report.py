@@ -60,6 +60,18 @@ def latency_summary(run: RunData) -> dict[str, Any]:
     return summary
 
 
+def integrity(results: list[InvariantResult]) -> dict[str, int]:
+    """The two counts a run is first judged by, as the invariants found them."""
+    evidence = {r.name: r.evidence for r in results}
+    return {
+        "silent_truncations": evidence.get("no_silent_truncation", {}).get("silent_truncations", 0),
+        "corrupted_deliveries": evidence.get("no_corrupted_bytes", {}).get(
+            "corrupted_deliveries", 0
+        ),
+        "bytes_verified": evidence.get("no_corrupted_bytes", {}).get("bytes_verified", 0),
+    }
+
+
 def build_json(run: RunData, results: list[InvariantResult]) -> dict[str, Any]:
     scenario = run.scenario
     records = list(run.ledger.records.values())
@@ -81,6 +93,7 @@ def build_json(run: RunData, results: list[InvariantResult]) -> dict[str, Any]:
         "duration": run.duration,
         "started_at": datetime.datetime.fromtimestamp(run.started_wall, datetime.UTC).isoformat(),
         "passed": all(r.passed for r in results),
+        "integrity": integrity(results),
         "timings": {key: round(value, 3) for key, value in run.timings.items()},
         "schedule": [event.to_json() for event in run.schedule],
         "faults": [
@@ -144,6 +157,11 @@ def render_summary(run: RunData, results: list[InvariantResult]) -> str:
         + ", ".join(f"{count} {name}" for name, count in sorted(outcomes.items()))
         + f"; {format_bytes(run.ledger.bytes_verified)} verified byte by byte",
     ]
+    counts = integrity(results)
+    lines.append(
+        f"integrity: {counts['silent_truncations']} silent truncations, "
+        f"{counts['corrupted_deliveries']} corrupted deliveries"
+    )
     latency = latency_summary(run)
     if latency["ok"] or latency["failed"]:
         text = f"requests: {latency['ok']} ok, {latency['failed']} failed"
