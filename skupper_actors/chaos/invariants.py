@@ -99,7 +99,14 @@ def no_silent_truncation(run: RunData) -> InvariantResult:
         ):
             # the client had sent everything and read everything before the far end's
             # connection failed: TCP cannot tell a sender that its last bytes were lost
-            unconfirmed.append({"connection": record.id, "server_error": record.server_error})
+            unconfirmed.append(
+                {
+                    "connection": record.id,
+                    "server_outcome": record.server_outcome.value,
+                    "server_verified": record.server_verified,
+                    "server_error": record.server_error,
+                }
+            )
     for at, outcome, why in run.ledger.unattributed:
         if outcome is Outcome.TRUNCATED:
             truncated.append(
@@ -112,6 +119,9 @@ def no_silent_truncation(run: RunData) -> InvariantResult:
         "closed_before_any_byte": unserved,
         "ended_with_their_killed_node": len(with_node),
         "unconfirmed_uploads": len(unconfirmed),
+        # reset: the VAN told the server; timeout: the server's bytes stopped coming
+        # with no end at all (a stalled direction), which only its idle timeout ended
+        "unconfirmed_by_server_outcome": dict(Counter(u["server_outcome"] for u in unconfirmed)),
     }
     if with_node:
         evidence["ended_with_their_killed_node_examples"] = with_node[:EXAMPLES]

@@ -172,9 +172,15 @@ def test_truncations_and_corruptions_are_counted_in_the_report_and_fail_it(
     reset.verified = 3
     ledger.close(reset, Outcome.ERROR, 6.2, "ConnectionResetError: [Errno 104]")
     report = write_report(run_with(ledger), check_invariants(run_with(ledger)), tmp_path)
+    stalled = ledger.open(kind="stream", service="svc", site="a", started=6, up=10, down=10)
+    ledger.close(stalled, Outcome.INTACT, 6.3)  # the client sent and read all, then the
+    ledger.server_verdict(stalled.id, Outcome.TIMEOUT, 21.3, verified=4)  # server waited
+    report = write_report(run_with(ledger), check_invariants(run_with(ledger)), tmp_path)
     assert report.passed  # a reset is what a broken connection must look like
     counts = json.loads(report.json_path.read_text())["integrity"]
     assert counts["silent_truncations"] == counts["corrupted_deliveries"] == 0
+    assert counts["unconfirmed_uploads"] == counts["unconfirmed_stalled"] == 1
+    assert "(1 unconfirmed uploads, 1 of them stalled" in report.summary_path.read_text()
     for started in (7, 8):  # a clean EOF mid-stream at the client, then at the server
         cut = ledger.open(kind="stream", service="svc", site="a", started=started, up=9, down=9)
         cut.verified = 4
