@@ -78,6 +78,11 @@ def integrity(results: list[InvariantResult]) -> dict[str, int]:
     }
 
 
+def open_at_end(run: RunData) -> dict[str, int]:
+    """Per node, the TCP connections it still held when last asked (after the drain)."""
+    return {site: series[-1][1] for site, series in run.observed.tcp_active.items() if series}
+
+
 def build_json(run: RunData, results: list[InvariantResult]) -> dict[str, Any]:
     scenario = run.scenario
     records = list(run.ledger.records.values())
@@ -124,6 +129,10 @@ def build_json(run: RunData, results: list[InvariantResult]) -> dict[str, Any]:
                 "peak_rss_mib": round(run.observed.peak_rss_kib.get(site, 0) / 1024, 1),
                 "exit_code": run.exit_codes.get(site),
                 "rss_mib": [[round(at, 2), round(mib, 1)] for at, mib in memory.get(site, [])],
+                "tcp_active": [
+                    [round(at, 2), n] for at, n in run.observed.tcp_active.get(site, [])
+                ],
+                "tcp_active_at_end": open_at_end(run).get(site),
             }
             for site in scenario.site_names()
         },
@@ -174,6 +183,13 @@ def render_summary(run: RunData, results: list[InvariantResult]) -> str:
             else ""
         )
     )
+    left = {site: n for site, n in sorted(open_at_end(run).items()) if n}
+    if left:
+        lines.append(
+            "left open at the nodes after the drain: "
+            + ", ".join(f"{site} {n}" for site, n in left.items())
+            + " TCP connections"
+        )
     latency = latency_summary(run)
     if latency["ok"] or latency["failed"]:
         text = f"requests: {latency['ok']} ok, {latency['failed']} failed"

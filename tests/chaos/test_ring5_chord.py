@@ -83,3 +83,7 @@ def test_ring5_chord_runs_end_to_end_for_25_seconds(tmp_path: Path) -> None:
         e.describe() for e in planned
     ]
     assert f"integrity: {integrity['silent_truncations']} silent truncations" in result.stdout
+    # the listener's and connectors' nodes held TCP connections while traffic ran
+    for site in ("a", "c", "d"):
+        assert max(n for _, n in report["nodes"][site]["tcp_active"]) > 0
+        assert isinstance(report["nodes"][site]["tcp_active_at_end"], int)
