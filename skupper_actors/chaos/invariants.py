@@ -4,47 +4,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from .ledger import SEEN_ERRORS, Outcome
-from .paths import FaultTimeline
+from .recovery import new_connections_recover
 from .rundata import RunData
 from .scenario import FaultKind
 from .units import format_bytes
+from .verdict import EXAMPLES, InvariantResult
 
-EXAMPLES = 20  # evidence lists keep this many examples
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InvariantResult:
-    name: str
-    passed: bool
-    summary: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "passed": self.passed,
-            "summary": self.summary,
-            "evidence": self.evidence,
-        }
-
-
-def fault_timeline(run: RunData) -> FaultTimeline:
-    timeline = FaultTimeline(scenario=run.scenario)
-    for record in run.faults:
-        if record.started is None or record.status == "failed":
-            continue
-        end = record.ended if record.ended is not None else run.ended_at + run.scenario.drain
-        timeline.add(record.event.kind, record.event.target, record.started, end)
-        for at, _state in record.detail.get("transitions", ()):
-            timeline.add_change(at)
-    for changes in run.transitions.values():
-        for at, _state in changes:
-            timeline.add_change(at)
-    return timeline
+__all__ = ["CHECKS", "InvariantResult", "check_invariants"]
 
 
 def no_corrupted_bytes(run: RunData) -> InvariantResult:
@@ -55,7 +24,7 @@ def no_corrupted_bytes(run: RunData) -> InvariantResult:
             name="no_corrupted_bytes",
             passed=True,
             summary=f"{format_bytes(verified)} verified byte by byte, none corrupted",
-            evidence={"bytes_verified": verified},
+            evidence={"bytes_verified": verified, "corrupted_deliveries": 0},
         )
     return InvariantResult(
         name="no_corrupted_bytes",
@@ -63,6 +32,7 @@ def no_corrupted_bytes(run: RunData) -> InvariantResult:
         summary=f"{len(corruptions)} deliveries held corrupted bytes",
         evidence={
             "bytes_verified": verified,
+            "corrupted_deliveries": len(corruptions),
             "corruptions": [
                 {
                     "at": round(c.at, 3),
@@ -129,7 +99,14 @@ def no_silent_truncation(run: RunData) -> InvariantResult:
         ):
             # the client had sent everything and read everything before the far end's
             # connection failed: TCP cannot tell a sender that its last bytes were lost
-            unconfirmed.append({"connection": record.id, "server_error": record.server_error})
+            unconfirmed.append(
+                {
+                    "connection": record.id,
+                    "server_outcome": record.server_outcome.value,
+                    "server_verified": record.server_verified,
+                    "server_error": record.server_error,
+                }
+            )
     for at, outcome, why in run.ledger.unattributed:
         if outcome is Outcome.TRUNCATED:
             truncated.append(
@@ -137,10 +114,14 @@ def no_silent_truncation(run: RunData) -> InvariantResult:
             )
     counts = Counter(r.outcome.value for r in run.ledger.records.values() if r.outcome)
     evidence: dict[str, Any] = {
+        "silent_truncations": len(truncated),
         "outcomes": dict(counts),
         "closed_before_any_byte": unserved,
         "ended_with_their_killed_node": len(with_node),
         "unconfirmed_uploads": len(unconfirmed),
+        # reset: the VAN told the server; timeout: the server's bytes stopped coming
+        # with no end at all (a stalled direction), which only its idle timeout ended
+        "unconfirmed_by_server_outcome": dict(Counter(u["server_outcome"] for u in unconfirmed)),
     }
     if with_node:
         evidence["ended_with_their_killed_node_examples"] = with_node[:EXAMPLES]
@@ -165,73 +146,6 @@ def no_silent_truncation(run: RunData) -> InvariantResult:
         f"{errors} with an error their client saw{notes}, none silently truncated",
         evidence=evidence,
     )
-
-
-def new_connections_recover(run: RunData) -> InvariantResult:
-    within = run.scenario.invariants.recovery_within
-    timeline = fault_timeline(run)
-    checked = failed = 0
-    failures = []
-    for record in run.ledger.records.values():
-        if record.kind != "probe" or record.outcome in (None, Outcome.ABANDONED):
-            continue
-        start, end = record.started, record.ended or record.started
-        last = timeline.last_change_before(start)
-        if last is not None and start - last < within:
-            continue
-        if timeline.change_within(start, end) or timeline.degraded(start):
-            continue
-        connectors = run.scenario.service(record.service).connectors
-        if not timeline.path_exists(start, record.site, connectors):
-            continue
-        checked += 1
-        if record.outcome is not Outcome.INTACT:
-            failed += 1
-            failures.append(
-                {
-                    "at": round(start, 3),
-                    "site": record.site,
-                    "outcome": record.outcome.value if record.outcome else None,
-                    "error": record.error,
-                }
-            )
-    evidence: dict[str, Any] = {
-        "recovery_within_s": within,
-        "probes_checked": checked,
-        "probes_failed": failed,
-        "recovery_s": recovery_times(run, timeline),
-    }
-    if failures:
-        evidence["failures"] = failures[:EXAMPLES]
-    return InvariantResult(
-        name="new_connections_recover",
-        passed=failed == 0,
-        summary=(
-            f"{checked} new connections tried {within:g} s or more after the last change, "
-            f"with a path left: {failed} failed"
-        ),
-        evidence=evidence,
-    )
-
-
-def recovery_times(run: RunData, timeline: FaultTimeline) -> dict[str, float]:
-    """For each change, how long until new connections (with a path) last failed."""
-    probes = sorted(
-        (r for r in run.ledger.records.values() if r.kind == "probe" and r.outcome),
-        key=lambda r: r.started,
-    )
-    changes = timeline.changes
-    result: dict[str, float] = {}
-    for index, change in enumerate(changes):
-        horizon = changes[index + 1] if index + 1 < len(changes) else run.ended_at
-        last_failure = None
-        for probe in probes:
-            if change <= probe.started < horizon and probe.outcome is not Outcome.INTACT:
-                connectors = run.scenario.service(probe.service).connectors
-                if timeline.path_exists(probe.started, probe.site, connectors):
-                    last_failure = (probe.ended or probe.started) - change
-        result[f"{change:.3f}"] = round(last_failure or 0.0, 3)
-    return result
 
 
 def no_unexpected_exits(run: RunData) -> InvariantResult:

@@ -41,6 +41,7 @@ class ConnectionRecord:
     #: the server's verdict on the bytes it received (None: the connection never got there)
     server_outcome: Outcome | None = None
     server_site: str = ""  #: the connector's site that delivered it to the server
+    server_ended: float | None = None  #: run time of the server's verdict
     server_verified: int = 0
     server_error: str | None = None
     server_first_bad: int | None = None
@@ -64,6 +65,7 @@ class ConnectionRecord:
             "server_outcome": self.server_outcome.value if self.server_outcome else None,
             "server_verified": self.server_verified,
             "server_site": self.server_site,
+            "server_ended": _round(self.server_ended),
         }
         for key in ("error", "first_bad", "server_error", "server_first_bad"):
             if getattr(self, key) is not None:
@@ -172,6 +174,7 @@ class Ledger:
                 self.unattributed.append((now, outcome, error or ""))
             return
         record.server_outcome = outcome
+        record.server_ended = now
         record.server_site = site
         record.server_verified = verified
         record.server_error = error

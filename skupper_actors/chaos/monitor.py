@@ -57,6 +57,9 @@ class Observations:
     route_changes: list[RouteChange] = field(default_factory=list)
     exits: list[UnexpectedExit] = field(default_factory=list)
     peak_rss_kib: dict[str, int] = field(default_factory=dict)
+    #: each node's open TCP connections (its listeners' and connectors'), when they changed:
+    #: what is still open after the drain was left behind (no client holds one any more)
+    tcp_active: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
 
 
 class Monitor:
@@ -141,16 +144,16 @@ class Monitor:
                 self._route_jobs[site] = gevent.spawn(self._poll_site, site, node)
 
     def _poll_site(self, site: str, node: NodeProcess) -> None:
-        routes = _routes_of(node)
-        if routes is not None and routes != self._routes.get(site):
+        try:
+            status = node.status(0.8)
+        except (ManagementError, OSError):
+            return
+        # stamped when the answer arrives, not when the sampling round began
+        routes = {route.router: (route.cost, tuple(route.next_hops)) for route in status.routers}
+        if routes != self._routes.get(site):
             self._routes[site] = routes
-            # stamped when the answer arrives, not when the sampling round began
             self.observed.route_changes.append(RouteChange(at=self.now(), site=site, routes=routes))
-
-
-def _routes_of(node: NodeProcess) -> Routes | None:
-    try:
-        status = node.status(0.8)
-    except (ManagementError, OSError):
-        return None
-    return {route.router: (route.cost, tuple(route.next_hops)) for route in status.routers}
+        active = sum(adaptor.active for adaptor in status.adaptors)
+        series = self.observed.tcp_active.setdefault(site, [])
+        if not series or series[-1][1] != active:
+            series.append((self.now(), active))

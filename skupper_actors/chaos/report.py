@@ -60,6 +60,29 @@ def latency_summary(run: RunData) -> dict[str, Any]:
     return summary
 
 
+def integrity(results: list[InvariantResult]) -> dict[str, int]:
+    """The counts a run is first judged by, as the invariants found them."""
+    evidence = {r.name: r.evidence for r in results}
+    truncation = evidence.get("no_silent_truncation", {})
+    corruption = evidence.get("no_corrupted_bytes", {})
+    return {
+        "silent_truncations": truncation.get("silent_truncations", 0),
+        "corrupted_deliveries": corruption.get("corrupted_deliveries", 0),
+        "bytes_verified": corruption.get("bytes_verified", 0),
+        # not violations (docs/chaos.md says why), but uploads no one can vouch for; the
+        # stalled ones ended only by the server's idle timeout, never by a reset
+        "unconfirmed_uploads": truncation.get("unconfirmed_uploads", 0),
+        "unconfirmed_stalled": truncation.get("unconfirmed_by_server_outcome", {}).get(
+            "timeout", 0
+        ),
+    }
+
+
+def open_at_end(run: RunData) -> dict[str, int]:
+    """Per node, the TCP connections it still held when last asked (after the drain)."""
+    return {site: series[-1][1] for site, series in run.observed.tcp_active.items() if series}
+
+
 def build_json(run: RunData, results: list[InvariantResult]) -> dict[str, Any]:
     scenario = run.scenario
     records = list(run.ledger.records.values())
@@ -81,6 +104,7 @@ def build_json(run: RunData, results: list[InvariantResult]) -> dict[str, Any]:
         "duration": run.duration,
         "started_at": datetime.datetime.fromtimestamp(run.started_wall, datetime.UTC).isoformat(),
         "passed": all(r.passed for r in results),
+        "integrity": integrity(results),
         "timings": {key: round(value, 3) for key, value in run.timings.items()},
         "schedule": [event.to_json() for event in run.schedule],
         "faults": [
@@ -105,6 +129,10 @@ def build_json(run: RunData, results: list[InvariantResult]) -> dict[str, Any]:
                 "peak_rss_mib": round(run.observed.peak_rss_kib.get(site, 0) / 1024, 1),
                 "exit_code": run.exit_codes.get(site),
                 "rss_mib": [[round(at, 2), round(mib, 1)] for at, mib in memory.get(site, [])],
+                "tcp_active": [
+                    [round(at, 2), n] for at, n in run.observed.tcp_active.get(site, [])
+                ],
+                "tcp_active_at_end": open_at_end(run).get(site),
             }
             for site in scenario.site_names()
         },
@@ -144,6 +172,24 @@ def render_summary(run: RunData, results: list[InvariantResult]) -> str:
         + ", ".join(f"{count} {name}" for name, count in sorted(outcomes.items()))
         + f"; {format_bytes(run.ledger.bytes_verified)} verified byte by byte",
     ]
+    counts = integrity(results)
+    lines.append(
+        f"integrity: {counts['silent_truncations']} silent truncations, "
+        f"{counts['corrupted_deliveries']} corrupted deliveries"
+        + (
+            f" ({counts['unconfirmed_uploads']} unconfirmed uploads, "
+            f"{counts['unconfirmed_stalled']} of them stalled until the server's idle timeout)"
+            if counts["unconfirmed_uploads"]
+            else ""
+        )
+    )
+    left = {site: n for site, n in sorted(open_at_end(run).items()) if n}
+    if left:
+        lines.append(
+            "left open at the nodes after the drain: "
+            + ", ".join(f"{site} {n}" for site, n in left.items())
+            + " TCP connections"
+        )
     latency = latency_summary(run)
     if latency["ok"] or latency["failed"]:
         text = f"requests: {latency['ok']} ok, {latency['failed']} failed"

@@ -27,6 +27,8 @@ from .schedule import FaultEvent, plan_schedule
 from .topology import Topology
 from .traffic_clients import TrafficClients
 
+SETTLE = 2.0  # after the drain: time for the nodes to close their last TCP connections
+
 
 class HarnessError(RuntimeError):
     """The harness could not set the run up (a node did not start, the mesh did not form)."""
@@ -185,6 +187,13 @@ def _drive(
         while clock.now() < drain_until and not clients.wait_idle(min(interval, 1.0)):
             notify(_progress(run, topology, injector, clock.now(), "draining", announced))
         clients.abandon()
+        # the nodes close what the clients just closed or abandoned within moments: what
+        # they still hold after SETTLE was left behind (nodes.<site>.tcp_active_at_end)
+        settle_until = clock.now() + SETTLE
+        while clock.now() < settle_until and any(
+            series and series[-1][1] for series in monitor.observed.tcp_active.values()
+        ):
+            gevent.sleep(monitor.interval)
     finally:
         clients.abandon()
         scheduler.kill()

@@ -64,6 +64,7 @@ def test_a_planted_violation_fails_the_run_with_evidence(tmp_path: Path) -> None
     corrupted = verdicts["no_corrupted_bytes"]
     assert corrupted["passed"] is False
     assert corrupted["evidence"]["corruptions"], corrupted
+    assert report["integrity"]["corrupted_deliveries"] > 0  # a count, and exit status 1
     (planted,) = report["faults"]
     assert planted["detail"]["proxy"]["frames_corrupted"] > 0
     # every corruption was seen while the planted fault was on (plus delivery lag)

@@ -162,3 +162,42 @@ def test_the_report_has_json_summary_and_a_timeline(tmp_path: Path) -> None:
     marks = [t.text for t in svg.iter(f"{namespace}title")]
     assert any(m and m.startswith("cut b-c") for m in marks)
     assert any(m and m.startswith("kill b") for m in marks)
+
+
+def test_truncations_and_corruptions_are_counted_in_the_report_and_fail_it(
+    tmp_path: Path,
+) -> None:
+    ledger = healthy_ledger()
+    reset = ledger.open(kind="stream", service="svc", site="a", started=6, up=10, down=10)
+    reset.verified = 3
+    ledger.close(reset, Outcome.ERROR, 6.2, "ConnectionResetError: [Errno 104]")
+    report = write_report(run_with(ledger), check_invariants(run_with(ledger)), tmp_path)
+    stalled = ledger.open(kind="stream", service="svc", site="a", started=6, up=10, down=10)
+    ledger.close(stalled, Outcome.INTACT, 6.3)  # the client sent and read all, then the
+    ledger.server_verdict(stalled.id, Outcome.TIMEOUT, 21.3, verified=4)  # server waited
+    report = write_report(run_with(ledger), check_invariants(run_with(ledger)), tmp_path)
+    assert report.passed  # a reset is what a broken connection must look like
+    counts = json.loads(report.json_path.read_text())["integrity"]
+    assert counts["silent_truncations"] == counts["corrupted_deliveries"] == 0
+    assert counts["unconfirmed_uploads"] == counts["unconfirmed_stalled"] == 1
+    assert "(1 unconfirmed uploads, 1 of them stalled" in report.summary_path.read_text()
+    for started in (7, 8):  # a clean EOF mid-stream at the client, then at the server
+        cut = ledger.open(kind="stream", service="svc", site="a", started=started, up=9, down=9)
+        cut.verified = 4
+        ledger.close(cut, Outcome.TRUNCATED, started + 0.5, "clean EOF after 4 of 9 bytes")
+    server = ledger.open(kind="stream", service="svc", site="a", started=9, up=9, down=9)
+    ledger.close(server, Outcome.INTACT, 9.5)
+    ledger.server_verdict(server.id, Outcome.TRUNCATED, 9.4, verified=2, error="clean EOF")
+    bad = ledger.open(kind="stream", service="svc", site="a", started=10, up=9, down=9)
+    bad.first_bad = 5
+    ledger.close(bad, Outcome.CORRUPTED, 10.5, "byte 5 differs")
+    run = run_with(ledger)
+    report = write_report(run, check_invariants(run), tmp_path)
+    assert report.passed is False
+    data = json.loads(report.json_path.read_text())
+    assert data["passed"] is False
+    assert data["integrity"]["silent_truncations"] == 3
+    assert data["integrity"]["corrupted_deliveries"] == 1
+    summary = report.summary_path.read_text()
+    assert "integrity: 3 silent truncations, 1 corrupted deliveries" in summary
+    assert "FAIL  no_silent_truncation: 3 connection ends saw a clean EOF" in summary
