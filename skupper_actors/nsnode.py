@@ -25,7 +25,7 @@ from pathlib import Path
 import structlog
 
 from skupper_actors import __version__
-from skupper_actors.actors.context import RouterContext
+from skupper_actors.actors.context import LinkLimits, RouterContext
 from skupper_actors.actors.controller import ControllerActor
 from skupper_actors.actors.grants import GrantServerActor, ReloadCertificate
 from skupper_actors.actors.link import LinkActor, LinkEndpoint
@@ -239,7 +239,7 @@ class NamespaceNode:
                     child(
                         "routing",
                         lambda: RoutingActor(
-                            ctx.router_id, ctx.instance, settings, (), ctx.dataplane
+                            ctx.router_id, ctx.instance, settings, (), ctx.dataplane, ctx.health
                         ),
                         registry=ctx.registry,
                     ),
@@ -284,6 +284,7 @@ class NamespaceNode:
         )
 
     def start(self) -> ActorRef:
+        self.ctx.health.start_monitor()
         self.root = spawn(self.tree(), name=self.site_name, log_context={"site": self.site_name})
         return self.root
 
@@ -294,6 +295,24 @@ def routing_settings(site: Site) -> RoutingSettings:
         hello_interval=float(settings.get("hello-interval", "1.0")),
         hello_max_age=float(settings.get("hello-max-age", "3.0")),
         ra_interval=float(settings.get("ra-interval", "30.0")),
+        max_addresses_per_router=int(settings.get("max-addresses-per-router", "50000")),
+        max_addresses_per_update=int(settings.get("max-addresses-per-update", "50000")),
+    )
+
+
+def link_limits(site: Site) -> LinkLimits:
+    """The Site's limits on inter-router connections (docs/limits-links.md)."""
+    settings = site.spec.settings
+    defaults = LinkLimits()
+    return LinkLimits(
+        max_links_per_connection=int(
+            settings.get("max-links-per-connection", defaults.max_links_per_connection)
+        ),
+        max_frame_size=int(settings.get("max-frame-size", defaults.max_frame_size)),
+        max_control_entries=int(
+            settings.get("max-control-entries", defaults.max_control_entries)
+        ),
+        max_message_size=int(settings.get("max-message-size", defaults.max_message_size)),
     )
 
 
@@ -318,6 +337,7 @@ def build_namespace_node(ns: Namespace) -> NamespaceNode:
         registry=Registry(),
         server_tls=server_context(server),
         client_tls=None,
+        limits=link_limits(site),
     )
     book = GrantBook(ns.grants_dir / "grants.json")
     return NamespaceNode(ns=ns, site=site, ctx=ctx, ca=ca, grant_book=book, server=server)

@@ -6,7 +6,7 @@ import contextlib
 import os
 import pathlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gevent
@@ -122,11 +122,24 @@ class ManagementActor(Actor):
         if routing is None:
             return encode_reply(error="the router is (re)starting; try again")
         try:
-            snapshot: RoutingSnapshot = routing.ask(GetRoutingSnapshot(), timeout=5)
+            snapshot: RoutingSnapshot = routing.ask(
+                GetRoutingSnapshot(
+                    addresses=kind in ("status", "addresses", "reload"),
+                    network=kind in ("status", "network", "reload"),
+                ),
+                timeout=5,
+            )
         except KernelError as error:
             return encode_reply(error=f"router did not answer: {error}")
+        health = self.ctx.health
+        router = replace(
+            self.router_info(),
+            loop_stall_max_ms=round(health.longest_stall * 1000, 3),
+            loop_stalls=tuple((s, round(v * 1000, 3)) for s, v in health.stalls()),
+            limits_exceeded=dict(health.snapshot()),
+        )
         status = NodeStatus(
-            router=self.router_info(),
+            router=router,
             links=snapshot.links if kind in ("status", "links", "reload", "network") else (),
             routers=snapshot.routes if kind in ("status", "routers", "reload", "network") else (),
             addresses=snapshot.addresses if kind in ("status", "addresses", "reload") else (),

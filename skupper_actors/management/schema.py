@@ -26,6 +26,12 @@ class RouterInfo:
     inter_router_port: int
     tls: bool
     started_at: float
+    #: the longest event-loop stall since the node started, in milliseconds
+    loop_stall_max_ms: float = 0.0
+    #: (unix second, longest stall in that second in ms) for the last two minutes
+    loop_stalls: tuple[tuple[int, float], ...] = ()
+    #: refusals and disconnections past a limit, by the limit's setting name
+    limits_exceeded: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,9 +123,17 @@ class RouterInfoSchema(_Strict):
     inter_router_port = fields.Integer(required=True, validate=validate.Range(0, 65535))
     tls = fields.Boolean(required=True)
     started_at = fields.Float(required=True)
+    loop_stall_max_ms = fields.Float(load_default=0.0)
+    loop_stalls = fields.List(
+        fields.Tuple((fields.Integer(), fields.Float())), load_default=()
+    )
+    limits_exceeded = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), load_default=dict
+    )
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> RouterInfo:
+        data["loop_stalls"] = tuple(tuple(x) for x in data.get("loop_stalls", ()))
         return RouterInfo(**data)
 
 

@@ -43,6 +43,7 @@ from collections.abc import Iterable, Mapping
 from .database import MobileVerdict, RouterDatabase
 from .effects import (
     Effect,
+    LimitExceeded,
     LinkState,
     Neighbour,
     NeighbourAdded,
@@ -295,7 +296,27 @@ class RoutingEngine:
     def _on_addresses(
         self, link_id: str, sender: str, msg: MobileAddressUpdate, now: float
     ) -> list[Effect]:
-        verdict = self._db.accept_addresses(msg, now)
+        limits = self.settings
+        listed = len(msg.exist) if msg.exist is not None else len(msg.add) + len(msg.delete)
+        if listed > limits.max_addresses_per_update:
+            return [LimitExceeded(
+                link_id=link_id,
+                origin=msg.id,
+                limit="max-addresses-per-update",
+                detail=f"an update of {msg.id} lists {listed} addresses "
+                f"(at most {limits.max_addresses_per_update})",
+                neighbour=msg.id == sender,
+            )]
+        verdict = self._db.accept_addresses(msg, now, limits.max_addresses_per_router)
+        if verdict is MobileVerdict.TOO_MANY:
+            return [LimitExceeded(
+                link_id=link_id,
+                origin=msg.id,
+                limit="max-addresses-per-router",
+                detail=f"router {msg.id} would serve more than "
+                f"{limits.max_addresses_per_router} addresses",
+                neighbour=msg.id == sender,
+            )]
         if verdict is MobileVerdict.APPLIED:
             return self._flood(msg, except_router=sender)
         if verdict is MobileVerdict.GAP:
