@@ -5,7 +5,11 @@ every second and on a `reload`, keeps the last good state of any file that fails
 load, and turns differences into children started or stopped under the router's
 `access`, `links` and `adaptors` supervisors: adding a Listener touches nothing else;
 deleting a Connector ends only its own connections; a Link's new cost reaches routing
-without dropping the connection. Then it writes every resource's status.
+without dropping the connection. Then it writes the status of the resources whose
+inputs changed (their resource, failure, or the live state the status shows), and only
+when the status itself changed: a steady node writes nothing. The network list in the
+Site status is bounded (status-max-sites, status-max-services) and rebuilt only when
+routing's network view changed; the loop over resources yields every few milliseconds.
 """
 
 from __future__ import annotations
@@ -49,11 +53,15 @@ from skupper_actors.kernel import Actor, ChildSpec, KernelError, StartFailed, Su
 from skupper_actors.security.grants import GrantBookError
 
 from .grants import EnableGrants, GrantServerInfo
-from .messages import GetRoutingSnapshot, Reload, SetCost
-from .routing import RoutingSnapshot
+from .messages import GetNetworkView, GetRoutingSnapshot, Reload, SetCost
+from .routing import NetworkView, RoutingSnapshot
 
 POLL_INTERVAL = 1.0
 STATUS_INTERVAL = 2.0
+#: how long the status loop runs before it lets other greenlets (the data path) run
+STATUS_SLICE = 0.003
+DEFAULT_STATUS_MAX_SITES = 100
+DEFAULT_STATUS_MAX_SERVICES = 100
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,7 +82,16 @@ class ControllerActor(Actor):
         self.last_status = 0.0
         self.grant_server: GrantServerInfo | None = None
         self.group_refs: dict[str, Any] = node.group_refs
-        self._network: tuple[Any, ...] = ()
+        self._network = NetworkView(version=-1, sites=(), omitted_sites=0, omitted_services=0)
+        # (kind, name) -> (resource, the inputs its status was computed from, the status
+        # as written): a resource whose inputs did not change is not looked at again
+        self._statuses: dict[tuple[str, str], tuple[Resource, object, Resource]] = {}
+        self._swept = False  # stale status files of deleted resources removed since start
+        settings = node.site.spec.settings
+        self.max_sites = int(settings.get("status-max-sites", DEFAULT_STATUS_MAX_SITES))
+        self.max_services = int(
+            settings.get("status-max-services", DEFAULT_STATUS_MAX_SERVICES)
+        )
 
     def on_start(self) -> None:
         if self._groups_restarted():
@@ -165,6 +182,7 @@ class ControllerActor(Actor):
         self._grants(desired)
         self._forget_tokens(desired)
         self._tokens(desired)
+        self._swept = False
         self.write_statuses()
 
     def _apply(self, steps: Plan, desired: Desired) -> None:
@@ -277,10 +295,20 @@ class ControllerActor(Actor):
         now = time.time()
         snapshot = self._snapshot()
         up = {info.name: info for info in snapshot.links} if snapshot else {}
-        self._network = snapshot.network if snapshot else ()
+        self._refresh_network()
         dp = self.node.ctx.dataplane
-        for key, resource in self.resources.items():
+        clock = time.monotonic
+        slice_ends = clock() + STATUS_SLICE
+        written = 0
+        for key, resource in list(self.resources.items()):
+            if clock() >= slice_ends:
+                gevent.sleep(0)  # let the data path run; resumes where it was
+                slice_ends = clock() + STATUS_SLICE
             failure = self.failures.get(key)
+            inputs = (failure, self._inputs(resource, up, dp))
+            cached = self._statuses.get(key)
+            if cached is not None and cached[1] == inputs and cached[0] == resource:
+                continue
             if failure is not None:
                 updated = with_condition(
                     resource, CONFIGURED, "False", reason="Error", message=failure, now=now
@@ -294,12 +322,73 @@ class ControllerActor(Actor):
                     resource, CONFIGURED, "True", reason="Ready", message="OK", now=now
                 )
                 updated = self._live(updated, now, up, dp)
-            previous = self._previous_status(resource)
+            previous = cached[2] if cached is not None else self._previous_status(resource)
             if previous is not None:
                 updated = self._keep_times(updated, previous)
-            write_status(self.ns, updated)
-        for stale in set(self._status_keys()) - set(self.resources):
-            remove_status(self.ns, *stale)
+            if updated != previous:
+                write_status(self.ns, updated)
+                written += 1
+            self._statuses[key] = (resource, inputs, updated)
+        for gone in set(self._statuses) - set(self.resources):
+            del self._statuses[gone]
+            remove_status(self.ns, *gone)
+        if not self._swept:
+            self._swept = True
+            for stale in set(self._status_keys()) - set(self.resources):
+                remove_status(self.ns, *stale)
+        if written:
+            self.log.debug("statuses_written", count=written)
+
+    def _inputs(self, resource: Resource, links: dict[str, Any], dp: Any) -> object:
+        """What a resource's status is made of besides the resource: equal inputs, same status."""
+        from skupper_actors.actors.tcp import listener_address
+
+        match resource.kind:
+            case "Site":
+                return (self._network.version, self.node.endpoints(), bool(self.current.access))
+            case "RouterAccess":
+                return self.node.endpoints(resource.name)
+            case "Listener":
+                return dp.has_destination(resource.spec.routing_key)  # type: ignore[union-attr]
+            case "Connector":
+                key = resource.spec.routing_key  # type: ignore[union-attr]
+                return bool(dp.remote.get(listener_address(key)))
+            case "Link":
+                info = links.get(resource.name)
+                return None if info is None else (info.state, info.peer, info.last_error)
+            case "AccessGrant":
+                grant = self.node.grant_book.find(resource.name)
+                return (grant, self.grant_server, self.node.advertised_host(self.current))
+            case "AccessToken":
+                return (self.ns.links_dir / f"Link-{resource.name}.yaml").exists()
+        return None
+
+    def _refresh_network(self) -> None:
+        """Ask routing for the bounded network view, unless it has not changed."""
+        routing = self.node.ctx.lookup("routing")
+        if routing is None:
+            return
+        try:
+            view: NetworkView | None = routing.ask(
+                GetNetworkView(
+                    version=self._network.version,
+                    max_sites=self.max_sites,
+                    max_services=self.max_services,
+                ),
+                timeout=2,
+            )
+        except KernelError:
+            return
+        if view is not None:
+            if view.omitted_sites or view.omitted_services:
+                self.log.info(
+                    "site_status_truncated",
+                    omitted_sites=view.omitted_sites,
+                    omitted_services=view.omitted_services,
+                    max_sites=self.max_sites,
+                    max_services=self.max_services,
+                )
+            self._network = view
 
     def _live(self, resource: Resource, now: float, links: dict[str, Any], dp: Any) -> Resource:
         from skupper_actors.actors.tcp import listener_address
@@ -315,11 +404,13 @@ class ControllerActor(Actor):
                 res = cond(resource, RUNNING, True, "OK")
                 if self.current.access:
                     res = cond(res, RESOLVED, True, "OK")
-                reachable = [view for view in self._network if view.reachable]
+                network = self._network
+                reachable = network.sites
                 status = replace(  # type: ignore[call-arg]
                     current_status(res),
                     endpoints=self.node.endpoints(),
-                    sites_in_network=max(1, len(reachable)),
+                    sites_in_network=max(1, len(reachable) + network.omitted_sites),
+                    services_omitted=network.omitted_services,
                     network=tuple(
                         SiteRecord(
                             id=view.router,
@@ -417,7 +508,9 @@ class ControllerActor(Actor):
         if routing is None:
             return None
         try:
-            snapshot: RoutingSnapshot = routing.ask(GetRoutingSnapshot(), timeout=2)
+            snapshot: RoutingSnapshot = routing.ask(
+                GetRoutingSnapshot(addresses=False, network=False), timeout=2
+            )
             return snapshot
         except KernelError:
             return None
