@@ -25,9 +25,16 @@ class RoutingSettings:
     # is refused, and a neighbour that originated it is disconnected.
     max_addresses_per_router: int = 50_000
     max_addresses_per_update: int = 50_000
+    # Addresses whose routers are recomputed per tick; the rest wait for the next tick, so
+    # a burst of 50,000 new addresses never holds the event loop in one piece.
+    max_address_changes_per_tick: int = 1_000
 
     def __post_init__(self) -> None:
-        if self.max_addresses_per_router < 1 or self.max_addresses_per_update < 1:
+        if min(
+            self.max_addresses_per_router,
+            self.max_addresses_per_update,
+            self.max_address_changes_per_tick,
+        ) < 1:
             raise ValueError("address limits must be at least 1")
         if not 0 < self.hello_interval < self.hello_max_age:
             raise ValueError("need 0 < hello_interval < hello_max_age")

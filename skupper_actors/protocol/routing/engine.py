@@ -95,7 +95,7 @@ class RoutingEngine:
         self._last_spf = -math.inf
         self._next_hello: float | None = None  # None until the first call
         self._next_ra = math.inf
-        self._views = RoutingViews(router_id)
+        self._views = RoutingViews(router_id, settings.max_address_changes_per_tick)
 
     # --- inputs ---------------------------------------------------------------------
 
@@ -199,7 +199,8 @@ class RoutingEngine:
                 for link_id in self._neighbours.link_ids()
             )
         effects.extend(self._recompute(now))
-        self._work_due = None
+        # addresses left for the next tick: it is due at once (after the actor yields)
+        self._work_due = now if self._views.pending else None
         return effects
 
     def next_deadline(self) -> float:
@@ -217,7 +218,7 @@ class RoutingEngine:
     @property
     def busy(self) -> bool:
         """True while changes wait for a tick (including shortest paths held back)."""
-        return self._work_due is not None or self._spf_dirty
+        return self._work_due is not None or self._spf_dirty or bool(self._views.pending)
 
     # --- queries --------------------------------------------------------------------
 
