@@ -53,6 +53,7 @@ from skupper_actors.kernel import Actor, ChildSpec, KernelError, StartFailed, Su
 from skupper_actors.security.grants import GrantBookError
 
 from .grants import EnableGrants, GrantServerInfo
+from .health import yield_to_loop
 from .messages import GetNetworkView, GetRoutingSnapshot, Reload, SetCost
 from .routing import NetworkView, RoutingSnapshot
 
@@ -302,7 +303,7 @@ class ControllerActor(Actor):
         written = 0
         for key, resource in list(self.resources.items()):
             if clock() >= slice_ends:
-                gevent.sleep(0)  # let the data path run; resumes where it was
+                yield_to_loop()  # let the data path run; resumes where it was
                 slice_ends = clock() + STATUS_SLICE
             failure = self.failures.get(key)
             inputs = (failure, self._inputs(resource, up, dp))

@@ -20,6 +20,15 @@ STALL_TICK = 0.005
 STALL_WINDOW = 120  # seconds of per-second maxima kept
 
 
+def yield_to_loop() -> None:
+    """Let the event loop run a whole iteration (I/O, timers) before going on.
+
+    ``gevent.sleep(0)`` only lets runnable greenlets run: a socket with data waiting
+    would not be read until the caller blocks. Any positive sleep waits for the loop.
+    """
+    gevent.sleep(1e-6)
+
+
 class NodeHealth:
     """Counters of refusals past a limit, and the loop's stall history."""
 
@@ -71,4 +80,4 @@ class NodeHealth:
         return tuple(self._seconds)
 
 
-__all__ = ["STALL_TICK", "STALL_WINDOW", "NodeHealth"]
+__all__ = ["STALL_TICK", "STALL_WINDOW", "NodeHealth", "yield_to_loop"]

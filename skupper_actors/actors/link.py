@@ -40,6 +40,7 @@ from .context import (
     PROTOCOL_VERSION,
     RouterContext,
 )
+from .health import yield_to_loop
 from .linksession import LinkSession, PeerOverLimit
 from .messages import (
     ControlReceived,
@@ -55,6 +56,11 @@ from .messages import (
 from .wire import HandshakeFailed, PlainWire, TlsWire, Wire, tls_handshake
 
 _connection_ids = itertools.count(1)
+#: a connection's reader lets the other greenlets run after holding the loop this long
+#: (a peer that floods it with frames must not starve the other links' HELLOs)
+READ_SLICE = 0.005
+MIN_PIECE = 2 << 10
+MAX_PIECE = 64 << 10
 
 
 class LinkRefused(Exception):
@@ -282,9 +288,7 @@ class LinkActor(Actor):
                 if not data:
                     reason = "connection closed by peer"
                     break
-                conn.receive_data(data)
-                ended = self._handle_events(session)
-                session.flush()
+                ended = self._receive(session, data)
                 up = up or session.announced
                 if ended is not None:
                     reason = ended
@@ -325,9 +329,50 @@ class LinkActor(Actor):
         self.last_error = reason
         return up
 
+    def _receive(self, session: LinkSession, data: memoryview) -> str | None:
+        """Feed what was read to the engine and act on its events, in pieces.
+
+        Some frames cost far more than their bytes (an attach: a lookup among the
+        connection's links, a link record, its flow), so a read goes in pieces whose
+        size adapts: a piece that took more than half of ``READ_SLICE`` halves the next
+        (down to ``MIN_PIECE``), a quick one doubles it (up to ``MAX_PIECE``: stream
+        bytes stay in big pieces), and the loop is given up between pieces once
+        ``READ_SLICE`` has passed.
+        """
+        conn = session.conn
+        clock = time.monotonic
+        size = len(data)
+        start = 0
+        while True:
+            piece = session.piece
+            began = clock()
+            if start == 0 and size <= piece:
+                conn.receive_data(data)
+                start = size
+            else:
+                conn.receive_data(data[start : start + piece])
+                start += piece
+            ended = self._handle_events(session)
+            session.flush()
+            now = clock()
+            took = now - began
+            if took > READ_SLICE / 2:
+                session.piece = max(MIN_PIECE, piece // 2)
+            elif took < READ_SLICE / 8 and piece < MAX_PIECE:
+                session.piece = piece * 2
+            if now - session.slice_started > READ_SLICE:
+                yield_to_loop()
+                session.slice_started = clock()
+            if ended is not None or start >= size or session.closing is not None:
+                return ended
+
     def _handle_events(self, session: LinkSession) -> str | None:
         conn = session.conn
-        for event in conn.events():
+        for count, event in enumerate(conn.events(), 1):
+            if count % 16 == 0 and time.monotonic() - session.slice_started > READ_SLICE:
+                session.flush()
+                yield_to_loop()  # a long batch (an attach flood): let the others run
+                session.slice_started = time.monotonic()
             kind = type(event)
             if kind is amqp.StreamData:
                 session.stream_data(event)  # type: ignore[arg-type]

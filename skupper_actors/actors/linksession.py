@@ -145,6 +145,8 @@ class LinkSession:
         self.identity: PeerIdentity = UNKNOWN
         self.claimed: str | None = None  # the router id this connection holds a claim on
         self.links_refused = 0
+        self.slice_started = 0.0  # when the reader last let other greenlets run
+        self.piece = 8 << 10  # bytes handed to the engine at a time (see LinkActor._receive)
         self.conn = conn
         self.link_id = link_id
         self.dataplane = dataplane
