@@ -53,7 +53,7 @@ from skupper_actors.kernel import Actor, ChildSpec, KernelError, StartFailed, Su
 from skupper_actors.security.grants import GrantBookError
 
 from .grants import EnableGrants, GrantServerInfo
-from .health import yield_to_loop
+from .health import run_off_loop, yield_to_loop
 from .messages import GetNetworkView, GetRoutingSnapshot, Reload, SetCost
 from .routing import NetworkView, RoutingSnapshot
 
@@ -97,7 +97,9 @@ class ControllerActor(Actor):
     def on_start(self) -> None:
         if self._groups_restarted():
             self.current = Desired(site=self.current.site)
-        self.reconcile()
+        # the first reconcile is a message, not part of starting: with a thousand
+        # resources it takes seconds, and management (started next) must answer meanwhile
+        self.ref.tell(Reload())
         self.send_after(POLL_INTERVAL, _Poll())
 
     def _groups_restarted(self) -> bool:
@@ -128,6 +130,10 @@ class ControllerActor(Actor):
 
     # -- reading ---------------------------------------------------------------------------
     def _fingerprint(self) -> tuple[tuple[str, float, int], ...]:
+        # a stat per resource file, a thousand files every second: not on the loop
+        return run_off_loop(self._stat_files)
+
+    def _stat_files(self) -> tuple[tuple[str, float, int], ...]:
         found = []
         for folder in (self.ns.resources_dir, self.ns.links_dir):
             for path in resource_files(folder) if folder.exists() else []:
@@ -140,14 +146,14 @@ class ControllerActor(Actor):
 
     def _load(self) -> list[Resource]:
         self.fingerprint = self._fingerprint()
-        result = load_resources(self.ns.resources_dir)
+        result = run_off_loop(load_resources, self.ns.resources_dir)
         for problem in result.problems:
             self.log.error("resource_invalid", problem=str(problem))
         # a file that fails keeps its last good resources: a typo never tears a site down
         self.node.last_good = result.merged_with(self.node.last_good)
         resources = [r for found in self.node.last_good.values() for r in found]
         if self.ns.links_dir.exists():
-            generated = load_resources(self.ns.links_dir)
+            generated = run_off_loop(load_resources, self.ns.links_dir)
             for problem in generated.problems:
                 self.log.error("resource_invalid", problem=str(problem))
             resources.extend(generated.all_resources)
@@ -299,8 +305,10 @@ class ControllerActor(Actor):
         self._refresh_network()
         dp = self.node.ctx.dataplane
         clock = time.monotonic
+        unknown = [r for key, r in self.resources.items() if key not in self._statuses]
+        found = run_off_loop(_read_statuses, self.ns, unknown) if unknown else {}
         slice_ends = clock() + STATUS_SLICE
-        written = 0
+        changed: list[Resource] = []
         for key, resource in list(self.resources.items()):
             if clock() >= slice_ends:
                 yield_to_loop()  # let the data path run; resumes where it was
@@ -323,13 +331,15 @@ class ControllerActor(Actor):
                     resource, CONFIGURED, "True", reason="Ready", message="OK", now=now
                 )
                 updated = self._live(updated, now, up, dp)
-            previous = cached[2] if cached is not None else self._previous_status(resource)
+            previous = cached[2] if cached is not None else found.get(key)
             if previous is not None:
                 updated = self._keep_times(updated, previous)
             if updated != previous:
-                write_status(self.ns, updated)
-                written += 1
+                changed.append(updated)
             self._statuses[key] = (resource, inputs, updated)
+        if changed:
+            # YAML is slow in pure Python: all of it in one go, in the thread pool
+            run_off_loop(_write_statuses, self.ns, changed)
         for gone in set(self._statuses) - set(self.resources):
             del self._statuses[gone]
             remove_status(self.ns, *gone)
@@ -337,8 +347,8 @@ class ControllerActor(Actor):
             self._swept = True
             for stale in set(self._status_keys()) - set(self.resources):
                 remove_status(self.ns, *stale)
-        if written:
-            self.log.debug("statuses_written", count=written)
+        if changed:
+            self.log.debug("statuses_written", count=len(changed))
 
     def _inputs(self, resource: Resource, links: dict[str, Any], dp: Any) -> object:
         """What a resource's status is made of besides the resource: equal inputs, same status."""
@@ -516,14 +526,6 @@ class ControllerActor(Actor):
         except KernelError:
             return None
 
-    def _previous_status(self, resource: Resource) -> Resource | None:
-        from skupper_actors.api import read_status
-
-        try:
-            return read_status(self.ns, resource.kind, resource.name)
-        except (OSError, ValueError):
-            return None
-
     @staticmethod
     def _keep_times(updated: Resource, previous: Resource) -> Resource:
         """Keep each condition's transition time when its state did not change."""
@@ -545,6 +547,26 @@ class ControllerActor(Actor):
             if kind and name:
                 keys.append((kind, name))
         return keys
+
+
+def _read_statuses(
+    ns: Namespace, resources: list[Resource]
+) -> dict[tuple[str, str], Resource | None]:
+    """The status files of ``resources`` as last written (None: none, or unreadable)."""
+    from skupper_actors.api import read_status
+
+    found: dict[tuple[str, str], Resource | None] = {}
+    for resource in resources:
+        try:
+            found[resource.key] = read_status(ns, resource.kind, resource.name)
+        except (OSError, ValueError):
+            found[resource.key] = None
+    return found
+
+
+def _write_statuses(ns: Namespace, resources: list[Resource]) -> None:
+    for resource in resources:
+        write_status(ns, resource)
 
 
 def _redeem(token: Any, site: str) -> Any:

@@ -24,6 +24,7 @@ from skupper_actors.management import (
 from skupper_actors.management.schema import ProtocolError
 
 from .context import RouterContext
+from .health import run_off_loop
 from .messages import GetAdaptorInfo, GetRoutingSnapshot, Reload
 from .routing import RoutingSnapshot
 
@@ -135,7 +136,12 @@ class ManagementActor(Actor):
         router = replace(
             self.router_info(),
             loop_stall_max_ms=round(health.longest_stall * 1000, 3),
-            loop_stalls=tuple((s, round(v * 1000, 3)) for s, v in health.stalls()),
+            loop_busy_max_ms=round(health.longest_busy * 1000, 3),
+            gc_pause_max_ms=round(health.longest_gc * 1000, 3),
+            loop_stalls=tuple(
+                (second, round(stall * 1000, 3), round(busy * 1000, 3))
+                for second, stall, busy in health.stalls()
+            ),
             limits_exceeded=dict(health.snapshot()),
         )
         status = NodeStatus(
@@ -146,4 +152,5 @@ class ManagementActor(Actor):
             adaptors=self._adaptors() if kind in ("status", "adaptors", "reload") else (),
             network=snapshot.network if kind in ("status", "network", "reload") else (),
         )
-        return encode_reply(status)
+        # validating and encoding is O(network) (every address): not on the loop
+        return run_off_loop(encode_reply, status)

@@ -26,10 +26,15 @@ class RouterInfo:
     inter_router_port: int
     tls: bool
     started_at: float
-    #: the longest event-loop stall since the node started, in milliseconds
+    #: the longest event-loop stall since the node started, in milliseconds (wall clock,
+    #: including time the operating system gave to other processes)
     loop_stall_max_ms: float = 0.0
-    #: (unix second, longest stall in that second in ms) for the last two minutes
-    loop_stalls: tuple[tuple[int, float], ...] = ()
+    #: the longest time the loop's thread spent on the CPU without the loop coming round
+    loop_busy_max_ms: float = 0.0
+    #: the longest cyclic garbage collection since the node started, in milliseconds
+    gc_pause_max_ms: float = 0.0
+    #: (unix second, longest stall, longest busy stall in that second, in ms), last 2 min
+    loop_stalls: tuple[tuple[int, float, float], ...] = ()
     #: refusals and disconnections past a limit, by the limit's setting name
     limits_exceeded: dict[str, int] = field(default_factory=dict)
 
@@ -124,8 +129,10 @@ class RouterInfoSchema(_Strict):
     tls = fields.Boolean(required=True)
     started_at = fields.Float(required=True)
     loop_stall_max_ms = fields.Float(load_default=0.0)
+    loop_busy_max_ms = fields.Float(load_default=0.0)
+    gc_pause_max_ms = fields.Float(load_default=0.0)
     loop_stalls = fields.List(
-        fields.Tuple((fields.Integer(), fields.Float())), load_default=()
+        fields.Tuple((fields.Integer(), fields.Float(), fields.Float())), load_default=()
     )
     limits_exceeded = fields.Dict(
         keys=fields.String(), values=fields.Integer(), load_default=dict

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness import free_port, wait_until
+from harness import free_port, limit_files, wait_until
 
 from skupper_actors.api import (
     API_VERSION,
@@ -50,6 +50,7 @@ class SiteProcess:
                 {"roles": [{"name": "inter-router", "port": self.port}], "bindHost": "127.0.0.1"},
             )
         self.client = ManagementClient(self.ns.runtime_dir, timeout=3)
+        self.nofile: int | None = None  # the node's open-file limit
 
     # -- resources ---------------------------------------------------------------------------
     def write(self, kind: str, name: str, spec: dict[str, Any] | None = None) -> Path:
@@ -91,6 +92,7 @@ class SiteProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,
+            preexec_fn=None if self.nofile is None else limit_files(self.nofile),
         )
         log.close()
         wait_until(self.ready, 20, what=f"site {self.name} to answer management")

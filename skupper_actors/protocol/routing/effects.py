@@ -26,8 +26,8 @@ class RoutingSettings:
     max_addresses_per_router: int = 50_000
     max_addresses_per_update: int = 50_000
     # Addresses whose routers are recomputed per tick; the rest wait for the next tick, so
-    # a burst of 50,000 new addresses never holds the event loop in one piece.
-    max_address_changes_per_tick: int = 1_000
+    # a burst of 50,000 new addresses never holds the event loop for long in one piece.
+    max_address_changes_per_tick: int = 250
 
     def __post_init__(self) -> None:
         if min(
