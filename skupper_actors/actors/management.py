@@ -6,7 +6,7 @@ import contextlib
 import os
 import pathlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import gevent
@@ -16,6 +16,7 @@ from skupper_actors.kernel import Actor, KernelError
 from skupper_actors.management import (
     SOCKET_NAME,
     AdaptorInfo,
+    HealthInfo,
     NodeStatus,
     RouterInfo,
     decode_request,
@@ -133,8 +134,7 @@ class ManagementActor(Actor):
         except KernelError as error:
             return encode_reply(error=f"router did not answer: {error}")
         health = self.ctx.health
-        router = replace(
-            self.router_info(),
+        measured = HealthInfo(
             loop_stall_max_ms=round(health.longest_stall * 1000, 3),
             loop_busy_max_ms=round(health.longest_busy * 1000, 3),
             gc_pause_max_ms=round(health.longest_gc * 1000, 3),
@@ -145,7 +145,8 @@ class ManagementActor(Actor):
             limits_exceeded=dict(health.snapshot()),
         )
         status = NodeStatus(
-            router=router,
+            router=self.router_info(),
+            health=measured,
             links=snapshot.links if kind in ("status", "links", "reload", "network") else (),
             routers=snapshot.routes if kind in ("status", "routers", "reload", "network") else (),
             addresses=snapshot.addresses if kind in ("status", "addresses", "reload") else (),

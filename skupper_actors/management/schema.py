@@ -26,6 +26,12 @@ class RouterInfo:
     inter_router_port: int
     tls: bool
     started_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthInfo:
+    """The node's event loop as it measures it, and its refusals past a limit."""
+
     #: the longest event-loop stall since the node started, in milliseconds (wall clock,
     #: including time the operating system gave to other processes)
     loop_stall_max_ms: float = 0.0
@@ -113,6 +119,7 @@ class NodeStatus:
     addresses: tuple[AddressInfo, ...] = field(default_factory=tuple)
     adaptors: tuple[AdaptorInfo, ...] = ()
     network: tuple[SiteView, ...] = ()
+    health: HealthInfo = field(default_factory=HealthInfo)
 
 
 class _Strict(Schema):
@@ -128,6 +135,13 @@ class RouterInfoSchema(_Strict):
     inter_router_port = fields.Integer(required=True, validate=validate.Range(0, 65535))
     tls = fields.Boolean(required=True)
     started_at = fields.Float(required=True)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> RouterInfo:
+        return RouterInfo(**data)
+
+
+class HealthInfoSchema(_Strict):
     loop_stall_max_ms = fields.Float(load_default=0.0)
     loop_busy_max_ms = fields.Float(load_default=0.0)
     gc_pause_max_ms = fields.Float(load_default=0.0)
@@ -139,9 +153,9 @@ class RouterInfoSchema(_Strict):
     )
 
     @post_load
-    def make(self, data: dict[str, Any], **_: Any) -> RouterInfo:
+    def make(self, data: dict[str, Any], **_: Any) -> HealthInfo:
         data["loop_stalls"] = tuple(tuple(x) for x in data.get("loop_stalls", ()))
-        return RouterInfo(**data)
+        return HealthInfo(**data)
 
 
 class LinkInfoSchema(_Strict):
@@ -241,6 +255,7 @@ class NodeStatusSchema(_Strict):
     addresses = fields.List(fields.Nested(AddressInfoSchema), load_default=list)
     adaptors = fields.List(fields.Nested(AdaptorInfoSchema), load_default=list)
     network = fields.List(fields.Nested(SiteViewSchema), load_default=list)
+    health = fields.Nested(HealthInfoSchema, load_default=HealthInfo)
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> NodeStatus:
@@ -251,6 +266,7 @@ class NodeStatusSchema(_Strict):
             addresses=tuple(data["addresses"]),
             adaptors=tuple(data["adaptors"]),
             network=tuple(data["network"]),
+            health=data["health"],
         )
 
 

@@ -91,7 +91,7 @@ def assert_traffic_ok(results: list) -> None:
 
 
 def counters(mesh: Mesh) -> dict[str, int]:
-    return dict(mesh["a"].client.request("links").router.limits_exceeded)
+    return dict(mesh["a"].client.request("links").health.limits_exceeded)
 
 
 def events(mesh: Mesh, name: str) -> list[dict]:
