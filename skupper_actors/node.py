@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 from skupper_actors import __version__
-from skupper_actors.actors.context import LinkTimings, RouterContext
+from skupper_actors.actors.context import LinkLimits, LinkTimings, RouterContext
 from skupper_actors.actors.link import LinkActor, LinkEndpoint
 from skupper_actors.actors.listener import GetBoundAddress, InterRouterListener
 from skupper_actors.actors.management import ManagementActor
@@ -76,6 +76,8 @@ class Node:
             hello_interval=cfg.routing.hello_interval,
             hello_max_age=cfg.routing.hello_max_age,
             ra_interval=cfg.routing.ra_interval,
+            max_addresses_per_router=cfg.limits.max_addresses_per_router,
+            max_addresses_per_update=cfg.limits.max_addresses_per_update,
         )
         links = [outgoing_link(ctx, link) for link in cfg.links]
         adaptors = [tcp_listener(ctx, lc) for lc in cfg.listeners] + [
@@ -89,7 +91,12 @@ class Node:
                     child(
                         "routing",
                         lambda: RoutingActor(
-                            ctx.router_id, ctx.instance, settings, addresses, ctx.dataplane
+                            ctx.router_id,
+                            ctx.instance,
+                            settings,
+                            addresses,
+                            ctx.dataplane,
+                            ctx.health,
                         ),
                         registry=ctx.registry,
                     ),
@@ -133,6 +140,7 @@ class Node:
         )
 
     def start(self) -> ActorRef:
+        self.ctx.health.start_monitor()
         self.root = spawn(
             self.tree(), name=self.config.site, log_context={"site": self.config.site}
         )
@@ -180,5 +188,11 @@ def build_node(config: SiteConfig, *, timings: LinkTimings | None = None) -> Nod
         server_tls=server_tls,
         client_tls=client_tls,
         timings=timings or LinkTimings(),
+        limits=LinkLimits(
+            max_links_per_connection=config.limits.max_links_per_connection,
+            max_frame_size=config.limits.max_frame_size,
+            max_control_entries=config.limits.max_control_entries,
+            max_message_size=config.limits.max_message_size,
+        ),
     )
     return Node(config=config, ctx=ctx)

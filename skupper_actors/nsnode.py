@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 
 from skupper_actors import __version__
-from skupper_actors.actors.context import RouterContext
+from skupper_actors.actors.context import LinkLimits, RouterContext
 from skupper_actors.actors.controller import ControllerActor
 from skupper_actors.actors.grantconn import GrantCounters, GrantLimits
 from skupper_actors.actors.grants import GrantServerActor, ReloadCertificate
@@ -242,7 +243,7 @@ class NamespaceNode:
                     child(
                         "routing",
                         lambda: RoutingActor(
-                            ctx.router_id, ctx.instance, settings, (), ctx.dataplane
+                            ctx.router_id, ctx.instance, settings, (), ctx.dataplane, ctx.health
                         ),
                         registry=ctx.registry,
                     ),
@@ -289,6 +290,7 @@ class NamespaceNode:
         )
 
     def start(self) -> ActorRef:
+        self.ctx.health.start_monitor()
         self.root = spawn(self.tree(), name=self.site_name, log_context={"site": self.site_name})
         return self.root
 
@@ -303,6 +305,34 @@ def routing_settings(site: Site) -> RoutingSettings:
         hello_interval=float(settings.get("hello-interval", "1.0")),
         hello_max_age=float(settings.get("hello-max-age", "3.0")),
         ra_interval=float(settings.get("ra-interval", "30.0")),
+        max_addresses_per_router=_whole(settings, "max-addresses-per-router", 50_000),
+        max_addresses_per_update=_whole(settings, "max-addresses-per-update", 50_000),
+    )
+
+
+def _whole(settings: Mapping[str, str], name: str, default: int) -> int:
+    value = settings.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"setting {name}: {value!r} is not a whole number") from None
+
+
+def link_limits(site: Site) -> LinkLimits:
+    """The Site's limits on inter-router connections (docs/limits-links.md)."""
+    settings = site.spec.settings
+    defaults = LinkLimits()
+    return LinkLimits(
+        max_links_per_connection=_whole(
+            settings, "max-links-per-connection", defaults.max_links_per_connection
+        ),
+        max_frame_size=_whole(settings, "max-frame-size", defaults.max_frame_size),
+        max_control_entries=_whole(
+            settings, "max-control-entries", defaults.max_control_entries
+        ),
+        max_message_size=_whole(settings, "max-message-size", defaults.max_message_size),
     )
 
 
@@ -320,6 +350,11 @@ def build_namespace_node(ns: Namespace) -> NamespaceNode:
             f"create one with 'skupper site create NAME'{problems}"
         )
     site = desired.site
+    try:
+        limits = link_limits(site)
+        routing_settings(site)
+    except ValueError as error:
+        raise SiteNotDeclared(f"Site {site.name}: {error}") from None
     ca = ensure_site_ca(ns)
     server = ensure_server_credentials(ns, ca, site.name, _access_names(desired))
     ctx = RouterContext(
@@ -328,6 +363,7 @@ def build_namespace_node(ns: Namespace) -> NamespaceNode:
         registry=Registry(),
         server_tls=server_context(server),
         client_tls=None,
+        limits=limits,
     )
     book = GrantBook(ns.grants_dir / "grants.json")
     return NamespaceNode(ns=ns, site=site, ctx=ctx, ca=ca, grant_book=book, server=server)

@@ -100,6 +100,18 @@ class ConnectorConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LimitsConfig:
+    """What a peer router may send this one (docs/limits-links.md)."""
+
+    max_addresses_per_router: int = 50_000
+    max_addresses_per_update: int = 50_000
+    max_links_per_connection: int = 4096
+    max_frame_size: int = 1 << 20
+    max_control_entries: int = 50_000
+    max_message_size: int = 16 << 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SiteConfig:
     """One site's configuration, fully resolved (no relative paths, no missing defaults)."""
 
@@ -108,6 +120,7 @@ class SiteConfig:
     inter_router: InterRouterConfig = field(default_factory=InterRouterConfig)
     links: tuple[LinkConfig, ...] = ()
     routing: RoutingConfig = field(default_factory=RoutingConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     listeners: tuple[ListenerConfig, ...] = ()
     connectors: tuple[ConnectorConfig, ...] = ()
 
@@ -417,6 +430,21 @@ class _RoutingSchema(_StrictSchema):
         return routing
 
 
+class _LimitsSchema(_StrictSchema):
+    max_addresses_per_router = _Int(validate=Range(min=1, error="must be at least 1"))
+    max_addresses_per_update = _Int(validate=Range(min=1, error="must be at least 1"))
+    max_links_per_connection = _Int(validate=Range(min=4, error="must be at least 4"))
+    max_frame_size = _Int(
+        validate=Range(min=512, max=1 << 24, error="must be between 512 and 16777216")
+    )
+    max_control_entries = _Int(validate=Range(min=1, error="must be at least 1"))
+    max_message_size = _Int(validate=Range(min=1024, error="must be at least 1024"))
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> LimitsConfig:
+        return LimitsConfig(**data)
+
+
 class _ServiceSchema(_StrictSchema):
     name = _Str(required=True, validate=_name)
     routing_key = _Str(required=True, validate=_non_empty)
@@ -444,6 +472,7 @@ class _SiteSchema(_StrictSchema):
     inter_router = _Section(_InterRouterSchema)
     links = _Items(_LinkSchema)
     routing = _Section(_RoutingSchema)
+    limits = _Section(_LimitsSchema)
     listeners = _Items(_ListenerSchema)
     connectors = _Items(_ConnectorSchema)
 
@@ -485,6 +514,7 @@ class _SiteSchema(_StrictSchema):
             inter_router=inter_router,
             links=tuple(data.get("links") or ()),
             routing=data.get("routing") or RoutingConfig(),
+            limits=data.get("limits") or LimitsConfig(),
             listeners=tuple(data.get("listeners") or ()),
             connectors=tuple(data.get("connectors") or ()),
         )

@@ -388,3 +388,16 @@ def test_any_document_either_loads_or_raises_site_config_error(document: dict[st
 def test_any_text_either_loads_or_raises_site_config_error(text: str) -> None:
     with contextlib.suppress(SiteConfigError):
         parse_site_config(text, source="fuzz.yaml", base_dir=Path("/nowhere"), environ={})
+
+
+def test_limits_section_sets_the_peer_limits_and_refuses_bad_values() -> None:
+    limits_section = "limits: {max_addresses_per_router: 20000, max_frame_size: 65536}"
+    text = f"site: east\n{PLAIN}\n{limits_section}\n"
+    limits = parse_site_config(text, environ={}).limits
+    assert limits.max_addresses_per_router == 20_000
+    assert limits.max_frame_size == 65_536
+    assert limits.max_links_per_connection == 4096  # the default
+    with pytest.raises(SiteConfigError) as caught:
+        parse_site_config(f"site: east\n{PLAIN}\nlimits: {{max_links_per_connection: 2}}\n",
+                          environ={})  # fmt: skip
+    assert "limits.max_links_per_connection: must be at least 4" in str(caught.value)

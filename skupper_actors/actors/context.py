@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from skupper_actors.kernel import ActorRef, Registry
 
 from .dataplane import DataPlane
+from .health import NodeHealth
 
 PROTOCOL_VERSION = 1
 CONTROL_ADDRESS = "_skupper/router/control"
@@ -30,6 +31,32 @@ class LinkTimings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LinkLimits:
+    """What one inter-router connection may hold (docs/limits-links.md)."""
+
+    #: AMQP links the peer may attach on one connection (its TCP streams, two per
+    #: stream crossing it, and the two control links); past it attaches are refused
+    max_links_per_connection: int = 4096
+    #: the largest AMQP frame this router accepts (offered in its open)
+    max_frame_size: int = 1 << 20
+    #: entries in one list of a control message (addresses of an update, links of a
+    #: link state); a bigger message is refused and its origin, if the peer, cut off
+    max_control_entries: int = 50_000
+    #: bytes of one non-streamed message (control messages, acknowledgements)
+    max_message_size: int = 16 << 20
+
+    def __post_init__(self) -> None:
+        if self.max_links_per_connection < 4:
+            raise ValueError("max-links-per-connection must be at least 4 (the control links)")
+        if not 512 <= self.max_frame_size <= 1 << 24:
+            raise ValueError("max-frame-size must be between 512 and 16777216 bytes")
+        if self.max_control_entries < 1:
+            raise ValueError("max-control-entries must be at least 1")
+        if self.max_message_size < 1024:
+            raise ValueError("max-message-size must be at least 1024 bytes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RouterContext:
     router_id: str
     instance: int
@@ -37,12 +64,19 @@ class RouterContext:
     server_tls: ssl.SSLContext | None  # None: plaintext (explicit opt-in)
     client_tls: ssl.SSLContext | None
     timings: LinkTimings = field(default_factory=LinkTimings)
+    limits: LinkLimits = field(default_factory=LinkLimits)
     dataplane: DataPlane = field(init=False)
+    health: NodeHealth = field(init=False)
+    #: router id -> {link id: router its certificate is bound to} of the open
+    #: connections that claim it (docs/adr/0009)
+    router_claims: dict[str, dict[str, str | None]] = field(init=False)
 
     def __post_init__(self) -> None:
         dataplane = DataPlane(self.router_id)
         dataplane._instance = self.instance
         object.__setattr__(self, "dataplane", dataplane)
+        object.__setattr__(self, "health", NodeHealth())
+        object.__setattr__(self, "router_claims", {})
 
     @property
     def tls(self) -> bool:

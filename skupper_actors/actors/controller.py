@@ -5,7 +5,8 @@ every second and on a `reload`, keeps the last good state of any file that fails
 load, and turns differences into children started or stopped under the router's
 `access`, `links` and `adaptors` supervisors: adding a Listener touches nothing else;
 deleting a Connector ends only its own connections; a Link's new cost reaches routing
-without dropping the connection. Then it writes every resource's status.
+without dropping the connection. Then it writes the statuses that changed (see
+``statuses.StatusWriter``).
 """
 
 from __future__ import annotations
@@ -15,34 +16,16 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import gevent
 
 from skupper_actors.api import (
-    AccessGrant,
     Namespace,
     Resource,
-    current_status,
     dump_resources,
     load_resources,
-    remove_status,
     resource_files,
-    with_condition,
-    with_status,
-    write_status,
-)
-from skupper_actors.api.status import (
-    CONFIGURED,
-    MATCHED,
-    OPERATIONAL,
-    REDEEMED,
-    RESOLVED,
-    RUNNING,
-    LinkRecord,
-    ServiceRecord,
-    SiteRecord,
 )
 from skupper_actors.controller.applycheck import (
     RESERVED_CREDENTIALS,
@@ -55,8 +38,9 @@ from skupper_actors.kernel import Actor, ChildSpec, KernelError, StartFailed, Su
 from skupper_actors.security.grants import GrantBookError
 
 from .grants import EnableGrants, GrantServerInfo
-from .messages import GetRoutingSnapshot, Reload, SetCost
-from .routing import RoutingSnapshot
+from .health import run_off_loop
+from .messages import Reload, SetCost
+from .statuses import StatusWriter
 
 POLL_INTERVAL = 1.0
 STATUS_INTERVAL = 2.0
@@ -67,7 +51,7 @@ class _Poll:
     pass
 
 
-class ControllerActor(Actor):
+class ControllerActor(StatusWriter, Actor):
     def __init__(self, node: Any) -> None:
         super().__init__()
         self.node = node  # skupper_actors.node.NamespaceNode (children factories, ns, book)
@@ -82,12 +66,15 @@ class ControllerActor(Actor):
         self.last_status = 0.0
         self.grant_server: GrantServerInfo | None = None
         self.group_refs: dict[str, Any] = node.group_refs
-        self._network: tuple[Any, ...] = ()
+        self.init_statuses()
 
     def on_start(self) -> None:
         if self._groups_restarted():
             self.current = Desired(site=self.current.site)
-        self._guarded(self.reconcile)
+        run_off_loop(self.forget_statuses)
+        # the first reconcile is a message, not part of starting: with a thousand
+        # resources it takes seconds, and management (started next) must answer meanwhile
+        self.ref.tell(Reload())
         self.send_after(POLL_INTERVAL, _Poll())
 
     def _guarded(self, step: Callable[[], None]) -> None:
@@ -141,6 +128,10 @@ class ControllerActor(Actor):
 
     # -- reading ---------------------------------------------------------------------------
     def _fingerprint(self) -> tuple[tuple[str, float, int], ...]:
+        # a stat per resource file, a thousand files every second: not on the loop
+        return run_off_loop(self._stat_files)
+
+    def _stat_files(self) -> tuple[tuple[str, float, int], ...]:
         found = []
         for folder in (self.ns.resources_dir, self.ns.links_dir):
             for path in resource_files(folder) if folder.exists() else []:
@@ -153,14 +144,14 @@ class ControllerActor(Actor):
 
     def _load(self) -> list[Resource]:
         self.fingerprint = self._fingerprint()
-        result = load_resources(self.ns.resources_dir)
+        result = run_off_loop(load_resources, self.ns.resources_dir)
         for problem in result.problems:
             self.log.error("resource_invalid", problem=str(problem))
         # a file that fails keeps its last good resources: a typo never tears a site down
         self.node.last_good = result.merged_with(self.node.last_good)
         resources = [r for found in self.node.last_good.values() for r in found]
         if self.ns.links_dir.exists():
-            generated = load_resources(self.ns.links_dir)
+            generated = run_off_loop(load_resources, self.ns.links_dir)
             for problem in generated.problems:
                 self.log.error("resource_invalid", problem=str(problem))
             resources.extend(generated.all_resources)
@@ -201,6 +192,7 @@ class ControllerActor(Actor):
         self._grants(desired)
         self._forget_tokens(desired)
         self._tokens(desired)
+        self._swept = False
         self.write_statuses()
 
     def _apply(self, steps: Plan, desired: Desired) -> None:
@@ -309,198 +301,6 @@ class ControllerActor(Actor):
             self.failures.pop(token.key, None)
             self.log.info("token_redeemed", token=name, remote_site=result.site)
             self.fingerprint = ()  # the new link file: reconcile again at the next poll
-
-    # -- status ------------------------------------------------------------------------------------
-    def write_statuses(self) -> None:
-        self.last_status = time.monotonic()
-        now = time.time()
-        snapshot = self._snapshot()
-        up = {info.name: info for info in snapshot.links} if snapshot else {}
-        self._network = snapshot.network if snapshot else ()
-        dp = self.node.ctx.dataplane
-        for key, resource in self.resources.items():
-            failure = self.rejected.get(key) or self.failures.get(key)
-            if failure is not None:
-                updated = with_condition(
-                    resource, CONFIGURED, "False", reason="Error", message=failure, now=now
-                )
-                if resource.kind == "AccessToken":
-                    updated = with_condition(
-                        updated, REDEEMED, "False", reason="Error", message=failure, now=now
-                    )
-            else:
-                updated = with_condition(
-                    resource, CONFIGURED, "True", reason="Ready", message="OK", now=now
-                )
-                updated = self._live(updated, now, up, dp)
-            previous = self._previous_status(resource)
-            if previous is not None:
-                updated = self._keep_times(updated, previous)
-            write_status(self.ns, updated)
-        for stale in set(self._status_keys()) - set(self.resources):
-            remove_status(self.ns, *stale)
-
-    def _live(self, resource: Resource, now: float, links: dict[str, Any], dp: Any) -> Resource:
-        from skupper_actors.actors.tcp import listener_address
-
-        def cond(res: Resource, kind: str, ok: bool, message: str) -> Resource:
-            state = "True" if ok else "False"
-            return with_condition(
-                res, kind, state, reason="Ready" if ok else "Pending", message=message, now=now
-            )
-
-        match resource.kind:
-            case "Site":
-                res = cond(resource, RUNNING, True, "OK")
-                access_failed = sorted(
-                    (name, why) for (kind, name), why in self.failures.items()
-                    if kind == "RouterAccess"
-                )
-                if access_failed:  # the site cannot accept links: not Ready, and why
-                    name, why = access_failed[0]
-                    res = with_condition(
-                        res, RESOLVED, "False", reason="Error",
-                        message=f"RouterAccess {name}: {why}", now=now,
-                    )
-                elif self.current.access:
-                    res = cond(res, RESOLVED, True, "OK")
-                reachable = [view for view in self._network if view.reachable]
-                status = replace(  # type: ignore[call-arg]
-                    current_status(res),
-                    endpoints=self.node.endpoints(),
-                    sites_in_network=max(1, len(reachable)),
-                    network=tuple(
-                        SiteRecord(
-                            id=view.router,
-                            name=view.router,
-                            links=tuple(
-                                LinkRecord(
-                                    name=f"{view.router}-{x.peer}",
-                                    remote_site_id=x.peer,
-                                    remote_site_name=x.peer,
-                                    operational=True,
-                                )
-                                for x in view.links
-                            ),
-                            services=tuple(
-                                ServiceRecord(
-                                    routing_key=key,
-                                    connectors=(view.router,) if key in view.connectors else (),
-                                    listeners=(view.router,) if key in view.listeners else (),
-                                )
-                                for key in sorted(set(view.connectors) | set(view.listeners))
-                            ),
-                        )
-                        for view in reachable
-                    ),
-                )
-                return with_status(res, status)
-            case "RouterAccess":
-                res = cond(resource, RESOLVED, True, "OK")
-                status = replace(current_status(res), endpoints=self.node.endpoints(resource.name))  # type: ignore[call-arg]
-                return with_status(res, status)
-            case "Listener":
-                matched = dp.has_destination(resource.spec.routing_key)  # type: ignore[union-attr]
-                res = cond(
-                    resource, MATCHED, matched, "OK" if matched else "No matching connectors"
-                )
-                status = replace(current_status(res), has_matching_connector=matched)  # type: ignore[call-arg]
-                return with_status(res, status)
-            case "Connector":
-                key = resource.spec.routing_key  # type: ignore[union-attr]
-                matched = bool(dp.remote.get(listener_address(key)))
-                res = cond(resource, MATCHED, matched, "OK" if matched else "No matching listeners")
-                status = replace(current_status(res), has_matching_listener=matched)  # type: ignore[call-arg]
-                return with_status(res, status)
-            case "Link":
-                info = links.get(resource.name)
-                ok = info is not None and info.state == "up"
-                message = (
-                    "OK"
-                    if ok
-                    else (info.last_error if info and info.last_error else "Not operational")
-                )
-                res = cond(resource, OPERATIONAL, ok, message or "Not operational")
-                status = replace(  # type: ignore[call-arg]
-                    current_status(res),
-                    remote_site_id=info.peer if ok else None,
-                    remote_site_name=info.peer if ok else None,
-                )
-                return with_status(res, status)
-            case "AccessGrant":
-                return self._grant_status(resource, now)  # type: ignore[arg-type]
-            case "AccessToken":
-                redeemed = (self.ns.links_dir / f"Link-{resource.name}.yaml").exists()
-                res = cond(resource, REDEEMED, redeemed, "OK" if redeemed else "Not redeemed yet")
-                status = replace(current_status(res), redeemed=redeemed)  # type: ignore[call-arg]
-                return with_status(res, status)
-        return resource
-
-    def _grant_status(self, resource: AccessGrant, now: float) -> Resource:
-        grant = self.node.grant_book.find(resource.name)
-        server = self.grant_server
-        if grant is None or server is None:
-            return with_condition(
-                resource,
-                RESOLVED,
-                "False",
-                reason="Pending",
-                message="grant server starting",
-                now=now,
-            )
-        host = self.node.advertised_host(self.current)
-        res = with_condition(resource, RESOLVED, "True", reason="Ready", message="OK", now=now)
-        ca = self.node.site_ca().cert_pem.decode()
-        status = replace(  # type: ignore[call-arg]
-            current_status(res),
-            url=f"https://{host}:{server.port}/{grant.id}",
-            code=grant.code,
-            ca=ca,
-            redemptions=grant.redemptions,
-            expiration_time=grant.expires_at,
-        )
-        return with_status(res, status)
-
-    def _snapshot(self) -> RoutingSnapshot | None:
-        routing = self.node.ctx.lookup("routing")
-        if routing is None:
-            return None
-        try:
-            snapshot: RoutingSnapshot = routing.ask(GetRoutingSnapshot(), timeout=2)
-            return snapshot
-        except KernelError:
-            return None
-
-    def _previous_status(self, resource: Resource) -> Resource | None:
-        from skupper_actors.api import read_status
-
-        try:
-            return read_status(self.ns, resource.kind, resource.name)
-        except (OSError, ValueError):
-            return None
-
-    @staticmethod
-    def _keep_times(updated: Resource, previous: Resource) -> Resource:
-        """Keep each condition's transition time when its state did not change."""
-        if previous.status is None or updated.status is None:
-            return updated
-        old = {c.type: c for c in previous.status.conditions}
-        conditions = tuple(
-            replace(c, last_transition_time=old[c.type].last_transition_time)
-            if c.type in old and old[c.type].status == c.status
-            else c
-            for c in updated.status.conditions
-        )
-        return with_status(updated, replace(updated.status, conditions=conditions))
-
-    def _status_keys(self) -> list[tuple[str, str]]:
-        keys = []
-        for path in Path(self.ns.status_dir).glob("*.yaml"):
-            kind, _, name = path.stem.partition("-")
-            if kind and name:
-                keys.append((kind, name))
-        return keys
-
 
 def _where(group: str, name: str, desired: Desired) -> str:
     """"host:port: " for an access point or listener that could not start (the bind's

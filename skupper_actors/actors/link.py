@@ -30,6 +30,7 @@ from skupper_actors.kernel import Actor
 from skupper_actors.management import LinkInfo
 from skupper_actors.protocol import amqp
 from skupper_actors.protocol import routing as rt
+from skupper_actors.security.identity import UNKNOWN, PeerIdentity, peer_identity
 
 from .context import (
     PROP_COST,
@@ -39,7 +40,8 @@ from .context import (
     PROTOCOL_VERSION,
     RouterContext,
 )
-from .linksession import LinkSession
+from .health import yield_to_loop
+from .linksession import LinkSession, PeerOverLimit
 from .messages import (
     ControlReceived,
     DropConnection,
@@ -51,13 +53,29 @@ from .messages import (
     SetCost,
     SetLinkCost,
 )
-from .wire import HandshakeFailed, PlainWire, Wire, tls_handshake
+from .wire import HandshakeFailed, PlainWire, TlsWire, Wire, tls_handshake
 
 _connection_ids = itertools.count(1)
+#: a connection's reader lets the other greenlets run after holding the loop this long
+#: (a peer that floods it with frames must not starve the other links' HELLOs)
+READ_SLICE = 0.005
+MIN_PIECE = 2 << 10
+MAX_PIECE = 64 << 10
 
 
 class LinkRefused(Exception):
     """The peer is not a router we can link with (self, newer protocol, bad open)."""
+
+    condition = "amqp:unauthorized-access"
+    event = "link_refused"
+
+
+class RouterIdRefused(LinkRefused):
+    """The router id in the peer's open is not the one its certificate speaks for, or
+    another connection holds it."""
+
+    condition = "skupper:router-id-refused"
+    event = "router_id_refused"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,7 +143,7 @@ class LinkActor(Actor):
             self._set_cost(message.cost)
         elif isinstance(message, DropConnection):
             if session is not None and session.link_id == message.link_id:
-                self._close(session, "amqp:connection:forced", message.reason)
+                self._close(session, message.condition, message.reason)
         elif isinstance(message, LinkSessionCrashed):
             raise message.error
         elif isinstance(message, LinkSessionEnded):
@@ -230,8 +248,21 @@ class LinkActor(Actor):
         }
         if outgoing and self.endpoint is not None:
             properties[PROP_COST] = self.endpoint.cost
-        conn = amqp.AmqpConnection(self.ctx.router_id, server=not outgoing, properties=properties)
-        session = LinkSession(wire, conn, link_id, self.ctx.dataplane)
+        limits = self.ctx.limits
+        conn = amqp.AmqpConnection(
+            self.ctx.router_id,
+            server=not outgoing,
+            properties=properties,
+            max_frame_size=limits.max_frame_size,
+            session_capacity=max(8 << 20, limits.max_frame_size),
+            max_message_size=limits.max_message_size,
+        )
+        session = LinkSession(wire, conn, link_id, self.ctx.dataplane, limits, self.ctx.health)
+        session.identity = (
+            peer_identity(wire.tls.getpeercert(binary_form=True))
+            if isinstance(wire, TlsWire)
+            else UNKNOWN
+        )
         session.start_writer()
         if self.endpoint is not None:
             session.cost = self.endpoint.cost
@@ -257,9 +288,7 @@ class LinkActor(Actor):
                 if not data:
                     reason = "connection closed by peer"
                     break
-                conn.receive_data(data)
-                ended = self._handle_events(session)
-                session.flush()
+                ended = self._receive(session, data)
                 up = up or session.announced
                 if ended is not None:
                     reason = ended
@@ -269,8 +298,27 @@ class LinkActor(Actor):
                     break
         except LinkRefused as error:
             reason = str(error)
-            self.log.warning("link_refused", peer_address=self._address(), error=reason)
-            self._close(session, "amqp:unauthorized-access", reason)
+            self.log.warning(
+                error.event,
+                peer_address=self._address(),
+                error=reason,
+                certificate=session.identity.common_name,
+            )
+            if isinstance(error, RouterIdRefused):
+                self.ctx.health.count("router-id-refused")
+            self._close(session, error.condition, reason)
+        except PeerOverLimit as error:
+            reason = str(error)
+            total = self.ctx.health.count(f"disconnected:{error.limit}")
+            self.log.warning(
+                error.event,
+                link_id=session.link_id,
+                peer=session.peer,
+                limit=error.limit,
+                error=reason,
+                disconnected_on_node=total,
+            )
+            self._close(session, error.condition, reason)
         except OSError as error:
             reason = f"connection lost: {error}"
         finally:
@@ -281,9 +329,50 @@ class LinkActor(Actor):
         self.last_error = reason
         return up
 
+    def _receive(self, session: LinkSession, data: memoryview) -> str | None:
+        """Feed what was read to the engine and act on its events, in pieces.
+
+        Some frames cost far more than their bytes (an attach: a lookup among the
+        connection's links, a link record, its flow), so a read goes in pieces whose
+        size adapts: a piece that took more than half of ``READ_SLICE`` halves the next
+        (down to ``MIN_PIECE``), a quick one doubles it (up to ``MAX_PIECE``: stream
+        bytes stay in big pieces), and the loop is given up between pieces once
+        ``READ_SLICE`` has passed.
+        """
+        conn = session.conn
+        clock = time.monotonic
+        size = len(data)
+        start = 0
+        while True:
+            piece = session.piece
+            began = clock()
+            if start == 0 and size <= piece:
+                conn.receive_data(data)
+                start = size
+            else:
+                conn.receive_data(data[start : start + piece])
+                start += piece
+            ended = self._handle_events(session)
+            session.flush()
+            now = clock()
+            took = now - began
+            if took > READ_SLICE / 2:
+                session.piece = max(MIN_PIECE, piece // 2)
+            elif took < READ_SLICE / 8 and piece < MAX_PIECE:
+                session.piece = piece * 2
+            if now - session.slice_started > READ_SLICE:
+                yield_to_loop()
+                session.slice_started = clock()
+            if ended is not None or start >= size or session.closing is not None:
+                return ended
+
     def _handle_events(self, session: LinkSession) -> str | None:
         conn = session.conn
-        for event in conn.events():
+        for count, event in enumerate(conn.events(), 1):
+            if count % 16 == 0 and time.monotonic() - session.slice_started > READ_SLICE:
+                session.flush()
+                yield_to_loop()  # a long batch (an attach flood): let the others run
+                session.slice_started = time.monotonic()
             kind = type(event)
             if kind is amqp.StreamData:
                 session.stream_data(event)  # type: ignore[arg-type]
@@ -333,11 +422,31 @@ class LinkActor(Actor):
             )
         if peer == self.ctx.router_id:
             raise LinkRefused("peer has this router's own id (a link to itself?)")
+        self._check_identity(session, peer)
         if self.endpoint is None:
             cost = props.get(PROP_COST, 1)
             session.cost = cost if isinstance(cost, int) and cost >= 1 else 1
         session.peer = peer
         session.open_links(self.ctx.router_id)
+
+    def _check_identity(self, session: LinkSession, peer: str) -> None:
+        """Bind the claimed router id to the certificate, and to one holder at a time."""
+        identity: PeerIdentity = session.identity
+        refusal = identity.refusal(peer)
+        if refusal is not None:
+            raise RouterIdRefused(refusal)
+        holders = self.ctx.router_claims.setdefault(peer, {})
+        others = {link: bound for link, bound in holders.items() if link != session.link_id}
+        # the router's own certificate proves it is the router: its parallel links are
+        # allowed; anyone else claiming the id of a router with a live link is not
+        if others and (identity.router != peer or any(b != peer for b in others.values())):
+            raise RouterIdRefused(
+                f"router id {peer!r} already has a live link ({min(others)}); "
+                f"a second connection claiming it with certificate "
+                f"CN {identity.common_name!r} is refused"
+            )
+        holders[session.link_id] = identity.router
+        session.claimed = peer
 
     def _announce(self, session: LinkSession) -> None:
         session.announced = True
@@ -369,6 +478,11 @@ class LinkActor(Actor):
             return
         self.session = None
         self.ctx.dataplane.ports.pop(session.link_id, None)
+        holders = self.ctx.router_claims.get(session.claimed or "")
+        if holders is not None:
+            holders.pop(session.link_id, None)
+            if not holders:
+                del self.ctx.router_claims[session.claimed or ""]
         session.lost()
         if session.announced:
             self.log.info("link_closed", link_id=session.link_id, peer=session.peer, reason=reason)

@@ -24,9 +24,11 @@ from skupper_actors.protocol.tcp import (
     StreamHeaderError,
     parse_header,
 )
+from skupper_actors.security.identity import UNKNOWN, PeerIdentity
 
-from .context import CONTROL_ADDRESS, MESSAGE_ADDRESS, ROUTER_PREFIX
+from .context import CONTROL_ADDRESS, MESSAGE_ADDRESS, ROUTER_PREFIX, LinkLimits
 from .dataplane import DataPlane, Sink, StreamOwner, StreamRefused
+from .health import NodeHealth
 from .wire import Wire
 
 CONTROL_CREDIT = 256
@@ -35,6 +37,19 @@ STREAM_CREDIT = 1
 PENDING_CONTROL_LIMIT = 1000
 
 _log = structlog.get_logger("skupper_actors.link")
+
+LIMIT_CONDITION = "amqp:resource-limit-exceeded"
+
+
+class PeerOverLimit(Exception):
+    """The peer itself passed a limit that ends the connection (docs/limits-links.md)."""
+
+    condition = LIMIT_CONDITION
+    event = "link_limit_exceeded"
+
+    def __init__(self, limit: str, detail: str) -> None:
+        super().__init__(detail)
+        self.limit = limit
 
 
 def _stream_link_name(header: StreamHeader) -> str:
@@ -116,9 +131,22 @@ class LinkSession:
     """State of one connection; its methods never yield (``flush_now`` excepted)."""
 
     def __init__(
-        self, wire: Wire, conn: amqp.AmqpConnection, link_id: str, dataplane: DataPlane
+        self,
+        wire: Wire,
+        conn: amqp.AmqpConnection,
+        link_id: str,
+        dataplane: DataPlane,
+        limits: LinkLimits | None = None,
+        health: NodeHealth | None = None,
     ) -> None:
         self.wire = wire
+        self.limits = limits or LinkLimits()
+        self.health = health or NodeHealth()
+        self.identity: PeerIdentity = UNKNOWN
+        self.claimed: str | None = None  # the router id this connection holds a claim on
+        self.links_refused = 0
+        self.slice_started = 0.0  # when the reader last let other greenlets run
+        self.piece = 8 << 10  # bytes handed to the engine at a time (see LinkActor._receive)
         self.conn = conn
         self.link_id = link_id
         self.dataplane = dataplane
@@ -265,6 +293,11 @@ class LinkSession:
         if event.role is not amqp.LinkRole.RECEIVER:
             return False
         if event.streaming:
+            # the peer's links: its streams (sinks, unstarted) and the two control links
+            held = len(self.sinks) + len(self.unstarted) + 2
+            if held >= self.limits.max_links_per_connection:
+                self._refuse_link(event.link_id, held)
+                return True
             self.conn.flow(event.link_id, STREAM_CREDIT)
             self.unstarted[event.link_id] = event.name
         elif event.address == CONTROL_ADDRESS:
@@ -276,6 +309,24 @@ class LinkSession:
         else:
             return False
         return True
+
+    def _refuse_link(self, link: int, held: int) -> None:
+        limit = self.limits.max_links_per_connection
+        self.links_refused += 1
+        total = self.health.count("max-links-per-connection")
+        if self.links_refused == 1 or self.links_refused % 1000 == 0:
+            _log.warning(
+                "link_attach_refused",
+                link_id=self.link_id,
+                peer=self.peer,
+                links=held,
+                limit=limit,
+                refused=self.links_refused,
+                refused_on_node=total,
+            )
+        self.conn.close_link(
+            link, LIMIT_CONDITION, f"this connection holds {held} links (at most {limit})"
+        )
 
     def stream_started(self, event: amqp.StreamStarted) -> None:
         self.unstarted.pop(event.link_id, None)
@@ -374,7 +425,21 @@ class LinkSession:
                 raise rt.ControlMessageError(
                     f"control message body is {type(body).__name__}, not a map"
                 )
-            return rt.decode(body)
+            return rt.decode(body, max_entries=self.limits.max_control_entries)
+        except rt.ControlMessageTooLarge as error:
+            total = self.health.count("max-control-entries")
+            if error.origin == self.peer:
+                raise PeerOverLimit("max-control-entries", str(error)) from None
+            # relayed from further away: drop it, keep the neighbour
+            _log.warning(
+                "control_message_refused",
+                link_id=self.link_id,
+                origin=error.origin,
+                limit="max-control-entries",
+                error=str(error),
+                refused_on_node=total,
+            )
+            return None
         except rt.ControlMessageError as error:
             _log.warning("control_message_invalid", link_id=self.link_id, error=str(error))
             return None

@@ -16,6 +16,7 @@ from skupper_actors.kernel import Actor, KernelError
 from skupper_actors.management import (
     SOCKET_NAME,
     AdaptorInfo,
+    HealthInfo,
     NodeStatus,
     RouterInfo,
     decode_request,
@@ -25,6 +26,7 @@ from skupper_actors.management.schema import ProtocolError
 
 from .context import RouterContext
 from .grants import GetGrantCounters
+from .health import run_off_loop
 from .messages import GetAdaptorInfo, GetRoutingSnapshot, Reload
 from .routing import RoutingSnapshot
 
@@ -135,11 +137,29 @@ class ManagementActor(Actor):
         if routing is None:
             return encode_reply(error="the router is (re)starting; try again")
         try:
-            snapshot: RoutingSnapshot = routing.ask(GetRoutingSnapshot(), timeout=5)
+            snapshot: RoutingSnapshot = routing.ask(
+                GetRoutingSnapshot(
+                    addresses=kind in ("status", "addresses", "reload"),
+                    network=kind in ("status", "network", "reload"),
+                ),
+                timeout=5,
+            )
         except KernelError as error:
             return encode_reply(error=f"router did not answer: {error}")
+        health = self.ctx.health
+        measured = HealthInfo(
+            loop_stall_max_ms=round(health.longest_stall * 1000, 3),
+            loop_busy_max_ms=round(health.longest_busy * 1000, 3),
+            gc_pause_max_ms=round(health.longest_gc * 1000, 3),
+            loop_stalls=tuple(
+                (second, round(stall * 1000, 3), round(busy * 1000, 3))
+                for second, stall, busy in health.stalls()
+            ),
+            limits_exceeded=dict(health.snapshot()),
+        )
         status = NodeStatus(
             router=self.router_info(),
+            health=measured,
             links=snapshot.links if kind in ("status", "links", "reload", "network") else (),
             routers=snapshot.routes if kind in ("status", "routers", "reload", "network") else (),
             addresses=snapshot.addresses if kind in ("status", "addresses", "reload") else (),
@@ -147,4 +167,5 @@ class ManagementActor(Actor):
             network=snapshot.network if kind in ("status", "network", "reload") else (),
             counters=self._counters() if kind in ("status", "reload") else {},
         )
-        return encode_reply(status)
+        # validating and encoding is O(network) (every address): not on the loop
+        return run_off_loop(encode_reply, status)

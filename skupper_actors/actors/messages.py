@@ -53,10 +53,11 @@ class SendControl:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DropConnection:
-    """Close the connection behind ``link_id`` (its neighbour went silent)."""
+    """Close the connection behind ``link_id`` (its neighbour went silent, or passed a limit)."""
 
     link_id: str
     reason: str
+    condition: str = "amqp:connection:forced"
 
 
 # -- anyone -> routing ---------------------------------------------------------------
@@ -77,7 +78,20 @@ class UnbindAddress:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetRoutingSnapshot:
-    pass
+    """Routing's state for management; the address and network lists (O(network)) only
+    when asked for."""
+
+    addresses: bool = True
+    network: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetNetworkView:
+    """The network as the Site status shows it, unless unchanged since ``version``."""
+
+    version: int = -1
+    max_sites: int = 100
+    max_services: int = 100  # per site
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

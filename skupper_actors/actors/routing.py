@@ -7,6 +7,7 @@ messages to links, dropping silent neighbours), and answers snapshots for manage
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +17,13 @@ from skupper_actors.management import AddressInfo, LinkInfo, PeerLink, RouteInfo
 from skupper_actors.protocol import routing as rt
 
 from .dataplane import DataPlane
+from .health import NodeHealth
+from .linksession import LIMIT_CONDITION
 from .messages import (
     BindAddress,
     ControlReceived,
     DropConnection,
+    GetNetworkView,
     GetRoutingSnapshot,
     LinkConnected,
     LinkDisconnected,
@@ -44,6 +48,17 @@ class RoutingSnapshot:
     network: tuple[SiteView, ...]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkView:
+    """The reachable part of the network, bounded: at most ``max_sites`` sites and
+    ``max_services`` routing keys per kind and site (``omitted`` counts the rest)."""
+
+    version: int
+    sites: tuple[SiteView, ...]
+    omitted_sites: int
+    omitted_services: int
+
+
 class RoutingActor(Actor):
     """Owns the routing engine; the only writer of the routing state."""
 
@@ -56,9 +71,16 @@ class RoutingActor(Actor):
         settings: rt.RoutingSettings,
         addresses: tuple[str, ...] = (),
         dataplane: DataPlane | None = None,
+        health: NodeHealth | None = None,
     ) -> None:
         super().__init__()
         self.dataplane = dataplane or DataPlane(router_id)
+        self.health = health or NodeHealth()
+        # routing keys served per router, kept up to date from the address changes, so
+        # the network view never walks every address (listener keys, connector keys)
+        self._served: dict[str, tuple[set[str], set[str]]] = {}
+        self._service_routers: dict[str, frozenset[str]] = {}
+        self.network_version = 0
         self.initial_addresses = addresses
         self.router_id = router_id
         self.instance = instance
@@ -121,7 +143,11 @@ class RoutingActor(Actor):
             self.local_addresses.discard(message.address)
             self._perform(self.engine.remove_local_address(message.address, now))
         elif isinstance(message, GetRoutingSnapshot):
-            return self.snapshot()
+            return self.snapshot(addresses=message.addresses, network=message.network)
+        elif isinstance(message, GetNetworkView):
+            if message.version == self.network_version:
+                return None
+            return self.bounded_view(message.max_sites, message.max_services)
         else:
             return super().on_receive(message)
         return None
@@ -151,7 +177,26 @@ class RoutingActor(Actor):
                     )
             elif isinstance(effect, rt.NeighbourAdded):
                 self.log.info("neighbour_added", link_id=effect.link_id, peer=effect.router_id)
+            elif isinstance(effect, rt.LimitExceeded):
+                total = self.health.count(effect.limit)
+                self.log.warning(
+                    "routing_limit_exceeded",
+                    link_id=effect.link_id,
+                    origin=effect.origin,
+                    limit=effect.limit,
+                    error=effect.detail,
+                    disconnect=effect.neighbour,
+                    refused_on_node=total,
+                )
+                if effect.neighbour:
+                    self._send(
+                        effect.link_id,
+                        DropConnection(
+                            link_id=effect.link_id, reason=effect.detail, condition=LIMIT_CONDITION
+                        ),
+                    )
             elif isinstance(effect, rt.RoutesChanged):
+                self.network_version += 1
                 self.dataplane.set_routes(dict(effect.table))
                 self.log.info("routes_changed", routes=self._route_summary(effect.table))
             elif isinstance(effect, rt.RouterAdded):
@@ -160,6 +205,10 @@ class RoutingActor(Actor):
                 self.log.info("router_lost", router=effect.router_id)
             elif isinstance(effect, rt.AddressesChanged):
                 self.dataplane.set_address_routers(effect.address, effect.routers)
+                if not effect.address.startswith("_") or effect.address.startswith(
+                    LISTENER_PREFIX
+                ):
+                    self._service_changed(effect.address, effect.routers)
                 self.log.debug(
                     "address_changed", address=effect.address, routers=sorted(effect.routers)
                 )
@@ -194,28 +243,82 @@ class RoutingActor(Actor):
     def _hop_names(self, link_ids: tuple[str, ...]) -> list[str]:
         return sorted({self.peers.get(link_id, link_id) for link_id in link_ids})
 
-    def snapshot(self) -> RoutingSnapshot:
+    def _service_changed(self, address: str, routers: frozenset[str]) -> None:
+        self.network_version += 1
+        old = self._service_routers.get(address, frozenset())
+        if routers:
+            self._service_routers[address] = routers
+        else:
+            self._service_routers.pop(address, None)
+        listener = address.startswith(LISTENER_PREFIX)
+        key = address[len(LISTENER_PREFIX) :] if listener else address
+        for router in old - routers:
+            served = self._served.get(router)
+            if served is not None:
+                served[0 if listener else 1].discard(key)
+                if not served[0] and not served[1]:
+                    del self._served[router]
+        for router in routers - old:
+            self._served.setdefault(router, (set(), set()))[0 if listener else 1].add(key)
+
+    def bounded_view(self, max_sites: int, max_services: int) -> NetworkView:
+        """Reachable routers with their links and services; costs O(sites x services
+        listed), plus one pass over a router's keys when it serves more than listed."""
+        routes = self.engine.routes()
+        database = self.engine.link_state_database()
+        reachable = sorted(r for r in database if r == self.router_id or r in routes)
+        omitted_services = 0
+        sites = []
+        for router in reachable[:max_sites]:
+            listeners, connectors = self._served.get(router, ((), ()))
+            picked = []
+            for keys in (listeners, connectors):
+                if len(keys) > max_services:
+                    omitted_services += len(keys) - max_services
+                    picked.append(tuple(heapq.nsmallest(max_services, keys)))
+                else:
+                    picked.append(tuple(sorted(keys)))
+            state = database[router]
+            sites.append(
+                SiteView(
+                    router=router,
+                    reachable=True,
+                    links=tuple(PeerLink(peer=p, cost=c) for p, c in sorted(state.ls.items())),
+                    listeners=picked[0],
+                    connectors=picked[1],
+                )
+            )
+        return NetworkView(
+            version=self.network_version,
+            sites=tuple(sites),
+            omitted_sites=max(0, len(reachable) - max_sites),
+            omitted_services=omitted_services,
+        )
+
+    def snapshot(self, *, addresses: bool = True, network: bool = True) -> RoutingSnapshot:
         routes = tuple(
             RouteInfo(router=r, cost=route.cost, next_hops=tuple(self._hop_names(route.next_hops)))
             for r, route in sorted(self.engine.routes().items())
         )
-        names = set(self.engine.addresses()) | self.local_addresses
-        addresses = tuple(
-            AddressInfo(
-                address=address,
-                local=address in self.local_addresses,
-                routers=tuple(sorted(self.engine.address_routers(address))),
+        listed: tuple[AddressInfo, ...] = ()
+        if addresses:
+            names = set(self.engine.addresses()) | self.local_addresses
+            listed = tuple(
+                AddressInfo(
+                    address=address,
+                    local=address in self.local_addresses,
+                    routers=tuple(sorted(self.engine.address_routers(address))),
+                )
+                for address in sorted(names)
             )
-            for address in sorted(names)
-        )
         links = tuple(self.link_status[name] for name in sorted(self.link_status))
         return RoutingSnapshot(
-            network=self.network_view(),
+            network=self.network_view() if network else (),
             router_id=self.router_id,
             instance=self.instance,
             links=links,
             routes=routes,
-            addresses=addresses,
+            addresses=listed,
         )
 
     def network_view(self) -> tuple[SiteView, ...]:

@@ -112,6 +112,7 @@ class SiteStatusSchema(StatusSchema):
     endpoints = f.Items(f.Item(EndpointSchema))
     sites_in_network = f.Integer(data_key="sitesInNetwork", validate=f.at_least(0))
     network = f.Items(f.Item(SiteRecordSchema))
+    services_omitted = f.Integer(data_key="servicesOmitted", validate=f.at_least(0))
 
 
 class ListenerStatusSchema(StatusSchema):

@@ -103,6 +103,8 @@ class SiteStatus(Status):
     endpoints: tuple[Endpoint, ...] = ()
     sites_in_network: int = 0
     network: tuple[SiteRecord, ...] = ()
+    #: routing keys left out of `network` (each site lists a bounded number)
+    services_omitted: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -29,6 +29,23 @@ class RouterInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HealthInfo:
+    """The node's event loop as it measures it, and its refusals past a limit."""
+
+    #: the longest event-loop stall since the node started, in milliseconds (wall clock,
+    #: including time the operating system gave to other processes)
+    loop_stall_max_ms: float = 0.0
+    #: the longest time the loop's thread spent on the CPU without the loop coming round
+    loop_busy_max_ms: float = 0.0
+    #: the longest cyclic garbage collection since the node started, in milliseconds
+    gc_pause_max_ms: float = 0.0
+    #: (unix second, longest stall, longest busy stall in that second, in ms), last 2 min
+    loop_stalls: tuple[tuple[int, float, float], ...] = ()
+    #: refusals and disconnections past a limit, by the limit's setting name
+    limits_exceeded: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LinkInfo:
     name: str
     link_id: str
@@ -104,6 +121,7 @@ class NodeStatus:
     network: tuple[SiteView, ...] = ()
     #: limit counters (what was refused or cut, since start), e.g. grant_server_*
     counters: dict[str, int] = field(default_factory=dict)
+    health: HealthInfo = field(default_factory=HealthInfo)
 
 
 class _Strict(Schema):
@@ -123,6 +141,23 @@ class RouterInfoSchema(_Strict):
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> RouterInfo:
         return RouterInfo(**data)
+
+
+class HealthInfoSchema(_Strict):
+    loop_stall_max_ms = fields.Float(load_default=0.0)
+    loop_busy_max_ms = fields.Float(load_default=0.0)
+    gc_pause_max_ms = fields.Float(load_default=0.0)
+    loop_stalls = fields.List(
+        fields.Tuple((fields.Integer(), fields.Float(), fields.Float())), load_default=()
+    )
+    limits_exceeded = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), load_default=dict
+    )
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> HealthInfo:
+        data["loop_stalls"] = tuple(tuple(x) for x in data.get("loop_stalls", ()))
+        return HealthInfo(**data)
 
 
 class LinkInfoSchema(_Strict):
@@ -223,6 +258,7 @@ class NodeStatusSchema(_Strict):
     adaptors = fields.List(fields.Nested(AdaptorInfoSchema), load_default=list)
     network = fields.List(fields.Nested(SiteViewSchema), load_default=list)
     counters = fields.Dict(keys=fields.String(), values=fields.Integer(), load_default=dict)
+    health = fields.Nested(HealthInfoSchema, load_default=HealthInfo)
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> NodeStatus:
@@ -234,6 +270,7 @@ class NodeStatusSchema(_Strict):
             adaptors=tuple(data["adaptors"]),
             network=tuple(data["network"]),
             counters=dict(data["counters"]),
+            health=data["health"],
         )
 
 

@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -59,6 +60,16 @@ def wait_until(
         time.sleep(interval)
 
 
+def limit_files(count: int) -> Callable[[], None]:
+    """A ``preexec_fn`` giving the child at most ``count`` open files (as systemd user
+    units and supervisord usually do: 1024)."""
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+    return apply
+
+
 class NodeProcess:
     """One site: its config file, its process, its management client."""
 
@@ -72,6 +83,7 @@ class NodeProcess:
         self.log_path = mesh.folder / f"{site}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.client = ManagementClient(self.runtime_dir, timeout=2)
+        self.nofile: int | None = None  # the node's open-file limit (soft and hard)
 
     def write_config(self) -> None:
         self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
@@ -91,6 +103,7 @@ class NodeProcess:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=None if self.nofile is None else limit_files(self.nofile),
         )
         log.close()
         if wait:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from harness import free_port, wait_until
+from harness import free_port, limit_files, wait_until
 
 from skupper_actors.api import (
     API_VERSION,
@@ -51,6 +50,7 @@ class SiteProcess:
                 {"roles": [{"name": "inter-router", "port": self.port}], "bindHost": "127.0.0.1"},
             )
         self.client = ManagementClient(self.ns.runtime_dir, timeout=3)
+        self.nofile: int | None = None  # the node's open-file limit
 
     # -- resources ---------------------------------------------------------------------------
     def write(self, kind: str, name: str, spec: dict[str, Any] | None = None) -> Path:
@@ -88,11 +88,8 @@ class SiteProcess:
     def start(self, *, nofile: int | None = None) -> SiteProcess:
         """Start the node; `nofile` sets its open-file limit (RLIMIT_NOFILE, soft and hard)."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
-
-        def limit_files() -> None:
-            if nofile is not None:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-
+        if nofile is not None:
+            self.nofile = nofile
         self.proc = subprocess.Popen(
             [
                 sys.executable, "-m", "skupper_actors.node_cli",
@@ -101,7 +98,7 @@ class SiteProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,
-            preexec_fn=limit_files if nofile is not None else None,
+            preexec_fn=None if self.nofile is None else limit_files(self.nofile),
         )
         log.close()
         wait_until(self.ready, 20, what=f"site {self.name} to answer management")

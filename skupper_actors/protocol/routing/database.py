@@ -37,6 +37,7 @@ class MobileVerdict(Enum):
     APPLIED = "applied"
     GAP = "gap"  # a difference that does not follow what we have: ask for the absolute list
     STALE = "stale"
+    TOO_MANY = "too-many"  # it would give the origin more addresses than allowed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,7 +120,10 @@ class RouterDatabase:
             self.ls_changed = True
         return True
 
-    def accept_addresses(self, msg: MobileAddressUpdate, now: float) -> MobileVerdict:
+    def accept_addresses(
+        self, msg: MobileAddressUpdate, now: float, max_addresses: int | None = None
+    ) -> MobileVerdict:
+        """Apply an address update; past ``max_addresses`` it is refused (TOO_MANY)."""
         record = self._record_for(msg.id, msg.instance, now)
         if record is None:
             return MobileVerdict.STALE
@@ -134,6 +138,8 @@ class RouterDatabase:
             return MobileVerdict.GAP
         else:
             return MobileVerdict.STALE
+        if max_addresses is not None and len(addresses) > max_addresses:
+            return MobileVerdict.TOO_MANY
         record.mobile_seq = msg.mobile_seq
         record.refreshed = now
         self._set_addresses(record, addresses)

@@ -21,8 +21,21 @@ class RoutingSettings:
     # a flood of updates costs one computation per hold rather than one per message.
     spf_hold: float = 0.05
     initial_seq: int = 0  # first ls/mobile/RA sequence number (tests start near the wrap)
+    # What one router may advertise (docs/limits-links.md): past either limit an update
+    # is refused, and a neighbour that originated it is disconnected.
+    max_addresses_per_router: int = 50_000
+    max_addresses_per_update: int = 50_000
+    # Addresses whose routers are recomputed per tick; the rest wait for the next tick, so
+    # a burst of 50,000 new addresses never holds the event loop for long in one piece.
+    max_address_changes_per_tick: int = 250
 
     def __post_init__(self) -> None:
+        if min(
+            self.max_addresses_per_router,
+            self.max_addresses_per_update,
+            self.max_address_changes_per_tick,
+        ) < 1:
+            raise ValueError("address limits must be at least 1")
         if not 0 < self.hello_interval < self.hello_max_age:
             raise ValueError("need 0 < hello_interval < hello_max_age")
         if not 0 < self.ra_interval_flux <= self.ra_interval < self.remote_ls_max_age:
@@ -126,6 +139,21 @@ class ProtocolRefused:
     reason: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LimitExceeded:
+    """An update from ``origin`` passed a limit and was refused; it changed nothing.
+
+    ``neighbour`` is True when the router on ``link_id`` originated it itself: the actor
+    disconnects that link (a relayed update is only dropped).
+    """
+
+    link_id: str
+    origin: str
+    limit: str  # the setting's name, e.g. "max-addresses-per-router"
+    detail: str
+    neighbour: bool
+
+
 Effect = (
     SendControl
     | NeighbourAdded
@@ -135,4 +163,5 @@ Effect = (
     | RouterLost
     | AddressesChanged
     | ProtocolRefused
+    | LimitExceeded
 )

@@ -43,6 +43,7 @@ from collections.abc import Iterable, Mapping
 from .database import MobileVerdict, RouterDatabase
 from .effects import (
     Effect,
+    LimitExceeded,
     LinkState,
     Neighbour,
     NeighbourAdded,
@@ -94,7 +95,7 @@ class RoutingEngine:
         self._last_spf = -math.inf
         self._next_hello: float | None = None  # None until the first call
         self._next_ra = math.inf
-        self._views = RoutingViews(router_id)
+        self._views = RoutingViews(router_id, settings.max_address_changes_per_tick)
 
     # --- inputs ---------------------------------------------------------------------
 
@@ -198,7 +199,8 @@ class RoutingEngine:
                 for link_id in self._neighbours.link_ids()
             )
         effects.extend(self._recompute(now))
-        self._work_due = None
+        # addresses left for the next tick: it is due at once (after the actor yields)
+        self._work_due = now if self._views.pending else None
         return effects
 
     def next_deadline(self) -> float:
@@ -216,7 +218,7 @@ class RoutingEngine:
     @property
     def busy(self) -> bool:
         """True while changes wait for a tick (including shortest paths held back)."""
-        return self._work_due is not None or self._spf_dirty
+        return self._work_due is not None or self._spf_dirty or bool(self._views.pending)
 
     # --- queries --------------------------------------------------------------------
 
@@ -295,7 +297,27 @@ class RoutingEngine:
     def _on_addresses(
         self, link_id: str, sender: str, msg: MobileAddressUpdate, now: float
     ) -> list[Effect]:
-        verdict = self._db.accept_addresses(msg, now)
+        limits = self.settings
+        listed = len(msg.exist) if msg.exist is not None else len(msg.add) + len(msg.delete)
+        if listed > limits.max_addresses_per_update:
+            return [LimitExceeded(
+                link_id=link_id,
+                origin=msg.id,
+                limit="max-addresses-per-update",
+                detail=f"an update of {msg.id} lists {listed} addresses "
+                f"(at most {limits.max_addresses_per_update})",
+                neighbour=msg.id == sender,
+            )]
+        verdict = self._db.accept_addresses(msg, now, limits.max_addresses_per_router)
+        if verdict is MobileVerdict.TOO_MANY:
+            return [LimitExceeded(
+                link_id=link_id,
+                origin=msg.id,
+                limit="max-addresses-per-router",
+                detail=f"router {msg.id} would serve more than "
+                f"{limits.max_addresses_per_router} addresses",
+                neighbour=msg.id == sender,
+            )]
         if verdict is MobileVerdict.APPLIED:
             return self._flood(msg, except_router=sender)
         if verdict is MobileVerdict.GAP:

@@ -126,6 +126,19 @@ class ControlMessageError(ValueError):
         self.field = field
 
 
+class ControlMessageTooLarge(ControlMessageError):
+    """A control message lists more entries than allowed; ``origin`` is its ``id`` field."""
+
+    def __init__(self, message: str, *, field: str, origin: str | None) -> None:
+        super().__init__(message, field=field)
+        self.origin = origin
+
+
+# Lists and maps a control message may carry; each is checked before validation, so an
+# oversized message costs a len() and not a validation of every entry.
+_LISTS = ("exist", "add", "del", "seen", "ls")
+
+
 # --- marshmallow schemas (the boundary validator) ---------------------------------------
 
 _RouterId = validate.Length(min=1, max=255)
@@ -239,13 +252,27 @@ def encode(message: ControlMessage) -> dict[str, Any]:
     return {"op": op, **body}
 
 
-def decode(obj: object) -> ControlMessage:
-    """Validate a wire dict and load it; raises ``ControlMessageError`` on any bad input."""
+def decode(obj: object, *, max_entries: int | None = None) -> ControlMessage:
+    """Validate a wire dict and load it; raises ``ControlMessageError`` on any bad input.
+
+    With ``max_entries``, a list or map field longer than that raises
+    ``ControlMessageTooLarge`` before anything else is checked.
+    """
     if not isinstance(obj, Mapping):
         raise ControlMessageError(
             f"control message must be a map, not {type(obj).__name__}", field=None
         )
     op = obj.get("op")
+    if max_entries is not None:
+        for key in _LISTS:
+            value = obj.get(key)
+            if isinstance(value, list | tuple | Mapping) and len(value) > max_entries:
+                origin = obj.get("id")
+                raise ControlMessageTooLarge(
+                    f"{op}.{key}: {len(value)} entries, more than the limit of {max_entries}",
+                    field=key,
+                    origin=origin if isinstance(origin, str) else None,
+                )
     if not isinstance(op, str) or op not in _SCHEMAS:
         what = "missing" if op is None else f"unknown message type {op!r}"
         raise ControlMessageError(f"op: {what}", field="op")

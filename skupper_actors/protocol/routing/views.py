@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 
 from .database import RouterDatabase
@@ -12,10 +13,14 @@ from .paths import shortest_paths
 class RoutingViews:
     """The last routing table and address view reported, and the changes to report next."""
 
-    def __init__(self, own_id: str) -> None:
+    def __init__(self, own_id: str, max_address_changes: int | None = None) -> None:
         self.own_id = own_id
         self.routes: Mapping[str, Route] = {}
         self.addresses: dict[str, frozenset[str]] = {}
+        # addresses touched but not yet looked at: at most max_address_changes are
+        # looked at per update, so a burst of updates is spread over several ticks
+        self.pending: set[str] = set()
+        self.max_address_changes = max_address_changes
 
     def update(
         self,
@@ -26,6 +31,8 @@ class RoutingViews:
         """Recompute routes (unless ``first_hop_links`` is None) and the addresses touched.
 
         An address is touched when its routers changed or one of them came or went.
+        Past ``max_address_changes`` touched addresses, the rest stay ``pending`` for the
+        next update.
         """
         effects: list[Effect] = []
         if first_hop_links is not None:
@@ -39,7 +46,16 @@ class RoutingViews:
                 for router_id in sorted(routes.keys() - old.keys()):
                     effects.append(RouterAdded(router_id=router_id))
                     changed_addresses.update(db.addresses_of(router_id))
-        for address in sorted(changed_addresses):
+        pending = self.pending
+        pending |= changed_addresses
+        limit = self.max_address_changes
+        if limit is None or len(pending) <= limit:
+            batch = sorted(pending)
+            pending.clear()
+        else:
+            batch = sorted(itertools.islice(pending, limit))
+            pending.difference_update(batch)
+        for address in batch:
             routers = frozenset(
                 router_id
                 for router_id in db.address_index.get(address, ())

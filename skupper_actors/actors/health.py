@@ -1,0 +1,126 @@
+"""NodeHealth: the node's limit counters and its event loop's measured stalls.
+
+Every actor of a node shares one gevent loop, the one that forwards bytes. A greenlet
+sleeps ``STALL_TICK`` at a time and notes how late it wakes: that lateness is the
+longest time the loop did not come round (a *stall*, wall-clock). Part of it can be the
+operating system running other processes; the part the loop's own thread spent on the
+CPU (``time.thread_time``) is the time our code held the loop (*busy*). Each second's
+longest of both is kept for ``STALL_WINDOW`` seconds, so a test or an operator reads
+what the loop did during a given minute rather than at start-up.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import gevent
+
+STALL_TICK = 0.005
+STALL_WINDOW = 120  # seconds of per-second maxima kept
+
+
+def yield_to_loop() -> None:
+    """Let the event loop run a whole iteration (I/O, timers) before going on.
+
+    ``gevent.sleep(0)`` only lets runnable greenlets run: a socket with data waiting
+    would not be read until the caller blocks. Any positive sleep waits for the loop.
+    """
+    gevent.sleep(1e-6)
+
+
+T = TypeVar("T")
+
+
+def run_off_loop(function: Callable[..., T], *args: Any) -> T:
+    """Run CPU-heavy work with no I/O of the loop's (YAML of status files) in the hub's
+    thread pool; the calling greenlet waits, the loop goes on (the GIL passes every 5 ms).
+
+    An exception is raised again here, in the caller, not printed by the pool.
+    """
+
+    def run() -> tuple[bool, Any]:
+        try:
+            return True, function(*args)
+        except Exception as error:  # handed back to the caller, who raises it again
+            return False, error
+
+    ok, value = gevent.get_hub().threadpool.apply(run)
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
+class NodeHealth:
+    """Counters of refusals past a limit, and the loop's stall history."""
+
+    def __init__(self) -> None:
+        self.counters: Counter[str] = Counter()
+        self.longest_stall = 0.0  # seconds, since the monitor started
+        self.longest_busy = 0.0
+        self._seconds: deque[tuple[int, float, float]] = deque(maxlen=STALL_WINDOW)
+        self._monitor: gevent.Greenlet[Any, Any] | None = None
+        self.longest_gc = 0.0  # the longest cyclic garbage collection, in seconds
+        self._gc_started = 0.0
+
+    def count(self, name: str, amount: int = 1) -> int:
+        """Add to a counter (names are the limits' setting names); returns the new value."""
+        self.counters[name] += amount
+        return self.counters[name]
+
+    def snapshot(self) -> Mapping[str, int]:
+        return dict(self.counters)
+
+    # -- loop stalls --------------------------------------------------------------------
+    def start_monitor(self) -> None:
+        if self._monitor is None or self._monitor.dead:
+            self._monitor = gevent.spawn(self._watch)
+            gc.callbacks.append(self._collecting)
+
+    def stop_monitor(self) -> None:
+        if self._monitor is not None:
+            self._monitor.kill(block=False)
+            self._monitor = None
+            if self._collecting in gc.callbacks:
+                gc.callbacks.remove(self._collecting)
+
+    def _collecting(self, phase: str, info: dict[str, int]) -> None:
+        # a garbage collection holds the loop too: how long the longest one took
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif self._gc_started:
+            self.longest_gc = max(self.longest_gc, time.perf_counter() - self._gc_started)
+
+    def _watch(self) -> None:
+        clock = time.monotonic
+        cpu = time.thread_time
+        sleep = gevent.sleep
+        while True:
+            before, cpu_before = clock(), cpu()
+            sleep(STALL_TICK)
+            stall = clock() - before - STALL_TICK
+            self.note_stall(stall, min(stall, cpu() - cpu_before), time.time())
+
+    def note_stall(self, stall: float, busy: float, now: float) -> None:
+        stall = max(0.0, stall)
+        busy = max(0.0, busy)
+        self.longest_stall = max(self.longest_stall, stall)
+        self.longest_busy = max(self.longest_busy, busy)
+        second = int(now)
+        seconds = self._seconds
+        if seconds and seconds[-1][0] == second:
+            _, worst, busiest = seconds[-1]
+            seconds[-1] = (second, max(worst, stall), max(busiest, busy))
+        else:
+            seconds.append((second, stall, busy))
+
+    def stalls(self) -> tuple[tuple[int, float, float], ...]:
+        """(unix second, longest stall, longest busy stall) in seconds, for the last
+        ``STALL_WINDOW`` seconds."""
+        return tuple(self._seconds)
+
+
+__all__ = ["STALL_TICK", "STALL_WINDOW", "NodeHealth", "run_off_loop", "yield_to_loop"]
