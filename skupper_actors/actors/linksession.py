@@ -303,7 +303,7 @@ class LinkSession:
                     via=self,
                 )
             else:
-                port = self.dataplane.next_hop(stream.destination, stream.stream_id)
+                port = self.dataplane.transit_hop(stream)
                 if port is None:
                     raise StreamRefused(
                         "skupper:no-route", f"no route to router {stream.destination}"

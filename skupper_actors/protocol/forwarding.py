@@ -288,6 +288,22 @@ class Forwarder:
         """
         if header.destination == self.router_id:
             return LocalStream(self.arrive(header, refuse=owner.link_closed))
+        port = self._hop(header, via)
+        if port is None:
+            raise StreamRefused("skupper:no-route", f"no route to router {header.destination}")
+        return port.open_stream(header, owner)
+
+    def transit_hop(self, header: StreamHeader) -> Port | None:
+        """The connection a stream passing through leaves by (None: no route).
+
+        A reverse stream goes back the way its forward stream came in, as at the egress.
+        """
+        via = None
+        if header.direction == REVERSE:
+            via = self._upstream.get((header.stream_id, FORWARD))
+        return self._hop(header, via)
+
+    def _hop(self, header: StreamHeader, via: Port | None) -> Port | None:
         port = self.next_hop(header.destination, header.stream_id)
         if via is not None and self.ports.get(via.link_id) is via:
             route = self.routes.get(header.destination)
@@ -295,9 +311,7 @@ class Forwarder:
                 # back the way the forward stream came: both directions share one path,
                 # so one lost path ends both, never only the direction a client waits on
                 port = via
-        if port is None:
-            raise StreamRefused("skupper:no-route", f"no route to router {header.destination}")
-        return port.open_stream(header, owner)
+        return port
 
     def arrive(
         self, header: StreamHeader, refuse: Callable[[str, str], None], via: Port | None = None

@@ -436,3 +436,36 @@ def test_no_way_back_is_kept_once_a_stream_ends_or_its_connection_is_lost() -> N
     mesh.pump()
     assert [mesh.forwarders[r].crossing() for r in "abde"] == [0, 0, 0, 0]
     assert second.owner.closed is not None and second.reverse.ended is True
+
+
+def test_a_reverse_stream_goes_back_through_the_transit_routers_of_its_forward_stream() -> None:
+    """t reaches a over x and over y at equal cost, and its hash would send the reverse
+    stream by y; it goes by x, the way the forward stream came, so a stopped y stops
+    neither direction nor their acknowledgements."""
+    mesh = Mesh(["a", "x", "y", "t", "d"])
+    for one, other in (("a", "x"), ("a", "y"), ("x", "t"), ("y", "t"), ("t", "d")):
+        mesh.connect(one, other)
+    mesh.route("a", "d", via="x", cost=3)
+    for middle in "xy":
+        mesh.route(middle, "d", via="t", cost=2)
+        mesh.route(middle, "a", via="a")
+    mesh.route("t", "d", via="d")
+    mesh.route("t", "a", via=("x", "y"), cost=2)
+    mesh.route("d", "a", via="t", cost=3)
+    assert mesh.forwarders["t"].next_hop("a", "a/0/0") is mesh.session("t", "y")
+    connector = Connector(mesh, "d", "k")
+    announce(mesh, "k", frozenset({"d"}))
+    mesh.stopped.add("y")
+    ingress = Ingress(mesh, "a", "k")
+    assert ingress.connect()
+    ((_, reverse_out, _, header),) = connector.streams
+    assert header.stream_id == "a/0/0"
+    reverse_acks: list[int] = []
+    mesh.forwarders["d"].on_ack(header.stream_id, REVERSE, lambda _s, o: reverse_acks.append(o))
+    reverse_out.write(b"y" * 300)
+    mesh.pump()
+    assert bytes(ingress.reverse.received) == b"y" * 300
+    mesh.forwarders["a"].send_ack("d", header.stream_id, REVERSE, 300)
+    mesh.pump()
+    assert reverse_acks == [300]
+    assert mesh.forwarders["y"].crossing() == 0
