@@ -282,10 +282,16 @@ class LinkSession:
 
     def refuse_stream(self, link: int, condition: str, description: str) -> None:
         """Close an incoming stream's link; its sender learns why from the detach."""
-        self.sinks.pop(link, None)
-        self.headers.pop(link, None)
+        self._incoming_done(link)
         self.conn.close_link(link, condition, description)
         self.flush()
+
+    def _incoming_done(self, link: int) -> Sink | None:
+        """An incoming stream's link ends: forget it (and the way back for its acks)."""
+        header = self.headers.pop(link, None)
+        if header is not None:
+            self.dataplane.stream_left(header, self)
+        return self.sinks.pop(link, None)
 
     # -- input (called for the events of one read) -------------------------------------------
     def link_opened(self, event: amqp.LinkOpened) -> bool:
@@ -348,7 +354,7 @@ class LinkSession:
                     via=self,
                 )
             else:
-                port = self.dataplane.next_hop(stream.destination, stream.stream_id)
+                port = self.dataplane.transit_hop(stream)
                 if port is None:
                     raise StreamRefused(
                         "skupper:no-route", f"no route to router {stream.destination}"
@@ -361,6 +367,7 @@ class LinkSession:
             return
         self.sinks[link] = sink
         self.headers[link] = stream
+        self.dataplane.stream_entered(stream, self)  # its acks go back over this connection
 
     def stream_data(self, event: amqp.StreamData) -> None:
         sink = self.sinks.get(event.link_id)
@@ -372,8 +379,7 @@ class LinkSession:
         self.lengths[event.link_id] = event.length
 
     def stream_ended(self, event: amqp.StreamEnded) -> None:
-        sink = self.sinks.pop(event.link_id, None)
-        self.headers.pop(event.link_id, None)
+        sink = self._incoming_done(event.link_id)
         length = self.lengths.pop(event.link_id, None)
         if sink is not None:
             sink.end(event.aborted, length)
@@ -386,8 +392,7 @@ class LinkSession:
         if owner is not None:
             owner.link_closed(event.condition, event.description)
             return False
-        sink = self.sinks.pop(event.link_id, None)
-        self.headers.pop(event.link_id, None)
+        sink = self._incoming_done(event.link_id)
         if sink is not None:
             sink.end(True)
             return False
@@ -448,6 +453,8 @@ class LinkSession:
         """The connection is gone: every stream crossing it ends, aborted."""
         owners, self.owners = self.owners, {}
         sinks, self.sinks = self.sinks, {}
+        for header in self.headers.values():
+            self.dataplane.stream_left(header, self)
         self.headers.clear()
         self.lengths.clear()
         self.unstarted.clear()

@@ -169,7 +169,9 @@ ACK_KIND = "ack"
 class Ack:
     """The far end wrote a stream's bytes up to ``offset`` to its socket.
 
-    Travels as a router-addressed message, body ``{"k": "ack", "s", "d", "o"}``.
+    Travels hop by hop, back along the links the acknowledged stream crossed: at each
+    router, a message addressed to the next one (body ``{"k": "ack", "s", "d", "o"}``)
+    on the connection the stream came in on (see ``Forwarder.stream_entered``).
     """
 
     stream_id: str
@@ -199,7 +201,9 @@ class Forwarder:
 
     ``ports`` (link id -> live connection) and ``remote`` (address -> routers) are
     published by the link and routing actors; a stream's bookkeeping goes through
-    methods: ``expect_reverse``, ``on_ack``, ``reserve``/``release``, ``forget_stream``.
+    methods: ``expect_reverse``, ``on_ack``, ``reserve``/``release``, ``forget_stream``;
+    the link sessions report each stream direction crossing them (``stream_entered``,
+    ``stream_left``): its acknowledgements go back the way it came.
     """
 
     router_id: str
@@ -209,6 +213,8 @@ class Forwarder:
     connectors: dict[str, list[ConnectorBinding]] = field(default_factory=dict)
     _waiting: dict[str, ReverseSink] = field(default_factory=dict)  # stream id -> sink
     _acks: dict[tuple[str, str], AckHandler] = field(default_factory=dict)
+    # (stream id, direction) -> the connection that direction came in on, while it lives
+    _upstream: dict[tuple[str, str], Port] = field(default_factory=dict)
     _outstanding: Counter[Destination] = field(default_factory=Counter)
     table: AddressTable = field(init=False)
 
@@ -282,6 +288,22 @@ class Forwarder:
         """
         if header.destination == self.router_id:
             return LocalStream(self.arrive(header, refuse=owner.link_closed))
+        port = self._hop(header, via)
+        if port is None:
+            raise StreamRefused("skupper:no-route", f"no route to router {header.destination}")
+        return port.open_stream(header, owner)
+
+    def transit_hop(self, header: StreamHeader) -> Port | None:
+        """The connection a stream passing through leaves by (None: no route).
+
+        A reverse stream goes back the way its forward stream came in, as at the egress.
+        """
+        via = None
+        if header.direction == REVERSE:
+            via = self._upstream.get((header.stream_id, FORWARD))
+        return self._hop(header, via)
+
+    def _hop(self, header: StreamHeader, via: Port | None) -> Port | None:
         port = self.next_hop(header.destination, header.stream_id)
         if via is not None and self.ports.get(via.link_id) is via:
             route = self.routes.get(header.destination)
@@ -289,9 +311,7 @@ class Forwarder:
                 # back the way the forward stream came: both directions share one path,
                 # so one lost path ends both, never only the direction a client waits on
                 port = via
-        if port is None:
-            raise StreamRefused("skupper:no-route", f"no route to router {header.destination}")
-        return port.open_stream(header, owner)
+        return port
 
     def arrive(
         self, header: StreamHeader, refuse: Callable[[str, str], None], via: Port | None = None
@@ -356,19 +376,48 @@ class Forwarder:
         self._acks.pop((stream_id, REVERSE), None)
 
     # -- acknowledgements ----------------------------------------------------------------
+    def stream_entered(self, header: StreamHeader, via: Port) -> None:
+        """A stream direction arrived on ``via`` (for this router or passing through):
+        its acknowledgements go back on ``via`` until ``stream_left``."""
+        self._upstream[(header.stream_id, header.direction)] = via
+
+    def stream_left(self, header: StreamHeader, via: Port) -> None:
+        """The stream direction that came in on ``via`` ended there (or ``via`` is lost)."""
+        key = (header.stream_id, header.direction)
+        if self._upstream.get(key) is via:
+            del self._upstream[key]
+
+    def crossing(self) -> int:
+        """Stream directions that came in over a connection and still live here."""
+        return len(self._upstream)
+
     def send_ack(self, to_router: str, stream_id: str, direction: str, offset: int) -> None:
+        """Acknowledge ``offset`` bytes of a stream written here to its sender ``to_router``.
+
+        The ack goes back along the links the stream came over, never by a route of its
+        own: an ack lost with its path means the stream's path is lost too, which ends
+        the stream (and the connection) anyway. With no entry the stream has ended at
+        this router: nothing waits for the ack any more.
+        """
         ack = Ack(stream_id=stream_id, direction=direction, offset=offset)
         if to_router == self.router_id:
-            self.deliver_ack(ack)
-            return
-        port = self.next_hop(to_router, stream_id)
-        if port is not None:  # no path: the stream is ending anyway
-            port.send_router_message(to_router, ack.to_body())
+            self.deliver_ack(ack)  # both ends here: a local stream
+        else:
+            self._ack_upstream(ack)
+
+    def _ack_upstream(self, ack: Ack) -> None:
+        port = self._upstream.get((ack.stream_id, ack.direction))
+        if port is not None and port.peer is not None:
+            port.send_router_message(port.peer, ack.to_body())
 
     def deliver_ack(self, ack: Ack) -> None:
+        """An ack arrived: for a stream this router sends (its handler), or one passing
+        through (one hop further back)."""
         handler = self._acks.get((ack.stream_id, ack.direction))
         if handler is not None:
             handler(ack.stream_id, ack.offset)
+        else:
+            self._ack_upstream(ack)
 
     def router_message(self, to_router: str, body: Mapping[str, Any]) -> None:
         """A router-addressed message arrived on a link: deliver here or pass it on."""

@@ -7,9 +7,10 @@ ring5-chord chaos run: uploads stalled until the server's idle timeout, never re
 
 The ingress at a picks the forward stream's next hop by a hash of the stream id over its
 list, and the egress at d sends that direction's acknowledgements by the same hash over
-its own list: over the other transit router. Stopping e then stops the acknowledgements
-of every stream whose data goes through b; their windows stay full and nothing resets
-them, because their data path is intact.
+its own list: over the other transit router. Stopping e then stopped the acknowledgements
+of every stream whose data goes through b; their windows stayed full and nothing reset
+them, because their data path was intact. Acknowledgements now go back hop by hop along
+the links of the stream they acknowledge (ADR 0009, addendum), so this test guards that.
 """
 
 from __future__ import annotations
@@ -76,11 +77,6 @@ class Uploader:
         self.sock.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: acknowledgements take the other equal-cost path (DataPlane.next_hop "
-    "hashes the stream id over link ids sorted per router); a lost one is never sent again",
-)
 @pytest.mark.timeout(90)
 def test_stopping_a_router_off_the_data_path_does_not_stall_an_upload(tmp_path) -> None:
     server = DrainServer()

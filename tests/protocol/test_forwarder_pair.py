@@ -80,6 +80,7 @@ class Mesh:
     def __init__(self, routers: list[str]) -> None:
         self.forwarders = {r: Forwarder(r) for r in routers}
         self.pairs: list[tuple[LinkSession, LinkSession]] = []
+        self.stopped: set[str] = set()  # routers whose connections pass nothing (SIGSTOP)
 
     def connect(self, a: str, b: str) -> None:
         link_id = f"{a}-{b}"
@@ -97,19 +98,24 @@ class Mesh:
             session.dataplane.ports[link_id] = session  # type: ignore[assignment]
         self.pump()
 
-    def route(self, at: str, to: str, via: str, cost: int = 1) -> None:
+    def route(self, at: str, to: str, via: str | tuple[str, ...], cost: int = 1) -> None:
         fwd = self.forwarders[at]
-        link_id = next(
-            s.link_id for pair in self.pairs for s in pair if s.dataplane is fwd and s.peer == via
-        )
+        peers = (via,) if isinstance(via, str) else via
+        hops = tuple(self.session(at, peer).link_id for peer in peers)
         routes = dict(fwd.routes)
-        routes[to] = rt.Route(router_id=to, cost=cost, next_hops=(link_id,))
+        routes[to] = rt.Route(router_id=to, cost=cost, next_hops=hops)
         fwd.set_routes(routes)
+
+    def session(self, at: str, peer: str) -> LinkSession:
+        fwd = self.forwarders[at]
+        return next(s for pair in self.pairs for s in pair if s.dataplane is fwd and s.peer == peer)
 
     def pump(self) -> None:
         for _ in range(1000):
             busy = False
             for a, b in self.pairs:
+                if {a.dataplane.router_id, b.dataplane.router_id} & self.stopped:
+                    continue
                 for src, dst in ((a, b), (b, a)):
                     src.flush()
                     wire = src.wire
@@ -235,13 +241,14 @@ def test_a_stream_both_ways_with_half_closes_and_acknowledgements() -> None:
     request = b"GET / " * 5000
     assert ingress.out is not None
     ingress.out.write(request)
-    ingress.out.end(len(request))
     mesh.pump()
-    assert egress_sink.whole and bytes(egress_sink.received) == request
     # the egress acknowledges what it wrote; the ack reaches the ingress's handler
     mesh.forwarders["b"].send_ack("a", header.stream_id, FORWARD, len(request))
     mesh.pump()
     assert ingress.acks == [len(request)]
+    ingress.out.end(len(request))
+    mesh.pump()
+    assert egress_sink.whole and bytes(egress_sink.received) == request
     # the server answers, then half-closes: whole at the ingress
     answer = bytes(range(256)) * 1000
     reverse_out.write(answer[:100_000])
@@ -359,3 +366,106 @@ def test_acknowledgements_go_to_their_direction_only(direction: str) -> None:
     fwd.forget_stream("s")
     fwd.router_message("a", {"k": "ack", "s": "s", "d": direction, "o": 30})
     assert len(seen) == 1
+
+
+def diamond() -> Mesh:
+    """a reaches d over b and over e at equal cost; a lists b only (its hash's choice),
+    d lists both, in the order by which its hash sends a's streams by e."""
+    mesh = Mesh(["a", "b", "d", "e"])
+    for x, y in (("a", "b"), ("b", "d"), ("d", "e"), ("e", "a")):
+        mesh.connect(x, y)
+    mesh.route("a", "d", via="b", cost=2)
+    mesh.route("b", "d", via="d")
+    mesh.route("b", "a", via="a")
+    mesh.route("d", "a", via=("b", "e"), cost=2)
+    mesh.route("e", "a", via="a")
+    mesh.route("e", "d", via="d")
+    return mesh
+
+
+def test_acknowledgements_go_back_along_the_links_of_the_stream_they_acknowledge() -> None:
+    """d's hash would send to a by e, but the forward stream came by b: its acks go
+    d-b-a, so a stopped e stops nothing the stream needs."""
+    mesh = diamond()
+    connector = Connector(mesh, "d", "k")
+    announce(mesh, "k", frozenset({"d"}))
+    ingress = Ingress(mesh, "a", "k")
+    assert ingress.connect()
+    ((egress_sink, reverse_out, _, header),) = connector.streams
+    # the way d would take to a by its own routes is by e
+    assert mesh.forwarders["d"].next_hop("a", header.stream_id) is mesh.session("d", "e")
+    mesh.stopped.add("e")
+    assert ingress.out is not None
+    ingress.out.write(b"x" * 1000)
+    mesh.pump()
+    assert bytes(egress_sink.received) == b"x" * 1000
+    mesh.forwarders["d"].send_ack("a", header.stream_id, FORWARD, 600)
+    mesh.forwarders["d"].send_ack("a", header.stream_id, FORWARD, 1000)
+    mesh.pump()
+    assert ingress.acks == [600, 1000]
+    # the reverse direction came back by b too (the egress answers the way the forward
+    # stream came): a's acks of it go a-b-d
+    reverse_acks: list[int] = []
+    mesh.forwarders["d"].on_ack(header.stream_id, REVERSE, lambda _s, o: reverse_acks.append(o))
+    reverse_out.write(b"y" * 500)
+    mesh.pump()
+    assert bytes(ingress.reverse.received) == b"y" * 500
+    mesh.forwarders["a"].send_ack("d", header.stream_id, REVERSE, 500)
+    mesh.pump()
+    assert reverse_acks == [500]
+
+
+def test_no_way_back_is_kept_once_a_stream_ends_or_its_connection_is_lost() -> None:
+    mesh = diamond()
+    connector = Connector(mesh, "d", "k")
+    announce(mesh, "k", frozenset({"d"}))
+    first, second = Ingress(mesh, "a", "k"), Ingress(mesh, "a", "k")
+    assert first.connect() and second.connect()
+    # a: 2 reverse directions; b: 2 forward and 2 reverse passing; d: 2 forward
+    assert [mesh.forwarders[r].crossing() for r in "abde"] == [2, 4, 2, 0]
+    assert first.out is not None
+    first.out.end(0)
+    connector.streams[0][1].end(0)
+    mesh.pump()
+    assert [mesh.forwarders[r].crossing() for r in "abde"] == [1, 2, 1, 0]
+    # the b-d connection is lost: what crossed it is forgotten at both of its ends
+    mesh.session("b", "d").lost()
+    mesh.session("d", "b").lost()
+    # (b also refused the forward direction toward a at once, and aborted the reverse)
+    assert [mesh.forwarders[r].crossing() for r in "bd"] == [0, 0]
+    mesh.pump()
+    assert [mesh.forwarders[r].crossing() for r in "abde"] == [0, 0, 0, 0]
+    assert second.owner.closed is not None and second.reverse.ended is True
+
+
+def test_a_reverse_stream_goes_back_through_the_transit_routers_of_its_forward_stream() -> None:
+    """t reaches a over x and over y at equal cost, and its hash would send the reverse
+    stream by y; it goes by x, the way the forward stream came, so a stopped y stops
+    neither direction nor their acknowledgements."""
+    mesh = Mesh(["a", "x", "y", "t", "d"])
+    for one, other in (("a", "x"), ("a", "y"), ("x", "t"), ("y", "t"), ("t", "d")):
+        mesh.connect(one, other)
+    mesh.route("a", "d", via="x", cost=3)
+    for middle in "xy":
+        mesh.route(middle, "d", via="t", cost=2)
+        mesh.route(middle, "a", via="a")
+    mesh.route("t", "d", via="d")
+    mesh.route("t", "a", via=("x", "y"), cost=2)
+    mesh.route("d", "a", via="t", cost=3)
+    assert mesh.forwarders["t"].next_hop("a", "a/0/0") is mesh.session("t", "y")
+    connector = Connector(mesh, "d", "k")
+    announce(mesh, "k", frozenset({"d"}))
+    mesh.stopped.add("y")
+    ingress = Ingress(mesh, "a", "k")
+    assert ingress.connect()
+    ((_, reverse_out, _, header),) = connector.streams
+    assert header.stream_id == "a/0/0"
+    reverse_acks: list[int] = []
+    mesh.forwarders["d"].on_ack(header.stream_id, REVERSE, lambda _s, o: reverse_acks.append(o))
+    reverse_out.write(b"y" * 300)
+    mesh.pump()
+    assert bytes(ingress.reverse.received) == b"y" * 300
+    mesh.forwarders["a"].send_ack("d", header.stream_id, REVERSE, 300)
+    mesh.pump()
+    assert reverse_acks == [300]
+    assert mesh.forwarders["y"].crossing() == 0
