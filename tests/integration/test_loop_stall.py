@@ -25,7 +25,7 @@ RESOURCES = 1_000
 REMOTE_ADDRESSES = 30_000
 #: the behaviour bound is 50 ms; asserted generously on the time the loop's own thread
 #: was busy (the wall-clock stall also counts other processes of a shared machine)
-STALL_BOUND_MS = 150.0
+STALL_BOUND_MS = 100.0
 
 
 def routers(site: SiteProcess) -> set[str]:
