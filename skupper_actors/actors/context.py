@@ -68,7 +68,7 @@ class RouterContext:
     dataplane: DataPlane = field(init=False)
     health: NodeHealth = field(init=False)
     #: router id -> {link id: router its certificate is bound to} of the open
-    #: connections that claim it (docs/adr/0009)
+    #: connections that claim it (docs/adr/0013)
     router_claims: dict[str, dict[str, str | None]] = field(init=False)
 
     def __post_init__(self) -> None:

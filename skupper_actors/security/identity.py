@@ -1,4 +1,4 @@
-"""Which router a peer's certificate speaks for (docs/adr/0009, router identity bound to
+"""Which router a peer's certificate speaks for (docs/adr/0013, router identity bound to
 certificate).
 
 The site CA issues three kinds of certificate, and each names a router differently:

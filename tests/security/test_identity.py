@@ -1,4 +1,4 @@
-"""Which router a peer certificate speaks for (ADR 0009)."""
+"""Which router a peer certificate speaks for (ADR 0013)."""
 
 from __future__ import annotations
 
