@@ -26,6 +26,7 @@ from skupper_actors.actors.context import LinkTimings, RouterContext
 from skupper_actors.actors.link import LinkActor, LinkEndpoint
 from skupper_actors.actors.listener import GetBoundAddress, InterRouterListener
 from skupper_actors.actors.management import ManagementActor
+from skupper_actors.actors.memory import MemoryActor
 from skupper_actors.actors.routing import RoutingActor
 from skupper_actors.actors.tcp import TcpConnectorActor, TcpListenerActor
 from skupper_actors.kernel import (
@@ -121,7 +122,12 @@ class Node:
                         "management",
                         lambda: ManagementActor(ctx, cfg.runtime_dir, self.router_info),
                         registry=ctx.registry,
-                    )
+                    ),
+                    child(
+                        "memory",
+                        lambda: MemoryActor(ctx.dataplane.budget, ctx.memory),
+                        registry=ctx.registry,
+                    ),
                 ]
             )
 
@@ -180,5 +186,7 @@ def build_node(config: SiteConfig, *, timings: LinkTimings | None = None) -> Nod
         server_tls=server_tls,
         client_tls=client_tls,
         timings=timings or LinkTimings(),
+        tcp_window=config.tcp_window,
     )
+    ctx.dataplane.budget.set_limit(config.tcp_buffer_budget)
     return Node(config=config, ctx=ctx)

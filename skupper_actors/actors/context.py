@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from skupper_actors.kernel import ActorRef, Registry
 
 from .dataplane import DataPlane
+from .memory import MemoryCounters
 
 PROTOCOL_VERSION = 1
 CONTROL_ADDRESS = "_skupper/router/control"
@@ -37,7 +38,10 @@ class RouterContext:
     server_tls: ssl.SSLContext | None  # None: plaintext (explicit opt-in)
     client_tls: ssl.SSLContext | None
     timings: LinkTimings = field(default_factory=LinkTimings)
+    #: bytes a TCP stream may have unacknowledged per direction (docs/limits.md)
+    tcp_window: int = 1 << 20
     dataplane: DataPlane = field(init=False)
+    memory: MemoryCounters = field(default_factory=MemoryCounters)
 
     def __post_init__(self) -> None:
         dataplane = DataPlane(self.router_id)
