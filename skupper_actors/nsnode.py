@@ -58,7 +58,7 @@ from skupper_actors.kernel import (
 from skupper_actors.management import RouterInfo
 from skupper_actors.protocol.addressing import DistributionMode
 from skupper_actors.protocol.routing import RoutingSettings
-from skupper_actors.protocol.tcp import DEFAULT_BUFFER_BUDGET
+from skupper_actors.protocol.tcp import DEFAULT_BUFFER_BUDGET, DEFAULT_WINDOW
 from skupper_actors.security import (
     CertificateAuthority,
     Credentials,
@@ -69,6 +69,7 @@ from skupper_actors.security import (
 from skupper_actors.security.grants import GrantBook
 
 BUFFER_BUDGET_SETTING = "tcp-buffer-budget"
+WINDOW_SETTING = "tcp-window"
 _log = structlog.get_logger("skupper_actors.site")
 
 GROUP_SUPERVISOR = {
@@ -328,6 +329,23 @@ def buffer_budget_setting(
     return value
 
 
+def window_setting(settings: Mapping[str, str], problem: Callable[[str, str, str], None]) -> int:
+    """A TCP stream's window in bytes (`tcp-window`, 65536 to 1 GiB); a bad value keeps
+    the default (and is told)."""
+    text = settings.get(WINDOW_SETTING)
+    if text is None:
+        return DEFAULT_WINDOW
+    try:
+        value = int(text)
+    except ValueError:
+        problem(WINDOW_SETTING, text, "must be an integer")
+        return DEFAULT_WINDOW
+    if not 64 << 10 <= value <= 1 << 30:
+        problem(WINDOW_SETTING, text, "must be 65536 to 1073741824")
+        return DEFAULT_WINDOW
+    return value
+
+
 def routing_settings(site: Site) -> RoutingSettings:
     settings = site.spec.settings
     return RoutingSettings(
@@ -359,6 +377,7 @@ def build_namespace_node(ns: Namespace) -> NamespaceNode:
         registry=Registry(),
         server_tls=server_context(server),
         client_tls=None,
+        tcp_window=window_setting(site.spec.settings, _setting_invalid),
     )
     book = GrantBook(ns.grants_dir / "grants.json")
     return NamespaceNode(ns=ns, site=site, ctx=ctx, ca=ca, grant_book=book, server=server)

@@ -28,7 +28,7 @@ PER_STREAM = 4 * MiB
 BUDGET = 256 * KiB
 WINDOW = 1 * MiB  # the default
 # After a burst, a node's resident size comes back to within this of its size before
-# (docs/limits.md states it; measured ~2-6 MiB above on this machine).
+# (docs/limits.md states it; measured +7 to +12 MiB on this machine).
 RSS_BOUND = 24 * MiB
 
 

@@ -100,3 +100,17 @@ def test_socket_sink_counts_only_what_waits():
     finally:
         left.close()
         right.close()
+
+
+def test_site_settings_read_with_defaults_for_bad_values():
+    from skupper_actors.nsnode import buffer_budget_setting, window_setting
+
+    problems: list[tuple[str, str, str]] = []
+    tell = lambda key, value, why: problems.append((key, value, why))  # noqa: E731
+    assert buffer_budget_setting({}, tell) == 64 << 20
+    assert buffer_budget_setting({"tcp-buffer-budget": "1048576"}, tell) == 1 << 20
+    assert buffer_budget_setting({"tcp-buffer-budget": "lots"}, tell) == 64 << 20
+    assert buffer_budget_setting({"tcp-buffer-budget": "-1"}, tell) == 64 << 20
+    assert window_setting({"tcp-window": "4194304"}, tell) == 4 << 20
+    assert window_setting({"tcp-window": "1024"}, tell) == 1 << 20
+    assert [key for key, _, _ in problems] == ["tcp-buffer-budget"] * 2 + ["tcp-window"]
