@@ -26,6 +26,7 @@ from skupper_actors.actors.context import LinkLimits, LinkTimings, RouterContext
 from skupper_actors.actors.link import LinkActor, LinkEndpoint
 from skupper_actors.actors.listener import GetBoundAddress, InterRouterListener
 from skupper_actors.actors.management import ManagementActor
+from skupper_actors.actors.memory import MemoryActor
 from skupper_actors.actors.routing import RoutingActor
 from skupper_actors.actors.tcp import TcpConnectorActor, TcpListenerActor
 from skupper_actors.kernel import (
@@ -128,7 +129,12 @@ class Node:
                         "management",
                         lambda: ManagementActor(ctx, cfg.runtime_dir, self.router_info),
                         registry=ctx.registry,
-                    )
+                    ),
+                    child(
+                        "memory",
+                        lambda: MemoryActor(ctx.dataplane.budget, ctx.memory),
+                        registry=ctx.registry,
+                    ),
                 ]
             )
 
@@ -194,5 +200,7 @@ def build_node(config: SiteConfig, *, timings: LinkTimings | None = None) -> Nod
             max_control_entries=config.limits.max_control_entries,
             max_message_size=config.limits.max_message_size,
         ),
+        tcp_window=config.tcp_window,
     )
+    ctx.dataplane.budget.set_limit(config.tcp_buffer_budget)
     return Node(config=config, ctx=ctx)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from skupper_actors.actors.grants import GrantServerActor, ReloadCertificate
 from skupper_actors.actors.link import LinkActor, LinkEndpoint
 from skupper_actors.actors.listener import GetBoundAddress, InterRouterListener
 from skupper_actors.actors.management import ManagementActor
+from skupper_actors.actors.memory import MemoryActor
 from skupper_actors.actors.routing import RoutingActor
 from skupper_actors.actors.tcp import TcpConnectorActor, TcpListenerActor
 from skupper_actors.api import Endpoint, Namespace, Resource, Site, load_resources
@@ -57,6 +58,7 @@ from skupper_actors.kernel import (
 from skupper_actors.management import RouterInfo
 from skupper_actors.protocol.addressing import DistributionMode
 from skupper_actors.protocol.routing import RoutingSettings
+from skupper_actors.protocol.tcp import DEFAULT_BUFFER_BUDGET, DEFAULT_WINDOW
 from skupper_actors.security import (
     CertificateAuthority,
     Credentials,
@@ -66,6 +68,8 @@ from skupper_actors.security import (
 )
 from skupper_actors.security.grants import GrantBook
 
+BUFFER_BUDGET_SETTING = "tcp-buffer-budget"
+WINDOW_SETTING = "tcp-window"
 _log = structlog.get_logger("skupper_actors.site")
 
 GROUP_SUPERVISOR = {
@@ -232,6 +236,9 @@ class NamespaceNode:
         grants_host = self.site.spec.settings.get("grant-server-host", "127.0.0.1")
         grants_port = int(self.site.spec.settings.get("grant-server-port", "0"))
         grant_limits = GrantLimits.from_settings(self.site.spec.settings, _setting_invalid)
+        ctx.dataplane.budget.set_limit(
+            buffer_budget_setting(self.site.spec.settings, _setting_invalid)
+        )
         server = self.ns.runtime_certs_dir / SITE_SERVER
 
         def group() -> Supervisor:
@@ -279,6 +286,11 @@ class NamespaceNode:
                         lambda: ManagementActor(ctx, self.ns.runtime_dir, self.router_info),
                         registry=ctx.registry,
                     ),
+                    child(
+                        "memory",
+                        lambda: MemoryActor(ctx.dataplane.budget, ctx.memory),
+                        registry=ctx.registry,
+                    ),
                 ]
             )
 
@@ -297,6 +309,42 @@ class NamespaceNode:
 
 def _setting_invalid(key: str, value: str, problem: str) -> None:
     _log.error("site_setting_invalid", setting=key, value=value, problem=problem)
+
+
+def buffer_budget_setting(
+    settings: Mapping[str, str], problem: Callable[[str, str, str], None]
+) -> int:
+    """The node-wide buffer budget in bytes (`tcp-buffer-budget`); a bad value keeps
+    the default (and is told)."""
+    text = settings.get(BUFFER_BUDGET_SETTING)
+    if text is None:
+        return DEFAULT_BUFFER_BUDGET
+    try:
+        value = int(text)
+    except ValueError:
+        problem(BUFFER_BUDGET_SETTING, text, "must be an integer")
+        return DEFAULT_BUFFER_BUDGET
+    if value <= 0:
+        problem(BUFFER_BUDGET_SETTING, text, "must be greater than 0")
+        return DEFAULT_BUFFER_BUDGET
+    return value
+
+
+def window_setting(settings: Mapping[str, str], problem: Callable[[str, str, str], None]) -> int:
+    """A TCP stream's window in bytes (`tcp-window`, 65536 to 1 GiB); a bad value keeps
+    the default (and is told)."""
+    text = settings.get(WINDOW_SETTING)
+    if text is None:
+        return DEFAULT_WINDOW
+    try:
+        value = int(text)
+    except ValueError:
+        problem(WINDOW_SETTING, text, "must be an integer")
+        return DEFAULT_WINDOW
+    if not 64 << 10 <= value <= 1 << 30:
+        problem(WINDOW_SETTING, text, "must be 65536 to 1073741824")
+        return DEFAULT_WINDOW
+    return value
 
 
 def routing_settings(site: Site) -> RoutingSettings:
@@ -364,6 +412,7 @@ def build_namespace_node(ns: Namespace) -> NamespaceNode:
         server_tls=server_context(server),
         client_tls=None,
         limits=limits,
+        tcp_window=window_setting(site.spec.settings, _setting_invalid),
     )
     book = GrantBook(ns.grants_dir / "grants.json")
     return NamespaceNode(ns=ns, site=site, ctx=ctx, ca=ca, grant_book=book, server=server)

@@ -18,6 +18,9 @@ import yaml
 from marshmallow import Schema, ValidationError, fields, post_dump, post_load, validates_schema
 from marshmallow.validate import OneOf, Range
 
+from skupper_actors.protocol.tcp.budget import DEFAULT_BUFFER_BUDGET
+from skupper_actors.protocol.tcp.window import DEFAULT_WINDOW
+
 SITE_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 MAX_NAME_LENGTH = 63
 DEFAULT_INTER_ROUTER_PORT = 55671
@@ -123,6 +126,10 @@ class SiteConfig:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     listeners: tuple[ListenerConfig, ...] = ()
     connectors: tuple[ConnectorConfig, ...] = ()
+    #: node-wide bytes buffered for slow local sockets before reads pause (docs/limits.md)
+    tcp_buffer_budget: int = DEFAULT_BUFFER_BUDGET
+    #: bytes a TCP stream may have unacknowledged per direction
+    tcp_window: int = DEFAULT_WINDOW
 
 
 def load_site_config(
@@ -475,6 +482,8 @@ class _SiteSchema(_StrictSchema):
     limits = _Section(_LimitsSchema)
     listeners = _Items(_ListenerSchema)
     connectors = _Items(_ConnectorSchema)
+    tcp_buffer_budget = _Int(validate=_POSITIVE)
+    tcp_window = _Int(validate=Range(min=64 << 10, max=1 << 30, error="must be 65536 to 1 GiB"))
 
     def __init__(self, *, base_dir: Path, environ: Mapping[str, str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -517,6 +526,8 @@ class _SiteSchema(_StrictSchema):
             limits=data.get("limits") or LimitsConfig(),
             listeners=tuple(data.get("listeners") or ()),
             connectors=tuple(data.get("connectors") or ()),
+            tcp_buffer_budget=data.get("tcp_buffer_budget", DEFAULT_BUFFER_BUDGET),
+            tcp_window=data.get("tcp_window", DEFAULT_WINDOW),
         )
 
     def _resolve(self, path: Path) -> Path:

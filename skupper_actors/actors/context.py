@@ -9,6 +9,7 @@ from skupper_actors.kernel import ActorRef, Registry
 
 from .dataplane import DataPlane
 from .health import NodeHealth
+from .memory import MemoryCounters
 
 PROTOCOL_VERSION = 1
 CONTROL_ADDRESS = "_skupper/router/control"
@@ -70,6 +71,9 @@ class RouterContext:
     #: router id -> {link id: router its certificate is bound to} of the open
     #: connections that claim it (docs/adr/0013)
     router_claims: dict[str, dict[str, str | None]] = field(init=False)
+    #: bytes a TCP stream may have unacknowledged per direction (docs/limits.md)
+    tcp_window: int = 1 << 20
+    memory: MemoryCounters = field(default_factory=MemoryCounters)
 
     def __post_init__(self) -> None:
         dataplane = DataPlane(self.router_id)

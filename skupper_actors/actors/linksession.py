@@ -58,36 +58,94 @@ def _stream_link_name(header: StreamHeader) -> str:
     return f"{header.direction}/{header.stream_id}"
 
 
+# Bytes of one stream proton may hold unframed. Proton pools a connection's deliveries
+# with their buffers at the largest size they ever reached (never given back while the
+# connection lives), so past this a stream's chunks wait here, as Python bytes freed
+# when sent, and go on as output leaves (docs/limits.md, "Memory").
+DELIVERY_BACKLOG = 240 << 10
+
+
 class RemoteStream:
     """The sending end of a stream over this connection."""
 
-    __slots__ = ("delivery", "done", "link", "session")
+    __slots__ = ("delivery", "done", "held", "held_end", "link", "session")
 
     def __init__(self, session: LinkSession, link: int, delivery: int) -> None:
         self.session = session
         self.link = link
         self.delivery = delivery
         self.done = False
+        self.held: deque[bytes] | None = None  # chunks waiting for proton's backlog to shrink
+        self.held_end: tuple[int | None] | None = None  # an end waiting behind them
 
     def write(self, chunk: bytes) -> None:
         if not self.done:
-            self.session.conn.write_stream(self.delivery, chunk)
-            self.session.flush()
+            session = self.session
+            held = self.held
+            if held is not None or session.conn.stream_backlog(self.delivery) >= DELIVERY_BACKLOG:
+                if held is None:
+                    held = self.held = deque()
+                    session.held[self] = None
+                held.append(chunk)
+                session.dataplane.budget.add(len(chunk))
+                return
+            session.conn.write_stream(self.delivery, chunk)
+            session.flush()
+
+    def feed(self) -> bool:
+        """Move held chunks into proton while its backlog allows; True if any moved.
+        Once none are held, a held end follows."""
+        held = self.held
+        conn = self.session.conn
+        budget = self.session.dataplane.budget
+        moved = False
+        while held and conn.stream_backlog(self.delivery) < DELIVERY_BACKLOG:
+            chunk = held.popleft()
+            conn.write_stream(self.delivery, chunk)
+            budget.sub(len(chunk))
+            moved = True
+        if not held:
+            self.held = None
+            self.session.held.pop(self, None)
+            if self.held_end is not None:
+                (length,) = self.held_end
+                self.held_end = None
+                self._end(length)
+                moved = True
+        return moved
 
     def backlog(self) -> int:
-        return self.session.conn.stream_backlog(self.delivery)
+        held = self.held
+        return self.session.conn.stream_backlog(self.delivery) + (
+            sum(map(len, held)) if held else 0
+        )
 
     def end(self, length: int | None = None) -> None:
         if not self.done:
             self.done = True
-            self.session.owners.pop(self.link, None)
-            self.session.conn.end_stream(self.delivery, length)
+            if self.held is not None:
+                self.held_end = (length,)  # after the held chunks
+                return
+            self._end(length)
             self.session.flush()
 
+    def drop_held(self) -> None:
+        """Forget the chunks still held (the stream or its connection ended)."""
+        held = self.held
+        self.held = self.held_end = None
+        self.session.held.pop(self, None)
+        if held:
+            self.session.dataplane.budget.sub(sum(map(len, held)))
+
+    def _end(self, length: int | None) -> None:
+        self.session.owners.pop(self.link, None)
+        self.session.conn.end_stream(self.delivery, length)
+
     def abort(self) -> None:
+        session = self.session
+        self.drop_held()
         if not self.done:
             self.done = True
-            session = self.session
             session.owners.pop(self.link, None)
             session.conn.abort_stream(self.delivery)
             session.conn.close_link(self.link)
@@ -163,6 +221,7 @@ class LinkSession:
         self.closing: str | None = None
         self.pending_control: deque[rt.ControlMessage] = deque()
         self.owners: dict[int, StreamOwner] = {}  # our streaming sender links
+        self.held: dict[RemoteStream, None] = {}  # streams with chunks waiting (in order)
         self.sinks: dict[int, Sink] = {}  # the peer's streaming links to us
         self.headers: dict[int, StreamHeader] = {}
         self.lengths: dict[int, int] = {}  # announced by a footer, until the end follows
@@ -195,12 +254,20 @@ class LinkSession:
         while True:
             view = conn.peek_output()
             if not view:
+                if self.held and self._feed_held():
+                    continue  # frame what moved
                 return wire.drain()
             sent = wire.write_some(view)
             if sent:
                 conn.pop_output(sent)
             if sent < len(view):
                 return False
+
+    def _feed_held(self) -> bool:
+        moved = False
+        for stream in list(self.held):
+            moved = stream.feed() or moved
+        return moved
 
     def start_writer(self) -> None:
         self._writer = gevent.spawn(self._write_loop)
@@ -455,6 +522,8 @@ class LinkSession:
         sinks, self.sinks = self.sinks, {}
         for header in self.headers.values():
             self.dataplane.stream_left(header, self)
+        for stream in list(self.held):
+            stream.drop_held()
         self.headers.clear()
         self.lengths.clear()
         self.unstarted.clear()

@@ -27,6 +27,7 @@ from skupper_actors.management.schema import ProtocolError
 from .context import RouterContext
 from .grants import GetGrantCounters
 from .health import run_off_loop
+from .memory import memory_counters
 from .messages import GetAdaptorInfo, GetRoutingSnapshot, Reload
 from .routing import RoutingSnapshot
 
@@ -105,15 +106,16 @@ class ManagementActor(Actor):
         return tuple(found)
 
     def _counters(self) -> dict[str, int]:
-        """Limit counters of the actors that keep them (the grant server, when it runs)."""
+        """Limit counters: the buffer budget's, and those of the actors that keep them
+        (the grant server, when it runs)."""
+        counters = memory_counters(self.ctx.dataplane.budget, self.ctx.memory)
         grants = self.ctx.lookup("grants")
         if grants is None:
-            return {}
+            return counters
         try:
-            counters: dict[str, int] = grants.ask(GetGrantCounters(), timeout=2)
+            counters.update(grants.ask(GetGrantCounters(), timeout=2))
         except KernelError as error:
             self.log.warning("counters_unavailable", actor="grants", error=str(error))
-            return {}
         return counters
 
     def answer(self, raw: bytes) -> bytes:

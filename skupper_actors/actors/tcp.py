@@ -225,5 +225,6 @@ class TcpConnectorActor(Supervisor):
                 self.start_child_here(spec)
             except (KernelError, ValueError) as error:
                 message.sink.refuse("skupper:busy", str(error))
+                message.sink.discard()
             return None
         return super().on_receive(message)

@@ -73,7 +73,7 @@ class TcpConnectionActor(Actor):
         header: StreamHeader | None = None,
         egress_sink: EgressSink | None = None,
         server: ServerAddress | None = None,
-        window: int = 1 << 20,
+        window: int | None = None,
         distribution: DistributionMode | None = None,
     ) -> None:
         super().__init__()
@@ -86,10 +86,13 @@ class TcpConnectionActor(Actor):
         self.header = header
         self.egress_sink = egress_sink
         self.server = server
-        self.conn = TcpConnection(window, max(1, window // 4))
+        window = window or ctx.tcp_window
+        self.conn = TcpConnection(window, max(1, min(window // 4, 256 << 10)))
         self._acker = self.conn.acker  # counted per chunk written: one lookup less
         self.attempts = Attempts()
-        self.inbound = SocketSink()
+        self._budget = self.dp.budget
+        self._held_ack: int | None = None  # an acknowledgement held while over the budget
+        self.inbound = SocketSink(self._budget)
         self.out: OutStream | None = None
         self.peer_router: str | None = None
         self.refusal: tuple[str | None, str] | None = None  # the current attempt's
@@ -127,6 +130,10 @@ class TcpConnectionActor(Actor):
         self._apply(self.conn.handle(Event.STOP), "the connection ended")
         self._close_watcher()
         self._forget()
+        self._budget.forget(self)
+        self.inbound.discard()
+        if self.egress_sink is not None:
+            self.egress_sink.discard()
         if self.sock is not None:
             if self.conn.closed is Closing.CLEAN:
                 close_cleanly(self.sock)
@@ -237,6 +244,11 @@ class TcpConnectionActor(Actor):
             if room <= 0:
                 self._watcher.stop()  # until an acknowledgement opens the window
                 return
+            budget = self._budget
+            if budget.buffered >= budget.limit:
+                self._watcher.stop()  # the node holds too much: until it drains
+                budget.pause(self, self._budget_resumed)
+                return
             try:
                 data = self._raw.recv(min(READ_SIZE, room))
             except (BlockingIOError, InterruptedError):
@@ -291,8 +303,26 @@ class TcpConnectionActor(Actor):
         self.counters.octets_out += count
         offset = self._acker.on_written(count)
         if offset is not None:
+            budget = self._budget
+            if budget.buffered >= budget.limit:
+                # over the budget: the far sender's window stays shut until the node drains
+                self._held_ack = offset
+                budget.pause(self, self._budget_resumed)
+                return
             assert self.header is not None and self.peer_router is not None
             self.dp.send_ack(self.peer_router, self.header.stream_id, self._in_direction, offset)
+
+    def _budget_resumed(self) -> None:
+        """The node's buffered bytes fell below the budget's resume mark: send the held
+        acknowledgement, read the socket again."""
+        offset = self._held_ack
+        if offset is not None and not self._finished:
+            self._held_ack = None
+            assert self.header is not None and self.peer_router is not None
+            self.dp.send_ack(self.peer_router, self.header.stream_id, self._in_direction, offset)
+        watcher = self._watcher
+        if watcher is not None and not watcher.active and self.conn.window.open:
+            watcher.start(self._on_readable)
 
     def _write_loop(self) -> None:
         """Write what the socket did not take at once; at the stream's end, tell the
@@ -300,6 +330,7 @@ class TcpConnectionActor(Actor):
         sink = self.inbound
         sock = self.sock
         chunks = sink.chunks
+        budget = sink.budget
         while chunks:
             chunk = chunks.popleft()
             sink.busy = True
@@ -311,6 +342,7 @@ class TcpConnectionActor(Actor):
                 return
             finally:
                 sink.busy = False
+                budget.sub(len(chunk))  # written, failed or killed: it leaves the budget
             self._written(len(chunk))
         if sink.ended is None:
             return  # drained: the next chunk goes straight to the socket again

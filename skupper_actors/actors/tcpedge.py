@@ -20,7 +20,7 @@ import gevent.event
 import gevent.socket
 
 from skupper_actors.management import AdaptorInfo
-from skupper_actors.protocol.tcp import StreamHeader
+from skupper_actors.protocol.tcp import BufferBudget, StreamHeader
 
 from .dataplane import EgressSink
 from .routing import LISTENER_PREFIX
@@ -150,11 +150,13 @@ class SocketSink:
     queued and the socket takes it (no greenlet switch); what the socket does not take
     waits here for a writer greenlet, started only then, which keeps the order. The end
     of the stream is handled inline when nothing waits. An idle connection has no writer
-    greenlet.
+    greenlet. What waits is counted in the node's buffer budget until it is written
+    (or discarded when the connection ends).
     """
 
     __slots__ = (
         "accepted",
+        "budget",
         "busy",
         "chunks",
         "direct",
@@ -164,7 +166,8 @@ class SocketSink:
         "start_writer",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, budget: BufferBudget) -> None:
+        self.budget = budget
         self.chunks: deque[bytes] = deque()
         self.ended: bool | None = None  # None: open; False: ended; True: aborted
         self.length: int | None = None  # the length the far end announced at its clean end
@@ -184,6 +187,7 @@ class SocketSink:
                 return
             chunk = chunk[sent:]
         self.chunks.append(chunk)
+        self.budget.add(len(chunk))
         if self.start_writer is not None:
             self.start_writer()
 
@@ -193,6 +197,14 @@ class SocketSink:
             self.length = length
         if self.start_writer is not None:
             self.start_writer()
+
+    def discard(self) -> None:
+        """The connection ended: what still waits is dropped (and leaves the budget)."""
+        chunks = self.chunks
+        if chunks:
+            dropped = sum(map(len, chunks))
+            chunks.clear()
+            self.budget.sub(dropped)
 
     def started(self, refuse: Callable[[str, str], None] | None = None) -> None:
         self.refuse = refuse

@@ -73,7 +73,8 @@ class IngressConnection(TcpConnectionActor):
             header = forward_header(stream_id, self.dp.router_id, dest.router_id, self.routing_key)
             self.header, self._dest, self.refusal = header, dest, None
             if attempt > 1:
-                self.inbound = SocketSink()  # a fresh one per attempt after the first
+                self.inbound.discard()
+                self.inbound = SocketSink(self.dp.budget)  # a fresh one per attempt after the first
             self.dp.expect_reverse(stream_id, self.inbound)
             self.dp.on_ack(stream_id, FORWARD, self._on_ack)
             self.dp.reserve(dest)

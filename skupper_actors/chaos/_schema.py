@@ -351,12 +351,15 @@ class _RoutingSchema(_Strict):
 class _InvariantsSchema(_Strict):
     recovery_within = _Duration()
     memory_limit = _Size()
+    memory_growth = _Size()
     min_intact_streams = _StrictInt(validate=Range(min=0, error="must be 0 or more"))
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> InvariantSpec:
         if "memory_limit" in data:
             data["memory_limit_mib"] = max(1, data.pop("memory_limit") >> 20)
+        if "memory_growth" in data:
+            data["memory_growth_mib"] = max(1, data.pop("memory_growth") >> 20)
         return InvariantSpec(**data)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .ledger import SEEN_ERRORS, Outcome
+from .memory_growth import memory_not_growing
 from .recovery import new_connections_recover
 from .rundata import RunData
 from .scenario import FaultKind
@@ -281,6 +282,7 @@ CHECKS: tuple[Callable[[RunData], InvariantResult], ...] = (
     new_connections_recover,
     no_unexpected_exits,
     memory_bound,
+    memory_not_growing,
     supervisor_restarts,
     traffic_flowed,
     faults_injected,

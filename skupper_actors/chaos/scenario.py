@@ -184,6 +184,8 @@ class InvariantSpec:
     #: after a fault (or its end), new connections succeed within this long if a path remains
     recovery_within: float = 10.0
     memory_limit_mib: int = 256
+    #: a node's resident size may grow at most this much after warm-up (median to median)
+    memory_growth_mib: int = 48
     #: at least this many streams must complete intact, so a run cannot pass by doing nothing
     min_intact_streams: int = 1
 

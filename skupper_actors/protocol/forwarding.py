@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from . import routing as rt
 from .addressing import AddressTable, Destination, DistributionMode
+from .tcp.budget import BufferBudget
 from .tcp.mapping import FORWARD, REVERSE, StreamHeader
 
 
@@ -96,13 +97,19 @@ class ConnectorBinding:
 
 class EgressSink:
     """A forward stream arrived for a local connector: hold its bytes until the
-    connection actor attaches (the window bounds what can arrive meanwhile)."""
+    connection actor attaches (the window bounds what can arrive meanwhile; the node's
+    buffer budget counts it)."""
 
-    __slots__ = ("_ended", "_length", "_target", "buffer", "header", "refuse", "via")
+    __slots__ = ("_ended", "_length", "_target", "budget", "buffer", "header", "refuse", "via")
 
     def __init__(
-        self, header: StreamHeader, refuse: Callable[[str, str], None], via: Port | None = None
+        self,
+        header: StreamHeader,
+        refuse: Callable[[str, str], None],
+        via: Port | None = None,
+        budget: BufferBudget | None = None,
     ) -> None:
+        self.budget = budget if budget is not None else BufferBudget()
         self.header = header
         self.refuse = refuse
         #: the connection the stream came in on: the way back while routes still converge
@@ -114,9 +121,12 @@ class EgressSink:
 
     def attach(self, target: Sink) -> None:
         self._target = target
-        for chunk in self.buffer:
-            target.data(chunk)
-        self.buffer = []
+        buffer = self.buffer
+        if buffer:
+            self.buffer = []
+            self.budget.sub(sum(map(len, buffer)))
+            for chunk in buffer:
+                target.data(chunk)
         if self._ended is not None:
             target.end(self._ended, self._length)
 
@@ -125,6 +135,7 @@ class EgressSink:
             self._target.data(chunk)
         else:
             self.buffer.append(chunk)
+            self.budget.add(len(chunk))
 
     def end(self, aborted: bool, length: int | None = None) -> None:
         if self._target is not None:
@@ -132,6 +143,29 @@ class EgressSink:
         else:
             self._ended = aborted
             self._length = length
+
+    def discard(self) -> None:
+        """No connection will take this stream: drop what waits and whatever comes."""
+        if self._target is None:
+            self._target = _DISCARD
+            buffer, self.buffer = self.buffer, []
+            if buffer:
+                self.budget.sub(sum(map(len, buffer)))
+
+
+class _Discard:
+    """A sink that drops everything: a stream nobody will read any more."""
+
+    __slots__ = ()
+
+    def data(self, chunk: bytes) -> None:
+        pass
+
+    def end(self, aborted: bool, length: int | None = None) -> None:
+        pass
+
+
+_DISCARD = _Discard()
 
 
 class LocalStream:
@@ -216,6 +250,8 @@ class Forwarder:
     # (stream id, direction) -> the connection that direction came in on, while it lives
     _upstream: dict[tuple[str, str], Port] = field(default_factory=dict)
     _outstanding: Counter[Destination] = field(default_factory=Counter)
+    #: bytes buffered for local sockets, node-wide (see protocol/tcp/budget.py)
+    budget: BufferBudget = field(default_factory=BufferBudget)
     table: AddressTable = field(init=False)
 
     def __post_init__(self) -> None:
@@ -328,7 +364,7 @@ class Forwarder:
                 bindings,
                 key=lambda b: self._outstanding[Destination(router_id=me, connector_id=b.name)],
             )
-            sink = EgressSink(header, refuse, via)
+            sink = EgressSink(header, refuse, via, self.budget)
             binding.accept(header, sink)
             return sink
         waiting = self._waiting.pop(header.stream_id, None)

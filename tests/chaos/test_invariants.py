@@ -201,3 +201,39 @@ def test_truncations_and_corruptions_are_counted_in_the_report_and_fail_it(
     summary = report.summary_path.read_text()
     assert "integrity: 3 silent truncations, 1 corrupted deliveries" in summary
     assert "FAIL  no_silent_truncation: 3 connection ends saw a clean EOF" in summary
+
+
+def _rss_run(rss: dict[str, list[int | None]]) -> RunData:
+    """A healthy run whose nodes' resident sizes (MiB, None = down) are ``rss``, one
+    sample a second."""
+    run = run_with(healthy_ledger())
+    run.observed.samples = [
+        Sample(
+            at=float(t),
+            bytes_verified=t * 1000,
+            errors=0,
+            open_connections=2,
+            rss_kib={site: None if v[t] is None else v[t] << 10 for site, v in rss.items()},
+        )
+        for t in range(61)
+    ]
+    return run
+
+
+def test_memory_not_growing_after_warm_up() -> None:
+    scenario_limit = SCENARIO.invariants.memory_growth_mib  # the default: 48 MiB
+    flat = [60 + (30 if 14 <= t <= 16 else 0) for t in range(61)]  # warm-up, a burst: flat
+    growing = [60 + t * 2 for t in range(61)]  # 2 MiB a second
+    restarted: list[int | None] = [
+        60 + t * 2 if t < 40 else (None if t < 42 else 55) for t in range(61)
+    ]
+    verdict = {r.name: r for r in check_invariants(_rss_run({"a": flat, "b": restarted}))}
+    passed = verdict["memory_not_growing"]
+    assert passed.passed is True, passed.evidence
+    # b's longest stretch after warm-up (15 s on) is before its restart: ~+35 MiB, under
+    assert passed.evidence["sites"]["b"]["to"] == 39.0
+    verdict = {r.name: r for r in check_invariants(_rss_run({"a": flat, "c": growing}))}
+    failed = verdict["memory_not_growing"]
+    assert failed.passed is False
+    assert failed.evidence["sites"]["c"]["growth_mib"] > scenario_limit
+    assert "c +" in failed.summary and "a +" not in failed.summary

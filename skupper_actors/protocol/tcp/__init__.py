@@ -2,6 +2,7 @@
 its attempt policy (sans-IO)."""
 
 from .attempts import DESTINATION_REFUSALS, MAX_ATTEMPTS, Attempts, GiveUp, Retry
+from .budget import DEFAULT_BUFFER_BUDGET, BufferBudget
 from .connection import RECEIVE, SEND, Closing, Effect, Event, Half, TcpConnection, closing
 from .mapping import (
     FORWARD,
@@ -24,6 +25,7 @@ from .window import DEFAULT_ACK_EVERY, DEFAULT_WINDOW, Acknowledger, Window
 
 __all__ = [
     "DEFAULT_ACK_EVERY",
+    "DEFAULT_BUFFER_BUDGET",
     "DEFAULT_WINDOW",
     "DESTINATION_REFUSALS",
     "FORWARD",
@@ -40,6 +42,7 @@ __all__ = [
     "SEND",
     "Acknowledger",
     "Attempts",
+    "BufferBudget",
     "Closing",
     "Effect",
     "Event",
