@@ -71,10 +71,9 @@ class ControllerActor(StatusWriter, Actor):
     def on_start(self) -> None:
         if self._groups_restarted():
             self.current = Desired(site=self.current.site)
-        run_off_loop(self.forget_statuses)
-        # the first reconcile is a message, not part of starting: with a thousand
-        # resources it takes seconds, and management (started next) must answer meanwhile
-        self.ref.tell(Reload())
+        # the first reconcile is part of starting: when management answers, every
+        # listener and access point of the site is bound and every status written
+        self._guarded(self.reconcile)
         self.send_after(POLL_INTERVAL, _Poll())
 
     def _guarded(self, step: Callable[[], None]) -> None:

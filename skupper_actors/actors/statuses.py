@@ -75,14 +75,6 @@ class StatusWriter:
             settings.get("status-max-services", DEFAULT_STATUS_MAX_SERVICES)
         )
 
-    def forget_statuses(self) -> None:
-        """Remove the status files a previous run wrote: until this run has written its
-        own, a reader finds no status rather than one the node no longer stands by (a
-        Listener still Matched from before a restart, while no route exists yet)."""
-        for key in self._status_keys():
-            remove_status(self.ns, *key)
-        self._swept = True
-
     def write_statuses(self) -> None:
         self.last_status = time.monotonic()
         now = time.time()
