@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load
+from marshmallow import ValidationError, fields, post_load
 from marshmallow.validate import OneOf, Range
 
-from skupper_actors.siteconfig import _flatten  # marshmallow's error tree, flattened
+from skupper_actors.api import fields as f
 
 from . import units
 from ._checks import check_scenario
@@ -73,7 +73,7 @@ def parse_scenario(text: str, *, source: str = "<string>") -> Scenario:
 
 
 def _problems(messages: Any) -> list[tuple[str, str]]:
-    flat = list(_flatten(messages, ()))
+    flat = list(f.flatten(messages, ()))
     return [(_render(path), what) for path, what in flat]
 
 
@@ -154,15 +154,6 @@ class _Names(fields.List):  # type: ignore[type-arg]
         super().__init__(_Name(), **kwargs)
 
 
-class _Bool(fields.Boolean):
-    default_error_messages = {"invalid": "must be true or false"}
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
-        if not isinstance(value, bool):  # Boolean alone would also take "yes", 1, "on"
-            raise self.make_error("invalid")
-        return value
-
-
 class _StrictInt(fields.Integer):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(strict=True, **kwargs)
@@ -179,11 +170,8 @@ _POSITIVE = Range(min=0, min_inclusive=False, error="must be greater than 0")
 _AT_LEAST_ONE = Range(min=1, error="must be at least 1")
 
 
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-    error_messages = {"unknown": "unknown field", "type": "must be a mapping"}
+class _Strict(f.StrictSchema):
+    """Unknown keys are refused (marshmallow's default), worded as in site files."""
 
 
 # --- schemas --------------------------------------------------------------------------------
@@ -371,7 +359,7 @@ class _ScenarioSchema(_Strict):
     seed = _StrictInt()
     mode = fields.String(validate=OneOf(_MODES, error="must be one of: " + ", ".join(_MODES)))
     setup = fields.String(validate=OneOf(_SETUPS, error="must be one of: " + ", ".join(_SETUPS)))
-    plaintext = _Bool()
+    plaintext = f.Bool()
     drain = _Duration()
     routing = fields.Nested(_RoutingSchema)
     sites = fields.List(_SiteField(), required=True)
