@@ -10,16 +10,6 @@ from skupper_actors.kernel import ActorRef, Registry
 from .dataplane import DataPlane
 from .health import NodeHealth
 
-PROTOCOL_VERSION = 1
-CONTROL_ADDRESS = "_skupper/router/control"
-MESSAGE_ADDRESS = "_skupper/router/messages"
-ROUTER_PREFIX = "_skupper/router/"
-# AMQP open properties by which routers tell each other who they are.
-PROP_ROUTER_ID = "skupper.router-id"
-PROP_INSTANCE = "skupper.instance"
-PROP_VERSION = "skupper.pv"
-PROP_COST = "skupper.cost"
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LinkTimings:
