@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
 
-from skupper_actors.kernel import ActorRef, Registry
+from skupper_actors.kernel import ActorName, ActorRef, Registry
 
 from .dataplane import DataPlane
 from .health import NodeHealth
+
+M = TypeVar("M")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,5 +75,11 @@ class RouterContext:
     def tls(self) -> bool:
         return self.server_tls is not None
 
-    def lookup(self, name: str) -> ActorRef | None:
+    @overload
+    def lookup(self, name: ActorName[M]) -> ActorRef[M] | None: ...
+
+    @overload
+    def lookup(self, name: str) -> ActorRef[Any] | None: ...
+
+    def lookup(self, name: str | ActorName[Any]) -> ActorRef[Any] | None:
         return self.registry.lookup(name)

@@ -122,3 +122,29 @@ def test_mypy_strict_on_kernel_and_protocol() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
+
+@pytest.mark.timeout(300)
+def test_mypy_refuses_a_message_an_actor_ref_does_not_take(tmp_path: pathlib.Path) -> None:
+    """A look-up by a typed `ActorName` gives an `ActorRef[M]`: `tell` of another type fails."""
+    snippet = tmp_path / "typed_refs.py"
+    snippet.write_text(
+        "from skupper_actors.kernel import ActorName, Registry\n"
+        "class Ping: ...\n"
+        "class Other: ...\n"
+        'PINGER: ActorName[Ping] = ActorName("pinger")\n'
+        "def use(registry: Registry) -> None:\n"
+        "    ref = registry.lookup(PINGER)\n"
+        "    if ref is not None:\n"
+        "        ref.tell(Ping())\n"
+        "        ref.tell(Other())\n"
+    )
+    result = subprocess.run(
+        [tool("mypy"), "--strict", "--no-incremental", str(snippet)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1, result.stdout + result.stderr
+    assert "typed_refs.py:9:" in errors[0] and "[arg-type]" in errors[0], errors
