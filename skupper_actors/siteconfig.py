@@ -8,7 +8,7 @@ problem becomes one `SiteConfigError` whose message lines read `<file>: <field p
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -318,7 +318,8 @@ class _SiteSchema(f.StrictSchema):
         elif inter_router.tls is not None and inter_router.plaintext:
             errors["inter_router"] = {"plaintext": ["cannot be true while tls is set"]}
         for key in ("links", "listeners", "connectors"):
-            duplicates = _duplicate_names(data.get(key) or (), kind=key[:-1])
+            items = enumerate(data.get(key) or ())
+            duplicates = f.duplicates(((i, item.name) for i, item in items), f"{key[:-1]} name")
             if duplicates:
                 errors[key] = duplicates
         if errors:
@@ -350,14 +351,3 @@ class _SiteSchema(f.StrictSchema):
     def _resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self._base_dir / path
 
-
-def _duplicate_names(
-    items: Iterable[LinkConfig | ListenerConfig | ConnectorConfig], kind: str
-) -> dict[int, dict[str, list[str]]]:
-    seen: set[str] = set()
-    duplicates: dict[int, dict[str, list[str]]] = {}
-    for index, item in enumerate(items):
-        if item.name in seen:
-            duplicates[index] = {"name": [f"duplicate {kind} name {item.name!r}"]}
-        seen.add(item.name)
-    return duplicates

@@ -201,6 +201,17 @@ def present(data: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if value is not None}
 
 
+def duplicates(names: Iterable[tuple[int, str]], what: str) -> dict[int, dict[str, list[str]]]:
+    """Errors at the `name` of each item whose name an earlier item already has."""
+    seen: set[str] = set()
+    duplicates: dict[int, dict[str, list[str]]] = {}
+    for index, name in names:
+        if name in seen:
+            duplicates[index] = {"name": [f"duplicate {what} {name!r}"]}
+        seen.add(name)
+    return duplicates
+
+
 class StrictSchema(Schema):
     error_messages = {"unknown": "unknown field", "type": "must be a mapping"}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
 from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validates_schema
@@ -58,17 +57,6 @@ def _pem(value: str) -> None:
 def _loaded(items: Any, cls: type[_T]) -> list[tuple[int, _T]]:
     """The items of a list field that loaded, with their index (others failed already)."""
     return [(i, item) for i, item in enumerate(items or ()) if isinstance(item, cls)]
-
-
-def _duplicates(names: Iterable[tuple[int, str]], what: str) -> dict[int, dict[str, list[str]]]:
-    """Errors at the `name` of each item whose name an earlier item already has."""
-    seen: set[str] = set()
-    duplicates: dict[int, dict[str, list[str]]] = {}
-    for index, name in names:
-        if name in seen:
-            duplicates[index] = {"name": [f"duplicate {what} {name!r}"]}
-        seen.add(name)
-    return duplicates
 
 
 class MetadataSchema(f.StrictSchema):
@@ -145,7 +133,7 @@ class LinkSpecSchema(f.StrictSchema):
     @validates_schema(skip_on_field_errors=False)
     def _one_endpoint_per_role(self, data: dict[str, Any], **kwargs: Any) -> None:
         endpoints = _loaded(data.get("endpoints"), Endpoint)
-        duplicates = _duplicates(((i, e.name) for i, e in endpoints), "endpoint name")
+        duplicates = f.duplicates(((i, e.name) for i, e in endpoints), "endpoint name")
         if duplicates:
             raise ValidationError({"endpoints": duplicates})
 
@@ -183,7 +171,7 @@ class RouterAccessSpecSchema(f.StrictSchema):
     @validates_schema(skip_on_field_errors=False)
     def _distinct_roles(self, data: dict[str, Any], **kwargs: Any) -> None:
         roles = _loaded(data.get("roles"), RouterAccessRole)
-        errors = _duplicates(((i, role.name) for i, role in roles), "role")
+        errors = f.duplicates(((i, role.name) for i, role in roles), "role")
         ports: set[int] = set()
         for index, role in roles:
             if role.port in ports and index not in errors:  # port 0 is never in `ports`
