@@ -233,12 +233,7 @@ class _LinkSchema(f.StrictSchema):
     name = f.Str(required=True, validate=f.site_name)
     host = f.Str(required=True, validate=f.host)
     port = f.Int(required=True, validate=f.port())
-    cost = f.Int(
-        validate=[
-            Range(min=1, error="must be at least 1"),
-            Range(max=MAX_LINK_COST, error="must be at most {max}"),
-        ]
-    )
+    cost = f.Int(validate=f.at_least(1, MAX_LINK_COST))
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> LinkConfig:
@@ -259,14 +254,14 @@ class _RoutingSchema(f.StrictSchema):
 
 
 class _LimitsSchema(f.StrictSchema):
-    max_addresses_per_router = f.Int(validate=Range(min=1, error="must be at least 1"))
-    max_addresses_per_update = f.Int(validate=Range(min=1, error="must be at least 1"))
-    max_links_per_connection = f.Int(validate=Range(min=4, error="must be at least 4"))
+    max_addresses_per_router = f.Int(validate=f.at_least(1))
+    max_addresses_per_update = f.Int(validate=f.at_least(1))
+    max_links_per_connection = f.Int(validate=f.at_least(4))
     max_frame_size = f.Int(
         validate=Range(min=512, max=1 << 24, error="must be between 512 and 16777216")
     )
-    max_control_entries = f.Int(validate=Range(min=1, error="must be at least 1"))
-    max_message_size = f.Int(validate=Range(min=1024, error="must be at least 1024"))
+    max_control_entries = f.Int(validate=f.at_least(1))
+    max_message_size = f.Int(validate=f.at_least(1024))
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> LimitsConfig:

@@ -166,8 +166,6 @@ class _Number(fields.Float):
         return super()._validated(value)
 
 
-_POSITIVE = Range(min=0, min_inclusive=False, error="must be greater than 0")
-_AT_LEAST_ONE = Range(min=1, error="must be at least 1")
 
 
 class _Strict(f.StrictSchema):
@@ -193,7 +191,7 @@ class _SiteField(fields.Field):  # type: ignore[type-arg]
 class _LinkSchema(_Strict):
     source = _Name(required=True, data_key="from")
     target = _Name(required=True, data_key="to")
-    cost = _StrictInt(validate=_AT_LEAST_ONE)
+    cost = _StrictInt(validate=f.at_least(1))
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> LinkSpec:
@@ -220,7 +218,7 @@ def _sizes(pair: tuple[int, int]) -> SizeRange:
 
 class _StreamsSchema(_Strict):
     service = _Name(required=True)
-    concurrency = _StrictInt(required=True, validate=_AT_LEAST_ONE)
+    concurrency = _StrictInt(required=True, validate=f.at_least(1))
     up = _size_range(required=True)
     down = _size_range(required=True)
 
@@ -236,8 +234,8 @@ class _StreamsSchema(_Strict):
 
 class _RequestsSchema(_Strict):
     service = _Name(required=True)
-    rate = _Number(required=True, validate=_POSITIVE)
-    connections = _StrictInt(validate=_AT_LEAST_ONE)
+    rate = _Number(required=True, validate=f.POSITIVE)
+    connections = _StrictInt(validate=f.at_least(1))
     request = _size_range()
     response = _size_range()
 
@@ -251,7 +249,7 @@ class _RequestsSchema(_Strict):
 
 class _ConnectionsSchema(_Strict):
     service = _Name(required=True)
-    rate = _Number(required=True, validate=_POSITIVE)
+    rate = _Number(required=True, validate=f.POSITIVE)
     size = _Size()
 
     @post_load
