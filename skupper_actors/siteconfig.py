@@ -8,21 +8,19 @@ problem becomes one `SiteConfigError` whose message lines read `<file>: <field p
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
-from marshmallow import Schema, ValidationError, fields, post_dump, post_load, validates_schema
+from marshmallow import ValidationError, post_load, validates_schema
 from marshmallow.validate import OneOf, Range
 
+from skupper_actors.api import fields as f
 from skupper_actors.protocol.tcp.budget import DEFAULT_BUFFER_BUDGET
 from skupper_actors.protocol.tcp.window import DEFAULT_WINDOW
 
-SITE_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
-MAX_NAME_LENGTH = 63
 DEFAULT_INTER_ROUTER_PORT = 55671
 MAX_LINK_COST = 2**31 - 1
 DISTRIBUTIONS = ("balanced", "closest")
@@ -157,7 +155,7 @@ def parse_site_config(
 ) -> SiteConfig:
     """Check YAML `text` as if it came from file `source` in `base_dir` (default: cwd)."""
     try:
-        document = yaml.load(text, Loader=_StrictLoader)
+        document = yaml.load(text, Loader=f.StrictLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -177,7 +175,7 @@ def parse_site_config(
     try:
         config: SiteConfig = schema.load(document)
     except ValidationError as error:
-        raise SiteConfigError(source, _problems(error.messages)) from None
+        raise SiteConfigError(source, f.problems(error.messages)) from None
     return config
 
 
@@ -196,185 +194,14 @@ def default_runtime_dir(site: str, environ: Mapping[str, str]) -> Path:
     return Path("/tmp") / f"skupper-actors-{os.getuid()}" / site
 
 
-# --- YAML ---------------------------------------------------------------------------------
+# --- schemas (the toolkit is skupper_actors.api.fields) ----------------------------------
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys and non-string keys instead of guessing."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"keys must be strings, not {key!r}", key_node.start_mark
-                )
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-# --- marshmallow at the boundary ---------------------------------------------------------
-
-
-def _problems(messages: Any) -> list[tuple[str, str]]:
-    """marshmallow's nested error dict as (field path, message), ordered by path."""
-    flat = sorted(_flatten(messages, ()), key=lambda item: [_sort_key(p) for p in item[0]])
-    return [("".join(_render(i, part) for i, part in enumerate(path)), what) for path, what in flat]
-
-
-_FieldPath = tuple[str | int, ...]
-
-
-def _flatten(messages: Any, path: _FieldPath) -> Iterable[tuple[_FieldPath, str]]:
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            yield from _flatten(value, path if key == "_schema" else (*path, key))
-    elif isinstance(messages, list):
-        for message in messages:
-            yield from _flatten(message, path)
-    else:
-        yield path, str(messages)
-
-
-def _sort_key(part: str | int) -> tuple[int, int, str]:
-    return (0, part, "") if isinstance(part, int) else (1, 0, part)
-
-
-def _render(position: int, part: str | int) -> str:
-    if isinstance(part, int):
-        return f"[{part}]"
-    if not _PLAIN_KEY_RE.fullmatch(part):  # an unknown key can hold anything, even newlines
-        return f"[{part!r}]"
-    return part if position == 0 else f".{part}"
-
-
-_PLAIN_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
-
-
-_COMMON_MESSAGES = {"required": "missing required field", "null": "must not be null"}
-
-
-class _Str(fields.String):
-    default_error_messages = {**_COMMON_MESSAGES, "invalid": "must be a string"}
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
-        if not isinstance(value, str):  # String alone would also take bytes (YAML !!binary)
-            raise self.make_error("invalid")
-        return value
-
-
-class _Int(fields.Integer):
-    default_error_messages = {**_COMMON_MESSAGES, "invalid": "must be an integer"}
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(strict=True, **kwargs)
-
-
-class _Float(fields.Float):
-    default_error_messages = {
-        **_COMMON_MESSAGES,
-        "invalid": "must be a number",
-        "special": "must be a finite number",
-    }
-
-    def _validated(self, value: Any) -> float:
-        if not isinstance(value, int | float):  # Float alone would also parse strings
-            raise self.make_error("invalid")
-        return super()._validated(value)
-
-
-class _Bool(fields.Boolean):
-    default_error_messages = {**_COMMON_MESSAGES, "invalid": "must be true or false"}
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
-        if not isinstance(value, bool):  # Boolean alone would also take "yes", 1, "on"...
-            raise self.make_error("invalid")
-        return value
-
-
-class _PathStr(_Str):
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Path:  # type: ignore[override]
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if not text or "\0" in text:
-            raise ValidationError("must be a path")
-        return Path(text)
-
-    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
-        return None if value is None else str(value)
-
-
-class _Section(fields.Nested):
-    """A nested mapping; `key:` with nothing after it counts as absent."""
-
-    default_error_messages = {**_COMMON_MESSAGES}
-
-    def __init__(self, schema: type[Schema], **kwargs: Any) -> None:
-        super().__init__(schema, allow_none=True, **kwargs)
-
-
-class _Items(fields.List):  # type: ignore[type-arg]
-    """A list of mappings; `key:` with nothing after it counts as an empty list."""
-
-    default_error_messages = {**_COMMON_MESSAGES, "invalid": "must be a list"}
-
-    def __init__(self, schema: type[Schema], **kwargs: Any) -> None:
-        super().__init__(fields.Nested(schema), allow_none=True, **kwargs)
-
-
-def _non_empty(value: str) -> None:
-    if not value:
-        raise ValidationError("must not be empty")
-
-
-def _host(value: str) -> None:
-    _non_empty(value)
-    if any(char.isspace() for char in value):
-        raise ValidationError("must not contain spaces")
-
-
-def _name(value: str) -> None:
-    _non_empty(value)
-    if len(value) > MAX_NAME_LENGTH:
-        raise ValidationError(f"must be at most {MAX_NAME_LENGTH} characters")
-    if not SITE_NAME_RE.fullmatch(value):
-        raise ValidationError(
-            "must be lowercase letters, digits, '-' or '.', "
-            "starting and ending with a letter or digit"
-        )
-
-
-def _port(minimum: int = 1) -> Range:
-    return Range(min=minimum, max=65535, error="must be between {min} and {max}")
-
-
-_POSITIVE = Range(min=0, min_inclusive=False, error="must be greater than 0")
-
-
-def _present(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The loaded fields minus explicit nulls, so the dataclass defaults apply."""
-    return {key: value for key, value in data.items() if value is not None}
-
-
-class _StrictSchema(Schema):
-    error_messages = {"unknown": "unknown field", "type": "must be a mapping"}
-
-    @post_dump
-    def _drop_nulls(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return _present(data)
-
-
-class _TlsSchema(_StrictSchema):
-    cert = _PathStr()
-    key = _PathStr()
-    ca = _PathStr()
-    credentials = _PathStr(load_only=True)
+class _TlsSchema(f.StrictSchema):
+    cert = f.PathStr()
+    key = f.PathStr()
+    ca = f.PathStr()
+    credentials = f.PathStr(load_only=True)
 
     @validates_schema
     def _one_form(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -397,37 +224,32 @@ class _TlsSchema(_StrictSchema):
         return TlsConfig(cert=data["cert"], key=data["key"], ca=data["ca"])
 
 
-class _InterRouterSchema(_StrictSchema):
-    host = _Str(validate=_host)
-    port = _Int(validate=_port(minimum=0))
-    tls = _Section(_TlsSchema)
-    plaintext = _Bool()
+class _InterRouterSchema(f.StrictSchema):
+    host = f.Str(validate=f.host)
+    port = f.Int(validate=f.port(minimum=0))
+    tls = f.Section(_TlsSchema)
+    plaintext = f.Bool()
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> InterRouterConfig:
-        return InterRouterConfig(**_present(data))
+        return InterRouterConfig(**f.present(data))
 
 
-class _LinkSchema(_StrictSchema):
-    name = _Str(required=True, validate=_name)
-    host = _Str(required=True, validate=_host)
-    port = _Int(required=True, validate=_port())
-    cost = _Int(
-        validate=[
-            Range(min=1, error="must be at least 1"),
-            Range(max=MAX_LINK_COST, error="must be at most {max}"),
-        ]
-    )
+class _LinkSchema(f.StrictSchema):
+    name = f.Str(required=True, validate=f.site_name)
+    host = f.Str(required=True, validate=f.host)
+    port = f.Int(required=True, validate=f.port())
+    cost = f.Int(validate=f.at_least(1, MAX_LINK_COST))
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> LinkConfig:
         return LinkConfig(**data)
 
 
-class _RoutingSchema(_StrictSchema):
-    hello_interval = _Float(validate=_POSITIVE)
-    hello_max_age = _Float(validate=_POSITIVE)
-    ra_interval = _Float(validate=_POSITIVE)
+class _RoutingSchema(f.StrictSchema):
+    hello_interval = f.Float(validate=f.POSITIVE)
+    hello_max_age = f.Float(validate=f.POSITIVE)
+    ra_interval = f.Float(validate=f.POSITIVE)
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> RoutingConfig:
@@ -437,30 +259,30 @@ class _RoutingSchema(_StrictSchema):
         return routing
 
 
-class _LimitsSchema(_StrictSchema):
-    max_addresses_per_router = _Int(validate=Range(min=1, error="must be at least 1"))
-    max_addresses_per_update = _Int(validate=Range(min=1, error="must be at least 1"))
-    max_links_per_connection = _Int(validate=Range(min=4, error="must be at least 4"))
-    max_frame_size = _Int(
+class _LimitsSchema(f.StrictSchema):
+    max_addresses_per_router = f.Int(validate=f.at_least(1))
+    max_addresses_per_update = f.Int(validate=f.at_least(1))
+    max_links_per_connection = f.Int(validate=f.at_least(4))
+    max_frame_size = f.Int(
         validate=Range(min=512, max=1 << 24, error="must be between 512 and 16777216")
     )
-    max_control_entries = _Int(validate=Range(min=1, error="must be at least 1"))
-    max_message_size = _Int(validate=Range(min=1024, error="must be at least 1024"))
+    max_control_entries = f.Int(validate=f.at_least(1))
+    max_message_size = f.Int(validate=f.at_least(1024))
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> LimitsConfig:
         return LimitsConfig(**data)
 
 
-class _ServiceSchema(_StrictSchema):
-    name = _Str(required=True, validate=_name)
-    routing_key = _Str(required=True, validate=_non_empty)
-    host = _Str(validate=_host)
-    port = _Int(required=True, validate=_port())
+class _ServiceSchema(f.StrictSchema):
+    name = f.Str(required=True, validate=f.site_name)
+    routing_key = f.Str(required=True, validate=f.non_empty)
+    host = f.Str(validate=f.host)
+    port = f.Int(required=True, validate=f.port())
 
 
 class _ListenerSchema(_ServiceSchema):
-    distribution = _Str(validate=OneOf(DISTRIBUTIONS, error="must be one of: balanced, closest"))
+    distribution = f.Str(validate=OneOf(DISTRIBUTIONS, error="must be one of: balanced, closest"))
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> ListenerConfig:
@@ -473,17 +295,17 @@ class _ConnectorSchema(_ServiceSchema):
         return ConnectorConfig(**data)
 
 
-class _SiteSchema(_StrictSchema):
-    site = _Str(required=True, validate=_name)
-    runtime_dir = _PathStr()
-    inter_router = _Section(_InterRouterSchema)
-    links = _Items(_LinkSchema)
-    routing = _Section(_RoutingSchema)
-    limits = _Section(_LimitsSchema)
-    listeners = _Items(_ListenerSchema)
-    connectors = _Items(_ConnectorSchema)
-    tcp_buffer_budget = _Int(validate=_POSITIVE)
-    tcp_window = _Int(validate=Range(min=64 << 10, max=1 << 30, error="must be 65536 to 1 GiB"))
+class _SiteSchema(f.StrictSchema):
+    site = f.Str(required=True, validate=f.site_name)
+    runtime_dir = f.PathStr()
+    inter_router = f.Section(_InterRouterSchema)
+    links = f.SchemaList(_LinkSchema)
+    routing = f.Section(_RoutingSchema)
+    limits = f.Section(_LimitsSchema)
+    listeners = f.SchemaList(_ListenerSchema)
+    connectors = f.SchemaList(_ConnectorSchema)
+    tcp_buffer_budget = f.Int(validate=f.POSITIVE)
+    tcp_window = f.Int(validate=Range(min=64 << 10, max=1 << 30, error="must be 65536 to 1 GiB"))
 
     def __init__(self, *, base_dir: Path, environ: Mapping[str, str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -499,7 +321,8 @@ class _SiteSchema(_StrictSchema):
         elif inter_router.tls is not None and inter_router.plaintext:
             errors["inter_router"] = {"plaintext": ["cannot be true while tls is set"]}
         for key in ("links", "listeners", "connectors"):
-            duplicates = _duplicate_names(data.get(key) or (), kind=key[:-1])
+            items = enumerate(data.get(key) or ())
+            duplicates = f.duplicates(((i, item.name) for i, item in items), f"{key[:-1]} name")
             if duplicates:
                 errors[key] = duplicates
         if errors:
@@ -533,14 +356,3 @@ class _SiteSchema(_StrictSchema):
     def _resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self._base_dir / path
 
-
-def _duplicate_names(
-    items: Iterable[LinkConfig | ListenerConfig | ConnectorConfig], kind: str
-) -> dict[int, dict[str, list[str]]]:
-    seen: set[str] = set()
-    duplicates: dict[int, dict[str, list[str]]] = {}
-    for index, item in enumerate(items):
-        if item.name in seen:
-            duplicates[index] = {"name": [f"duplicate {kind} name {item.name!r}"]}
-        seen.add(item.name)
-    return duplicates

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
 
-from skupper_actors.kernel import ActorRef, Registry
+from skupper_actors.kernel import ActorName, ActorRef, Registry
 
 from .dataplane import DataPlane
 from .health import NodeHealth
 from .memory import MemoryCounters
 
-PROTOCOL_VERSION = 1
-CONTROL_ADDRESS = "_skupper/router/control"
-MESSAGE_ADDRESS = "_skupper/router/messages"
-ROUTER_PREFIX = "_skupper/router/"
-# AMQP open properties by which routers tell each other who they are.
-PROP_ROUTER_ID = "skupper.router-id"
-PROP_INSTANCE = "skupper.instance"
-PROP_VERSION = "skupper.pv"
-PROP_COST = "skupper.cost"
+M = TypeVar("M")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,5 +79,11 @@ class RouterContext:
     def tls(self) -> bool:
         return self.server_tls is not None
 
-    def lookup(self, name: str) -> ActorRef | None:
+    @overload
+    def lookup(self, name: ActorName[M]) -> ActorRef[M] | None: ...
+
+    @overload
+    def lookup(self, name: str) -> ActorRef[Any] | None: ...
+
+    def lookup(self, name: str | ActorName[Any]) -> ActorRef[Any] | None:
         return self.registry.lookup(name)

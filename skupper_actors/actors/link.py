@@ -30,14 +30,16 @@ from skupper_actors.kernel import Actor
 from skupper_actors.management import LinkInfo
 from skupper_actors.protocol import amqp
 from skupper_actors.protocol import routing as rt
-from skupper_actors.security.identity import UNKNOWN, PeerIdentity, peer_identity
-
-from .context import (
+from skupper_actors.protocol.addresses import (
     PROP_COST,
     PROP_INSTANCE,
     PROP_ROUTER_ID,
-    PROP_VERSION,
-    PROTOCOL_VERSION,
+    PROP_ROUTING_VERSION,
+    ROUTING_PROTOCOL_VERSION,
+)
+from skupper_actors.security.identity import UNKNOWN, PeerIdentity, peer_identity
+
+from .context import (
     RouterContext,
 )
 from .health import yield_to_loop
@@ -49,7 +51,7 @@ from .messages import (
     LinkDisconnected,
     LinkForgotten,
     LinkStatusChanged,
-    SendControl,
+    SendControlOnLink,
     SetCost,
     SetLinkCost,
 )
@@ -136,7 +138,7 @@ class LinkActor(Actor):
 
     def on_receive(self, message: object) -> Any:
         session = self.session
-        if isinstance(message, SendControl):
+        if isinstance(message, SendControlOnLink):
             if session is not None and session.link_id == message.link_id:
                 session.send_control(message.message)
         elif isinstance(message, SetCost):
@@ -244,7 +246,7 @@ class LinkActor(Actor):
         properties: dict[str, str | int] = {
             PROP_ROUTER_ID: self.ctx.router_id,
             PROP_INSTANCE: self.ctx.instance,
-            PROP_VERSION: PROTOCOL_VERSION,
+            PROP_ROUTING_VERSION: ROUTING_PROTOCOL_VERSION,
         }
         if outgoing and self.endpoint is not None:
             properties[PROP_COST] = self.endpoint.cost
@@ -412,13 +414,13 @@ class LinkActor(Actor):
     def _peer_opened(self, session: LinkSession, event: amqp.ConnectionOpened) -> None:
         props = event.remote_properties
         peer = props.get(PROP_ROUTER_ID)
-        version = props.get(PROP_VERSION)
+        version = props.get(PROP_ROUTING_VERSION)
         if not isinstance(peer, str) or not peer:
             raise LinkRefused("peer is not a skupper router (no router id in its open frame)")
-        if not isinstance(version, int) or version > PROTOCOL_VERSION:
+        if not isinstance(version, int) or version > ROUTING_PROTOCOL_VERSION:
             raise LinkRefused(
                 f"peer {peer} speaks router protocol version {version!r}; "
-                f"this router speaks {PROTOCOL_VERSION}"
+                f"this router speaks {ROUTING_PROTOCOL_VERSION}"
             )
         if peer == self.ctx.router_id:
             raise LinkRefused("peer has this router's own id (a link to itself?)")

@@ -18,6 +18,7 @@ import structlog
 
 from skupper_actors.protocol import amqp
 from skupper_actors.protocol import routing as rt
+from skupper_actors.protocol.addresses import CONTROL_ADDRESS, MESSAGE_ADDRESS, ROUTER_PREFIX
 from skupper_actors.protocol.tcp import (
     REVERSE,
     StreamHeader,
@@ -26,7 +27,7 @@ from skupper_actors.protocol.tcp import (
 )
 from skupper_actors.security.identity import UNKNOWN, PeerIdentity
 
-from .context import CONTROL_ADDRESS, MESSAGE_ADDRESS, ROUTER_PREFIX, LinkLimits
+from .context import LinkLimits
 from .dataplane import DataPlane, Sink, StreamOwner, StreamRefused
 from .health import NodeHealth
 from .wire import Wire

@@ -46,7 +46,10 @@ class LinkForgotten:
 
 # -- routing -> link -----------------------------------------------------------------
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SendControl:
+class SendControlOnLink:
+    """Send the routing engine's ``message`` to the neighbour on ``link_id`` (its effect
+    ``routing.SendControl``, carried to the link actor that owns the connection)."""
+
     link_id: str
     message: ControlMessage
 

@@ -15,6 +15,7 @@ from typing import Any
 from skupper_actors.kernel import Actor, ActorDead, ActorRef, Cancellable, MailboxFull
 from skupper_actors.management import AddressInfo, LinkInfo, PeerLink, RouteInfo, SiteView
 from skupper_actors.protocol import routing as rt
+from skupper_actors.protocol.addresses import LISTENER_PREFIX
 
 from .dataplane import DataPlane
 from .health import NodeHealth
@@ -29,13 +30,11 @@ from .messages import (
     LinkDisconnected,
     LinkForgotten,
     LinkStatusChanged,
-    SendControl,
+    SendControlOnLink,
     SetLinkCost,
     Tick,
     UnbindAddress,
 )
-
-LISTENER_PREFIX = "_skupper/listener/"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,9 +159,8 @@ class RoutingActor(Actor):
     def _perform(self, effects: list[rt.Effect]) -> None:
         for effect in effects:
             if isinstance(effect, rt.SendControl):
-                self._send(
-                    effect.link_id, SendControl(link_id=effect.link_id, message=effect.message)
-                )
+                message = SendControlOnLink(link_id=effect.link_id, message=effect.message)
+                self._send(effect.link_id, message)
             elif isinstance(effect, rt.NeighbourLost):
                 level = "info" if effect.reason == "link-closed" else "warning"
                 getattr(self.log, level)(

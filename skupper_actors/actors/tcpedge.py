@@ -20,10 +20,10 @@ import gevent.event
 import gevent.socket
 
 from skupper_actors.management import AdaptorInfo
+from skupper_actors.protocol.addresses import LISTENER_PREFIX
 from skupper_actors.protocol.tcp import BufferBudget, StreamHeader
 
 from .dataplane import EgressSink
-from .routing import LISTENER_PREFIX
 
 # Client and server sockets are made with SO_LINGER (on, 0): whatever closes them before
 # both directions ended cleanly (a crash, a kill -9 of this node, a stop) sends a reset,

@@ -3,12 +3,6 @@ status blocks and the namespace folder they live in."""
 
 from __future__ import annotations
 
-from skupper_actors.api._schema import (
-    format_duration,
-    format_timestamp,
-    parse_duration,
-    parse_timestamp,
-)
 from skupper_actors.api.loader import (
     LoadResult,
     ResourceError,
@@ -103,6 +97,12 @@ from skupper_actors.api.status_files import (
     read_statuses,
     remove_status,
     write_status,
+)
+from skupper_actors.api.timetext import (
+    format_duration,
+    format_timestamp,
+    parse_duration,
+    parse_timestamp,
 )
 
 __all__ = [

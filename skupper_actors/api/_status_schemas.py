@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from marshmallow import Schema, ValidationError, post_load
+from marshmallow import Schema, post_load
 
-from skupper_actors.api import _schema as f
+from skupper_actors.api import fields as f
 from skupper_actors.api.meta import Endpoint
 from skupper_actors.api.status import (
     CONDITION_STATES,
@@ -24,32 +24,26 @@ from skupper_actors.api.status import (
     SiteStatus,
     Status,
 )
-from skupper_actors.siteconfig import _Bool, _host, _port, _present, _Str, _StrictSchema
 
 
-def _non_empty(value: str) -> None:
-    if not value:
-        raise ValidationError("must not be empty")
-
-
-class EndpointSchema(_StrictSchema):
+class EndpointSchema(f.StrictSchema):
     """An endpoint as a status reports it; a Link's endpoints are checked more strictly."""
 
-    name = _Str(required=True, validate=_non_empty)
-    host = _Str(required=True, validate=_host)
-    port = f.PortString(required=True, validate=_port(minimum=0))
-    group = _Str(validate=_non_empty)
+    name = f.Str(required=True, validate=f.non_empty)
+    host = f.Str(required=True, validate=f.host)
+    port = f.PortString(required=True, validate=f.port(minimum=0))
+    group = f.Str(validate=f.non_empty)
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> Endpoint:
-        return Endpoint(**_present(data))
+        return Endpoint(**f.present(data))
 
 
-class ConditionSchema(_StrictSchema):
-    type = _Str(required=True, validate=_non_empty)
-    status = _Str(required=True, validate=f.one_of(CONDITION_STATES))
-    reason = _Str()
-    message = _Str()
+class ConditionSchema(f.StrictSchema):
+    type = f.Str(required=True, validate=f.non_empty)
+    status = f.Str(required=True, validate=f.one_of(CONDITION_STATES))
+    reason = f.Str()
+    message = f.Str()
     last_transition_time = f.Timestamp(data_key="lastTransitionTime", required=True)
     # Kubernetes writes it; this project has no generations, so it is read and dropped.
     observed_generation = f.Integer(data_key="observedGeneration", load_only=True)
@@ -57,54 +51,54 @@ class ConditionSchema(_StrictSchema):
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> Condition:
         data.pop("observed_generation", None)
-        return Condition(**_present(data))
+        return Condition(**f.present(data))
 
 
-class StatusSchema(_StrictSchema):
+class StatusSchema(f.StrictSchema):
     status_class: ClassVar[type[Status]] = Status
 
-    status = _Str(validate=f.one_of(STATUS_VALUES))
-    message = _Str()
+    status = f.Str(validate=f.one_of(STATUS_VALUES))
+    message = f.Str()
     conditions = f.Items(f.Item(ConditionSchema))
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> Status:
-        return self.status_class(**_present(data))
+        return self.status_class(**f.present(data))
 
 
-class LinkRecordSchema(_StrictSchema):
-    name = _Str(required=True)
-    remote_site_id = _Str(data_key="remoteSiteId")
-    remote_site_name = _Str(data_key="remoteSiteName")
-    operational = _Bool()
+class LinkRecordSchema(f.StrictSchema):
+    name = f.Str(required=True)
+    remote_site_id = f.Str(data_key="remoteSiteId")
+    remote_site_name = f.Str(data_key="remoteSiteName")
+    operational = f.Bool()
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> LinkRecord:
-        return LinkRecord(**_present(data))
+        return LinkRecord(**f.present(data))
 
 
-class ServiceRecordSchema(_StrictSchema):
-    routing_key = _Str(data_key="routingKey", required=True)
-    connectors = f.Items(_Str())
-    listeners = f.Items(_Str())
+class ServiceRecordSchema(f.StrictSchema):
+    routing_key = f.Str(data_key="routingKey", required=True)
+    connectors = f.Items(f.Str())
+    listeners = f.Items(f.Str())
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> ServiceRecord:
-        return ServiceRecord(**_present(data))
+        return ServiceRecord(**f.present(data))
 
 
-class SiteRecordSchema(_StrictSchema):
-    id = _Str(required=True)
-    name = _Str(required=True)
-    namespace = _Str()
-    platform = _Str()
-    version = _Str()
+class SiteRecordSchema(f.StrictSchema):
+    id = f.Str(required=True)
+    name = f.Str(required=True)
+    namespace = f.Str()
+    platform = f.Str()
+    version = f.Str()
     links = f.Items(f.Item(LinkRecordSchema))
     services = f.Items(f.Item(ServiceRecordSchema))
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> SiteRecord:
-        return SiteRecord(**_present(data))
+        return SiteRecord(**f.present(data))
 
 
 class SiteStatusSchema(StatusSchema):
@@ -117,18 +111,18 @@ class SiteStatusSchema(StatusSchema):
 
 class ListenerStatusSchema(StatusSchema):
     status_class = ListenerStatus
-    has_matching_connector = _Bool(data_key="hasMatchingConnector")
+    has_matching_connector = f.Bool(data_key="hasMatchingConnector")
 
 
 class ConnectorStatusSchema(StatusSchema):
     status_class = ConnectorStatus
-    has_matching_listener = _Bool(data_key="hasMatchingListener")
+    has_matching_listener = f.Bool(data_key="hasMatchingListener")
 
 
 class LinkStatusSchema(StatusSchema):
     status_class = LinkStatus
-    remote_site_id = _Str(data_key="remoteSiteId")
-    remote_site_name = _Str(data_key="remoteSiteName")
+    remote_site_id = f.Str(data_key="remoteSiteId")
+    remote_site_name = f.Str(data_key="remoteSiteName")
 
 
 class RouterAccessStatusSchema(StatusSchema):
@@ -138,16 +132,16 @@ class RouterAccessStatusSchema(StatusSchema):
 
 class AccessGrantStatusSchema(StatusSchema):
     status_class = AccessGrantStatus
-    url = _Str()
-    code = _Str()
-    ca = _Str()
+    url = f.Str()
+    code = f.Str()
+    ca = f.Str()
     redemptions = f.Integer(validate=f.at_least(0))
     expiration_time = f.Timestamp(data_key="expirationTime")
 
 
 class AccessTokenStatusSchema(StatusSchema):
     status_class = AccessTokenStatus
-    redeemed = _Bool()
+    redeemed = f.Bool()
 
 
 STATUS_SCHEMAS: dict[str, type[Schema]] = {

@@ -16,9 +16,9 @@ from typing import Any, Self
 import yaml
 from marshmallow import ValidationError
 
+from skupper_actors.api import fields as f
 from skupper_actors.api.resources import KINDS, Resource
 from skupper_actors.api.schemas import load_document, resource_to_document
-from skupper_actors.siteconfig import _problems, _StrictLoader
 
 RESOURCE_SUFFIXES = (".yaml", ".yml", ".json")
 #: The parsers recurse once per level of nesting: a file nested past Python's recursion
@@ -160,7 +160,7 @@ def load_resource_text(text: str, source: str = "<string>") -> tuple[Resource, .
     if flow_depth(text) > MAX_FLOW_DEPTH:
         raise ResourceError([ResourceProblem(source=source, message=TOO_DEEP)])
     try:
-        documents = list(yaml.load_all(text, Loader=_StrictLoader))
+        documents = list(yaml.load_all(text, Loader=f.StrictLoader))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -276,7 +276,7 @@ def resource_from_document(
     if messages or resource is None:
         raise ResourceError(
             ResourceProblem(source=source, resource=label, path=path, message=what)
-            for path, what in _problems(messages)
+            for path, what in f.problems(messages)
         )
     return resource
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from marshmallow import ValidationError
 
-from skupper_actors.api._schema import dns_label
+from skupper_actors.api.fields import dns_label
 from skupper_actors.security._files import ensure_private_dir
 
 DEFAULT_NAMESPACE = "default"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
 from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validates_schema
 from marshmallow.validate import Length, OneOf
 
-from skupper_actors.api import _schema as f
+from skupper_actors.api import fields as f
 from skupper_actors.api._status_schemas import STATUS_SCHEMAS, EndpointSchema
 from skupper_actors.api.meta import Endpoint, Metadata
 from skupper_actors.api.resources import (
@@ -37,15 +36,6 @@ from skupper_actors.api.resources import (
     Site,
     SiteSpec,
 )
-from skupper_actors.siteconfig import (
-    _Bool,
-    _host,
-    _port,
-    _present,
-    _Section,
-    _Str,
-    _StrictSchema,
-)
 
 _COST = f.at_least(1, MAX_LINK_COST)
 
@@ -69,92 +59,81 @@ def _loaded(items: Any, cls: type[_T]) -> list[tuple[int, _T]]:
     return [(i, item) for i, item in enumerate(items or ()) if isinstance(item, cls)]
 
 
-def _duplicates(names: Iterable[tuple[int, str]], what: str) -> dict[int, dict[str, list[str]]]:
-    """Errors at the `name` of each item whose name an earlier item already has."""
-    seen: set[str] = set()
-    duplicates: dict[int, dict[str, list[str]]] = {}
-    for index, name in names:
-        if name in seen:
-            duplicates[index] = {"name": [f"duplicate {what} {name!r}"]}
-        seen.add(name)
-    return duplicates
-
-
-class MetadataSchema(_StrictSchema):
-    name = _Str(required=True, validate=f.dns_label)
-    namespace = _Str(validate=f.dns_label)
+class MetadataSchema(f.StrictSchema):
+    name = f.Str(required=True, validate=f.dns_label)
+    namespace = f.Str(validate=f.dns_label)
     labels = f.StringMap()
     annotations = f.StringMap()
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> Metadata:
-        return Metadata(**_present(data))
+        return Metadata(**f.present(data))
 
 
 class LinkEndpointSchema(EndpointSchema):
-    name = _Str(required=True, validate=f.one_of(LINK_ROLES))
-    port = f.PortString(required=True, validate=_port())
+    name = f.Str(required=True, validate=f.one_of(LINK_ROLES))
+    port = f.PortString(required=True, validate=f.port())
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> Endpoint:
-        return Endpoint(**_present(data))
+        return Endpoint(**f.present(data))
 
 
-class SiteSpecSchema(_StrictSchema):
-    link_access = _Str(data_key="linkAccess", validate=f.one_of(LINK_ACCESS_VALUES))
-    edge = _Bool()
-    ha = _Bool()
-    default_issuer = _Str(data_key="defaultIssuer", validate=f.dns_subdomain)
+class SiteSpecSchema(f.StrictSchema):
+    link_access = f.Str(data_key="linkAccess", validate=f.one_of(LINK_ACCESS_VALUES))
+    edge = f.Bool()
+    ha = f.Bool()
+    default_issuer = f.Str(data_key="defaultIssuer", validate=f.dns_subdomain)
     settings = f.StringMap()
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> SiteSpec:
-        return SiteSpec(**_present(data))
+        return SiteSpec(**f.present(data))
 
 
-class ListenerSpecSchema(_StrictSchema):
-    routing_key = _Str(data_key="routingKey", required=True, validate=f.routing_key)
-    host = _Str(validate=_host)
-    port = f.Integer(required=True, validate=_port())
-    tls_credentials = _Str(data_key="tlsCredentials", validate=f.dns_subdomain)
-    type = _Str(validate=f.one_of(SERVICE_TYPES))
-    observer = _Str(validate=f.one_of(OBSERVERS))
+class ListenerSpecSchema(f.StrictSchema):
+    routing_key = f.Str(data_key="routingKey", required=True, validate=f.routing_key)
+    host = f.Str(validate=f.host)
+    port = f.Integer(required=True, validate=f.port())
+    tls_credentials = f.Str(data_key="tlsCredentials", validate=f.dns_subdomain)
+    type = f.Str(validate=f.one_of(SERVICE_TYPES))
+    observer = f.Str(validate=f.one_of(OBSERVERS))
     settings = f.StringMap()
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> ListenerSpec:
-        return ListenerSpec(**_present(data))
+        return ListenerSpec(**f.present(data))
 
 
-class ConnectorSpecSchema(_StrictSchema):
-    routing_key = _Str(data_key="routingKey", required=True, validate=f.routing_key)
-    host = _Str(validate=_host)
-    port = f.Integer(required=True, validate=_port())
-    tls_credentials = _Str(data_key="tlsCredentials", validate=f.dns_subdomain)
-    use_client_cert = _Bool(data_key="useClientCert")
-    verify_hostname = _Bool(data_key="verifyHostname")
-    type = _Str(validate=f.one_of(SERVICE_TYPES))
+class ConnectorSpecSchema(f.StrictSchema):
+    routing_key = f.Str(data_key="routingKey", required=True, validate=f.routing_key)
+    host = f.Str(validate=f.host)
+    port = f.Integer(required=True, validate=f.port())
+    tls_credentials = f.Str(data_key="tlsCredentials", validate=f.dns_subdomain)
+    use_client_cert = f.Bool(data_key="useClientCert")
+    verify_hostname = f.Bool(data_key="verifyHostname")
+    type = f.Str(validate=f.one_of(SERVICE_TYPES))
     settings = f.StringMap()
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> ConnectorSpec:
-        return ConnectorSpec(**_present(data))
+        return ConnectorSpec(**f.present(data))
 
 
-class LinkSpecSchema(_StrictSchema):
+class LinkSpecSchema(f.StrictSchema):
     endpoints = f.Items(
         f.Item(LinkEndpointSchema),
         required=True,
         validate=Length(min=1, error="must not be empty"),
     )
-    tls_credentials = _Str(data_key="tlsCredentials", validate=f.dns_subdomain)
+    tls_credentials = f.Str(data_key="tlsCredentials", validate=f.dns_subdomain)
     cost = f.Integer(validate=_COST)
     settings = f.StringMap()
 
     @validates_schema(skip_on_field_errors=False)
     def _one_endpoint_per_role(self, data: dict[str, Any], **kwargs: Any) -> None:
         endpoints = _loaded(data.get("endpoints"), Endpoint)
-        duplicates = _duplicates(((i, e.name) for i, e in endpoints), "endpoint name")
+        duplicates = f.duplicates(((i, e.name) for i, e in endpoints), "endpoint name")
         if duplicates:
             raise ValidationError({"endpoints": duplicates})
 
@@ -162,12 +141,12 @@ class LinkSpecSchema(_StrictSchema):
     def _make(self, data: dict[str, Any], **kwargs: Any) -> LinkSpec:
         if data.get("endpoints") is None:  # `endpoints:` with nothing after it
             raise ValidationError({"endpoints": ["must not be empty"]})
-        return LinkSpec(**_present(data))
+        return LinkSpec(**f.present(data))
 
 
-class RouterAccessRoleSchema(_StrictSchema):
-    name = _Str(required=True, validate=f.one_of(ROUTER_ACCESS_ROLES))
-    port = f.Integer(validate=_port(minimum=0))
+class RouterAccessRoleSchema(f.StrictSchema):
+    name = f.Str(required=True, validate=f.one_of(ROUTER_ACCESS_ROLES))
+    port = f.Integer(validate=f.port(minimum=0))
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> RouterAccessRole:
@@ -176,23 +155,23 @@ class RouterAccessRoleSchema(_StrictSchema):
         return RouterAccessRole(name=name, port=DEFAULT_ROLE_PORTS[name] if port is None else port)
 
 
-class RouterAccessSpecSchema(_StrictSchema):
+class RouterAccessSpecSchema(f.StrictSchema):
     roles = f.Items(
         f.Item(RouterAccessRoleSchema),
         required=True,
         validate=Length(min=1, error="must not be empty"),
     )
-    tls_credentials = _Str(data_key="tlsCredentials", validate=f.dns_subdomain)
-    generate_tls_credentials = _Bool(data_key="generateTlsCredentials")
-    issuer = _Str(validate=f.dns_subdomain)
-    bind_host = _Str(data_key="bindHost", validate=_host)
-    subject_alternative_names = f.Items(_Str(validate=_host), data_key="subjectAlternativeNames")
+    tls_credentials = f.Str(data_key="tlsCredentials", validate=f.dns_subdomain)
+    generate_tls_credentials = f.Bool(data_key="generateTlsCredentials")
+    issuer = f.Str(validate=f.dns_subdomain)
+    bind_host = f.Str(data_key="bindHost", validate=f.host)
+    subject_alternative_names = f.Items(f.Str(validate=f.host), data_key="subjectAlternativeNames")
     settings = f.StringMap()
 
     @validates_schema(skip_on_field_errors=False)
     def _distinct_roles(self, data: dict[str, Any], **kwargs: Any) -> None:
         roles = _loaded(data.get("roles"), RouterAccessRole)
-        errors = _duplicates(((i, role.name) for i, role in roles), "role")
+        errors = f.duplicates(((i, role.name) for i, role in roles), "role")
         ports: set[int] = set()
         for index, role in roles:
             if role.port in ports and index not in errors:  # port 0 is never in `ports`
@@ -206,48 +185,48 @@ class RouterAccessSpecSchema(_StrictSchema):
     def _make(self, data: dict[str, Any], **kwargs: Any) -> RouterAccessSpec:
         if data.get("roles") is None:
             raise ValidationError({"roles": ["must not be empty"]})
-        return RouterAccessSpec(**_present(data))
+        return RouterAccessSpec(**f.present(data))
 
 
-class AccessGrantSpecSchema(_StrictSchema):
+class AccessGrantSpecSchema(f.StrictSchema):
     redemptions_allowed = f.Integer(data_key="redemptionsAllowed", validate=f.at_least(1))
     expiration_window = f.Duration(data_key="expirationWindow")
-    code = _Str(validate=f.routing_key)
-    issuer = _Str(validate=f.dns_subdomain)
+    code = f.Str(validate=f.routing_key)
+    issuer = f.Str(validate=f.dns_subdomain)
     settings = f.StringMap()
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> AccessGrantSpec:
-        return AccessGrantSpec(**_present(data))
+        return AccessGrantSpec(**f.present(data))
 
 
-class AccessTokenSpecSchema(_StrictSchema):
-    url = _Str(required=True, validate=_url)
-    code = _Str(required=True, validate=f.routing_key)
-    ca = _Str(required=True, validate=_pem)
+class AccessTokenSpecSchema(f.StrictSchema):
+    url = f.Str(required=True, validate=_url)
+    code = f.Str(required=True, validate=f.routing_key)
+    ca = f.Str(required=True, validate=_pem)
     link_cost = f.Integer(data_key="linkCost", validate=_COST)
     settings = f.StringMap()
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> AccessTokenSpec:
-        return AccessTokenSpec(**_present(data))
+        return AccessTokenSpec(**f.present(data))
 
 
 # --- whole resources -----------------------------------------------------------------------
 
 
-class ResourceSchema(_StrictSchema):
+class ResourceSchema(f.StrictSchema):
     """apiVersion, kind, metadata, spec and (optionally) status of one kind."""
 
     resource_class: ClassVar[type[Any]]
 
-    api_version = _Str(
+    api_version = f.Str(
         data_key="apiVersion",
         required=True,
         validate=OneOf([API_VERSION], error=f"must be {API_VERSION}"),
     )
-    kind = _Str(required=True)
-    metadata = _Section(MetadataSchema, required=True)
+    kind = f.Str(required=True)
+    metadata = f.Section(MetadataSchema, required=True)
 
     @pre_load
     def _empty_sections(self, data: Any, **kwargs: Any) -> Any:
@@ -272,8 +251,8 @@ def _resource_schema(resource_class: type[Any], spec_schema: type[Schema]) -> ty
     kind = resource_class.__name__
     attributes: dict[str, Any] = {
         "resource_class": resource_class,
-        "spec": _Section(spec_schema, required=True),
-        "status": _Section(STATUS_SCHEMAS[kind]),
+        "spec": f.Section(spec_schema, required=True),
+        "status": f.Section(STATUS_SCHEMAS[kind]),
     }
     return type(f"{kind}Schema", (ResourceSchema,), attributes)
 

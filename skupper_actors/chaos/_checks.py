@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from skupper_actors.siteconfig import MAX_NAME_LENGTH, SITE_NAME_RE
+from skupper_actors.api.fields import MAX_NAME_LENGTH, SITE_NAME_RE
 
 from .scenario import (
     LINK_FAULTS,

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load
+from marshmallow import ValidationError, fields, post_load
 from marshmallow.validate import OneOf, Range
 
-from skupper_actors.siteconfig import _flatten  # marshmallow's error tree, flattened
+from skupper_actors.api import fields as f
 
 from . import units
 from ._checks import check_scenario
@@ -73,7 +73,7 @@ def parse_scenario(text: str, *, source: str = "<string>") -> Scenario:
 
 
 def _problems(messages: Any) -> list[tuple[str, str]]:
-    flat = list(_flatten(messages, ()))
+    flat = list(f.flatten(messages, ()))
     return [(_render(path), what) for path, what in flat]
 
 
@@ -154,15 +154,6 @@ class _Names(fields.List):  # type: ignore[type-arg]
         super().__init__(_Name(), **kwargs)
 
 
-class _Bool(fields.Boolean):
-    default_error_messages = {"invalid": "must be true or false"}
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
-        if not isinstance(value, bool):  # Boolean alone would also take "yes", 1, "on"
-            raise self.make_error("invalid")
-        return value
-
-
 class _StrictInt(fields.Integer):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(strict=True, **kwargs)
@@ -175,15 +166,10 @@ class _Number(fields.Float):
         return super()._validated(value)
 
 
-_POSITIVE = Range(min=0, min_inclusive=False, error="must be greater than 0")
-_AT_LEAST_ONE = Range(min=1, error="must be at least 1")
 
 
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-    error_messages = {"unknown": "unknown field", "type": "must be a mapping"}
+class _Strict(f.StrictSchema):
+    """Unknown keys are refused (marshmallow's default), worded as in site files."""
 
 
 # --- schemas --------------------------------------------------------------------------------
@@ -205,7 +191,7 @@ class _SiteField(fields.Field):  # type: ignore[type-arg]
 class _LinkSchema(_Strict):
     source = _Name(required=True, data_key="from")
     target = _Name(required=True, data_key="to")
-    cost = _StrictInt(validate=_AT_LEAST_ONE)
+    cost = _StrictInt(validate=f.at_least(1))
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> LinkSpec:
@@ -232,7 +218,7 @@ def _sizes(pair: tuple[int, int]) -> SizeRange:
 
 class _StreamsSchema(_Strict):
     service = _Name(required=True)
-    concurrency = _StrictInt(required=True, validate=_AT_LEAST_ONE)
+    concurrency = _StrictInt(required=True, validate=f.at_least(1))
     up = _size_range(required=True)
     down = _size_range(required=True)
 
@@ -248,8 +234,8 @@ class _StreamsSchema(_Strict):
 
 class _RequestsSchema(_Strict):
     service = _Name(required=True)
-    rate = _Number(required=True, validate=_POSITIVE)
-    connections = _StrictInt(validate=_AT_LEAST_ONE)
+    rate = _Number(required=True, validate=f.POSITIVE)
+    connections = _StrictInt(validate=f.at_least(1))
     request = _size_range()
     response = _size_range()
 
@@ -263,7 +249,7 @@ class _RequestsSchema(_Strict):
 
 class _ConnectionsSchema(_Strict):
     service = _Name(required=True)
-    rate = _Number(required=True, validate=_POSITIVE)
+    rate = _Number(required=True, validate=f.POSITIVE)
     size = _Size()
 
     @post_load
@@ -374,7 +360,7 @@ class _ScenarioSchema(_Strict):
     seed = _StrictInt()
     mode = fields.String(validate=OneOf(_MODES, error="must be one of: " + ", ".join(_MODES)))
     setup = fields.String(validate=OneOf(_SETUPS, error="must be one of: " + ", ".join(_SETUPS)))
-    plaintext = _Bool()
+    plaintext = f.Bool()
     drain = _Duration()
     routing = fields.Nested(_RoutingSchema)
     sites = fields.List(_SiteField(), required=True)

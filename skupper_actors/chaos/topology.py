@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Set
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import gevent
 
@@ -293,7 +294,7 @@ class Topology:
             )
         return result
 
-    def proxy(self, link: str) -> ActorRef | None:
+    def proxy(self, link: str) -> ActorRef[Any] | None:
         return self.registry.lookup(link)
 
     def inter_router_address(self, site: str) -> tuple[str, int]:

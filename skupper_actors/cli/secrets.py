@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from skupper_actors.api import Namespace
-from skupper_actors.api._schema import dns_subdomain
+from skupper_actors.api.fields import dns_subdomain
 from skupper_actors.cli.errors import CliError, ExitCode
 from skupper_actors.security import CA_FILE, CERT_FILE, KEY_FILE, Credentials, CredentialsError
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from marshmallow import ValidationError
 
 from skupper_actors.api import AccessGrant, AccessToken, Link, Resource
-from skupper_actors.api._schema import dns_label
+from skupper_actors.api.fields import dns_label
 from skupper_actors.controller.site import SITE_CA, SITE_SERVER
 from skupper_actors.security.grants import check_expiration_window
 

@@ -14,7 +14,7 @@ from .errors import (
     SupervisorGaveUp,
 )
 from .messages import Crashed, Down, ExitReason, Killed, Normal, Shutdown, is_abnormal
-from .registry import Registry
+from .registry import ActorName, Registry
 from .supervisor import (
     BRUTAL,
     ChildInfo,
@@ -35,6 +35,7 @@ __all__ = [
     "REAL_CLOCK",
     "Actor",
     "ActorDead",
+    "ActorName",
     "ActorRef",
     "ActorStatistics",
     "AskTimeout",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 import gevent
 import gevent.event
@@ -30,6 +30,9 @@ DEFAULT_MAILBOX_SIZE = 1000
 _LOG = structlog.get_logger("skupper_actors.kernel")
 
 _ids = itertools.count(1)
+
+#: The messages an actor takes; an ``ActorRef[M]`` accepts only ``M`` in ``tell`` and ``ask``.
+M = TypeVar("M", contravariant=True)
 
 
 class _Ask:
@@ -64,8 +67,14 @@ class ActorStatistics:
     messages_handled: int
 
 
-class ActorRef:
-    """The only handle other code holds on an actor."""
+class ActorRef(Generic[M]):
+    """The only handle other code holds on an actor.
+
+    Generic over the messages the actor takes: ``ActorRef[LinkMessage]`` lets a type
+    checker refuse a message of another actor; ``ActorRef[Any]`` (or a bare ``ActorRef``
+    outside strict modules) takes anything, as before. The parameter is checked only
+    statically: at run time every ref is the same class.
+    """
 
     __slots__ = ("_actor", "_bound", "_kernel_queue", "path")
 
@@ -83,7 +92,7 @@ class ActorRef:
     def alive(self) -> bool:
         return not self._actor._kernel_dead
 
-    def tell(self, message: object) -> None:
+    def tell(self, message: M) -> None:
         """Queue ``message``; never blocks.
 
         Raises :class:`MailboxFull` when the mailbox holds its bound of user messages and
@@ -100,7 +109,7 @@ class ActorRef:
 
     tell_nowait = tell
 
-    def wait_tell(self, message: object, timeout: float | None = None) -> None:
+    def wait_tell(self, message: M, timeout: float | None = None) -> None:
         """Queue ``message``, waiting for room while the mailbox is full.
 
         For producers that want back-pressure (a socket reader feeding a slow actor).
@@ -117,7 +126,7 @@ class ActorRef:
             room.wait(remaining)
         self.tell(message)
 
-    def ask(self, message: object, timeout: float = 5.0) -> Any:
+    def ask(self, message: M, timeout: float = 5.0) -> Any:
         """Send ``message`` and wait for the value ``on_receive`` returns for it.
 
         Raises :class:`AskTimeout` after ``timeout`` seconds, :class:`ActorDead` at once
@@ -127,13 +136,13 @@ class ActorRef:
         if actor._kernel_greenlet is gevent.getcurrent():
             raise RuntimeError(f"{self.path} asked itself; that would deadlock")
         envelope = _Ask(message)
-        self.tell(envelope)
+        cast("ActorRef[Any]", self).tell(envelope)  # the envelope, not an M, goes in
         try:
             return envelope.result.get(timeout=timeout)
         except gevent.Timeout:
             raise AskTimeout(self.path, message, timeout) from None
 
-    def monitor(self, watcher: ActorRef) -> None:
+    def monitor(self, watcher: ActorRef[Any]) -> None:
         """Deliver ``Down(ref=self, reason)`` to ``watcher`` when this actor exits."""
         actor = self._actor
         if actor._kernel_dead:
@@ -141,7 +150,7 @@ class ActorRef:
         else:
             actor._kernel_monitors[id(watcher)] = watcher
 
-    def demonitor(self, watcher: ActorRef) -> None:
+    def demonitor(self, watcher: ActorRef[Any]) -> None:
         self._actor._kernel_monitors.pop(id(watcher), None)
 
     def stop(self, timeout: float | None = 5.0) -> ExitReason:
@@ -201,14 +210,14 @@ class Actor:
         self._kernel_log_context: dict[str, object] = {}
         self._kernel_queue = Mailbox()
         self._kernel_room_waiters: list[gevent.event.Event] = []
-        self.ref = ActorRef(self)
+        self.ref: ActorRef[Any] = ActorRef(self)
         self._kernel_greenlet: Greenlet[Any, Any] | None = None
         self._kernel_ready = gevent.event.Event()
         self._kernel_exited = gevent.event.Event()
         self._kernel_dead = False
         self._kernel_exit_reason: ExitReason | None = None
         self._kernel_start_error: BaseException | None = None
-        self._kernel_monitors: dict[int, ActorRef] = {}
+        self._kernel_monitors: dict[int, ActorRef[Any]] = {}
         self._kernel_handled = 0
         self._kernel_timers: set[Cancellable] = set()
         self._kernel_registry: Registry | None = None
@@ -274,7 +283,7 @@ class Actor:
         start_timeout: float | None,
         registry: Registry | None = None,
         log_context: dict[str, object] | None = None,
-    ) -> ActorRef:
+    ) -> ActorRef[Any]:
         if self._kernel_greenlet is not None:
             raise RuntimeError(f"{self.path} was already started")
         if name is not None:
@@ -394,7 +403,7 @@ def spawn(
     start_timeout: float | None = 10.0,
     registry: Registry | None = None,
     log_context: dict[str, object] | None = None,
-) -> ActorRef:
+) -> ActorRef[Any]:
     """Start a top-level actor and wait until it is ready (raises :class:`StartFailed`)."""
     return actor._launch(
         name=name,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     from .actor import ActorRef
@@ -55,5 +55,5 @@ def is_abnormal(reason: ExitReason) -> bool:
 class Down:
     """A monitored actor has exited."""
 
-    ref: ActorRef
+    ref: ActorRef[Any]
     reason: ExitReason

@@ -122,15 +122,15 @@ class _Child:
 
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
-        self.ref: ActorRef | None = None
+        self.ref: ActorRef[Any] | None = None
 
 
-class SupervisorRef(ActorRef):
+class SupervisorRef(ActorRef[Any]):
     """An :class:`ActorRef` with the supervisor's calls."""
 
     __slots__ = ()
 
-    def start_child(self, spec: ChildSpec, timeout: float = 15.0) -> ActorRef:
+    def start_child(self, spec: ChildSpec, timeout: float = 15.0) -> ActorRef[Any]:
         """Start a dynamic child; returns once it is ready. Raises StartFailed or ValueError."""
         reply = self.ask(StartChild(spec=spec), timeout)
         if isinstance(reply, _Refused):
@@ -172,7 +172,7 @@ class Supervisor(Actor):
             if spec.id in self._children:
                 raise ValueError(f"duplicate child id {spec.id!r}")
             self._children[spec.id] = _Child(spec)
-        self._ids: dict[ActorRef, str] = {}
+        self._ids: dict[ActorRef[Any], str] = {}
         self._restarts: deque[float] = deque()
         self._restarts_total = 0
 
@@ -221,7 +221,7 @@ class Supervisor(Actor):
             messages_handled=self._kernel_handled,
         )
 
-    def start_child_here(self, spec: ChildSpec) -> ActorRef:
+    def start_child_here(self, spec: ChildSpec) -> ActorRef[Any]:
         """Start a dynamic child from this supervisor's own greenlet (a subclass's handler).
 
         Raises StartFailed or ValueError; other greenlets use ``ref.start_child``.
@@ -232,7 +232,7 @@ class Supervisor(Actor):
         return reply
 
     # -- children ------------------------------------------------------------------------
-    def _start_one(self, child_id: str) -> ActorRef:
+    def _start_one(self, child_id: str) -> ActorRef[Any]:
         child = self._children[child_id]
         actor = child.spec.start()
         ref = actor._launch(
@@ -247,7 +247,7 @@ class Supervisor(Actor):
         self._ids[ref] = child_id
         return ref
 
-    def _start_dynamic(self, spec: ChildSpec) -> ActorRef | _Refused:
+    def _start_dynamic(self, spec: ChildSpec) -> ActorRef[Any] | _Refused:
         if spec.id in self._children:
             return _Refused(ValueError(f"{self.path} already has a child {spec.id!r}"))
         self._children[spec.id] = _Child(spec)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-MULTICAST_PREFIX = "mc/"
+from .addresses import MULTICAST_PREFIX
+
 _NOTHING_OUTSTANDING: Mapping[Destination, int] = MappingProxyType({})
 
 

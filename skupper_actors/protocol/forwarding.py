@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import routing as rt
+from .addresses import FORWARD, REVERSE
 from .addressing import AddressTable, Destination, DistributionMode
 from .tcp.budget import BufferBudget
-from .tcp.mapping import FORWARD, REVERSE, StreamHeader
+from .tcp.mapping import StreamHeader
 
 
 class StreamRefused(Exception):

@@ -1,15 +1,7 @@
 """Moved to ``skupper_actors.protocol.tcp`` (mapping and window); kept for old imports."""
 
+from .addresses import FORWARD, REVERSE
 from .tcp.mapping import (
-    FORWARD,
-    MAPPING_VERSION,
-    PROP_DESTINATION,
-    PROP_DIRECTION,
-    PROP_SOURCE,
-    PROP_STREAM,
-    PROP_VERSION,
-    REPLY_PREFIX,
-    REVERSE,
     StreamHeader,
     StreamHeaderError,
     forward_header,
@@ -23,13 +15,6 @@ __all__ = [
     "DEFAULT_ACK_EVERY",
     "DEFAULT_WINDOW",
     "FORWARD",
-    "MAPPING_VERSION",
-    "PROP_DESTINATION",
-    "PROP_DIRECTION",
-    "PROP_SOURCE",
-    "PROP_STREAM",
-    "PROP_VERSION",
-    "REPLY_PREFIX",
     "REVERSE",
     "Acknowledger",
     "StreamHeader",

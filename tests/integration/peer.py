@@ -17,10 +17,8 @@ import time
 from typing import Any
 
 from skupper_actors.protocol import amqp
+from skupper_actors.protocol.addresses import CONTROL_ADDRESS, MESSAGE_ADDRESS
 from skupper_actors.security import Credentials, client_context
-
-CONTROL_ADDRESS = "_skupper/router/control"
-MESSAGE_ADDRESS = "_skupper/router/messages"
 
 
 class RoguePeer:

@@ -10,6 +10,7 @@ from helpers import Crash, Echo, Recorder, Sleep
 from skupper_actors.kernel import (
     Actor,
     ActorDead,
+    ActorName,
     AskTimeout,
     Crashed,
     Down,
@@ -242,6 +243,16 @@ def test_registry_finds_live_actors_and_forgets_dead_ones() -> None:
     ref.stop()
     assert registry.lookup("routing") is None
     assert registry.names() == []
+
+
+def test_registry_looks_up_typed_names_and_strings_alike() -> None:
+    registry = Registry()
+    name = ActorName[Echo]("echo")
+    ref = spawn(Recorder([], "t"), name=name.name, registry=registry)
+    assert registry.lookup(name) is ref
+    assert registry.lookup("echo") is ref
+    ref.stop()
+    assert registry.lookup(name) is None
 
 
 def test_statistics_is_an_immutable_snapshot() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from skupper_actors.protocol.addresses import ROUTING_PROTOCOL_VERSION
 from skupper_actors.protocol.routing import (
-    PROTOCOL_VERSION,
     ControlMessage,
     ControlMessageError,
     Hello,
@@ -50,7 +50,7 @@ OPS = {
 def test_round_trip_through_plain_json(message: ControlMessage) -> None:
     wire = encode(message)
     assert wire["op"] == OPS[type(message)]
-    assert wire["pv"] == PROTOCOL_VERSION
+    assert wire["pv"] == ROUTING_PROTOCOL_VERSION
     # Only plain JSON/AMQP-safe values travel.
     assert json.loads(json.dumps(wire)) == wire
     assert decode(json.loads(json.dumps(wire))) == message
@@ -98,7 +98,7 @@ def test_wrong_type_is_refused(op: str, bad: object) -> None:
 @pytest.mark.parametrize("op", sorted(set(OPS.values())))
 def test_higher_version_is_refused(op: str) -> None:
     # A newer version may add fields; the version is judged before anything else.
-    body = {**valid(op), "pv": PROTOCOL_VERSION + 1, "future": True}
+    body = {**valid(op), "pv": ROUTING_PROTOCOL_VERSION + 1, "future": True}
     expect_error(body, "pv", "newer than supported")
 
 

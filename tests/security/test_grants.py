@@ -265,7 +265,7 @@ def test_an_expiration_window_is_bounded(book: GrantBook) -> None:
 
 
 def test_a_book_from_before_the_bound_reads_a_far_expiry_as_the_last_date(path: Path) -> None:
-    from skupper_actors.api._schema import format_timestamp
+    from skupper_actors.api.fields import format_timestamp
     from skupper_actors.security.grants import LATEST_EXPIRY
 
     GrantBook(path).issue("east", now=T0)

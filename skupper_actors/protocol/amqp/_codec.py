@@ -14,6 +14,7 @@ from typing import Any
 
 from proton import Data, symbol
 
+from ..addresses import FOOTER_STREAM_LENGTH
 from ._types import decode_value, encode_value
 from .errors import AmqpDecodeError
 from .events import AmqpBody, AmqpMessage, AmqpSimple, AmqpValue, MessageHeader
@@ -52,7 +53,7 @@ HEADER_END = b"\x00\x53\x75\xa0\x00"
 MAX_HEADER_BYTES = 64 * 1024
 # A stream's footer: one entry, the count of body bytes the sender wrote before its end,
 # so the far end can tell a whole stream from one that lost bytes on the way.
-FOOTER_LENGTH_KEY = b"x-skupper-length"
+FOOTER_LENGTH_KEY = FOOTER_STREAM_LENGTH.encode("ascii")
 _FOOTER_ENTRY = b"\xa3" + bytes([len(FOOTER_LENGTH_KEY)]) + FOOTER_LENGTH_KEY + b"\x80"
 _FOOTER_BODY = 1 + len(_FOOTER_ENTRY) + 8  # count, key, ulong
 _FOOTER_HEAD = bytes([0x00, 0x53, FOOTER_SECTION, 0xC1, _FOOTER_BODY, 2])

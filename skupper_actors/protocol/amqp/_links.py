@@ -8,7 +8,7 @@ import cproton
 from cproton import lib
 
 from ._codec import get_map, put_symbol_map
-from ._state import Link, OutStream
+from ._state import Link, OutgoingStreamDelivery
 from .errors import AmqpUsageError
 from .events import AmqpEvent, LinkClosed, StreamEnded
 
@@ -49,7 +49,7 @@ class LinkTable:
         # link of that name, which would look like a link the peer opened. The value:
         # the peer may have sent transfers that crossed our detach (see closed_by_peer).
         self.closing: dict[Any, bool] = {}
-        self.out_streams: dict[int, OutStream] = {}
+        self.out_streams: dict[int, OutgoingStreamDelivery] = {}
         self.max_message_size = max_message_size
         self.next_id = 0
 

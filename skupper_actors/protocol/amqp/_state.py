@@ -46,12 +46,12 @@ class Link:
         self.in_stream: InStream | None = None
         # Receiving streaming links: its delivery has ended (nothing more can arrive).
         self.finished = False
-        self.out_stream: OutStream | None = None
+        self.out_stream: OutgoingStreamDelivery | None = None
         # Parts of a complete message that arrived in several transfers.
         self.message_buffer: bytearray | None = None
 
 
-class OutStream:
+class OutgoingStreamDelivery:
     """A streaming delivery this side is sending."""
 
     __slots__ = ("delivery", "delivery_id", "link")

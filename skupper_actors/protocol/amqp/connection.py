@@ -32,7 +32,7 @@ from ._codec import (
 )
 from ._links import LinkTable, condition_of, set_condition
 from ._receive import MessageTooLarge, Reader
-from ._state import OutStream
+from ._state import OutgoingStreamDelivery
 from .errors import AmqpDecodeError, AmqpUsageError
 from .events import (
     AmqpEvent,
@@ -136,7 +136,7 @@ class AmqpConnection:
         self._session = lib.pn_session(connection)
         lib.pn_session_set_incoming_capacity(self._session, session_capacity)
         self._links = LinkTable(max_message_size)
-        self._out_streams: dict[int, OutStream] = self._links.out_streams
+        self._out_streams: dict[int, OutgoingStreamDelivery] = self._links.out_streams
         self._reader = Reader(
             self._links.new_id, limit=max_frame_size, max_message_size=max_message_size
         )
@@ -330,7 +330,7 @@ class AmqpConnection:
         ptr = link.ptr
         delivery_id, delivery = self._new_delivery(ptr)
         lib.pn_link_send(ptr, head, len(head))
-        stream = OutStream(delivery_id, delivery, link)
+        stream = OutgoingStreamDelivery(delivery_id, delivery, link)
         self._out_streams[delivery_id] = link.out_stream = stream
         return delivery_id
 

@@ -20,7 +20,6 @@ from .effects import (
 )
 from .engine import RoutingEngine
 from .messages import (
-    PROTOCOL_VERSION,
     ControlMessage,
     ControlMessageError,
     ControlMessageTooLarge,
@@ -38,7 +37,6 @@ from .paths import shortest_paths
 from .serial import SEQ_MODULUS, seq_newer, seq_next
 
 __all__ = [
-    "PROTOCOL_VERSION",
     "SEQ_MODULUS",
     "AddressesChanged",
     "ControlMessage",

@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
+from ..addresses import ROUTING_PROTOCOL_VERSION
 from .database import MobileVerdict, RouterDatabase
 from .effects import (
     Effect,
@@ -54,7 +55,6 @@ from .effects import (
     SendControl,
 )
 from .messages import (
-    PROTOCOL_VERSION,
     ControlMessage,
     ControlMessageError,
     Hello,
@@ -144,8 +144,8 @@ class RoutingEngine:
     def receive(self, link_id: str, msg: ControlMessage, now: float) -> list[Effect]:
         """A control message arrived on ``link_id``."""
         self._begin(now)
-        if msg.pv > PROTOCOL_VERSION:
-            return _refuse(link_id, f"protocol version {msg.pv} > {PROTOCOL_VERSION}")
+        if msg.pv > ROUTING_PROTOCOL_VERSION:
+            return _refuse(link_id, f"protocol version {msg.pv} > {ROUTING_PROTOCOL_VERSION}")
         if link_id not in self._neighbours:
             return _refuse(link_id, "message on an unknown link")
         if isinstance(msg, Hello):

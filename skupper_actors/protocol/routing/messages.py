@@ -26,9 +26,9 @@ from marshmallow import (
     validates_schema,
 )
 
+from ..addresses import ROUTING_PROTOCOL_VERSION
 from .serial import SEQ_MODULUS
 
-PROTOCOL_VERSION = 1
 MAX_COST = (1 << 31) - 1
 
 
@@ -39,7 +39,7 @@ class Hello:
     id: str
     instance: int
     seen: tuple[str, ...] = ()  # router ids heard on any link within HELLO max age
-    pv: int = PROTOCOL_VERSION
+    pv: int = ROUTING_PROTOCOL_VERSION
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,7 +55,7 @@ class RouterAdvertisement:
     ls_seq: int
     mobile_seq: int
     ra_seq: int
-    pv: int = PROTOCOL_VERSION
+    pv: int = ROUTING_PROTOCOL_VERSION
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,7 +66,7 @@ class LinkStateUpdate:
     instance: int
     ls_seq: int
     ls: Mapping[str, int] = field(default_factory=dict)
-    pv: int = PROTOCOL_VERSION
+    pv: int = ROUTING_PROTOCOL_VERSION
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,7 +76,7 @@ class LinkStateRequest:
     id: str
     instance: int
     origin: str
-    pv: int = PROTOCOL_VERSION
+    pv: int = ROUTING_PROTOCOL_VERSION
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,7 +90,7 @@ class MobileAddressUpdate:
     delete: tuple[str, ...] = ()  # "del" on the wire
     exist: tuple[str, ...] | None = None
 
-    pv: int = PROTOCOL_VERSION
+    pv: int = ROUTING_PROTOCOL_VERSION
 
     @property
     def absolute(self) -> bool:
@@ -105,7 +105,7 @@ class MobileAddressRequest:
     instance: int
     origin: str
     have_seq: int
-    pv: int = PROTOCOL_VERSION
+    pv: int = ROUTING_PROTOCOL_VERSION
 
 
 ControlMessage = (
@@ -164,7 +164,7 @@ class _MessageSchema(Schema):
         unknown = RAISE
 
     op = fields.String(required=True, load_only=True)
-    pv = _int(validate.Range(min=1, max=PROTOCOL_VERSION))
+    pv = _int(validate.Range(min=1, max=ROUTING_PROTOCOL_VERSION))
     id = _router_id()
     instance = _int(_Instance)
 
@@ -278,9 +278,9 @@ def decode(obj: object, *, max_entries: int | None = None) -> ControlMessage:
         raise ControlMessageError(f"op: {what}", field="op")
     schema = _SCHEMAS[op]
     pv = obj.get("pv")
-    if isinstance(pv, int) and not isinstance(pv, bool) and pv > PROTOCOL_VERSION:
+    if isinstance(pv, int) and not isinstance(pv, bool) and pv > ROUTING_PROTOCOL_VERSION:
         raise ControlMessageError(
-            f"{op}.pv: protocol version {pv} is newer than supported {PROTOCOL_VERSION}",
+            f"{op}.pv: protocol version {pv} is newer than supported {ROUTING_PROTOCOL_VERSION}",
             field="pv",
         )
     try:

@@ -1,19 +1,11 @@
 """The TCP adaptor's protocol: the mapping's headers, the window, the connection and
 its attempt policy (sans-IO)."""
 
+from ..addresses import FORWARD, REVERSE
 from .attempts import DESTINATION_REFUSALS, MAX_ATTEMPTS, Attempts, GiveUp, Retry
 from .budget import DEFAULT_BUFFER_BUDGET, BufferBudget
 from .connection import RECEIVE, SEND, Closing, Effect, Event, Half, TcpConnection, closing
 from .mapping import (
-    FORWARD,
-    MAPPING_VERSION,
-    PROP_DESTINATION,
-    PROP_DIRECTION,
-    PROP_SOURCE,
-    PROP_STREAM,
-    PROP_VERSION,
-    REPLY_PREFIX,
-    REVERSE,
     StreamHeader,
     StreamHeaderError,
     forward_header,
@@ -29,15 +21,8 @@ __all__ = [
     "DEFAULT_WINDOW",
     "DESTINATION_REFUSALS",
     "FORWARD",
-    "MAPPING_VERSION",
     "MAX_ATTEMPTS",
-    "PROP_DESTINATION",
-    "PROP_DIRECTION",
-    "PROP_SOURCE",
-    "PROP_STREAM",
-    "PROP_VERSION",
     "RECEIVE",
-    "REPLY_PREFIX",
     "REVERSE",
     "SEND",
     "Acknowledger",

@@ -12,16 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-MAPPING_VERSION = 1
-REPLY_PREFIX = "_skupper/stream/"
-PROP_VERSION = "V"
-PROP_STREAM = "x-skupper-stream"
-PROP_SOURCE = "x-skupper-from"
-PROP_DESTINATION = "x-skupper-to-router"
-PROP_DIRECTION = "x-skupper-dir"
-
-FORWARD = "f"
-REVERSE = "r"
+from skupper_actors.protocol.addresses import (
+    FORWARD,
+    PROP_DESTINATION,
+    PROP_DIRECTION,
+    PROP_MAPPING_VERSION,
+    PROP_SOURCE,
+    PROP_STREAM,
+    REVERSE,
+    STREAM_MAPPING_VERSION,
+    STREAM_REPLY_PREFIX,
+)
 
 
 class StreamHeaderError(ValueError):
@@ -41,7 +42,7 @@ class StreamHeader:
 
     def to_properties(self) -> dict[str, str | int]:
         return {
-            PROP_VERSION: MAPPING_VERSION,
+            PROP_MAPPING_VERSION: STREAM_MAPPING_VERSION,
             PROP_STREAM: self.stream_id,
             PROP_SOURCE: self.source,
             PROP_DESTINATION: self.destination,
@@ -50,7 +51,7 @@ class StreamHeader:
 
 
 def reply_address(stream_id: str) -> str:
-    return f"{REPLY_PREFIX}{stream_id}"
+    return f"{STREAM_REPLY_PREFIX}{stream_id}"
 
 
 def forward_header(stream_id: str, source: str, destination: str, routing_key: str) -> StreamHeader:
@@ -78,9 +79,9 @@ def parse_header(
     to: str | None, reply_to: str | None, properties: Mapping[str, object]
 ) -> StreamHeader:
     """Read a stream header from a StreamStarted event's fields (raises StreamHeaderError)."""
-    version = properties.get(PROP_VERSION)
-    if version != MAPPING_VERSION:
-        raise StreamHeaderError(f"TCP mapping version {version!r} is not {MAPPING_VERSION}")
+    version = properties.get(PROP_MAPPING_VERSION)
+    if version != STREAM_MAPPING_VERSION:
+        raise StreamHeaderError(f"TCP mapping version {version!r} is not {STREAM_MAPPING_VERSION}")
     values = {}
     for key in (PROP_STREAM, PROP_SOURCE, PROP_DESTINATION, PROP_DIRECTION):
         value = properties.get(key)

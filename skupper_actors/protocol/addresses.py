@@ -1,0 +1,51 @@
+"""Every address and AMQP property convention the routers speak, in one place.
+
+Three families: the router-to-router addresses (control, router messages, listener
+announcements) with the properties a router puts in its AMQP open; the TCP adaptor's
+stream mapping (a stream's reply address and its application properties); and the
+address prefix that asks for multicast. A name says which family it belongs to, so the
+routing protocol's version and the stream mapping's version cannot be confused.
+"""
+
+from __future__ import annotations
+
+# --- inter-router addresses --------------------------------------------------------------
+
+#: Prefix of every address a router owns; `ROUTER_PREFIX + router id` reaches one router.
+ROUTER_PREFIX = "_skupper/router/"
+#: The link-state routing protocol's messages (HELLO, RA, LSU, MAU ...) between neighbours.
+CONTROL_ADDRESS = f"{ROUTER_PREFIX}control"
+#: Messages routed to one router by id (acknowledgements travelling back hop by hop).
+MESSAGE_ADDRESS = f"{ROUTER_PREFIX}messages"
+#: A listener's routing key announced as `LISTENER_PREFIX + key` (who may open streams).
+LISTENER_PREFIX = "_skupper/listener/"
+#: An address starting with this is delivered to every destination.
+MULTICAST_PREFIX = "mc/"
+
+# --- the routing protocol, and the AMQP open properties that carry it --------------------
+
+#: Version of the routing protocol: each control message's `pv` and the open's property.
+ROUTING_PROTOCOL_VERSION = 1
+PROP_ROUTER_ID = "skupper.router-id"
+PROP_INSTANCE = "skupper.instance"
+#: Open property: the routing protocol version the router speaks.
+PROP_ROUTING_VERSION = "skupper.pv"
+PROP_COST = "skupper.cost"
+
+# --- the TCP stream mapping: reply addresses and application properties -----------------
+
+#: Version of the TCP-over-AMQP stream mapping (skupper-router's `V: 1`).
+STREAM_MAPPING_VERSION = 1
+#: A stream's reverse direction is sent to `STREAM_REPLY_PREFIX + stream id`.
+STREAM_REPLY_PREFIX = "_skupper/stream/"
+#: Application property: the stream mapping version.
+PROP_MAPPING_VERSION = "V"
+PROP_STREAM = "x-skupper-stream"
+PROP_SOURCE = "x-skupper-from"
+PROP_DESTINATION = "x-skupper-to-router"
+PROP_DIRECTION = "x-skupper-dir"
+#: Footer annotation: the count of body bytes the sender wrote before the stream's end.
+FOOTER_STREAM_LENGTH = "x-skupper-length"
+#: Values of `PROP_DIRECTION`.
+FORWARD = "f"
+REVERSE = "r"
