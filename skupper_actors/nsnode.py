@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import structlog
@@ -300,14 +300,31 @@ def _setting_invalid(key: str, value: str, problem: str) -> None:
 
 
 def routing_settings(site: Site) -> RoutingSettings:
+    """The Site's routing settings; an absent one keeps `RoutingSettings`' default."""
     settings = site.spec.settings
-    return RoutingSettings(
-        hello_interval=float(settings.get("hello-interval", "1.0")),
-        hello_max_age=float(settings.get("hello-max-age", "3.0")),
-        ra_interval=float(settings.get("ra-interval", "30.0")),
-        max_addresses_per_router=_whole(settings, "max-addresses-per-router", 50_000),
-        max_addresses_per_update=_whole(settings, "max-addresses-per-update", 50_000),
+    default = RoutingSettings()
+    return replace(
+        default,
+        hello_interval=_number(settings, "hello-interval", default.hello_interval),
+        hello_max_age=_number(settings, "hello-max-age", default.hello_max_age),
+        ra_interval=_number(settings, "ra-interval", default.ra_interval),
+        max_addresses_per_router=_whole(
+            settings, "max-addresses-per-router", default.max_addresses_per_router
+        ),
+        max_addresses_per_update=_whole(
+            settings, "max-addresses-per-update", default.max_addresses_per_update
+        ),
     )
+
+
+def _number(settings: Mapping[str, str], name: str, default: float) -> float:
+    value = settings.get(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"setting {name}: {value!r} is not a number") from None
 
 
 def _whole(settings: Mapping[str, str], name: str, default: int) -> int:
