@@ -9,9 +9,9 @@ from skupper_actors.api import Metadata, Site
 from skupper_actors.api.meta import FrozenMap
 from skupper_actors.api.resources import SiteSpec
 from skupper_actors.chaos.scenario import RoutingSpec
-from skupper_actors.nsnode import link_limits, routing_settings
 from skupper_actors.protocol.routing import RoutingSettings
 from skupper_actors.siteconfig import LimitsConfig, RoutingConfig
+from skupper_actors.sitetree import link_limits, routing_settings
 
 pytestmark = pytest.mark.timeout(30)
 
