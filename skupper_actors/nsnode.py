@@ -25,12 +25,6 @@ from skupper_actors.actors.listener import GetBoundAddress
 from skupper_actors.actors.management import ManagementActor
 from skupper_actors.api import Endpoint, Namespace, Resource, Site, load_resources
 from skupper_actors.controller.desired import Desired, LinkTarget, desired_state
-from skupper_actors.controller.site import (
-    SITE_SERVER,
-    ensure_server_credentials,
-    ensure_site_ca,
-    link_credentials_folder,
-)
 from skupper_actors.kernel import (
     ActorRef,
     ChildSpec,
@@ -49,6 +43,12 @@ from skupper_actors.security import (
     server_context,
 )
 from skupper_actors.security.grants import GrantBook
+from skupper_actors.security.sitecerts import (
+    SITE_SERVER,
+    ensure_server_credentials,
+    ensure_site_ca,
+    link_credentials_folder,
+)
 from skupper_actors.sitetree import (
     GROUP_SUPERVISOR,
     child_id,

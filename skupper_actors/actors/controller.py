@@ -33,7 +33,6 @@ from skupper_actors.controller.applycheck import (
     is_resource_name,
 )
 from skupper_actors.controller.desired import Desired, Plan, desired_state, plan
-from skupper_actors.controller.tokens import TokenRefused, redeem
 from skupper_actors.kernel import (
     Actor,
     ActorRef,
@@ -43,6 +42,7 @@ from skupper_actors.kernel import (
     SupervisorRef,
 )
 from skupper_actors.security.grants import GrantBookError
+from skupper_actors.security.redeem import TokenRefused, redeem
 
 from .grants import EnableGrants, GrantServerInfo
 from .health import run_off_loop

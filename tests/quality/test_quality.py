@@ -27,6 +27,20 @@ IO_MODULES = {
 FORBIDDEN = {
     "kernel": {"skupper_actors.protocol", "skupper_actors.actors", "skupper_actors.node"},
     "protocol": {"skupper_actors.actors", "skupper_actors.kernel", "skupper_actors.node"},
+    # the controller's pure half: resources in, plans and statuses out (its file and
+    # HTTP work is in security/, its actor in actors/)
+    "controller": {
+        "skupper_actors.actors",
+        "skupper_actors.kernel",
+        "skupper_actors.node",
+        "skupper_actors.nsnode",
+        "skupper_actors.sitetree",
+        "http",
+        "socket",
+        "ssl",
+        "urllib",
+        "gevent",
+    },
 }
 
 
