@@ -1,62 +1,60 @@
-"""The supervisor tree of one site, as data.
+"""`skupper-node run -c site.yaml`: one site from one file.
 
-    node                       rest_for_one
-    ├── router                 rest_for_one
-    │   ├── routing            RoutingActor: link-state database, next hops, addresses
-    │   ├── links              one_for_one: a LinkActor per outgoing link (permanent)
-    │   │                      and per accepted connection (temporary)
-    │   ├── listener           InterRouterListener: accepts links, starts LinkActors
-    │   └── adaptors           one_for_one: a TcpListenerActor / TcpConnectorActor per
-    │                          listener / connector, each the supervisor of its
-    │                          TcpConnectionActors (temporary children)
-    └── control                one_for_one
-        └── management         ManagementActor: status over ZeroMQ ipc
-
-The router comes first: a crash that escapes it restarts the control plane with it,
-while a crash in management never disturbs routing.
+The file is translated into the desired state the namespace mode reconciles
+(`desired_from_config`: a Site whose settings carry the routing timers and limits, one
+access point, and the links, listeners and connectors), and that state runs through the
+same tree and child specs (sitetree.py). There is no controller: the router's groups
+start filled and stay so. See docs/adr/0016-two-run-modes-share-one-site-tree.md.
 """
 
 from __future__ import annotations
 
+import ssl
 import time
 from dataclasses import dataclass, field
 
 from skupper_actors import __version__
-from skupper_actors.actors.context import LinkLimits, LinkTimings, RouterContext
-from skupper_actors.actors.link import LinkActor, LinkEndpoint
-from skupper_actors.actors.listener import GetBoundAddress, InterRouterListener
+from skupper_actors.actors.context import LinkTimings, RouterContext
+from skupper_actors.actors.listener import GetBoundAddress
 from skupper_actors.actors.management import ManagementActor
-from skupper_actors.actors.memory import MemoryActor
-from skupper_actors.actors.routing import RoutingActor
-from skupper_actors.actors.tcp import TcpConnectorActor, TcpListenerActor
-from skupper_actors.kernel import (
-    ActorRef,
-    ChildSpec,
-    Registry,
-    Strategy,
-    Supervisor,
-    child,
-    spawn,
-    supervisor_child,
+from skupper_actors.api import FrozenMap, Metadata, Site, SiteSpec
+from skupper_actors.controller.desired import (
+    DEFAULT_ACCESS,
+    AccessPoint,
+    Desired,
+    LinkTarget,
+    Service,
 )
+from skupper_actors.kernel import ActorRef, Registry, Supervisor, child, spawn
 from skupper_actors.management import RouterInfo
-from skupper_actors.protocol.addressing import DistributionMode
-from skupper_actors.protocol.routing import RoutingSettings
 from skupper_actors.security import Credentials, client_context, server_context
-from skupper_actors.siteconfig import ConnectorConfig, LinkConfig, ListenerConfig, SiteConfig
+from skupper_actors.siteconfig import SiteConfig
+from skupper_actors.sitetree import (
+    child_id,
+    desired_children,
+    link_limits,
+    routing_settings,
+    site_tree,
+)
 
 
 @dataclass(slots=True)
 class Node:
-    """A running site: its config, shared context and root supervisor."""
+    """A running site: its config, the desired state made of it, shared context and root."""
 
     config: SiteConfig
+    desired: Desired
     ctx: RouterContext
     started_at: float = field(default_factory=time.time)
     root: ActorRef | None = None
 
+    @property
+    def site(self) -> Site:
+        assert self.desired.site is not None  # desired_from_config always makes one
+        return self.desired.site
+
     def router_info(self) -> RouterInfo:
-        listener = self.ctx.lookup("listener")
+        listener = self.ctx.lookup(child_id("access", DEFAULT_ACCESS))
         host, port = self.config.inter_router.host, self.config.inter_router.port
         if listener is not None:
             host, port = listener.ask(GetBoundAddress(), timeout=2)
@@ -71,78 +69,17 @@ class Node:
         )
 
     def tree(self) -> Supervisor:
-        cfg = self.config
         ctx = self.ctx
-        settings = RoutingSettings(
-            hello_interval=cfg.routing.hello_interval,
-            hello_max_age=cfg.routing.hello_max_age,
-            ra_interval=cfg.routing.ra_interval,
-            max_addresses_per_router=cfg.limits.max_addresses_per_router,
-            max_addresses_per_update=cfg.limits.max_addresses_per_update,
+        management = child(
+            "management",
+            lambda: ManagementActor(ctx, self.config.runtime_dir, self.router_info),
+            registry=ctx.registry,
         )
-        links = [outgoing_link(ctx, link) for link in cfg.links]
-        adaptors = [tcp_listener(ctx, lc) for lc in cfg.listeners] + [
-            tcp_connector(ctx, cc) for cc in cfg.connectors
-        ]
-        addresses: tuple[str, ...] = ()  # connectors bind their routing keys when they start
-
-        def router() -> Supervisor:
-            return Supervisor(
-                [
-                    child(
-                        "routing",
-                        lambda: RoutingActor(
-                            ctx.router_id,
-                            ctx.instance,
-                            settings,
-                            addresses,
-                            ctx.dataplane,
-                            ctx.health,
-                        ),
-                        registry=ctx.registry,
-                    ),
-                    supervisor_child(
-                        "links",
-                        lambda: Supervisor(links, intensity=10, period=10),
-                        registry=ctx.registry,
-                    ),
-                    child(
-                        "listener",
-                        lambda: InterRouterListener(
-                            ctx, cfg.inter_router.host, cfg.inter_router.port
-                        ),
-                        registry=ctx.registry,
-                    ),
-                    supervisor_child(
-                        "adaptors",
-                        lambda: Supervisor(adaptors, intensity=10, period=10),
-                        registry=ctx.registry,
-                    ),
-                ],
-                strategy=Strategy.REST_FOR_ONE,
-            )
-
-        def control() -> Supervisor:
-            return Supervisor(
-                [
-                    child(
-                        "management",
-                        lambda: ManagementActor(ctx, cfg.runtime_dir, self.router_info),
-                        registry=ctx.registry,
-                    ),
-                    child(
-                        "memory",
-                        lambda: MemoryActor(ctx.dataplane.budget, ctx.memory),
-                        registry=ctx.registry,
-                    ),
-                ]
-            )
-
-        return Supervisor(
-            [supervisor_child("router", router), supervisor_child("control", control)],
-            strategy=Strategy.REST_FOR_ONE,
-            intensity=3,
-            period=30,
+        return site_tree(
+            ctx,
+            routing_settings(self.site),
+            control=[management],
+            children=desired_children(ctx, self.desired, _router_tls),
         )
 
     def start(self) -> ActorRef:
@@ -153,33 +90,67 @@ class Node:
         return self.root
 
 
-def outgoing_link(ctx: RouterContext, link: LinkConfig) -> ChildSpec:
-    endpoint = LinkEndpoint(name=link.name, host=link.host, port=link.port, cost=link.cost)
-    return ChildSpec(
-        id=f"link-{link.name}", start=lambda: LinkActor(ctx, endpoint=endpoint), shutdown=2.0
-    )
+def _router_tls(target: LinkTarget) -> ssl.SSLContext | None:
+    """Links of a site file present the router's own certificate (None: ctx.client_tls)."""
+    return None
 
 
-def tcp_listener(ctx: RouterContext, cfg: ListenerConfig) -> ChildSpec:
-    return supervisor_child(
-        f"listener-{cfg.name}",
-        lambda: TcpListenerActor(
-            ctx, cfg.name, cfg.routing_key, cfg.host, cfg.port, DistributionMode(cfg.distribution)
+def desired_from_config(config: SiteConfig) -> Desired:
+    """What ``config`` asks the router to run, as the namespace mode would declare it."""
+    routing, limits = config.routing, config.limits
+    settings = {
+        "hello-interval": repr(routing.hello_interval),
+        "hello-max-age": repr(routing.hello_max_age),
+        "ra-interval": repr(routing.ra_interval),
+        "max-addresses-per-router": str(limits.max_addresses_per_router),
+        "max-addresses-per-update": str(limits.max_addresses_per_update),
+        "max-links-per-connection": str(limits.max_links_per_connection),
+        "max-frame-size": str(limits.max_frame_size),
+        "max-control-entries": str(limits.max_control_entries),
+        "max-message-size": str(limits.max_message_size),
+    }
+    inter = config.inter_router
+    return Desired(
+        site=Site(
+            metadata=Metadata(name=config.site),
+            spec=SiteSpec(link_access="default", settings=FrozenMap(settings)),
         ),
-        registry=ctx.registry,
-    )
-
-
-def tcp_connector(ctx: RouterContext, cfg: ConnectorConfig) -> ChildSpec:
-    return supervisor_child(
-        f"connector-{cfg.name}",
-        lambda: TcpConnectorActor(ctx, cfg.name, cfg.routing_key, cfg.host, cfg.port),
-        registry=ctx.registry,
+        access={
+            DEFAULT_ACCESS: AccessPoint(
+                name=DEFAULT_ACCESS,
+                host=inter.host,
+                port=inter.port,
+                advertised_host=inter.host,
+                sans=(),
+            )
+        },
+        links={
+            link.name: LinkTarget(
+                name=link.name, host=link.host, port=link.port, cost=link.cost, credentials=None
+            )
+            for link in config.links
+        },
+        listeners={
+            lc.name: Service(
+                name=lc.name,
+                routing_key=lc.routing_key,
+                host=lc.host,
+                port=lc.port,
+                distribution=lc.distribution,
+            )
+            for lc in config.listeners
+        },
+        connectors={
+            cc.name: Service(name=cc.name, routing_key=cc.routing_key, host=cc.host, port=cc.port)
+            for cc in config.connectors
+        },
     )
 
 
 def build_node(config: SiteConfig, *, timings: LinkTimings | None = None) -> Node:
     """Load credentials and TLS contexts for ``config`` (raises CredentialsError)."""
+    desired = desired_from_config(config)
+    assert desired.site is not None
     inter = config.inter_router
     server_tls = client_tls = None
     if not inter.plaintext:
@@ -194,13 +165,8 @@ def build_node(config: SiteConfig, *, timings: LinkTimings | None = None) -> Nod
         server_tls=server_tls,
         client_tls=client_tls,
         timings=timings or LinkTimings(),
-        limits=LinkLimits(
-            max_links_per_connection=config.limits.max_links_per_connection,
-            max_frame_size=config.limits.max_frame_size,
-            max_control_entries=config.limits.max_control_entries,
-            max_message_size=config.limits.max_message_size,
-        ),
+        limits=link_limits(desired.site),
         tcp_window=config.tcp_window,
     )
     ctx.dataplane.budget.set_limit(config.tcp_buffer_budget)
-    return Node(config=config, ctx=ctx)
+    return Node(config=config, desired=desired, ctx=ctx)

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_ALREADY_RUNNING
     try:
         node = build_node(config)
-    except (CredentialsError, OSError) as error:
+    except (CredentialsError, ValueError, OSError) as error:  # ValueError: a limit out of range
         log.error("node_config_invalid", error=str(error))
         print(f"skupper-node: {args.config}: {error}", file=sys.stderr)
         return EXIT_CONFIG

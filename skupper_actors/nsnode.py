@@ -1,23 +1,15 @@
 """A site run from its namespace folder (`skupper-node run -n NS`): the declarative mode.
 
-    node                       rest_for_one
-    ├── router                 rest_for_one
-    │   ├── routing            RoutingActor
-    │   ├── links              one_for_one, dynamic: LinkActor per Link (and per accepted link)
-    │   ├── access             one_for_one, dynamic: InterRouterListener per RouterAccess
-    │   └── adaptors           one_for_one, dynamic: TcpListener/TcpConnector per resource
-    └── control                one_for_one
-        ├── grants             GrantServerActor (HTTPS; idle until a grant exists)
-        ├── controller         ControllerActor: resources -> children of the router
-        └── management         ManagementActor
-
-The router's groups start empty; the controller fills them from the resources and
-starts over whenever a group supervisor was restarted under it.
+The tree is sitetree.py's, with the grant server and the controller under `control`.
+The router's groups start empty; the controller fills them from the resources (through
+`child_spec`, the same specs the site-file mode starts with) and starts over whenever a
+group supervisor was restarted under it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,38 +18,24 @@ from pathlib import Path
 import structlog
 
 from skupper_actors import __version__
-from skupper_actors.actors.context import LinkLimits, RouterContext
+from skupper_actors.actors.context import RouterContext
 from skupper_actors.actors.controller import ControllerActor
 from skupper_actors.actors.grantconn import GrantCounters, GrantLimits
 from skupper_actors.actors.grants import GrantServerActor, ReloadCertificate
-from skupper_actors.actors.link import LinkActor, LinkEndpoint
-from skupper_actors.actors.listener import GetBoundAddress, InterRouterListener
+from skupper_actors.actors.listener import GetBoundAddress
 from skupper_actors.actors.management import ManagementActor
-from skupper_actors.actors.memory import MemoryActor
-from skupper_actors.actors.routing import RoutingActor
-from skupper_actors.actors.tcp import TcpConnectorActor, TcpListenerActor
 from skupper_actors.api import Endpoint, Namespace, Resource, Site, load_resources
-from skupper_actors.controller.desired import Desired, desired_state
-from skupper_actors.controller.site import (
-    SITE_SERVER,
-    ensure_server_credentials,
-    ensure_site_ca,
-    link_credentials_folder,
-)
+from skupper_actors.controller.desired import Desired, LinkTarget, desired_state
 from skupper_actors.kernel import (
     ActorRef,
     ChildSpec,
     KernelError,
     Registry,
-    Strategy,
     Supervisor,
     child,
     spawn,
-    supervisor_child,
 )
 from skupper_actors.management import RouterInfo
-from skupper_actors.protocol.addressing import DistributionMode
-from skupper_actors.protocol.routing import RoutingSettings
 from skupper_actors.protocol.tcp import DEFAULT_BUFFER_BUDGET, DEFAULT_WINDOW
 from skupper_actors.security import (
     CertificateAuthority,
@@ -67,23 +45,24 @@ from skupper_actors.security import (
     server_context,
 )
 from skupper_actors.security.grants import GrantBook
+from skupper_actors.security.sitecerts import (
+    SITE_SERVER,
+    ensure_server_credentials,
+    ensure_site_ca,
+    link_credentials_folder,
+)
+from skupper_actors.sitetree import (
+    GROUP_SUPERVISOR,
+    child_id,
+    child_spec,
+    link_limits,
+    routing_settings,
+    site_tree,
+)
 
 BUFFER_BUDGET_SETTING = "tcp-buffer-budget"
 WINDOW_SETTING = "tcp-window"
 _log = structlog.get_logger("skupper_actors.site")
-
-GROUP_SUPERVISOR = {
-    "links": "links",
-    "access": "access",
-    "listeners": "adaptors",
-    "connectors": "adaptors",
-}
-CHILD_PREFIX = {
-    "links": "link",
-    "access": "access",
-    "listeners": "listener",
-    "connectors": "connector",
-}
 
 
 class SiteNotDeclared(Exception):
@@ -102,7 +81,7 @@ class NamespaceNode:
     root: ActorRef | None = None
     # the controller's memory, kept here so that a controller restart does not forget it
     desired: Desired = field(default_factory=lambda: Desired(site=None))
-    group_refs: dict[str, object] = field(default_factory=dict)
+    group_refs: dict[str, ActorRef | None] = field(default_factory=dict)
     last_good: dict[Path, tuple[Resource, ...]] = field(default_factory=dict)
     grant_counters: GrantCounters = field(default_factory=GrantCounters)
 
@@ -118,7 +97,7 @@ class NamespaceNode:
         return GROUP_SUPERVISOR[group]
 
     def child_id(self, group: str, name: str) -> str:
-        return f"{CHILD_PREFIX[group]}-{name}"
+        return child_id(group, name)
 
     def _cover_access_names(self, desired: Desired) -> None:
         """Reissue the server certificate when a RouterAccess added or changed a name.
@@ -139,54 +118,12 @@ class NamespaceNode:
                     grants.tell(ReloadCertificate())
 
     def child_spec(self, group: str, name: str, desired: Desired) -> ChildSpec:
-        ctx = self.ctx
-        child_id = self.child_id(group, name)
         if group == "access":
             self._cover_access_names(desired)
-            point = desired.access[name]
-            return child(
-                child_id,
-                lambda: InterRouterListener(ctx, point.host, point.port),
-                registry=ctx.registry,
-                shutdown=2.0,
-            )
-        if group == "links":
-            target = desired.links[name]
-            endpoint = LinkEndpoint(
-                name=name,
-                host=target.host,
-                port=target.port,
-                cost=target.cost,
-                client_tls=self._link_tls(name, target.credentials),
-            )
-            return child(
-                child_id,
-                lambda: LinkActor(ctx, endpoint=endpoint),
-                registry=ctx.registry,
-                shutdown=2.0,
-            )
-        if group == "listeners":
-            svc = desired.listeners[name]
-            return supervisor_child(
-                child_id,
-                lambda: TcpListenerActor(
-                    ctx,
-                    name,
-                    svc.routing_key,
-                    svc.host,
-                    svc.port,
-                    DistributionMode(svc.distribution) if svc.distribution else None,
-                ),
-                registry=ctx.registry,
-            )
-        svc = desired.connectors[name]
-        return supervisor_child(
-            child_id,
-            lambda: TcpConnectorActor(ctx, name, svc.routing_key, svc.host, svc.port),
-            registry=ctx.registry,
-        )
+        return child_spec(self.ctx, group, name, desired, self._link_tls)
 
-    def _link_tls(self, link: str, credentials: str | None) -> object:
+    def _link_tls(self, target: LinkTarget) -> ssl.SSLContext:
+        link, credentials = target.name, target.credentials
         folder = link_credentials_folder(self.ns, credentials or link)
         if folder is None:
             raise ValueError(
@@ -241,64 +178,33 @@ class NamespaceNode:
         )
         server = self.ns.runtime_certs_dir / SITE_SERVER
 
-        def group() -> Supervisor:
-            return Supervisor(intensity=10, period=10)
-
-        def router() -> Supervisor:
-            return Supervisor(
-                [
-                    child(
-                        "routing",
-                        lambda: RoutingActor(
-                            ctx.router_id, ctx.instance, settings, (), ctx.dataplane, ctx.health
-                        ),
-                        registry=ctx.registry,
+        return site_tree(
+            ctx,
+            settings,
+            control=[
+                child(
+                    "grants",
+                    lambda: GrantServerActor(
+                        site=self.site_name,
+                        book=self.grant_book,
+                        ca=self.site_ca,
+                        cert_file=str(server / "tls.crt"),
+                        key_file=str(server / "tls.key"),
+                        host=grants_host,
+                        port=grants_port,
+                        endpoints=self.endpoints,
+                        limits=grant_limits,
+                        counters=self.grant_counters,
                     ),
-                    supervisor_child("links", group, registry=ctx.registry),
-                    supervisor_child("access", group, registry=ctx.registry),
-                    supervisor_child("adaptors", group, registry=ctx.registry),
-                ],
-                strategy=Strategy.REST_FOR_ONE,
-            )
-
-        def control() -> Supervisor:
-            return Supervisor(
-                [
-                    child(
-                        "grants",
-                        lambda: GrantServerActor(
-                            site=self.site_name,
-                            book=self.grant_book,
-                            ca=self.site_ca,
-                            cert_file=str(server / "tls.crt"),
-                            key_file=str(server / "tls.key"),
-                            host=grants_host,
-                            port=grants_port,
-                            endpoints=self.endpoints,
-                            limits=grant_limits,
-                            counters=self.grant_counters,
-                        ),
-                        registry=ctx.registry,
-                    ),
-                    child("controller", lambda: ControllerActor(self), registry=ctx.registry),
-                    child(
-                        "management",
-                        lambda: ManagementActor(ctx, self.ns.runtime_dir, self.router_info),
-                        registry=ctx.registry,
-                    ),
-                    child(
-                        "memory",
-                        lambda: MemoryActor(ctx.dataplane.budget, ctx.memory),
-                        registry=ctx.registry,
-                    ),
-                ]
-            )
-
-        return Supervisor(
-            [supervisor_child("router", router), supervisor_child("control", control)],
-            strategy=Strategy.REST_FOR_ONE,
-            intensity=3,
-            period=30,
+                    registry=ctx.registry,
+                ),
+                child("controller", lambda: ControllerActor(self), registry=ctx.registry),
+                child(
+                    "management",
+                    lambda: ManagementActor(ctx, self.ns.runtime_dir, self.router_info),
+                    registry=ctx.registry,
+                ),
+            ],
         )
 
     def start(self) -> ActorRef:
@@ -345,43 +251,6 @@ def window_setting(settings: Mapping[str, str], problem: Callable[[str, str, str
         problem(WINDOW_SETTING, text, "must be 65536 to 1073741824")
         return DEFAULT_WINDOW
     return value
-
-
-def routing_settings(site: Site) -> RoutingSettings:
-    settings = site.spec.settings
-    return RoutingSettings(
-        hello_interval=float(settings.get("hello-interval", "1.0")),
-        hello_max_age=float(settings.get("hello-max-age", "3.0")),
-        ra_interval=float(settings.get("ra-interval", "30.0")),
-        max_addresses_per_router=_whole(settings, "max-addresses-per-router", 50_000),
-        max_addresses_per_update=_whole(settings, "max-addresses-per-update", 50_000),
-    )
-
-
-def _whole(settings: Mapping[str, str], name: str, default: int) -> int:
-    value = settings.get(name)
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"setting {name}: {value!r} is not a whole number") from None
-
-
-def link_limits(site: Site) -> LinkLimits:
-    """The Site's limits on inter-router connections (docs/limits-links.md)."""
-    settings = site.spec.settings
-    defaults = LinkLimits()
-    return LinkLimits(
-        max_links_per_connection=_whole(
-            settings, "max-links-per-connection", defaults.max_links_per_connection
-        ),
-        max_frame_size=_whole(settings, "max-frame-size", defaults.max_frame_size),
-        max_control_entries=_whole(
-            settings, "max-control-entries", defaults.max_control_entries
-        ),
-        max_message_size=_whole(settings, "max-message-size", defaults.max_message_size),
-    )
 
 
 def build_namespace_node(ns: Namespace) -> NamespaceNode:

@@ -18,12 +18,15 @@ from marshmallow import ValidationError, post_load, validates_schema
 from marshmallow.validate import OneOf, Range
 
 from skupper_actors.api import fields as f
+from skupper_actors.protocol.routing import RoutingSettings
 from skupper_actors.protocol.tcp.budget import DEFAULT_BUFFER_BUDGET
 from skupper_actors.protocol.tcp.window import DEFAULT_WINDOW
 
 DEFAULT_INTER_ROUTER_PORT = 55671
 MAX_LINK_COST = 2**31 - 1
 DISTRIBUTIONS = ("balanced", "closest")
+#: the routing defaults are RoutingSettings' own; this file only reads them
+_ROUTING = RoutingSettings()
 
 
 class SiteConfigError(ValueError):
@@ -72,11 +75,11 @@ class LinkConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoutingConfig:
-    """Link-state timers in seconds (skupper-router's defaults)."""
+    """Link-state timers in seconds (defaults: `RoutingSettings`, after skupper-router)."""
 
-    hello_interval: float = 1.0
-    hello_max_age: float = 3.0
-    ra_interval: float = 30.0
+    hello_interval: float = _ROUTING.hello_interval
+    hello_max_age: float = _ROUTING.hello_max_age
+    ra_interval: float = _ROUTING.ra_interval
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,8 +107,8 @@ class ConnectorConfig:
 class LimitsConfig:
     """What a peer router may send this one (docs/limits-links.md)."""
 
-    max_addresses_per_router: int = 50_000
-    max_addresses_per_update: int = 50_000
+    max_addresses_per_router: int = _ROUTING.max_addresses_per_router
+    max_addresses_per_update: int = _ROUTING.max_addresses_per_update
     max_links_per_connection: int = 4096
     max_frame_size: int = 1 << 20
     max_control_entries: int = 50_000

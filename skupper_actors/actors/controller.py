@@ -33,13 +33,21 @@ from skupper_actors.controller.applycheck import (
     is_resource_name,
 )
 from skupper_actors.controller.desired import Desired, Plan, desired_state, plan
-from skupper_actors.controller.tokens import TokenRefused, redeem
-from skupper_actors.kernel import Actor, ChildSpec, KernelError, StartFailed, SupervisorRef
+from skupper_actors.kernel import (
+    Actor,
+    ActorRef,
+    ChildSpec,
+    KernelError,
+    StartFailed,
+    SupervisorRef,
+)
 from skupper_actors.security.grants import GrantBookError
+from skupper_actors.security.redeem import TokenRefused, redeem
 
 from .grants import EnableGrants, GrantServerInfo
 from .health import run_off_loop
 from .messages import Reload, SetCost
+from .runningsite import RunningSite
 from .statuses import StatusWriter
 
 POLL_INTERVAL = 1.0
@@ -52,9 +60,9 @@ class _Poll:
 
 
 class ControllerActor(StatusWriter, Actor):
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: RunningSite) -> None:
         super().__init__()
-        self.node = node  # skupper_actors.node.NamespaceNode (children factories, ns, book)
+        self.node = node
         self.ns: Namespace = node.ns
         # what the router runs survives a restart of this actor (it is kept on the node)
         self.current: Desired = node.desired
@@ -65,7 +73,7 @@ class ControllerActor(StatusWriter, Actor):
         self.fingerprint: tuple[tuple[str, float, int], ...] = ()
         self.last_status = 0.0
         self.grant_server: GrantServerInfo | None = None
-        self.group_refs: dict[str, Any] = node.group_refs
+        self.group_refs: dict[str, ActorRef | None] = node.group_refs
         self.init_statuses()
 
     def on_start(self) -> None:
@@ -301,11 +309,14 @@ class ControllerActor(StatusWriter, Actor):
             self.log.info("token_redeemed", token=name, remote_site=result.site)
             self.fingerprint = ()  # the new link file: reconcile again at the next poll
 
+
 def _where(group: str, name: str, desired: Desired) -> str:
-    """"host:port: " for an access point or listener that could not start (the bind's
+    """ "host:port: " for an access point or listener that could not start (the bind's
     error names no address)."""
-    point = desired.access.get(name) if group == "access" else (
-        desired.listeners.get(name) if group == "listeners" else None
+    point = (
+        desired.access.get(name)
+        if group == "access"
+        else (desired.listeners.get(name) if group == "listeners" else None)
     )
     return f"{point.host}:{point.port}: " if point is not None else ""
 

@@ -11,38 +11,31 @@ pool and the loop over resources yields every ``STATUS_SLICE``.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from skupper_actors.api import (
-    AccessGrant,
+    Endpoint,
     Namespace,
     Resource,
-    current_status,
     remove_status,
-    with_condition,
     with_status,
     write_status,
 )
-from skupper_actors.api.status import (
-    CONFIGURED,
-    MATCHED,
-    OPERATIONAL,
-    REDEEMED,
-    RESOLVED,
-    RUNNING,
-    LinkRecord,
-    ServiceRecord,
-    SiteRecord,
-)
 from skupper_actors.controller.desired import Desired
+from skupper_actors.controller.status import computed_status, status_inputs
 from skupper_actors.kernel import KernelError
+from skupper_actors.management import LinkInfo, SiteView
+from skupper_actors.security.grants import Grant
 
+from .dataplane import DataPlane
 from .grants import GrantServerInfo
 from .health import run_off_loop, yield_to_loop
 from .messages import GetNetworkView, GetRoutingSnapshot
 from .routing import NetworkView, RoutingSnapshot
+from .runningsite import RunningSite
 
 #: how long the status loop runs before it lets other greenlets (the data path) run
 STATUS_SLICE = 0.003
@@ -53,7 +46,7 @@ DEFAULT_STATUS_MAX_SERVICES = 100
 class StatusWriter:
     """The status half of ControllerActor (a mixin: the actor holds the state)."""
 
-    node: Any
+    node: RunningSite
     ns: Namespace
     log: Any
     current: Desired
@@ -71,17 +64,23 @@ class StatusWriter:
         self._swept = False  # stale status files of deleted resources removed since start
         settings = self.node.site.spec.settings
         self.max_sites = int(settings.get("status-max-sites", DEFAULT_STATUS_MAX_SITES))
-        self.max_services = int(
-            settings.get("status-max-services", DEFAULT_STATUS_MAX_SERVICES)
-        )
+        self.max_services = int(settings.get("status-max-services", DEFAULT_STATUS_MAX_SERVICES))
 
     def write_statuses(self) -> None:
         self.last_status = time.monotonic()
         now = time.time()
         snapshot = self._snapshot()
-        up = {info.name: info for info in snapshot.links} if snapshot else {}
         self._refresh_network()
-        dp = self.node.ctx.dataplane
+        live = _RoundView(
+            node=self.node,
+            ns=self.ns,
+            current=self.current,
+            view=self._network,
+            links_up={info.name: info for info in snapshot.links} if snapshot else {},
+            failures=self.failures,
+            grant_server=self.grant_server,
+            dp=self.node.ctx.dataplane,
+        )
         clock = time.monotonic
         unknown = [r for key, r in self.resources.items() if key not in self._statuses]
         found = run_off_loop(_read_statuses, self.ns, unknown) if unknown else {}
@@ -92,23 +91,11 @@ class StatusWriter:
                 yield_to_loop()  # let the data path run; resumes where it was
                 slice_ends = clock() + STATUS_SLICE
             failure = self.rejected.get(key) or self.failures.get(key)
-            inputs = (failure, self._inputs(resource, up, dp))
+            inputs = (failure, status_inputs(resource, live))
             cached = self._statuses.get(key)
             if cached is not None and cached[1] == inputs and cached[0] == resource:
                 continue
-            if failure is not None:
-                updated = with_condition(
-                    resource, CONFIGURED, "False", reason="Error", message=failure, now=now
-                )
-                if resource.kind == "AccessToken":
-                    updated = with_condition(
-                        updated, REDEEMED, "False", reason="Error", message=failure, now=now
-                    )
-            else:
-                updated = with_condition(
-                    resource, CONFIGURED, "True", reason="Ready", message="OK", now=now
-                )
-                updated = self._live(updated, now, up, dp)
+            updated = computed_status(resource, failure, live, now)
             previous = cached[2] if cached is not None else found.get(key)
             if previous is not None:
                 updated = self._keep_times(updated, previous)
@@ -127,42 +114,6 @@ class StatusWriter:
                 remove_status(self.ns, *stale)
         if changed:
             self.log.debug("statuses_written", count=len(changed))
-
-    def _inputs(self, resource: Resource, links: dict[str, Any], dp: Any) -> object:
-        """What a resource's status is made of besides the resource: equal inputs, same status."""
-        from skupper_actors.actors.tcp import listener_address
-
-        match resource.kind:
-            case "Site":
-                return (
-                    self._network.version,
-                    self.node.endpoints(),
-                    bool(self.current.access),
-                    self._access_failed(),
-                )
-            case "RouterAccess":
-                return self.node.endpoints(resource.name)
-            case "Listener":
-                return dp.has_destination(resource.spec.routing_key)  # type: ignore[union-attr]
-            case "Connector":
-                key = resource.spec.routing_key  # type: ignore[union-attr]
-                return bool(dp.remote.get(listener_address(key)))
-            case "Link":
-                info = links.get(resource.name)
-                return None if info is None else (info.state, info.peer, info.last_error)
-            case "AccessGrant":
-                grant = self.node.grant_book.find(resource.name)
-                return (grant, self.grant_server, self.node.advertised_host(self.current))
-            case "AccessToken":
-                return (self.ns.links_dir / f"Link-{resource.name}.yaml").exists()
-        return None
-
-    def _access_failed(self) -> tuple[str, str] | None:
-        """The first RouterAccess that could not start (its name, why), if any."""
-        failed = sorted(
-            (name, why) for (kind, name), why in self.failures.items() if kind == "RouterAccess"
-        )
-        return failed[0] if failed else None
 
     def _refresh_network(self) -> None:
         """Ask routing for the bounded network view, unless it has not changed."""
@@ -190,126 +141,6 @@ class StatusWriter:
                     max_services=self.max_services,
                 )
             self._network = view
-
-    def _live(self, resource: Resource, now: float, links: dict[str, Any], dp: Any) -> Resource:
-        from skupper_actors.actors.tcp import listener_address
-
-        def cond(res: Resource, kind: str, ok: bool, message: str) -> Resource:
-            state = "True" if ok else "False"
-            return with_condition(
-                res, kind, state, reason="Ready" if ok else "Pending", message=message, now=now
-            )
-
-        match resource.kind:
-            case "Site":
-                res = cond(resource, RUNNING, True, "OK")
-                access_failed = self._access_failed()
-                if access_failed is not None:  # the site cannot accept links: not Ready, and why
-                    name, why = access_failed
-                    res = with_condition(
-                        res, RESOLVED, "False", reason="Error",
-                        message=f"RouterAccess {name}: {why}", now=now,
-                    )
-                elif self.current.access:
-                    res = cond(res, RESOLVED, True, "OK")
-                network = self._network
-                reachable = network.sites
-                status = replace(  # type: ignore[call-arg]
-                    current_status(res),
-                    endpoints=self.node.endpoints(),
-                    sites_in_network=max(1, len(reachable) + network.omitted_sites),
-                    services_omitted=network.omitted_services,
-                    network=tuple(
-                        SiteRecord(
-                            id=view.router,
-                            name=view.router,
-                            links=tuple(
-                                LinkRecord(
-                                    name=f"{view.router}-{x.peer}",
-                                    remote_site_id=x.peer,
-                                    remote_site_name=x.peer,
-                                    operational=True,
-                                )
-                                for x in view.links
-                            ),
-                            services=tuple(
-                                ServiceRecord(
-                                    routing_key=key,
-                                    connectors=(view.router,) if key in view.connectors else (),
-                                    listeners=(view.router,) if key in view.listeners else (),
-                                )
-                                for key in sorted(set(view.connectors) | set(view.listeners))
-                            ),
-                        )
-                        for view in reachable
-                    ),
-                )
-                return with_status(res, status)
-            case "RouterAccess":
-                res = cond(resource, RESOLVED, True, "OK")
-                status = replace(current_status(res), endpoints=self.node.endpoints(resource.name))  # type: ignore[call-arg]
-                return with_status(res, status)
-            case "Listener":
-                matched = dp.has_destination(resource.spec.routing_key)  # type: ignore[union-attr]
-                res = cond(
-                    resource, MATCHED, matched, "OK" if matched else "No matching connectors"
-                )
-                status = replace(current_status(res), has_matching_connector=matched)  # type: ignore[call-arg]
-                return with_status(res, status)
-            case "Connector":
-                key = resource.spec.routing_key  # type: ignore[union-attr]
-                matched = bool(dp.remote.get(listener_address(key)))
-                res = cond(resource, MATCHED, matched, "OK" if matched else "No matching listeners")
-                status = replace(current_status(res), has_matching_listener=matched)  # type: ignore[call-arg]
-                return with_status(res, status)
-            case "Link":
-                info = links.get(resource.name)
-                ok = info is not None and info.state == "up"
-                message = (
-                    "OK"
-                    if ok
-                    else (info.last_error if info and info.last_error else "Not operational")
-                )
-                res = cond(resource, OPERATIONAL, ok, message or "Not operational")
-                status = replace(  # type: ignore[call-arg]
-                    current_status(res),
-                    remote_site_id=info.peer if ok else None,
-                    remote_site_name=info.peer if ok else None,
-                )
-                return with_status(res, status)
-            case "AccessGrant":
-                return self._grant_status(resource, now)  # type: ignore[arg-type]
-            case "AccessToken":
-                redeemed = (self.ns.links_dir / f"Link-{resource.name}.yaml").exists()
-                res = cond(resource, REDEEMED, redeemed, "OK" if redeemed else "Not redeemed yet")
-                status = replace(current_status(res), redeemed=redeemed)  # type: ignore[call-arg]
-                return with_status(res, status)
-        return resource
-
-    def _grant_status(self, resource: AccessGrant, now: float) -> Resource:
-        grant = self.node.grant_book.find(resource.name)
-        server = self.grant_server
-        if grant is None or server is None:
-            return with_condition(
-                resource,
-                RESOLVED,
-                "False",
-                reason="Pending",
-                message="grant server starting",
-                now=now,
-            )
-        host = self.node.advertised_host(self.current)
-        res = with_condition(resource, RESOLVED, "True", reason="Ready", message="OK", now=now)
-        ca = self.node.site_ca().cert_pem.decode()
-        status = replace(  # type: ignore[call-arg]
-            current_status(res),
-            url=f"https://{host}:{server.port}/{grant.id}",
-            code=grant.code,
-            ca=ca,
-            redemptions=grant.redemptions,
-            expiration_time=grant.expires_at,
-        )
-        return with_status(res, status)
 
     def _snapshot(self) -> RoutingSnapshot | None:
         routing = self.node.ctx.lookup("routing")
@@ -364,3 +195,75 @@ def _read_statuses(
 def _write_statuses(ns: Namespace, resources: list[Resource]) -> None:
     for resource in resources:
         write_status(ns, resource)
+
+
+@dataclass(slots=True, kw_only=True)
+class _RoundView:
+    """One status round's view of the running site (answers `controller.status.Live`)."""
+
+    node: RunningSite
+    ns: Namespace
+    current: Desired
+    view: NetworkView
+    links_up: Mapping[str, LinkInfo]
+    failures: Mapping[tuple[str, str], str]
+    grant_server: GrantServerInfo | None
+    dp: DataPlane
+
+    @property
+    def network_version(self) -> int:
+        return self.view.version
+
+    @property
+    def network(self) -> Sequence[SiteView]:
+        return self.view.sites
+
+    @property
+    def omitted_sites(self) -> int:
+        return self.view.omitted_sites
+
+    @property
+    def omitted_services(self) -> int:
+        return self.view.omitted_services
+
+    @property
+    def has_access(self) -> bool:
+        return bool(self.current.access)
+
+    @property
+    def access_failed(self) -> tuple[str, str] | None:
+        failed = sorted(
+            (name, why) for (kind, name), why in self.failures.items() if kind == "RouterAccess"
+        )
+        return failed[0] if failed else None
+
+    @property
+    def grant_server_port(self) -> int | None:
+        return None if self.grant_server is None else self.grant_server.port
+
+    @property
+    def advertised_host(self) -> str:
+        return self.node.advertised_host(self.current)
+
+    def endpoints(self, access: str | None = None) -> tuple[Endpoint, ...]:
+        return self.node.endpoints(access)
+
+    def has_destination(self, routing_key: str) -> bool:
+        return self.dp.has_destination(routing_key)
+
+    def has_listener(self, routing_key: str) -> bool:
+        from skupper_actors.actors.tcp import listener_address
+
+        return bool(self.dp.remote.get(listener_address(routing_key)))
+
+    def link(self, name: str) -> LinkInfo | None:
+        return self.links_up.get(name)
+
+    def grant(self, name: str) -> Grant | None:
+        return self.node.grant_book.find(name)
+
+    def ca_pem(self) -> str:
+        return self.node.site_ca().cert_pem.decode()
+
+    def token_redeemed(self, name: str) -> bool:
+        return (self.ns.links_dir / f"Link-{name}.yaml").exists()

@@ -24,7 +24,7 @@ from skupper_actors.api import (
     dump_resources,
     resource_from_document,
 )
-from skupper_actors.controller.tokens import Redemption, TokenRefused, redeem
+from skupper_actors.security.redeem import Redemption, TokenRefused, redeem
 
 from .nodes import NodeFailed
 from .scenario import Scenario

@@ -10,6 +10,11 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from skupper_actors.protocol.routing import RoutingSettings
+
+#: routing defaults are RoutingSettings' own
+_ROUTING = RoutingSettings()
+
 
 class ScenarioError(ValueError):
     """A scenario that cannot be run; one ``<source>: <field path>: <what>`` line per problem."""
@@ -173,8 +178,8 @@ class RandomFaults:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoutingSpec:
-    hello_interval: float = 1.0
-    hello_max_age: float = 3.0
+    hello_interval: float = _ROUTING.hello_interval
+    hello_max_age: float = _ROUTING.hello_max_age
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

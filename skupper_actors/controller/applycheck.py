@@ -14,8 +14,8 @@ from marshmallow import ValidationError
 
 from skupper_actors.api import AccessGrant, AccessToken, Link, Resource
 from skupper_actors.api.fields import dns_label
-from skupper_actors.controller.site import SITE_CA, SITE_SERVER
 from skupper_actors.security.grants import check_expiration_window
+from skupper_actors.security.sitecerts import SITE_CA, SITE_SERVER
 
 #: credential folder names the site keeps for itself: no resource may read or write them
 RESERVED_CREDENTIALS = frozenset({SITE_CA, SITE_SERVER})

@@ -8,7 +8,10 @@ from skupper_actors.actors.context import LinkLimits
 from skupper_actors.api import Metadata, Site
 from skupper_actors.api.meta import FrozenMap
 from skupper_actors.api.resources import SiteSpec
-from skupper_actors.nsnode import link_limits, routing_settings
+from skupper_actors.chaos.scenario import RoutingSpec
+from skupper_actors.protocol.routing import RoutingSettings
+from skupper_actors.siteconfig import LimitsConfig, RoutingConfig
+from skupper_actors.sitetree import link_limits, routing_settings
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -49,9 +52,38 @@ def test_settings_override_each_limit() -> None:
         ("max-frame-size", "100", "max-frame-size must be between 512 and 16777216 bytes"),
         ("max-links-per-connection", "1", "max-links-per-connection must be at least 4"),
         ("max-addresses-per-router", "0", "address limits must be at least 1"),
+        ("hello-interval", "soon", "setting hello-interval: 'soon' is not a number"),
+        ("hello-max-age", "0.5", "need 0 < hello_interval < hello_max_age"),
     ],
 )
 def test_a_bad_value_names_the_setting(name: str, value: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         link_limits(site(**{name: value}))
         routing_settings(site(**{name: value}))
+
+
+def test_routing_defaults_are_those_of_routing_settings() -> None:
+    """Every run mode (Site settings, site.yaml, chaos scenarios) reads them from one place."""
+    default = RoutingSettings()
+    assert routing_settings(site()) == default
+    config, limits, spec = RoutingConfig(), LimitsConfig(), RoutingSpec()
+    assert (config.hello_interval, config.hello_max_age, config.ra_interval) == (
+        default.hello_interval,
+        default.hello_max_age,
+        default.ra_interval,
+    )
+    assert (limits.max_addresses_per_router, limits.max_addresses_per_update) == (
+        default.max_addresses_per_router,
+        default.max_addresses_per_update,
+    )
+    assert (spec.hello_interval, spec.hello_max_age) == (
+        default.hello_interval,
+        default.hello_max_age,
+    )
+
+
+def test_routing_settings_override_the_timers() -> None:
+    given = routing_settings(
+        site(**{"hello-interval": "0.25", "hello-max-age": "1", "ra-interval": "10"})
+    )
+    assert (given.hello_interval, given.hello_max_age, given.ra_interval) == (0.25, 1.0, 10.0)

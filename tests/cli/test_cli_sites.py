@@ -228,7 +228,9 @@ def test_link_generate_applied_at_a_third_site(two_sites: Cli) -> None:
 
         def link_ready() -> bool:
             out = cli("-n", "north", "link", "status", "north-to-west", "-o", "json").out
-            return bool(out) and json.loads(out)["status"]["status"] == "Ready"
+            # the Link is listed a moment before its first status is written
+            status = json.loads(out).get("status") if out else None
+            return bool(status) and status["status"] == "Ready"
 
         wait_until(link_ready, 30, "north's generated link to west")
         cli("-n", "north", "link", "update", "north-to-west", "--cost", 5).check()

@@ -16,8 +16,8 @@ from harness import wait_until
 from peer import RoguePeer
 from sites import SiteProcess
 
-from skupper_actors.controller.site import SITE_CA
 from skupper_actors.security import CertificateAuthority, issue_client_cert
+from skupper_actors.security.sitecerts import SITE_CA
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -242,6 +242,14 @@ def test_bad_file_keeps_the_last_good_state_and_rename_is_refused(sites) -> None
     server.close()
 
 
+def _accepting(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def _served_names(port: int) -> set[str]:
     """The DNS and IP names in the certificate the router access port presents."""
     import ssl
@@ -259,6 +267,8 @@ def _served_names(port: int) -> set[str]:
 def test_a_name_added_to_router_access_while_running_is_in_the_certificate(sites) -> None:
     west = sites("west", link_access=True).start()
     assert west.port is not None
+    # management answers before the controller's first reconcile starts the access port
+    wait_until(lambda: _accepting(west.port), 10, what="west's router access port")
     assert "west.example" not in _served_names(west.port)
     token = issue_token(west, "before")  # the grant server runs from here on
     grant_port = int(token.spec.url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])

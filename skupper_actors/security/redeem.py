@@ -61,6 +61,7 @@ def redeem(token: AccessToken, site_name: str, timeout: float = 10.0) -> Redempt
         )
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise TokenRefused(f"grant server sent an unusable answer: {error}") from None
-    if not links or not all(isinstance(link, Link) for link in links):
+    found = tuple(link for link in links if isinstance(link, Link))
+    if not found or len(found) != len(links):
         raise TokenRefused("grant server sent no link")
-    return Redemption(site=str(document.get("site", "")), credentials=credentials, links=links)  # type: ignore[arg-type]
+    return Redemption(site=str(document.get("site", "")), credentials=credentials, links=found)
