@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from skupper_actors import __version__
 from skupper_actors.actors.context import LinkTimings, RouterContext
-from skupper_actors.actors.listener import GetBoundAddress
-from skupper_actors.actors.management import ManagementActor
+from skupper_actors.actors.control.management import ManagementActor
+from skupper_actors.actors.links.listener import GetBoundAddress
 from skupper_actors.api import FrozenMap, Metadata, Site, SiteSpec
 from skupper_actors.controller.desired import (
     DEFAULT_ACCESS,

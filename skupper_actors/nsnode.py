@@ -19,11 +19,11 @@ import structlog
 
 from skupper_actors import __version__
 from skupper_actors.actors.context import RouterContext
-from skupper_actors.actors.controller import ControllerActor
-from skupper_actors.actors.grantconn import GrantCounters, GrantLimits
-from skupper_actors.actors.grants import GrantServerActor, ReloadCertificate
-from skupper_actors.actors.listener import GetBoundAddress
-from skupper_actors.actors.management import ManagementActor
+from skupper_actors.actors.control.controller import ControllerActor
+from skupper_actors.actors.control.grantconn import GrantCounters, GrantLimits
+from skupper_actors.actors.control.grants import GrantServerActor, ReloadCertificate
+from skupper_actors.actors.control.management import ManagementActor
+from skupper_actors.actors.links.listener import GetBoundAddress
 from skupper_actors.api import Endpoint, Namespace, Resource, Site, load_resources
 from skupper_actors.controller.desired import Desired, LinkTarget, desired_state
 from skupper_actors.kernel import (

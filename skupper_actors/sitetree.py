@@ -34,11 +34,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from skupper_actors.actors.context import LinkLimits, RouterContext
-from skupper_actors.actors.link import LinkActor, LinkEndpoint
-from skupper_actors.actors.listener import InterRouterListener
-from skupper_actors.actors.memory import MemoryActor
-from skupper_actors.actors.routing import RoutingActor
-from skupper_actors.actors.tcp import TcpConnectorActor, TcpListenerActor
+from skupper_actors.actors.control.memory import MemoryActor
+from skupper_actors.actors.links.link import LinkActor, LinkEndpoint
+from skupper_actors.actors.links.listener import InterRouterListener
+from skupper_actors.actors.links.routing import RoutingActor
+from skupper_actors.actors.tcp.adaptor import TcpConnectorActor, TcpListenerActor
 from skupper_actors.api import Site
 from skupper_actors.controller.desired import Desired, LinkTarget
 from skupper_actors.kernel import ChildSpec, Strategy, Supervisor, child, supervisor_child

@@ -8,9 +8,9 @@ from typing import Any, TypeVar, overload
 
 from skupper_actors.kernel import ActorName, ActorRef, Registry
 
-from .dataplane import DataPlane
+from .control.memory import MemoryCounters
 from .health import NodeHealth
-from .memory import MemoryCounters
+from .tcp.dataplane import DataPlane
 
 M = TypeVar("M")
 

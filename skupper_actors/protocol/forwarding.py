@@ -1,6 +1,6 @@
 """Forwarding: the router's per-stream lookup and bookkeeping (sans-IO).
 
-Shared by the link and TCP actors of one node (``actors/dataplane.py`` re-exports it
+Shared by the link and TCP actors of one node (``actors/tcp/dataplane.py`` re-exports it
 as ``DataPlane``).
 
 Data never travels through a mailbox: a link actor's reader greenlet hands each

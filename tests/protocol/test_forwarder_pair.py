@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from skupper_actors.actors.linksession import LinkSession
+from skupper_actors.actors.links.linksession import LinkSession
 from skupper_actors.protocol import amqp
 from skupper_actors.protocol import routing as rt
 from skupper_actors.protocol.forwarding import (

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from skupper_actors.actors.tcpedge import SocketSink
+from skupper_actors.actors.tcp.tcpedge import SocketSink
 from skupper_actors.protocol.forwarding import EgressSink
 from skupper_actors.protocol.tcp import BufferBudget, forward_header
 

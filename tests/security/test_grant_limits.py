@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from skupper_actors.actors.grantconn import CappedReader, ConnectionGate, GrantLimits
+from skupper_actors.actors.control.grantconn import CappedReader, ConnectionGate, GrantLimits
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -17,10 +17,8 @@ from skupper_actors.management import AddressInfo, LinkInfo, PeerLink, RouteInfo
 from skupper_actors.protocol import routing as rt
 from skupper_actors.protocol.addresses import LISTENER_PREFIX
 
-from .dataplane import DataPlane
-from .health import NodeHealth
-from .linksession import LIMIT_CONDITION
-from .messages import (
+from ..health import NodeHealth
+from ..messages import (
     BindAddress,
     ControlReceived,
     DropConnection,
@@ -35,6 +33,8 @@ from .messages import (
     Tick,
     UnbindAddress,
 )
+from ..tcp.dataplane import DataPlane
+from .linksession import LIMIT_CONDITION
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

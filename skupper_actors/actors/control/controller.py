@@ -44,9 +44,9 @@ from skupper_actors.kernel import (
 from skupper_actors.security.grants import GrantBookError
 from skupper_actors.security.redeem import TokenRefused, redeem
 
+from ..health import run_off_loop
+from ..messages import Reload, SetCost
 from .grants import EnableGrants, GrantServerInfo
-from .health import run_off_loop
-from .messages import Reload, SetCost
 from .runningsite import RunningSite
 from .statuses import StatusWriter
 

@@ -17,7 +17,7 @@ from skupper_actors.kernel import ActorRef, ChildSpec
 from skupper_actors.security import CertificateAuthority
 from skupper_actors.security.grants import GrantBook
 
-from .context import RouterContext
+from ..context import RouterContext
 
 
 class RunningSite(Protocol):

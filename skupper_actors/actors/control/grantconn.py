@@ -23,7 +23,7 @@ from typing import Any
 import gevent
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
-from .acceptpause import AcceptPause, is_resource_shortage
+from ..acceptpause import AcceptPause, is_resource_shortage
 
 SETTING_PREFIX = "grant-server-"
 

@@ -30,7 +30,7 @@ from skupper_actors.protocol.tcp import (
     TcpConnection,
 )
 
-from .context import RouterContext
+from ..context import RouterContext
 from .dataplane import EgressSink, OutStream
 from .tcpedge import ServerAddress, SocketSink, TcpCounters, close_cleanly, reset
 

@@ -24,12 +24,12 @@ from skupper_actors.management import (
 )
 from skupper_actors.management.schema import ProtocolError
 
-from .context import RouterContext
+from ..context import RouterContext
+from ..health import run_off_loop
+from ..links.routing import RoutingSnapshot
+from ..messages import GetAdaptorInfo, GetRoutingSnapshot, Reload
 from .grants import GetGrantCounters
-from .health import run_off_loop
 from .memory import memory_counters
-from .messages import GetAdaptorInfo, GetRoutingSnapshot, Reload
-from .routing import RoutingSnapshot
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -25,10 +25,10 @@ from skupper_actors.protocol.tcp import (
     StreamHeader,
 )
 
-from .acceptpause import AcceptPause
-from .context import RouterContext
+from ..acceptpause import AcceptPause
+from ..context import RouterContext
+from ..messages import BindAddress, GetAdaptorInfo, UnbindAddress
 from .dataplane import ConnectorBinding, EgressSink, StreamRefused
-from .messages import BindAddress, GetAdaptorInfo, UnbindAddress
 from .tcpconn import TcpConnectionActor
 from .tcpedge import IncomingStream, ServerAddress, TcpCounters, listener_address, reset_on_close
 from .tcpends import EgressConnection, IngressConnection

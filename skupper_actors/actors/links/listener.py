@@ -18,8 +18,8 @@ import gevent.socket
 
 from skupper_actors.kernel import Actor, ChildSpec, KernelError, Restart
 
-from .acceptpause import AcceptPause
-from .context import RouterContext
+from ..acceptpause import AcceptPause
+from ..context import RouterContext
 from .link import LinkActor
 
 _accepted = itertools.count(1)

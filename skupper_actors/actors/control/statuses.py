@@ -30,11 +30,11 @@ from skupper_actors.kernel import KernelError
 from skupper_actors.management import LinkInfo, SiteView
 from skupper_actors.security.grants import Grant
 
-from .dataplane import DataPlane
+from ..health import run_off_loop, yield_to_loop
+from ..links.routing import NetworkView, RoutingSnapshot
+from ..messages import GetNetworkView, GetRoutingSnapshot
+from ..tcp.dataplane import DataPlane
 from .grants import GrantServerInfo
-from .health import run_off_loop, yield_to_loop
-from .messages import GetNetworkView, GetRoutingSnapshot
-from .routing import NetworkView, RoutingSnapshot
 from .runningsite import RunningSite
 
 #: how long the status loop runs before it lets other greenlets (the data path) run
@@ -252,7 +252,7 @@ class _RoundView:
         return self.dp.has_destination(routing_key)
 
     def has_listener(self, routing_key: str) -> bool:
-        from skupper_actors.actors.tcp import listener_address
+        from skupper_actors.actors.tcp.adaptor import listener_address
 
         return bool(self.dp.remote.get(listener_address(routing_key)))
 

@@ -39,12 +39,11 @@ from skupper_actors.protocol.addresses import (
 )
 from skupper_actors.security.identity import UNKNOWN, PeerIdentity, peer_identity
 
-from .context import (
+from ..context import (
     RouterContext,
 )
-from .health import yield_to_loop
-from .linksession import LinkSession, PeerOverLimit
-from .messages import (
+from ..health import yield_to_loop
+from ..messages import (
     ControlReceived,
     DropConnection,
     LinkConnected,
@@ -55,6 +54,7 @@ from .messages import (
     SetCost,
     SetLinkCost,
 )
+from .linksession import LinkSession, PeerOverLimit
 from .wire import HandshakeFailed, PlainWire, TlsWire, Wire, tls_handshake
 
 _connection_ids = itertools.count(1)

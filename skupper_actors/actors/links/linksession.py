@@ -27,9 +27,9 @@ from skupper_actors.protocol.tcp import (
 )
 from skupper_actors.security.identity import UNKNOWN, PeerIdentity
 
-from .context import LinkLimits
-from .dataplane import DataPlane, Sink, StreamOwner, StreamRefused
-from .health import NodeHealth
+from ..context import LinkLimits
+from ..health import NodeHealth
+from ..tcp.dataplane import DataPlane, Sink, StreamOwner, StreamRefused
 from .wire import Wire
 
 CONTROL_CREDIT = 256

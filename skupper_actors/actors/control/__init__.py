@@ -1,0 +1,1 @@
+"""Actors of the control plane: controller, grant server, management, memory."""

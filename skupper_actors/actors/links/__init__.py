@@ -1,0 +1,1 @@
+"""Actors of inter-router links and routing."""
