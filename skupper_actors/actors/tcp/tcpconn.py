@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,7 @@ class AttemptOwner:
         self.actor.path_closed(self.attempt, condition, description or condition or "path closed")
 
 
-class TcpConnectionActor(Actor):
+class TcpConnectionActor(Actor, ABC):
     """One TCP connection at the edge of the VAN; ``_set_up`` (a subclass's) runs first."""
 
     lifecycle_log_level = "debug"
@@ -159,8 +160,9 @@ class TcpConnectionActor(Actor):
                 self.ref.tell(_Finished(reason="done"))
 
     # -- events in, effects out ---------------------------------------------------------------
+    @abstractmethod
     def _set_up(self) -> None:
-        raise NotImplementedError
+        """Connect this side (a subclass's, in tcpends.py), then ``_pump``."""
 
     def path_closed(self, attempt: int, condition: str | None, why: str) -> None:
         """The link carrying an outgoing stream ended before the stream did."""
