@@ -15,7 +15,7 @@ import gevent.socket
 from .ledger import ConnectionRecord, Ledger, Outcome
 from .pattern import DOWN, REQUEST, STREAM, UP, ExchangeHeader, Pattern, Verifier, content_key
 from .scenario import ConnectionTraffic, RequestTraffic, StreamTraffic, TrafficSpec
-from .traffic_server import READ_SIZE, abort, quietly
+from .traffic_server import READ_SIZE, abort, quietly, reset_seen_by_writer
 
 RETRY_PAUSE = 0.2
 
@@ -196,7 +196,15 @@ class TrafficClients:
         writer = gevent.spawn(quietly, self._write_stream, sock, header, pattern, record)
         try:
             verifier = Verifier(pattern, key, DOWN, record.down)
-            self._receive(sock, record, verifier, record.down)
+            try:
+                self._receive(sock, record, verifier, record.down)
+            except _Failed as failed:
+                # a reset the upload's send took first reads as a clean EOF here
+                truncated = failed.outcome is Outcome.TRUNCATED
+                reset = reset_seen_by_writer(writer) if truncated else None
+                if reset is not None:
+                    raise _classify(reset) from None
+                raise
             if sock.recv(1):
                 raise _Failed(Outcome.CORRUPTED, "bytes past the end of the stream")
             writer.join(self.spec.idle_timeout)

@@ -51,6 +51,23 @@ def recv_exactly(sock: Any, count: int) -> bytes:
     return b"".join(parts)
 
 
+#: how long a clean-looking EOF waits for the socket's writer to say whether it was a reset
+RESET_SETTLE = 0.5
+
+
+def reset_seen_by_writer(writer: Any) -> OSError | None:
+    """The error that ended ``writer`` (a ``quietly`` greenlet on the same socket), if any.
+
+    Linux hands a received reset to the first call on the socket only: when the writer's
+    send takes the ECONNRESET, the reader's next recv returns b"" as if the peer had ended
+    cleanly. A clean EOF before every byte is a silent truncation only if the writer did
+    not meet a reset meanwhile.
+    """
+    writer.join(RESET_SETTLE)
+    value = writer.value if writer.dead else None
+    return value if isinstance(value, OSError) else None
+
+
 def quietly(function: Any, *args: Any) -> OSError | None:
     """Run ``function``; return the socket error it raised instead of raising it.
 
@@ -163,8 +180,12 @@ class TrafficServer:
         if verifier.first_bad is not None:
             outcome, error = Outcome.CORRUPTED, f"byte {verifier.first_bad} differs"
         elif outcome is Outcome.INTACT and not verifier.complete:
-            outcome = Outcome.TRUNCATED
-            error = f"clean EOF after {verifier.received} of {header.up} bytes"
+            reset = reset_seen_by_writer(writer)
+            if reset is not None:
+                outcome, error = Outcome.ERROR, f"{type(reset).__name__}: {reset} (writing)"
+            else:
+                outcome = Outcome.TRUNCATED
+                error = f"clean EOF after {verifier.received} of {header.up} bytes"
         if outcome is not Outcome.INTACT:
             writer.kill()
             abort(sock)
