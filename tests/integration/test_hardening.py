@@ -34,20 +34,6 @@ FLOOD = 1300  # ~1,100 would do; the margin keeps it sure on a slow machine
 TIMEOUT = 10.0  # the grant server's handshake and idle timeouts here: the flood piles up
 
 
-@pytest.fixture
-def sites(tmp_path):
-    started: list[SiteProcess] = []
-
-    def make(name: str, link_access: bool = False) -> SiteProcess:
-        site = SiteProcess(tmp_path, name, link_access=link_access)
-        started.append(site)
-        return site
-
-    yield make
-    for site in started:
-        site.stop()
-
-
 def issue_token(site: SiteProcess, grant: str, name: str | None = None) -> AccessToken:
     site.write("AccessGrant", grant, {"redemptionsAllowed": 1, "expirationWindow": "15m"})
     site.reload()

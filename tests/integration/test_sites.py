@@ -67,20 +67,6 @@ def web():
     server.shutdown()
 
 
-@pytest.fixture
-def sites(tmp_path):
-    started: list[SiteProcess] = []
-
-    def make(name: str, link_access: bool = False) -> SiteProcess:
-        site = SiteProcess(tmp_path, name, link_access=link_access)
-        started.append(site)
-        return site
-
-    yield make
-    for site in started:
-        site.stop()
-
-
 def test_token_links_two_sites_and_http_flows(sites, web) -> None:
     web_port, payload = web
     west = sites("west", link_access=True)
