@@ -25,6 +25,7 @@ from skupper_actors.actors.control.grants import GrantServerActor, ReloadCertifi
 from skupper_actors.actors.control.management import ManagementActor
 from skupper_actors.actors.links.listener import GetBoundAddress
 from skupper_actors.api import Endpoint, Namespace, Resource, Site, load_resources
+from skupper_actors.api.settings import lenient_setting
 from skupper_actors.controller.desired import Desired, LinkTarget, desired_state
 from skupper_actors.kernel import (
     ActorRef,
@@ -171,7 +172,9 @@ class NamespaceNode:
         ctx = self.ctx
         settings = routing_settings(self.site)
         grants_host = self.site.spec.settings.get("grant-server-host", "127.0.0.1")
-        grants_port = int(self.site.spec.settings.get("grant-server-port", "0"))
+        grants_port = lenient_setting(
+            self.site.spec.settings, "grant-server-port", 0, _setting_invalid, low=0, high=65535
+        )
         grant_limits = GrantLimits.from_settings(self.site.spec.settings, _setting_invalid)
         ctx.dataplane.budget.set_limit(
             buffer_budget_setting(self.site.spec.settings, _setting_invalid)
@@ -222,35 +225,17 @@ def buffer_budget_setting(
 ) -> int:
     """The node-wide buffer budget in bytes (`tcp-buffer-budget`); a bad value keeps
     the default (and is told)."""
-    text = settings.get(BUFFER_BUDGET_SETTING)
-    if text is None:
-        return DEFAULT_BUFFER_BUDGET
-    try:
-        value = int(text)
-    except ValueError:
-        problem(BUFFER_BUDGET_SETTING, text, "must be an integer")
-        return DEFAULT_BUFFER_BUDGET
-    if value <= 0:
-        problem(BUFFER_BUDGET_SETTING, text, "must be greater than 0")
-        return DEFAULT_BUFFER_BUDGET
-    return value
+    return lenient_setting(
+        settings, BUFFER_BUDGET_SETTING, DEFAULT_BUFFER_BUDGET, problem, positive=True
+    )
 
 
 def window_setting(settings: Mapping[str, str], problem: Callable[[str, str, str], None]) -> int:
     """A TCP stream's window in bytes (`tcp-window`, 65536 to 1 GiB); a bad value keeps
     the default (and is told)."""
-    text = settings.get(WINDOW_SETTING)
-    if text is None:
-        return DEFAULT_WINDOW
-    try:
-        value = int(text)
-    except ValueError:
-        problem(WINDOW_SETTING, text, "must be an integer")
-        return DEFAULT_WINDOW
-    if not 64 << 10 <= value <= 1 << 30:
-        problem(WINDOW_SETTING, text, "must be 65536 to 1073741824")
-        return DEFAULT_WINDOW
-    return value
+    return lenient_setting(
+        settings, WINDOW_SETTING, DEFAULT_WINDOW, problem, low=64 << 10, high=1 << 30
+    )
 
 
 def build_namespace_node(ns: Namespace) -> NamespaceNode:

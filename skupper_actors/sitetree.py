@@ -40,6 +40,7 @@ from skupper_actors.actors.links.listener import InterRouterListener
 from skupper_actors.actors.links.routing import RoutingActor
 from skupper_actors.actors.tcp.adaptor import TcpConnectorActor, TcpListenerActor
 from skupper_actors.api import Site
+from skupper_actors.api.settings import site_setting
 from skupper_actors.controller.desired import Desired, LinkTarget
 from skupper_actors.kernel import ChildSpec, Strategy, Supervisor, child, supervisor_child
 from skupper_actors.protocol.addressing import DistributionMode
@@ -184,13 +185,13 @@ def routing_settings(site: Site) -> RoutingSettings:
     default = RoutingSettings()
     return replace(
         default,
-        hello_interval=_number(settings, "hello-interval", default.hello_interval),
-        hello_max_age=_number(settings, "hello-max-age", default.hello_max_age),
-        ra_interval=_number(settings, "ra-interval", default.ra_interval),
-        max_addresses_per_router=_whole(
+        hello_interval=site_setting(settings, "hello-interval", default.hello_interval),
+        hello_max_age=site_setting(settings, "hello-max-age", default.hello_max_age),
+        ra_interval=site_setting(settings, "ra-interval", default.ra_interval),
+        max_addresses_per_router=site_setting(
             settings, "max-addresses-per-router", default.max_addresses_per_router
         ),
-        max_addresses_per_update=_whole(
+        max_addresses_per_update=site_setting(
             settings, "max-addresses-per-update", default.max_addresses_per_update
         ),
     )
@@ -201,30 +202,12 @@ def link_limits(site: Site) -> LinkLimits:
     settings = site.spec.settings
     defaults = LinkLimits()
     return LinkLimits(
-        max_links_per_connection=_whole(
+        max_links_per_connection=site_setting(
             settings, "max-links-per-connection", defaults.max_links_per_connection
         ),
-        max_frame_size=_whole(settings, "max-frame-size", defaults.max_frame_size),
-        max_control_entries=_whole(settings, "max-control-entries", defaults.max_control_entries),
-        max_message_size=_whole(settings, "max-message-size", defaults.max_message_size),
+        max_frame_size=site_setting(settings, "max-frame-size", defaults.max_frame_size),
+        max_control_entries=site_setting(
+            settings, "max-control-entries", defaults.max_control_entries
+        ),
+        max_message_size=site_setting(settings, "max-message-size", defaults.max_message_size),
     )
-
-
-def _number(settings: Mapping[str, str], name: str, default: float) -> float:
-    value = settings.get(name)
-    if value is None:
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise ValueError(f"setting {name}: {value!r} is not a number") from None
-
-
-def _whole(settings: Mapping[str, str], name: str, default: int) -> int:
-    value = settings.get(name)
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"setting {name}: {value!r} is not a whole number") from None

@@ -87,3 +87,17 @@ def test_routing_settings_override_the_timers() -> None:
         site(**{"hello-interval": "0.25", "hello-max-age": "1", "ra-interval": "10"})
     )
     assert (given.hello_interval, given.hello_max_age, given.ra_interval) == (0.25, 1.0, 10.0)
+
+
+def test_one_reader_for_every_numeric_setting() -> None:
+    from skupper_actors.api.settings import SettingInvalid, lenient_setting, site_setting
+
+    assert site_setting({}, "tcp-window", 7) == 7
+    assert site_setting({"x": "2.5"}, "x", 1.0) == 2.5
+    with pytest.raises(SettingInvalid, match=r"setting x: 'inf' is not greater than 0"):
+        site_setting({"x": "inf"}, "x", 1.0, positive=True)
+    with pytest.raises(SettingInvalid, match=r"setting port: '70000' is not from 0 to 65535"):
+        site_setting({"port": "70000"}, "port", 0, low=0, high=65535)
+    told: list[tuple[str, str, str]] = []
+    assert lenient_setting({"port": "web"}, "port", 0, lambda *p: told.append(p)) == 0
+    assert told == [("port", "web", "is not a whole number")]

@@ -26,9 +26,9 @@ def test_limits_come_from_site_settings_and_bad_values_keep_the_default() -> Non
     )
     assert limits == GrantLimits(max_connections=500, idle_timeout=2.5)
     assert told == [
-        ("grant-server-max-connections-per-peer", "1.5", "must be an integer"),
-        ("grant-server-handshake-timeout", "soon", "must be a number"),
-        ("grant-server-max-request-bytes", "0", "must be greater than 0"),
+        ("grant-server-max-connections-per-peer", "1.5", "is not a whole number"),
+        ("grant-server-handshake-timeout", "soon", "is not a number"),
+        ("grant-server-max-request-bytes", "0", "is not greater than 0"),
     ]
     assert "grant-server-request-timeout" in limits.setting_names()
 

@@ -23,6 +23,8 @@ from typing import Any
 import gevent
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
+from skupper_actors.api.settings import lenient_setting
+
 from ..acceptpause import AcceptPause, is_resource_shortage
 
 SETTING_PREFIX = "grant-server-"
@@ -46,20 +48,10 @@ class GrantLimits:
         """The limits a Site's settings ask for; a bad value keeps the default (and is told)."""
         values: dict[str, Any] = {}
         for item in fields(cls):
+            default = item.default
+            assert isinstance(default, int | float)
             key = SETTING_PREFIX + item.name.replace("_", "-")
-            text = settings.get(key)
-            if text is None:
-                continue
-            kind = int if item.type == "int" else float
-            try:
-                value = kind(text)
-            except ValueError:
-                problem(key, text, f"must be {'an integer' if kind is int else 'a number'}")
-                continue
-            if not value > 0 or value == float("inf"):
-                problem(key, text, "must be greater than 0")
-                continue
-            values[item.name] = value
+            values[item.name] = lenient_setting(settings, key, default, problem, positive=True)
         return cls(**values)
 
     def setting_names(self) -> tuple[str, ...]:
