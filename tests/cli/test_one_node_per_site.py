@@ -113,3 +113,33 @@ def test_an_access_point_that_cannot_bind_makes_the_site_not_ready(cli: Cli) -> 
         taken.close()
         stop_all(cli, "west")
 
+
+
+def test_a_listener_whose_port_was_taken_binds_once_the_port_is_free(cli: Cli) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    cli("-n", "west", "site", "create", "west", "--wait", "none").check()
+    try:
+        cli("-n", "west", "system", "start").check()
+        cli("-n", "west", "listener", "create", "web", port).check(ExitCode.FAILED)
+        taken.close()  # the other program ends: no edit of the Listener is needed
+
+        def bound() -> bool:
+            with socket.socket() as probe:
+                probe.settimeout(1)
+                return probe.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_until(bound, 15, "the Listener to bind its port once free")
+
+        def not_in_error() -> dict | None:
+            out = cli("-n", "west", "listener", "status", "web", "-o", "json").out
+            data = json.loads(out) if out else {}
+            return data if data.get("status", {}).get("status") not in (None, "Error") else None
+
+        listener = wait_until(not_in_error, 10, "the Listener's status to leave Error")
+        assert "Address already in use" not in json.dumps(listener)
+    finally:
+        taken.close()
+        stop_all(cli, "west")

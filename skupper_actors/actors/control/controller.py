@@ -52,6 +52,10 @@ from .statuses import StatusWriter
 
 POLL_INTERVAL = 1.0
 STATUS_INTERVAL = 2.0
+#: a resource that did not start (its port taken, say) is tried again after this long,
+#: doubling after each failure up to ``RETRY_MAX`` (the first try after a change is at once)
+RETRY_FIRST = 2.0
+RETRY_MAX = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +74,8 @@ class ControllerActor(StatusWriter, Actor):
         self.failures: dict[tuple[str, str], str] = {}  # (kind, name) -> why it is not running
         self.rejected: dict[tuple[str, str], str] = {}  # (kind, name) -> why it cannot apply
         self._step_failures = 0  # OSErrors in a row (see _guarded)
+        self._retry_delay = RETRY_FIRST
+        self._retry_at = 0.0
         self.fingerprint: tuple[tuple[str, float, int], ...] = ()
         self.last_status = 0.0
         self.grant_server: GrantServerInfo | None = None
@@ -130,8 +136,23 @@ class ControllerActor(StatusWriter, Actor):
             self.reconcile()
         elif self._fingerprint() != self.fingerprint:
             self.reconcile()
+        elif self.failures and time.monotonic() >= self._retry_at:
+            self._retry_failed()
         elif time.monotonic() - self.last_status >= STATUS_INTERVAL:
             self.write_statuses()
+
+    def _retry_failed(self) -> None:
+        """Start again what did not start (a Listener whose port another process held):
+        it runs once the cause is gone, without an edit of its resource."""
+        groups = {kind: group for group, kind in _KIND.items()}
+        retried = [(groups[kind], name) for kind, name in self.failures if kind in groups]
+        for group, name in retried:
+            if self._start(group, name, self.current):
+                self.log.info("resource_started_on_retry", kind=_KIND[group], name=name)
+        if self.failures:
+            self._retry_at = time.monotonic() + self._retry_delay
+            self._retry_delay = min(RETRY_MAX, self._retry_delay * 2)
+        self.write_statuses()
 
     # -- reading ---------------------------------------------------------------------------
     def _fingerprint(self) -> tuple[tuple[str, float, int], ...]:
@@ -209,23 +230,34 @@ class ControllerActor(StatusWriter, Actor):
             if supervisor is not None:
                 supervisor.terminate_child(self.node.child_id(group, name))
         for group, name in steps.start:
-            supervisor = self._supervisor(group)
-            key = (_KIND[group], name)
-            if supervisor is None:
-                self.failures[key] = "the router is restarting"
-                continue
-            try:
-                spec: ChildSpec = self.node.child_spec(group, name, desired)
-                supervisor.start_child(spec)
-                self.failures.pop(key, None)
-            except (StartFailed, ValueError, KernelError, OSError) as error:
-                reason = getattr(error, "reason", error)
-                self.failures[key] = _where(group, name, desired) + str(reason)
-                self.log.error("resource_not_started", kind=key[0], name=name, error=str(reason))
+            self._start(group, name, desired)
+        if self.failures:
+            self._retry_delay = RETRY_FIRST
+            self._retry_at = time.monotonic() + RETRY_FIRST
         for name, cost in steps.cost_changes:
             link = self.node.ctx.lookup(self.node.child_id("links", name))
             if link is not None:
                 link.tell(SetCost(cost=cost))
+
+    def _start(self, group: str, name: str, desired: Desired) -> bool:
+        """Start one resource's child; on failure, say why in ``failures`` (its status)."""
+        supervisor = self._supervisor(group)
+        key = (_KIND[group], name)
+        if supervisor is None:
+            self.failures[key] = "the router is restarting"
+            return False
+        try:
+            spec: ChildSpec = self.node.child_spec(group, name, desired)
+            supervisor.start_child(spec)
+        except (StartFailed, ValueError, KernelError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            why = _where(group, name, desired) + str(reason)
+            if self.failures.get(key) != why:
+                self.log.error("resource_not_started", kind=key[0], name=name, error=str(reason))
+            self.failures[key] = why
+            return False
+        self.failures.pop(key, None)
+        return True
 
     def _supervisor(self, group: str) -> SupervisorRef | None:
         ref = self.node.ctx.lookup(self.node.group_supervisor(group))
