@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+from typing import NamedTuple
 
 from .addresses import MULTICAST_PREFIX
 
@@ -27,9 +28,12 @@ class DistributionMode(StrEnum):
     MULTICAST = "multicast"  # every destination
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Destination:
-    """Where a connection can go: a local connector, or another router as a whole."""
+class Destination(NamedTuple):
+    """Where a connection can go: a local connector, or another router as a whole.
+
+    A named tuple, not a dataclass: it keys the outstanding counts, looked up several
+    times per connection, and a tuple hashes in C.
+    """
 
     router_id: str
     connector_id: str | None = None  # set for a destination on this router

@@ -451,8 +451,10 @@ class LinkSession:
         length = self.lengths.pop(event.link_id, None)
         if sink is not None:
             sink.end(event.aborted, length)
-        with contextlib.suppress(amqp.AmqpUsageError):
+        try:  # noqa: SIM105  (per connection: no contextlib)
             self.conn.close_link(event.link_id)
+        except amqp.AmqpUsageError:
+            pass
 
     def link_closed(self, event: amqp.LinkClosed) -> bool:
         """Returns True when a control or message link closed (the connection is unusable)."""

@@ -9,7 +9,6 @@ in tcpends.py, one subclass per side.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import time
 from abc import ABC, abstractmethod
@@ -186,8 +185,10 @@ class TcpConnectionActor(Actor, ABC):
                 lost = event is Event.PATH_LOST
                 self._stop_sender("skupper:path-lost" if lost else "skupper:connection-failed", why)
             elif effect is Effect.SHUTDOWN_WRITE:
-                with contextlib.suppress(OSError):
+                try:  # noqa: SIM105  (per connection: no contextlib)
                     self.sock.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
             elif effect is Effect.RESET:
                 self.log.debug("tcp_connection_reset", reason=why)
                 reset(self.sock)  # now: the peer learns at once

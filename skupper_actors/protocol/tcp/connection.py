@@ -26,13 +26,20 @@ from enum import Enum
 from .window import DEFAULT_ACK_EVERY, DEFAULT_WINDOW, Acknowledger, Window
 
 
-class Half(Enum):
+class _Member(Enum):
+    """Members hash by identity (each is a singleton): Enum's own ``__hash__`` is a Python
+    function, and the tables below are looked up several times per connection."""
+
+    __hash__ = object.__hash__
+
+
+class Half(_Member):
     OPEN = "open"
     ENDED = "ended"
     ABORTED = "aborted"
 
 
-class Event(Enum):
+class Event(_Member):
     """What happens to a connection (the machine's input)."""
 
     LOCAL_END = "local_end"  # the socket read a clean EOF (its peer half-closed)
@@ -44,7 +51,7 @@ class Event(Enum):
     STOP = "stop"  # the connection is stopped from outside (node stop, crash)
 
 
-class Effect(Enum):
+class Effect(_Member):
     """What the actor must do (the machine's output), in the order given."""
 
     STOP_READING = "stop_reading"
@@ -56,7 +63,7 @@ class Effect(Enum):
     CLOSE = "close"  # close the socket with a FIN: both halves ended cleanly
 
 
-class Closing(Enum):
+class Closing(_Member):
     CLEAN = "clean"
     RESET = "reset"
 
