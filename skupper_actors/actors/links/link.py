@@ -338,22 +338,34 @@ class LinkActor(Actor):
         connection's links, a link record, its flow), so a read goes in pieces whose
         size adapts: a piece that took more than half of ``READ_SLICE`` halves the next
         (down to ``MIN_PIECE``), a quick one doubles it (up to ``MAX_PIECE``: stream
-        bytes stay in big pieces), and the loop is given up between pieces once
-        ``READ_SLICE`` has passed.
+        bytes stay in big pieces), and the loop is given up between pieces once this
+        reader has held it for ``READ_SLICE``. A read that fits in one piece (most do)
+        goes in whole, untimed.
+
+        The slice starts again whenever the event loop has run since the reader last
+        looked (it waited in ``read``): only a reader that reads on and on without
+        waiting gives the loop up on purpose.
         """
         conn = session.conn
         clock = time.monotonic
+        iteration = session.loop.iteration
+        if iteration != session.loop_iteration:
+            session.loop_iteration = iteration
+            session.slice_started = clock()
         size = len(data)
+        if size <= session.piece:
+            conn.receive_data(data)
+            ended = self._handle_events(session)
+            session.flush()
+            if clock() - session.slice_started > READ_SLICE:
+                self._yield(session)
+            return ended
         start = 0
         while True:
             piece = session.piece
             began = clock()
-            if start == 0 and size <= piece:
-                conn.receive_data(data)
-                start = size
-            else:
-                conn.receive_data(data[start : start + piece])
-                start += piece
+            conn.receive_data(data[start : start + piece])
+            start += piece
             ended = self._handle_events(session)
             session.flush()
             now = clock()
@@ -363,18 +375,23 @@ class LinkActor(Actor):
             elif took < READ_SLICE / 8 and piece < MAX_PIECE:
                 session.piece = piece * 2
             if now - session.slice_started > READ_SLICE:
-                yield_to_loop()
-                session.slice_started = clock()
+                self._yield(session)
             if ended is not None or start >= size or session.closing is not None:
                 return ended
+
+    @staticmethod
+    def _yield(session: LinkSession) -> None:
+        """Let the loop run a whole iteration; a new slice starts after it."""
+        yield_to_loop()
+        session.loop_iteration = session.loop.iteration
+        session.slice_started = time.monotonic()
 
     def _handle_events(self, session: LinkSession) -> str | None:
         conn = session.conn
         for count, event in enumerate(conn.events(), 1):
             if count % 16 == 0 and time.monotonic() - session.slice_started > READ_SLICE:
                 session.flush()
-                yield_to_loop()  # a long batch (an attach flood): let the others run
-                session.slice_started = time.monotonic()
+                self._yield(session)  # a long batch (an attach flood): let the others run
             kind = type(event)
             if kind is amqp.StreamData:
                 session.stream_data(event)  # type: ignore[arg-type]

@@ -64,12 +64,15 @@ def _stream_link_name(header: StreamHeader) -> str:
 # connection lives), so past this a stream's chunks wait here, as Python bytes freed
 # when sent, and go on as output leaves (docs/limits.md, "Memory").
 DELIVERY_BACKLOG = 240 << 10
+#: a stream's proton backlog is looked at after this many bytes (so it stays under
+#: DELIVERY_BACKLOG + BACKLOG_CHECK + one chunk)
+BACKLOG_CHECK = 16 << 10
 
 
 class RemoteStream:
     """The sending end of a stream over this connection."""
 
-    __slots__ = ("delivery", "done", "held", "held_end", "link", "session")
+    __slots__ = ("delivery", "done", "held", "held_end", "link", "session", "unchecked")
 
     def __init__(self, session: LinkSession, link: int, delivery: int) -> None:
         self.session = session
@@ -78,20 +81,30 @@ class RemoteStream:
         self.done = False
         self.held: deque[bytes] | None = None  # chunks waiting for proton's backlog to shrink
         self.held_end: tuple[int | None] | None = None  # an end waiting behind them
+        self.unchecked = 0  # bytes written since proton's backlog was last looked at
 
     def write(self, chunk: bytes) -> None:
         if not self.done:
             session = self.session
             held = self.held
-            if held is not None or session.conn.stream_backlog(self.delivery) >= DELIVERY_BACKLOG:
-                if held is None:
-                    held = self.held = deque()
-                    session.held[self] = None
-                held.append(chunk)
-                session.dataplane.budget.add(len(chunk))
-                return
-            session.conn.write_stream(self.delivery, chunk)
-            session.flush()
+            if held is None:
+                # proton's backlog is looked at once per BACKLOG_CHECK bytes, not per
+                # chunk: small chunks (a request, an echo) cost no look at all
+                unchecked = self.unchecked + len(chunk)
+                if unchecked < BACKLOG_CHECK:
+                    self.unchecked = unchecked
+                    session.conn.write_stream(self.delivery, chunk)
+                    session.flush()
+                    return
+                self.unchecked = 0
+                if session.conn.stream_backlog(self.delivery) < DELIVERY_BACKLOG:
+                    session.conn.write_stream(self.delivery, chunk)
+                    session.flush()
+                    return
+                held = self.held = deque()
+                session.held[self] = None
+            held.append(chunk)
+            session.dataplane.budget.add(len(chunk))
 
     def feed(self) -> bool:
         """Move held chunks into proton while its backlog allows; True if any moved.
@@ -204,7 +217,9 @@ class LinkSession:
         self.identity: PeerIdentity = UNKNOWN
         self.claimed: str | None = None  # the router id this connection holds a claim on
         self.links_refused = 0
-        self.slice_started = 0.0  # when the reader last let other greenlets run
+        self.slice_started = 0.0  # since when the reader has held the loop
+        self.loop = gevent.get_hub().loop
+        self.loop_iteration = -1  # the loop's iteration when the reader last looked
         self.piece = 8 << 10  # bytes handed to the engine at a time (see LinkActor._receive)
         self.conn = conn
         self.link_id = link_id
