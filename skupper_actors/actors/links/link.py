@@ -55,14 +55,14 @@ from ..messages import (
     SetLinkCost,
 )
 from .linksession import LinkSession, PeerOverLimit
-from .wire import HandshakeFailed, PlainWire, TlsWire, Wire, tls_handshake
+from .wire import READ_SIZE, HandshakeFailed, PlainWire, TlsWire, Wire, tls_handshake
 
 _connection_ids = itertools.count(1)
 #: a connection's reader lets the other greenlets run after holding the loop this long
 #: (a peer that floods it with frames must not starve the other links' HELLOs)
 READ_SLICE = 0.005
 MIN_PIECE = 2 << 10
-MAX_PIECE = 64 << 10
+MAX_PIECE = READ_SIZE  # a whole read: stream bytes go to the engine as they came
 
 
 class LinkRefused(Exception):
