@@ -142,6 +142,8 @@ class Endpoints:
     sink: int
     echo: int
     iperf: int | None
+    #: more servers by routing key (e.g. ``bench-redis``), each reached through a listener
+    extra: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -189,6 +191,7 @@ class Topology:
         server_ports = {"bench-sink": self.servers.sink, "bench-echo": self.servers.echo}
         if self.servers.iperf is not None:
             server_ports["bench-iperf"] = self.servers.iperf
+        server_ports.update(self.servers.extra)
         listen_ports = {key: self.ports.take() for key in server_ports}
         for site in sites:
             inter: dict[str, Any] = {"host": "127.0.0.1", "port": inter_ports[site]}
@@ -224,6 +227,7 @@ class Topology:
             sink=listen_ports["bench-sink"],
             echo=listen_ports["bench-echo"],
             iperf=listen_ports.get("bench-iperf"),
+            extra={key: listen_ports[key] for key in self.servers.extra},
         )
 
     def start(self) -> None:
@@ -246,9 +250,10 @@ class Topology:
         ingress = ManagementClient(self.nodes[0].runtime_dir, timeout=1)
         egress_site = self.nodes[-1].site
         keys = [k for k in KEYS if k != "bench-iperf" or self.endpoints.iperf is not None]
+        keys += list(self.endpoints.extra)
         wait_until(lambda: self._routed(ingress, egress_site, keys), timeout,
                    f"{self.name}: route and addresses at site a")
-        ports = [self.endpoints.sink, self.endpoints.echo]
+        ports = [self.endpoints.sink, self.endpoints.echo, *self.endpoints.extra.values()]
         wait_until(lambda: all(listening(p) for p in ports), timeout,
                    f"{self.name}: listeners to listen")
 
