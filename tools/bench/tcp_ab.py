@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""A/B of two node builds on a noisy machine: the same figures as tcp_bench.py, interleaved.
+
+    python tools/bench/tcp_ab.py --b-cmd "env PYTHONPATH=/path/to/old/tree python -m \
+        skupper_actors.node_cli" [--a-cmd CMD] [--paths 2plain,2tls] [--rounds 10]
+
+Both builds run at once (one topology each); every round measures each figure on A and
+then on B (B first on odd rounds), so that a neighbour's burst falls on both alike.
+``tcp_bench.py`` run twice in a row compares one minute with the next; on a shared
+machine those differ by more than the 5% an A/B must resolve. Printed per figure: the
+medians, the ratio of the medians, the median of the per-round ratios (the steadier
+figure) and every sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import tcp_bench
+
+FIGURES = (
+    "single_gbit_node_cpu_s_per_gb",
+    "echo_node_cpu_us",
+    "conn_node_cpu_us",
+    "single_gbit",
+    "echo_p50_us",
+    "conn_per_s",
+)
+
+
+def bench(paths: list[str], node_cmd: str) -> tcp_bench.Bench:
+    args = argparse.Namespace(
+        quick=True, paths=paths, node_cmd=node_cmd, work_dir=None, throughput_tool="builtin",
+        profile=None, json=None,
+    )
+    made = tcp_bench.Bench(args)
+    made.start()
+    return made
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--a-cmd", default="", help="build A's node command (default: this tree)")
+    parser.add_argument("--b-cmd", required=True, help="build B's node command")
+    parser.add_argument("--paths", default="2plain,2tls")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--json", metavar="FILE")
+    args = parser.parse_args(argv)
+    paths = args.paths.split(",")
+    builds: dict[str, tcp_bench.Bench] = {}
+    try:
+        builds["A"] = bench(paths, args.a_cmd)
+        builds["B"] = bench(paths, args.b_cmd)
+        for round_no in range(args.rounds):
+            order = ["A", "B"] if round_no % 2 == 0 else ["B", "A"]
+            print(f"round {round_no + 1} of {args.rounds}", file=sys.stderr, flush=True)
+            for path in paths:
+                for name in order:
+                    b = builds[name]
+                    b.measure_throughput(path, "single_gbit", 1)
+                    b.measure_echo(path)
+                    b.measure_connections(path)
+    finally:
+        for b in builds.values():
+            b.stop()
+    print(f"A: {args.a_cmd or 'this tree'}\nB: {args.b_cmd}\n{args.rounds} rounds, interleaved")
+    result: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for path in paths:
+        result[path] = {}
+        for figure in FIGURES:
+            a = builds["A"].samples[path].get(figure, [])
+            b = builds["B"].samples[path].get(figure, [])
+            if not a or not b:
+                continue
+            result[path][figure] = {"A": a, "B": b}
+            paired = statistics.median(x / y for x, y in zip(a, b, strict=False))
+            ma, mb = statistics.median(a), statistics.median(b)
+            print(f"{path:6s} {figure:30s} A {ma:9.3f}  B {mb:9.3f}  A/B {ma / mb:5.3f}"
+                  f"  paired {paired:5.3f}")
+            print(f"{'':37s} A {[round(x, 2) for x in a]}\n{'':37s} B {[round(x, 2) for x in b]}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            {"a": args.a_cmd, "b": args.b_cmd, "rounds": args.rounds, "samples": result},
+            indent=1,
+        ))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
