@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from proton import Message, ProtonException
+
 from skupper_actors.protocol.vanflow import (
     FLOW_TYPES,
     SOURCE_ROUTER,
@@ -28,12 +30,22 @@ from skupper_actors.protocol.vanflow import (
     Value,
     VanflowDecodeError,
     VanflowMessage,
-    decode,
     flows_address,
+    from_message,
     heartbeats_address,
     logs_address,
     source_of,
 )
+
+
+def source_of_address(address: str | None) -> str | None:
+    """Whose records an address carries (``mc/sfe.<id>[.flows|.logs|.heartbeats]``)."""
+    if not address or not address.startswith("mc/sfe.") or address == "mc/sfe.all":
+        return None
+    source = address[len("mc/sfe.") :]
+    for suffix in (".flows", ".logs", ".heartbeats"):
+        source = source.removesuffix(suffix)
+    return source
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,12 +149,15 @@ class Collector:
 
     # -- in ------------------------------------------------------------------------------------
     def receive_bytes(self, data: bytes, *, now: float, source: str | None = None) -> list[Effect]:
+        """One encoded message; without ``source``, its ``to`` address tells whose it is."""
+        amqp = Message()
         try:
-            message = decode(data, self.stats.problems)
-        except VanflowDecodeError:
+            amqp.decode(data)
+            message = from_message(amqp.subject, amqp.properties, amqp.body, self.stats.problems)
+        except (VanflowDecodeError, ProtonException):
             self.stats.decode_errors += 1
             return []
-        return self.receive(message, now=now, source=source)
+        return self.receive(message, now=now, source=source or source_of_address(amqp.address))
 
     def receive(
         self, message: VanflowMessage, *, now: float, source: str | None = None

@@ -49,6 +49,15 @@ class Network:
     def get(self, kind: RecordType, identity: str | None) -> StoredRecord | None:
         return None if identity is None else self.collector.by_type[kind].get(identity)
 
+    def router_named(self, name: str) -> str | None:
+        """A router's identity from its name (a trace names routers), or the identity."""
+        if name in self.collector.by_type[RecordType.ROUTER]:
+            return name
+        for router in self.of(RecordType.ROUTER):
+            if router.get_str(Attr.NAME) == name:
+                return router.identity
+        return None
+
     def router_site(self, router_id: str | None) -> StoredRecord | None:
         router = self.get(RecordType.ROUTER, router_id)
         return self.get(RecordType.SITE, _s(router, Attr.PARENT))
@@ -222,9 +231,9 @@ def connections(net: Network) -> list[Item]:
         trace = flow.get_str(Attr.TRACE)
         routers_on_path = [] if not trace or trace == "Local" else trace.split("|")
         trace_sites = []
-        for router_id in routers_on_path:
-            site = net.router_site(router_id)
-            trace_sites.append(_s(site, Attr.NAME) or router_id)
+        for router_name in routers_on_path:
+            site = net.router_site(net.router_named(router_name))
+            trace_sites.append(_s(site, Attr.NAME) or router_name)
         start, end = flow.start, flow.end
         item = {
             **_base(flow),

@@ -130,7 +130,7 @@ def test_connections_merge_both_sides(api: tuple[str, TwoSites]) -> None:
     assert conn["latency"] == 900 and conn["latencyReverse"] == 400
     assert conn["sourceSiteName"] == "west" and conn["destSiteName"] == "east"
     assert conn["routingKey"] == "web" and conn["connectorId"] == net.connector
-    assert conn["traceSites"] == ["east"] and conn["duration"] is not None
+    assert conn["traceSites"] == ["west", "east"] and conn["duration"] is not None
     assert conn["destProcessName"] == f"site-server-127.0.0.1-{EAST_SITE[:8]}"
 
 

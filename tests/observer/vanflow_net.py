@@ -128,7 +128,7 @@ class TwoSites:
                 Attr.CONNECTOR: self.connector,
                 Attr.PROXY_HOST: "127.0.0.1",
                 Attr.PROXY_PORT: str(port + 1),
-                Attr.TRACE: f"{self.east.source_id}",
+                Attr.TRACE: "0/west|0/east",
             },
             now=now,
         )

@@ -28,6 +28,7 @@ from skupper_actors.protocol.tcp import (
 from ..acceptpause import AcceptPause
 from ..context import RouterContext
 from ..messages import BindAddress, GetAdaptorInfo, UnbindAddress
+from ..vanflow import AdaptorStarted, AdaptorStopped, tell_vanflow
 from .dataplane import ConnectorBinding, EgressSink, StreamRefused
 from .tcpconn import TcpConnectionActor
 from .tcpedge import IncomingStream, ServerAddress, TcpCounters, listener_address, reset_on_close
@@ -84,6 +85,7 @@ class TcpListenerActor(Supervisor):
             "tcp_listener_started", routing_key=self.routing_key, host=self.host, port=self.port
         )
         self._accept = gevent.spawn(self._accept_loop)
+        self._tell_vanflow(True)
         routing = self.ctx.lookup("routing")
         if routing is not None:
             routing.tell(BindAddress(address=listener_address(self.routing_key)))
@@ -103,7 +105,22 @@ class TcpListenerActor(Supervisor):
             )
         return super().on_receive(message)
 
+    def _tell_vanflow(self, started: bool) -> None:
+        name = self.listener_name
+        if started:
+            info = AdaptorStarted(
+                kind="listener",
+                name=name,
+                routing_key=self.routing_key,
+                host=self.host,
+                port=self.port,
+            )
+            tell_vanflow(self.ctx, info)
+        else:
+            tell_vanflow(self.ctx, AdaptorStopped(kind="listener", name=name))
+
     def on_stop(self, reason: Any) -> None:
+        self._tell_vanflow(False)
         if self._accept is not None:
             self._accept.kill(block=True, timeout=2)
         if self.sock is not None:
@@ -141,6 +158,7 @@ class TcpListenerActor(Supervisor):
                 self.routing_key,
                 client=client,
                 distribution=self.distribution,
+                adaptor_name=self.listener_name,
             )
         )
         try:
@@ -172,6 +190,17 @@ class TcpConnectorActor(Supervisor):
     def on_start(self) -> None:
         super().on_start()
         self.ctx.dataplane.bind(self.binding)
+        server = self.server
+        tell_vanflow(
+            self.ctx,
+            AdaptorStarted(
+                kind="connector",
+                name=self.connector_name,
+                routing_key=self.routing_key,
+                host=server.host,
+                port=server.port,
+            ),
+        )
         routing = self.ctx.lookup("routing")
         if routing is not None:
             routing.tell(BindAddress(address=self.routing_key))
@@ -182,6 +211,7 @@ class TcpConnectorActor(Supervisor):
         )
 
     def on_stop(self, reason: Any) -> None:
+        tell_vanflow(self.ctx, AdaptorStopped(kind="connector", name=self.connector_name))
         if self.ctx.dataplane.unbind(self.binding):
             routing = self.ctx.lookup("routing")
             if routing is not None and routing.alive:
@@ -219,6 +249,7 @@ class TcpConnectorActor(Supervisor):
                     header=m.header,
                     egress_sink=m.sink,
                     server=self.server,
+                    adaptor_name=self.connector_name,
                 )
             )
             try:

@@ -16,6 +16,7 @@ from skupper_actors.protocol.addresses import (
     FORWARD,
     PROP_DESTINATION,
     PROP_DIRECTION,
+    PROP_FLOW,
     PROP_MAPPING_VERSION,
     PROP_SOURCE,
     PROP_STREAM,
@@ -39,22 +40,28 @@ class StreamHeader:
     destination: str  # router id the stream is going to
     routing_key: str  # for FORWARD; the reply address for REVERSE
     reply_to: str | None = None
+    flow_id: str | None = None  # the vanflow biflow this stream carries (forward only)
 
     def to_properties(self) -> dict[str, str | int]:
-        return {
+        properties: dict[str, str | int] = {
             PROP_MAPPING_VERSION: STREAM_MAPPING_VERSION,
             PROP_STREAM: self.stream_id,
             PROP_SOURCE: self.source,
             PROP_DESTINATION: self.destination,
             PROP_DIRECTION: self.direction,
         }
+        if self.flow_id is not None:
+            properties[PROP_FLOW] = self.flow_id
+        return properties
 
 
 def reply_address(stream_id: str) -> str:
     return f"{STREAM_REPLY_PREFIX}{stream_id}"
 
 
-def forward_header(stream_id: str, source: str, destination: str, routing_key: str) -> StreamHeader:
+def forward_header(
+    stream_id: str, source: str, destination: str, routing_key: str, flow_id: str | None = None
+) -> StreamHeader:
     return StreamHeader(
         stream_id=stream_id,
         direction=FORWARD,
@@ -62,6 +69,7 @@ def forward_header(stream_id: str, source: str, destination: str, routing_key: s
         destination=destination,
         routing_key=routing_key,
         reply_to=reply_address(stream_id),
+        flow_id=flow_id,
     )
 
 
@@ -93,6 +101,7 @@ def parse_header(
         raise StreamHeaderError(f"unknown stream direction {direction!r}")
     if not to:
         raise StreamHeaderError("stream has no 'to' address")
+    flow_id = properties.get(PROP_FLOW)
     return StreamHeader(
         stream_id=values[PROP_STREAM],
         direction=direction,
@@ -100,4 +109,5 @@ def parse_header(
         destination=values[PROP_DESTINATION],
         routing_key=to,
         reply_to=reply_to,
+        flow_id=flow_id if isinstance(flow_id, str) and 0 < len(flow_id) <= 256 else None,
     )

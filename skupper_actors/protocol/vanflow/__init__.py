@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from .codes import CO_RECORD_ATTRS, FLOW_TYPES, INTEGER_ATTRS, Attr, RecordType, Value
-from .emitter import Emitter, EmitterLimits, EmitterStats, micros, source_of
+from .codes import (
+    CO_RECORD_ATTRS,
+    FLOW_TYPES,
+    INTEGER_ATTRS,
+    LOG_CRITICAL,
+    LOG_DEBUG,
+    LOG_ERROR,
+    LOG_INFO,
+    LOG_WARNING,
+    Attr,
+    RecordType,
+    Value,
+)
+from .emitter import Emitter, EmitterLimits, EmitterStats, Identities, micros, source_of
 from .messages import (
     BEACON,
     BEACON_ADDRESS,
@@ -45,6 +57,11 @@ __all__ = [
     "FLUSH",
     "HEARTBEAT",
     "INTEGER_ATTRS",
+    "LOG_CRITICAL",
+    "LOG_DEBUG",
+    "LOG_ERROR",
+    "LOG_INFO",
+    "LOG_WARNING",
     "RECORD",
     "SOURCE_CONTROLLER",
     "SOURCE_ROUTER",
@@ -55,6 +72,7 @@ __all__ = [
     "EmitterStats",
     "Flush",
     "Heartbeat",
+    "Identities",
     "Outgoing",
     "Problems",
     "Record",

@@ -69,6 +69,27 @@ class EmitterStats:
     messages_sent: int = 0
 
 
+class Identities:
+    """Record identities ``<prefix>:<n>`` of one router run (``<prefix>:0`` is its ROUTER
+    record and its source id); shared by the emitter and whoever names a record before
+    the emitter hears of it (a TCP connection puts its biflow's identity in its stream)."""
+
+    __slots__ = ("_next", "prefix")
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._next = 1
+
+    @property
+    def source_id(self) -> str:
+        return f"{self.prefix}:0"
+
+    def next(self) -> str:
+        identity = f"{self.prefix}:{self._next}"
+        self._next += 1
+        return identity
+
+
 def micros(seconds: float) -> int:
     return int(seconds * 1_000_000)
 
@@ -81,12 +102,14 @@ def source_of(identity: str) -> str:
 class Emitter:
     """One router's vanflow source: identities ``<prefix>:<n>``, the source id ``<prefix>:0``."""
 
-    def __init__(self, prefix: str, *, now: float, limits: EmitterLimits | None = None) -> None:
-        self.prefix = prefix
-        self.source_id = f"{prefix}:0"
+    def __init__(
+        self, ids: str | Identities, *, now: float, limits: EmitterLimits | None = None
+    ) -> None:
+        self.ids = Identities(ids) if isinstance(ids, str) else ids
+        self.prefix = self.ids.prefix
+        self.source_id = self.ids.source_id
         self.limits = limits or EmitterLimits()
         self.stats = EmitterStats()
-        self._next = 1
         self._held: dict[str, _Held] = {}
         self._dirty: dict[str, None] = {}  # insertion-ordered set of identities
         self._ended: dict[str, None] = {}
@@ -99,9 +122,7 @@ class Emitter:
 
     # -- what the owner says ----------------------------------------------------------------
     def next_identity(self) -> str:
-        identity = f"{self.prefix}:{self._next}"
-        self._next += 1
-        return identity
+        return self.ids.next()
 
     def set_consumer(self, address: str, present: bool) -> None:
         """Whether ``address`` has a consumer (the router watches its addresses)."""
@@ -142,6 +163,8 @@ class Emitter:
             self.stats.flows_not_made += 1
             return False
         values = {code: value for code, value in attrs.items() if code in CO_RECORD_ATTRS}
+        if identity in self._held:  # another attempt of the same connection
+            return self.update(identity, values)
         address = corecord_address(source_of(identity))
         self._hold(_Held(RecordType.BIFLOW_TPORT, identity, values, address, co=True))
         return True

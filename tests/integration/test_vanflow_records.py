@@ -1,0 +1,97 @@
+"""Flow records of a real 2-site run, read through management, into the observer's
+collector: sites, link, listener, connector, and one connection per TCP connection with
+its octets equal to what the clients sent and received.
+
+a ---- b       listener "hash" at a, connector "hash" at b (a HashServer);
+               listener "nowhere" at a, connector "nowhere" at b to a closed port.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+from harness import Mesh, NodeProcess, free_port, wait_until
+from servers import HashServer, transfer
+from test_tcp import add_connector, add_listener, wait_matched
+
+from skupper_actors.observer.api import ObserverApp
+from skupper_actors.observer.collector import Collector
+from skupper_actors.protocol.vanflow import RecordType
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def drain(node: NodeProcess) -> list[bytes]:
+    """What the node's flow records sent since the last read (the first read attaches)."""
+    return [base64.b64decode(m) for m in node.client.request("vanflow").vanflow]
+
+
+def test_two_sites_records_through_the_collector(tmp_path) -> None:
+    server = HashServer()
+    closed_port = free_port()  # nothing listens there
+    mesh = Mesh(tmp_path, ["a", "b"])
+    mesh.link("a", "b")
+    port = add_listener(mesh, "a", "hash")
+    refused_port = add_listener(mesh, "a", "nowhere")
+    add_connector(mesh, "b", "hash", server.port)
+    add_connector(mesh, "b", "nowhere", closed_port)
+    collector = Collector(now=time.time())
+
+    def pump() -> None:
+        for node in (mesh["a"], mesh["b"]):
+            for data in drain(node):
+                collector.receive_bytes(data, now=time.time())
+
+    try:
+        mesh.start()
+        wait_matched(mesh, "a", "hash")
+        wait_matched(mesh, "a", "nowhere")
+        pump()  # the first read: management becomes the records' consumer
+        sizes = [(0, 0), (1, 1), (1000, 2000), (70_000, 5), (300_000, 1_000_000)]
+        for send, back in sizes:
+            assert transfer(port, send, back, seed=send) == (True, True, None)
+        assert transfer(refused_port, 10, 10)[2] is not None  # refused: an error
+
+        app = ObserverApp(collector, clock=time.time)
+
+        def connections() -> list[dict]:
+            pump()
+            found = app.get("/api/v2alpha1/connections", {"state": "terminated"})["results"]
+            return [c for c in found if c["destSiteName"] is not None or c["connectorError"]]
+
+        wait_until(lambda: len(connections()) >= 6, 20, interval=0.5, what="6 ended connections")
+        found = connections()
+        ok = sorted((c for c in found if c["routingKey"] == "hash"), key=lambda c: c["octetCount"])
+        # the hash protocol: 8 bytes of header, then the payload; back: a 32-byte digest
+        assert [(c["octetCount"], c["octetReverseCount"]) for c in ok] == [
+            (8 + send, 32 + back) for send, back in sizes
+        ]
+        for conn in ok:
+            assert conn["sourceSiteName"] == "a" and conn["destSiteName"] == "b"
+            assert conn["latency"] > 0 and conn["latencyReverse"] > 0
+            assert conn["traceSites"] == ["a", "b"]
+            assert conn["listenerError"] is None and conn["connectorError"] is None
+            assert conn["proxyHost"] == "127.0.0.1" and conn["destPort"] == str(server.port)
+            assert conn["sourceProcessName"].startswith("site-client-127.0.0.1-")
+        (refused,) = [c for c in found if c["routingKey"] == "nowhere"]
+        assert "skupper:connect-failed" in refused["connectorError"]
+        assert "Connection refused" in refused["connectorError"]
+        assert refused["listenerError"]
+
+        sites = app.get("/api/v2alpha1/sites", {})["results"]
+        assert sorted(s["name"] for s in sites) == ["a", "b"]
+        wait_until(
+            lambda: pump() or app.get("/api/v2alpha1/routerlinks", {})["results"], 5, what="link"
+        )
+        (link,) = app.get("/api/v2alpha1/routerlinks", {})["results"]
+        assert link["status"] == "up" and link["cost"] == 1
+        assert (link["sourceSiteName"], link["destinationSiteName"]) == ("a", "b")
+        services = app.get("/api/v2alpha1/services", {"sortBy": "name"})["results"]
+        assert [(s["name"], s["isBound"]) for s in services] == [("hash", True), ("nowhere", True)]
+        assert len(collector.by_type[RecordType.LISTENER]) == 2
+        assert collector.stats.decode_errors == 0 and collector.stats.problems.counts == {}
+    finally:
+        mesh.close()
+        server.close()
