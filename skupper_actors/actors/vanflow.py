@@ -411,6 +411,15 @@ class VanflowActor(Actor):
         out = emitter.tick(now)
         if out:
             self.outbox.send(out)
+        # refusals past a limit, with the node's others (management's limits_exceeded)
+        counters = self.ctx.health.counters
+        if emitter.stats.flows_not_made:
+            counters["vanflow_flows_not_made"] = emitter.stats.flows_not_made
+        if emitter.stats.corecords_unmatched:
+            counters["vanflow_corecords_unmatched"] = emitter.stats.corecords_unmatched
+        dropped = getattr(self.outbox, "dropped", 0)
+        if dropped:
+            counters["vanflow_outbox_dropped"] = dropped
 
     def _sync_adaptors(self, now: float) -> None:
         """Adaptors that started before this actor did (its tells were lost)."""

@@ -73,6 +73,10 @@ class SendFlush:
 Effect = Subscribe | Unsubscribe | SendFlush
 
 
+#: kept for ``flow_ttl`` once ended, within ``max_ended_flows``: what grows with traffic
+_RETAINED = FLOW_TYPES | {RecordType.LOG}
+
+
 @dataclass(slots=True)
 class Source:
     id: str
@@ -176,7 +180,8 @@ class Collector:
         return self._seen(source, now) if source else []
 
     def apply(self, record: Record, *, now: float, sender: str | None = None) -> None:
-        """Patch one record (or a part of one) into the store."""
+        """Patch one record (or a part of one) into the store; ended flow and LOG records
+        are kept ``flow_ttl``, within ``max_ended_flows``."""
         self.stats.records += 1
         stored = self.records.get(record.identity)
         if stored is None:
@@ -198,7 +203,7 @@ class Collector:
             changed = {k: v for k, v in record.attrs.items() if stored.attrs.get(k) != v}
             stored.attrs.update(changed)
             created = False
-        if stored.ended_at is None and Attr.END_TIME in changed and stored.type in FLOW_TYPES:
+        if stored.ended_at is None and Attr.END_TIME in changed and stored.type in _RETAINED:
             stored.ended_at = now
             self._ended[stored.identity] = now
             self._evict_over_bound()

@@ -12,13 +12,14 @@ import base64
 import time
 
 import pytest
+import zmq
 from harness import Mesh, NodeProcess, free_port, wait_until
 from servers import HashServer, transfer
 from test_tcp import add_connector, add_listener, wait_matched
 
 from skupper_actors.observer.api import ObserverApp
 from skupper_actors.observer.collector import Collector
-from skupper_actors.protocol.vanflow import RecordType
+from skupper_actors.protocol.vanflow import LOG_WARNING, Attr, RecordType
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -96,6 +97,26 @@ def test_two_sites_records_through_the_collector(tmp_path) -> None:
         services = app.get("/api/v2alpha1/services", {"sortBy": "name"})["results"]
         assert [(s["name"], s["isBound"]) for s in services] == [("hash", True), ("nowhere", True)]
         assert len(collector.by_type[RecordType.LISTENER]) == 2
+
+        # a warning at a node (a bad management request) is a LOG record
+        with zmq.Context.instance().socket(zmq.REQ) as sock:
+            sock.setsockopt(zmq.RCVTIMEO, 5000)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(f"ipc://{mesh['b'].client.path}")
+            sock.send(b"not json")
+            assert b"invalid management message" in sock.recv()
+
+        def logs() -> list[str]:
+            pump()
+            return [
+                str(r.attrs.get(Attr.LOG_TEXT))
+                for r in collector.by_type[RecordType.LOG].values()
+                if r.attrs.get(Attr.LOG_SEVERITY) == LOG_WARNING
+            ]
+
+        wait_until(
+            lambda: any("management_request_invalid" in text for text in logs()), 5, what="LOG"
+        )
         assert collector.stats.decode_errors == 0 and collector.stats.problems.counts == {}
     finally:
         mesh.close()

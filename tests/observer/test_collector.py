@@ -136,6 +136,16 @@ def test_ended_flows_kept_their_time_and_within_the_bound() -> None:
     assert collector.records == {}
 
 
+def test_ended_log_records_are_kept_their_time_only() -> None:
+    collector = Collector(now=T0, flow_ttl=10)
+    attrs = {Attr.LOG_SEVERITY: 2, Attr.LOG_TEXT: "x", Attr.END_TIME: 1}
+    collector.apply(Record(type=RecordType.LOG, identity="w:7", attrs=attrs), now=T0)
+    collector.tick(T0 + 9)
+    assert list(collector.by_type[RecordType.LOG]) == ["w:7"]
+    collector.tick(T0 + 10)
+    assert collector.records == {}
+
+
 def test_ended_flows_outlive_a_forgotten_source_live_ones_do_not() -> None:
     collector = Collector(now=T0)
     collector.receive(Beacon(source="w:0", address="a", direct="d"), now=T0)
