@@ -476,20 +476,20 @@ class VanflowActor(Actor):
             if info.last_error and not up:
                 attrs[Attr.RESULT] = "failed"
                 attrs[Attr.REASON] = info.last_error
-            identity = self._links.get(info.name)
-            if identity is None:
+            link_id = self._links.get(info.name)
+            if link_id is None:
                 made = self.emitter.add(RecordType.LINK, attrs, now=now)
                 if made is not None:
                     self._links[info.name] = made
                 continue
-            before = self.emitter.get(identity) or {}
+            before = self.emitter.get(link_id) or {}
             if before.get(Attr.OPER_STATUS) != attrs[Attr.OPER_STATUS]:
                 stamp = Attr.UP_TIMESTAMP if up else Attr.DOWN_TIMESTAMP
                 attrs[stamp] = micros(now)
                 if not up:
                     down = before.get(Attr.DOWN_COUNT, 0)
                     attrs[Attr.DOWN_COUNT] = (down if isinstance(down, int) else 0) + 1
-            self.emitter.update(identity, attrs)
+            self.emitter.update(link_id, attrs)
         for name in [n for n in self._links if n not in seen]:
             self.emitter.end(self._links.pop(name), now=now)
 

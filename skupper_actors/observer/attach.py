@@ -33,7 +33,7 @@ Deliver = Callable[[list[Delivered]], None]
 CREDIT = 256
 
 
-class _Handler(MessagingHandler):  # type: ignore[misc]
+class _Handler(MessagingHandler):
     def __init__(self, url: str, out: queue.SimpleQueue[Delivered], wake: Callable[[], None]):
         super().__init__(prefetch=CREDIT)
         self.url = url

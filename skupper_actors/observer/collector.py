@@ -232,6 +232,7 @@ class Collector:
         if known is not None:
             known.last_seen = now
             return []
+        extra: tuple[str, ...]
         if beacon.source_type == SOURCE_ROUTER:
             extra = (flows_address(beacon.source), logs_address(beacon.source))
         else:
