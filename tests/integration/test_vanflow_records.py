@@ -36,6 +36,7 @@ def test_two_sites_records_through_the_collector(tmp_path) -> None:
     mesh.link("a", "b")
     port = add_listener(mesh, "a", "hash")
     refused_port = add_listener(mesh, "a", "nowhere")
+    lonely_port = add_listener(mesh, "a", "lonely")  # no connector anywhere
     add_connector(mesh, "b", "hash", server.port)
     add_connector(mesh, "b", "nowhere", closed_port)
     collector = Collector(now=time.time())
@@ -54,15 +55,16 @@ def test_two_sites_records_through_the_collector(tmp_path) -> None:
         for send, back in sizes:
             assert transfer(port, send, back, seed=send) == (True, True, None)
         assert transfer(refused_port, 10, 10)[2] is not None  # refused: an error
+        assert transfer(lonely_port, 10, 10)[2] is not None  # no destination
 
         app = ObserverApp(collector, clock=time.time)
 
         def connections() -> list[dict]:
             pump()
             found = app.get("/api/v2alpha1/connections", {"state": "terminated"})["results"]
-            return [c for c in found if c["destSiteName"] is not None or c["connectorError"]]
+            return [c for c in found if c["destSiteName"] is not None or c["listenerError"]]
 
-        wait_until(lambda: len(connections()) >= 6, 20, interval=0.5, what="6 ended connections")
+        wait_until(lambda: len(connections()) >= 7, 20, interval=0.5, what="7 ended connections")
         found = connections()
         ok = sorted((c for c in found if c["routingKey"] == "hash"), key=lambda c: c["octetCount"])
         # the hash protocol: 8 bytes of header, then the payload; back: a 32-byte digest
@@ -80,6 +82,9 @@ def test_two_sites_records_through_the_collector(tmp_path) -> None:
         assert "skupper:connect-failed" in refused["connectorError"]
         assert "Connection refused" in refused["connectorError"]
         assert refused["listenerError"]
+        (lonely,) = [c for c in found if c["listenerId"] and c["routingKey"] == "lonely"]
+        assert lonely["listenerError"] == "skupper:no-destination: no destination for lonely"
+        assert lonely["connectorId"] is None and lonely["octetCount"] == 0
 
         sites = app.get("/api/v2alpha1/sites", {})["results"]
         assert sorted(s["name"] for s in sites) == ["a", "b"]
@@ -95,8 +100,12 @@ def test_two_sites_records_through_the_collector(tmp_path) -> None:
         assert link["cost"] == 1 and link["routerAccessId"].startswith("access:b:")
         assert (link["sourceSiteName"], link["destinationSiteName"]) == ("a", "b")
         services = app.get("/api/v2alpha1/services", {"sortBy": "name"})["results"]
-        assert [(s["name"], s["isBound"]) for s in services] == [("hash", True), ("nowhere", True)]
-        assert len(collector.by_type[RecordType.LISTENER]) == 2
+        assert [(s["name"], s["isBound"]) for s in services] == [
+            ("hash", True),
+            ("lonely", False),
+            ("nowhere", True),
+        ]
+        assert len(collector.by_type[RecordType.LISTENER]) == 3
 
         # a warning at a node (a bad management request) is a LOG record
         with zmq.Context.instance().socket(zmq.REQ) as sock:

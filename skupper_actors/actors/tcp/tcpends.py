@@ -137,6 +137,8 @@ class IngressConnection(TcpConnectionActor):
             elif decision is not None and decision.delay:
                 gevent.sleep(decision.delay)  # let routing take the lost path out first
         self.counters.refused += 1
+        if self.refusal is None:  # for the biflow's listener-side error
+            self.refusal = ("skupper:no-destination", f"no destination for {self.routing_key}")
         tried = list(attempts.tried)
         self.log.info("tcp_connection_refused", routing_key=self.routing_key, tried=tried)
         if outcome.reset:
