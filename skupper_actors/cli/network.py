@@ -36,31 +36,29 @@ def network_data(status: NodeStatus, local: NodeStatus | None = None) -> dict[st
             services.setdefault(key, {"listeners": [], "connectors": []})["connectors"].append(
                 view.router
             )
-    return camel_keys(
-        {
-            "router": asdict(status.router),
-            "sites": [
-                {
-                    "router": view.router,
-                    "reachable": view.reachable,
-                    "links": [{"peer": link.peer, "cost": link.cost} for link in view.links],
-                    "listeners": list(view.listeners),
-                    "connectors": list(view.connectors),
-                }
-                for view in sorted(status.network, key=lambda v: v.router)
-            ],
-            "services": [
-                {
-                    "routingKey": key,
-                    "listeners": sorted(where["listeners"]),
-                    "connectors": sorted(where["connectors"]),
-                }
-                for key, where in sorted(services.items())
-            ],
-            "links": [asdict(link) for link in status.links or local.links],
-            "routes": [asdict(route) for route in status.routers or local.routers],
-        }
-    )
+    return camel_keys({
+        "router": asdict(status.router),
+        "sites": [
+            {
+                "router": view.router,
+                "reachable": view.reachable,
+                "links": [{"peer": link.peer, "cost": link.cost} for link in view.links],
+                "listeners": list(view.listeners),
+                "connectors": list(view.connectors),
+            }
+            for view in sorted(status.network, key=lambda v: v.router)
+        ],
+        "services": [
+            {
+                "routingKey": key,
+                "listeners": sorted(where["listeners"]),
+                "connectors": sorted(where["connectors"]),
+            }
+            for key, where in sorted(services.items())
+        ],
+        "links": [asdict(link) for link in status.links or local.links],
+        "routes": [asdict(route) for route in status.routers or local.routers],
+    })
 
 
 def _peers(site: dict[str, Any]) -> str:
