@@ -42,6 +42,7 @@ class Network:
     """Look-ups over one snapshot of the collector's records."""
 
     collector: Collector
+    _router_names: dict[str, str] | None = None
 
     def of(self, kind: RecordType) -> Iterable[StoredRecord]:
         return self.collector.by_type[kind].values()
@@ -53,10 +54,12 @@ class Network:
         """A router's identity from its name (a trace names routers), or the identity."""
         if name in self.collector.by_type[RecordType.ROUTER]:
             return name
-        for router in self.of(RecordType.ROUTER):
-            if router.get_str(Attr.NAME) == name:
-                return router.identity
-        return None
+        if self._router_names is None:
+            self._router_names = {
+                router.get_str(Attr.NAME) or "": router.identity
+                for router in self.of(RecordType.ROUTER)
+            }
+        return self._router_names.get(name)
 
     def router_site(self, router_id: str | None) -> StoredRecord | None:
         router = self.get(RecordType.ROUTER, router_id)
