@@ -33,6 +33,7 @@ from skupper_actors.protocol.vanflow import (
     Attr,
     Emitter,
     Outgoing,
+    Record,
     RecordType,
     Value,
     encode,
@@ -125,6 +126,19 @@ class LogRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FlushRequested:
+    """A collector's FLUSH (to ``sfe.<id>``): send every live record in full."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoRecordsReceived:
+    """Another router's co-record parts of our biflows (on ``vfcr.<id>``), as decoded
+    from a RECORD message's body."""
+
+    records: tuple[Record, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DrainVanflow:
     """Management's read of the outbox: the encoded messages since the last read."""
 
@@ -143,6 +157,8 @@ VanflowMessage = (
     | CoRecordOpened
     | CoRecordClosed
     | LogRecord
+    | FlushRequested
+    | CoRecordsReceived
     | DrainVanflow
 )
 VANFLOW: ActorName[VanflowMessage] = ActorName("vanflow")
@@ -339,6 +355,11 @@ class VanflowActor(Actor):
             )
             if made is not None:
                 emitter.end(made, now=now)
+        elif isinstance(message, FlushRequested):
+            emitter.flush()
+        elif isinstance(message, CoRecordsReceived):
+            for record in message.records:
+                emitter.merge_corecord(record.identity, dict(record.attrs))
         elif isinstance(message, DrainVanflow):
             if isinstance(self.outbox, ManagementOutbox):
                 drained = self.outbox.drain()
