@@ -130,3 +130,36 @@ def test_two_sites_records_through_the_collector(tmp_path) -> None:
     finally:
         mesh.close()
         server.close()
+
+
+def test_trace_names_the_transit_router(tmp_path) -> None:
+    """a ---- b ---- c: a connection from a's listener to c's connector passes b."""
+    server = HashServer()
+    mesh = Mesh(tmp_path, ["a", "b", "c"])
+    mesh.link("a", "b")
+    mesh.link("b", "c")
+    port = add_listener(mesh, "a", "hash")
+    add_connector(mesh, "c", "hash", server.port)
+    collector = Collector(now=time.time())
+
+    def ended() -> list[dict]:
+        for site in "abc":
+            for data in drain(mesh[site]):
+                collector.receive_bytes(data, now=time.time())
+        app = ObserverApp(collector, clock=time.time)
+        found = app.get("/api/v2alpha1/connections", {"state": "terminated"})["results"]
+        return [c for c in found if c["destSiteName"] is not None]
+
+    try:
+        mesh.start()
+        wait_matched(mesh, "a", "hash")
+        ended()  # attach
+        assert transfer(port, 100, 100) == (True, True, None)
+        wait_until(lambda: len(ended()) == 1, 15, interval=0.5, what="the connection's record")
+        (conn,) = ended()
+        assert conn["traceRouters"] == ["0/a", "0/b", "0/c"]
+        assert conn["traceSites"] == ["a", "b", "c"]
+        assert (conn["octetCount"], conn["octetReverseCount"]) == (108, 132)
+    finally:
+        mesh.close()
+        server.close()

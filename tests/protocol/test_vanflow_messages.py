@@ -152,3 +152,20 @@ def test_unknown_types_attributes_and_bad_values_are_counted_and_left_out() -> N
 def test_messages_that_are_not_vanflow_raise_one_error(raw: bytes, message: str) -> None:
     with pytest.raises(VanflowDecodeError, match=message):
         decode(raw)
+
+
+def test_a_flows_trace_grows_by_transit_router_and_survives_the_header() -> None:
+    from skupper_actors.protocol.tcp import forward_header, parse_header, through, trace_of
+    from skupper_actors.protocol.tcp.mapping import MAX_TRACE, reverse_header
+
+    header = forward_header("s1", "a", "d", "key", flow_id="abcde:7")
+    for router in ("b", "c"):
+        sent = through(header, router)
+        header = parse_header(sent.routing_key, sent.reply_to, sent.to_properties())
+    assert header.flow_id == "abcde:7" and header.trace == "0/b|0/c"
+    assert trace_of(header, "d") == "0/a|0/b|0/c|0/d"
+    assert through(reverse_header(header), "x") == reverse_header(header)  # forward only
+    plain = forward_header("s2", "a", "b", "key")  # no flow: nothing added
+    assert through(plain, "x") is plain and "x-skupper-trace" not in plain.to_properties()
+    long = parse_header("key", None, {**header.to_properties(), "x-skupper-trace": "x" * 3000})
+    assert long.trace is None and MAX_TRACE < 3000  # a hostile length is dropped

@@ -23,6 +23,7 @@ from skupper_actors.protocol.tcp import (
     GiveUp,
     forward_header,
     reverse_header,
+    trace_of,
 )
 
 from ..vanflow import BiflowOpened, CoRecordClosed, CoRecordOpened, tell_vanflow
@@ -196,7 +197,7 @@ class EgressConnection(TcpConnectionActor):
             with contextlib.suppress(OSError):
                 host, port = sock.getsockname()[:2]
         assert self.header is not None
-        trace = f"0/{self.header.source}|0/{self.dp.router_id}"  # router names: area/id
+        trace = trace_of(self.header, self.dp.router_id)
         tell_vanflow(
             self.ctx,
             CoRecordOpened(

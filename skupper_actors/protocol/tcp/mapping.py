@@ -10,7 +10,7 @@ id, the ingress and destination routers, the direction.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from skupper_actors.protocol.addresses import (
     FORWARD,
@@ -20,10 +20,14 @@ from skupper_actors.protocol.addresses import (
     PROP_MAPPING_VERSION,
     PROP_SOURCE,
     PROP_STREAM,
+    PROP_TRACE,
     REVERSE,
     STREAM_MAPPING_VERSION,
     STREAM_REPLY_PREFIX,
 )
+
+#: the longest trace a stream header carries (about 60 hops of short router names)
+MAX_TRACE = 2048
 
 
 class StreamHeaderError(ValueError):
@@ -41,6 +45,7 @@ class StreamHeader:
     routing_key: str  # for FORWARD; the reply address for REVERSE
     reply_to: str | None = None
     flow_id: str | None = None  # the vanflow biflow this stream carries (forward only)
+    trace: str | None = None  # transit routers so far, "|"-joined names (with flow_id)
 
     def to_properties(self) -> dict[str, str | int]:
         properties: dict[str, str | int] = {
@@ -52,7 +57,34 @@ class StreamHeader:
         }
         if self.flow_id is not None:
             properties[PROP_FLOW] = self.flow_id
+        if self.trace is not None:
+            properties[PROP_TRACE] = self.trace
         return properties
+
+
+def router_name(router_id: str) -> str:
+    """A router's name in a vanflow trace (Skupper's ``<area>/<id>``)."""
+    return f"0/{router_id}"
+
+
+def through(header: StreamHeader, router_id: str) -> StreamHeader:
+    """The header a transit router forwards: itself added to a flow's trace."""
+    if header.flow_id is None or header.direction != FORWARD:
+        return header
+    here = router_name(router_id)
+    trace = here if header.trace is None else f"{header.trace}|{here}"
+    if len(trace) > MAX_TRACE:
+        return header  # a path that long is cut short rather than grow without bound
+    return replace(header, trace=trace)
+
+
+def trace_of(header: StreamHeader, router_id: str) -> str:
+    """The flow's whole trace at the egress: ingress, transit routers, this router."""
+    names = [router_name(header.source)]
+    if header.trace:
+        names.append(header.trace)
+    names.append(router_name(router_id))
+    return "|".join(names)
 
 
 def reply_address(stream_id: str) -> str:
@@ -102,6 +134,7 @@ def parse_header(
     if not to:
         raise StreamHeaderError("stream has no 'to' address")
     flow_id = properties.get(PROP_FLOW)
+    trace = properties.get(PROP_TRACE)
     return StreamHeader(
         stream_id=values[PROP_STREAM],
         direction=direction,
@@ -110,4 +143,5 @@ def parse_header(
         routing_key=to,
         reply_to=reply_to,
         flow_id=flow_id if isinstance(flow_id, str) and 0 < len(flow_id) <= 256 else None,
+        trace=trace if isinstance(trace, str) and 0 < len(trace) <= MAX_TRACE else None,
     )
