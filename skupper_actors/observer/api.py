@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+import structlog
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from . import query
@@ -26,6 +27,7 @@ from .metrics import ObserverMetrics
 from .views import COLLECTIONS, Network
 
 API_PREFIX = "/api/v2alpha1/"
+_log = structlog.get_logger().bind(component="observer-api")
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
@@ -58,6 +60,7 @@ _REASONS = {
     401: "Unauthorized",
     404: "Not Found",
     405: "Method Not Allowed",
+    500: "Internal Server Error",
 }
 
 
@@ -91,6 +94,10 @@ class ObserverApp:
         except HttpError as error:
             body = {"code": error.status, "message": error.message}
             return self._json(start_response, error.status, body)
+        except Exception as error:  # a bug must answer 500 and be logged, not kill the server
+            _log.exception("observer_request_failed", path=environ.get("PATH_INFO"))
+            body = {"code": 500, "message": f"internal error: {type(error).__name__}"}
+            return self._json(start_response, 500, body)
         return self._json(start_response, 200, body)
 
     def get(self, path: str, params: dict[str, str]) -> dict[str, Any]:

@@ -52,8 +52,9 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     return gevent.get_hub().threadpool.apply(_get, (url, headers))
 
 
-def _get(url: str, headers: dict[str, str] | None) -> tuple[int, Any]:
-    request = urllib.request.Request(url, headers=headers or {})
+def _get(url: str, headers: dict[str, str] | None, method: str = "GET") -> tuple[int, Any]:
+    data = b"{}" if method != "GET" else None
+    request = urllib.request.Request(url, headers=headers or {}, data=data, method=method)
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             body = response.read()
@@ -185,6 +186,10 @@ def test_unknown_ids_and_paths_are_404(api: tuple[str, TwoSites]) -> None:
     ):
         status, body = get(base + path)
         assert status == 404 and body["code"] == 404, path
+    status, body = gevent.get_hub().threadpool.apply(
+        _get, (f"{base}/api/v2alpha1/sites", None, "POST")
+    )
+    assert status == 405 and body["message"] == "only GET is served"
 
 
 def test_metrics_have_skupper_names_and_labels(api: tuple[str, TwoSites]) -> None:
