@@ -1,6 +1,6 @@
 """`skupper-observer`: the network observer process (docs/observer.md).
 
-    skupper-observer --management ~/.local/share/skupper/namespaces/west/runtime
+    skupper-observer -n west
 
 serves the REST API and /metrics on 127.0.0.1:8080. Binding another address needs
 ``--username`` and ``--password-file``. ``--router-url`` attaches over AMQP instead
@@ -29,15 +29,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--listen", default="127.0.0.1:8080", help="HOST:PORT (default %(default)s)"
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--router-url", help="attach over AMQP to the local site, e.g. amqp://127.0.0.1:5672"
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        help="read the flow records of this namespace's node on this host (repeatable)",
     )
-    source.add_argument(
+    parser.add_argument(
         "--management",
         action="append",
+        default=[],
         metavar="RUNTIME_DIR",
         help="read the flow records of the node whose runtime folder this is (repeatable)",
+    )
+    parser.add_argument(
+        "--router-url", help="attach over AMQP to the local site, e.g. amqp://127.0.0.1:5672"
     )
     parser.add_argument(
         "--flow-record-ttl", default="15m", help="how long ended connections are kept (15m)"
@@ -68,6 +75,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skupper-observer: {message}", file=sys.stderr)
         return EXIT_USAGE
 
+    if bool(args.router_url) == bool(args.namespace or args.management):
+        return fail("give -n NAMESPACE or --management RUNTIME_DIR, or else --router-url")
+    try:
+        from skupper_actors.api.namespace import Namespace
+
+        for name in args.namespace:
+            args.management.append(str(Namespace.locate(name).runtime_dir))
+    except ValueError as error:
+        return fail(str(error))
     host, _, port_text = args.listen.rpartition(":")
     if not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         return fail(f"--listen {args.listen!r} is not HOST:PORT")

@@ -90,6 +90,8 @@ def test_observer_serves_a_two_site_network(tmp_path) -> None:
         (["--listen", "nonsense"], "is not HOST:PORT"),
         (["--flow-record-ttl", "soon"], "--flow-record-ttl"),
         (["--username", "ann"], "go together"),
+        (["-n", "Not_A_Name"], "namespace 'Not_A_Name'"),
+        (["--router-url", "amqp://127.0.0.1:1"], "or else --router-url"),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path, args: list[str], message: str) -> None:
@@ -101,3 +103,30 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path, args: list[str], messag
     )
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_observer_reads_a_namespace_site_by_name(sites, tmp_path) -> None:
+    """`skupper-observer -n west`, the documented command, finds the site's node."""
+    west = sites("west").start()
+    http = free_port()
+    observer = subprocess.Popen(
+        [*OBSERVER, "-n", "west", "--listen", f"127.0.0.1:{http}"],
+        env=west.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+
+        def site_names() -> list[str]:
+            try:
+                body = json.loads(get(f"http://127.0.0.1:{http}/api/v2alpha1/sites"))
+            except OSError:
+                return []
+            return [site["name"] for site in body["results"]]
+
+        wait_until(lambda: site_names() == ["west"], 20, interval=0.5, what="the site")
+        routers = json.loads(get(f"http://127.0.0.1:{http}/api/v2alpha1/routers"))["results"]
+        assert [r["name"] for r in routers] == ["0/west"]
+    finally:
+        observer.terminate()
+        assert observer.wait(10) == 0
