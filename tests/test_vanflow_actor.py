@@ -114,3 +114,21 @@ def test_a_local_connection_and_a_remote_corecord_make_one_record_each(
         assert again.by_type[RecordType.BIFLOW_TPORT][remote].attrs[Attr.SOURCE_PORT] == "6"
     finally:
         ref.stop()
+
+
+def test_the_management_outbox_is_a_consumer_while_read_and_bounded() -> None:
+    from skupper_actors.actors.vanflow import ManagementOutbox
+    from skupper_actors.protocol.vanflow import heartbeat
+
+    now = [0.0]
+    outbox = ManagementOutbox("abcde:0", size=3, idle_after=30, clock=lambda: now[0])
+    assert outbox.consumers() == frozenset()  # nobody has read: the node sends nothing
+    assert outbox.drain() == ()
+    assert "mc/sfe.abcde:0.flows" in outbox.consumers()
+    outbox.send([heartbeat("abcde:0", n) for n in range(5)])
+    assert len(outbox.drain()) == 3 and outbox.dropped == 2  # the newest three
+    now[0] = 29.0
+    outbox.send([heartbeat("abcde:0", 9)])
+    assert outbox.consumers()
+    now[0] = 59.0  # 30 s since the last read: the reader is gone
+    assert outbox.consumers() == frozenset() and outbox.drain() == ()

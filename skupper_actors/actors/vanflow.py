@@ -185,10 +185,17 @@ class Outbox(Protocol):
 
 class ManagementOutbox:
     """Holds the last ``size`` messages for management to read. It has a consumer for
-    every address of its source from its first read on (before that, the emitter sends
-    nothing: as a router with no observer attached)."""
+    every address of its source while someone reads it: from a read until ``idle_after``
+    seconds without one (before and after, the emitter sends nothing, as a router with
+    no observer attached; the next reader gets every live record in full)."""
 
-    def __init__(self, source_id: str, size: int = 20_000) -> None:
+    def __init__(
+        self,
+        source_id: str,
+        size: int = 2_000,
+        idle_after: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.addresses = frozenset(
             {
                 BEACON_ADDRESS,
@@ -197,12 +204,19 @@ class ManagementOutbox:
                 logs_address(source_id),
             }
         )
-        self.read = False
+        self.idle_after = idle_after
+        self.clock = clock
+        self.read_at: float | None = None
         self.dropped = 0
         self._held: collections.deque[bytes] = collections.deque(maxlen=size)
 
     def consumers(self) -> frozenset[str]:
-        return self.addresses if self.read else frozenset()
+        read_at = self.read_at
+        if read_at is None or self.clock() - read_at >= self.idle_after:
+            if self._held:
+                self._held.clear()  # nobody reads: nothing to keep
+            return frozenset()
+        return self.addresses
 
     def send(self, messages: list[Outgoing]) -> None:
         for message in messages:
@@ -211,7 +225,7 @@ class ManagementOutbox:
             self._held.append(encode(message))
 
     def drain(self) -> tuple[bytes, ...]:
-        self.read = True
+        self.read_at = self.clock()
         held = tuple(self._held)
         self._held.clear()
         return held
