@@ -46,7 +46,7 @@ from skupper_actors.protocol.vanflow import (
 
 from .context import RouterContext
 from .links.listener import GetBoundAddress
-from .messages import GetAdaptorInfo, GetRoutingSnapshot
+from .messages import GetRoutingSnapshot
 
 TICK = 0.2
 POLL = 1.0
@@ -60,6 +60,13 @@ class AdaptorStarted:
     routing_key: str
     host: str
     port: int
+    #: connections opened so far (flowCountL4), read once a second
+    opened: Callable[[], int] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnnounceToVanflow:
+    """To a TCP listener or connector: tell the VanflowActor ``AdaptorStarted`` again."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -261,6 +268,7 @@ class VanflowActor(Actor):
         self.site_id = site_identity(ctx.router_id)
         self._adaptors: dict[tuple[str, str], str] = {}  # (kind, name) -> identity
         self._live: dict[str, Callable[[], tuple[int, int]]] = {}
+        self._opened: dict[str, Callable[[], int]] = {}  # adaptor identity -> its count
         self._links: dict[str, str] = {}  # link name -> LINK identity
         self._access: dict[int, str] = {}  # port -> ROUTER_ACCESS identity
         self._last_poll = 0.0
@@ -356,6 +364,7 @@ class VanflowActor(Actor):
         elif isinstance(message, AdaptorStopped):
             identity = self._adaptors.pop((message.kind, message.name), None)
             if identity is not None:
+                self._opened.pop(identity, None)
                 emitter.end(identity, now=now)
         elif isinstance(message, LogRecord):
             made = emitter.add(
@@ -408,8 +417,18 @@ class VanflowActor(Actor):
 
     def _adaptor_started(self, message: AdaptorStarted, now: float) -> None:
         key = (message.kind, message.name)
-        old = self._adaptors.pop(key, None)
+        old = self._adaptors.get(key)
         if old is not None:
+            held = self.emitter.get(old) or {}
+            if (held.get(Attr.VAN_ADDRESS), held.get(Attr.DEST_PORT)) == (
+                message.routing_key,
+                str(message.port),
+            ):
+                if message.opened is not None:  # the same adaptor, said again
+                    self._opened[old] = message.opened
+                return
+            del self._adaptors[key]
+            self._opened.pop(old, None)
             self.emitter.end(old, now=now)
         kind = RecordType.LISTENER if message.kind == "listener" else RecordType.CONNECTOR
         identity = self.emitter.add(
@@ -426,6 +445,8 @@ class VanflowActor(Actor):
         )
         if identity is not None:
             self._adaptors[key] = identity
+            if message.opened is not None:
+                self._opened[identity] = message.opened
 
     def _tick(self, now: float) -> None:
         emitter = self.emitter
@@ -439,7 +460,7 @@ class VanflowActor(Actor):
             emitter.set_consumer(address, address in consumers)
         if not self._synced:
             self._synced = True
-            self._sync_adaptors(now)
+            self._sync_adaptors()
         if now - self._last_poll >= POLL:
             self._last_poll = now
             self._poll(now)
@@ -456,31 +477,23 @@ class VanflowActor(Actor):
         if dropped:
             counters["vanflow_outbox_dropped"] = dropped
 
-    def _sync_adaptors(self, now: float) -> None:
-        """Adaptors that started before this actor did (its tells were lost)."""
+    def _sync_adaptors(self) -> None:
+        """Adaptors that started before this actor did (their word was lost): ask them
+        to say it again."""
         for name in self.ctx.registry.names():
-            if not name.startswith(("listener-", "connector-")):
-                continue
-            ref = self.ctx.lookup(name)
-            try:
-                info = None if ref is None else ref.ask(GetAdaptorInfo(), timeout=2)
-            except KernelError:
-                continue
-            if info is not None and (info.kind, info.name) not in self._adaptors:
-                started = AdaptorStarted(
-                    kind=info.kind,
-                    name=info.name,
-                    routing_key=info.routing_key,
-                    host=info.host,
-                    port=info.port,
-                )
-                self._adaptor_started(started, now)
+            if name.startswith(("listener-", "connector-")):
+                ref = self.ctx.lookup(name)
+                if ref is not None:
+                    with contextlib.suppress(KernelError):
+                        ref.tell(AnnounceToVanflow())
 
     def _poll(self, now: float) -> None:
         """Octets of live connections; links and access points from routing."""
         for identity, octets in self._live.items():
             forward, reverse = octets()
             self.emitter.update(identity, {Attr.OCTETS: forward, Attr.OCTETS_REVERSE: reverse})
+        for identity, opened in self._opened.items():
+            self.emitter.update(identity, {Attr.FLOW_COUNT_L4: opened()})
         routing = self.ctx.lookup("routing")
         if routing is None:
             return

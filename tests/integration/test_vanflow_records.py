@@ -64,7 +64,14 @@ def test_two_sites_records_through_the_collector(tmp_path) -> None:
             found = app.get("/api/v2alpha1/connections", {"state": "terminated"})["results"]
             return [c for c in found if c["destSiteName"] is not None or c["listenerError"]]
 
-        wait_until(lambda: len(connections()) >= 7, 20, interval=0.5, what="7 ended connections")
+        def settled() -> bool:
+            """Seven ended connections, each with both sides' last word (a record goes out
+            at most once a second: a co-record's last delta may come a second later)."""
+            found = connections()
+            complete = [c for c in found if c["latencyReverse"] or c["routingKey"] != "hash"]
+            return len(found) >= 7 and len(complete) == len(found)
+
+        wait_until(settled, 20, interval=0.5, what="7 ended connections, both sides' parts")
         found = connections()
         ok = sorted((c for c in found if c["routingKey"] == "hash"), key=lambda c: c["octetCount"])
         # the hash protocol: 8 bytes of header, then the payload; back: a 32-byte digest
@@ -106,6 +113,19 @@ def test_two_sites_records_through_the_collector(tmp_path) -> None:
             ("nowhere", True),
         ]
         assert len(collector.by_type[RecordType.LISTENER]) == 3
+
+        def flow_counts() -> dict[str, int]:
+            pump()
+            counts = {}
+            for kind in ("listeners", "connectors"):
+                for item in app.get(f"/api/v2alpha1/{kind}", {"name": "hash"})["results"]:
+                    counts[kind] = item["flowCount"]
+            return counts
+
+        # connections opened (flowCountL4), read from the adaptors' counters
+        wait_until(
+            lambda: flow_counts() == {"listeners": 5, "connectors": 5}, 5, what="flow counts"
+        )
 
         # a warning at a node (a bad management request) is a LOG record
         with zmq.Context.instance().socket(zmq.REQ) as sock:

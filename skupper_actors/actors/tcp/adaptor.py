@@ -28,7 +28,7 @@ from skupper_actors.protocol.tcp import (
 from ..acceptpause import AcceptPause
 from ..context import RouterContext
 from ..messages import BindAddress, GetAdaptorInfo, UnbindAddress
-from ..vanflow import AdaptorStarted, AdaptorStopped, tell_vanflow
+from ..vanflow import AdaptorStarted, AdaptorStopped, AnnounceToVanflow, tell_vanflow
 from .dataplane import ConnectorBinding, EgressSink, StreamRefused
 from .tcpconn import TcpConnectionActor
 from .tcpedge import IncomingStream, ServerAddress, TcpCounters, listener_address, reset_on_close
@@ -94,6 +94,9 @@ class TcpListenerActor(Supervisor):
         if isinstance(message, _Accepted):
             self._start_connection(message.client)
             return None
+        if isinstance(message, AnnounceToVanflow):
+            self._tell_vanflow(True)
+            return None
         if isinstance(message, GetAdaptorInfo):
             return self.counters.info(
                 "listener",
@@ -108,12 +111,14 @@ class TcpListenerActor(Supervisor):
     def _tell_vanflow(self, started: bool) -> None:
         name = self.listener_name
         if started:
+            counters = self.counters
             info = AdaptorStarted(
                 kind="listener",
                 name=name,
                 routing_key=self.routing_key,
                 host=self.host,
                 port=self.port,
+                opened=lambda: counters.opened,
             )
             tell_vanflow(self.ctx, info)
         else:
@@ -190,17 +195,7 @@ class TcpConnectorActor(Supervisor):
     def on_start(self) -> None:
         super().on_start()
         self.ctx.dataplane.bind(self.binding)
-        server = self.server
-        tell_vanflow(
-            self.ctx,
-            AdaptorStarted(
-                kind="connector",
-                name=self.connector_name,
-                routing_key=self.routing_key,
-                host=server.host,
-                port=server.port,
-            ),
-        )
+        self._tell_vanflow()
         routing = self.ctx.lookup("routing")
         if routing is not None:
             routing.tell(BindAddress(address=self.routing_key))
@@ -227,6 +222,18 @@ class TcpConnectorActor(Supervisor):
                 "skupper:busy", f"connector {self.connector_name}: {error}"
             ) from None
 
+    def _tell_vanflow(self) -> None:
+        counters = self.counters
+        info = AdaptorStarted(
+            kind="connector",
+            name=self.connector_name,
+            routing_key=self.routing_key,
+            host=self.server.host,
+            port=self.server.port,
+            opened=lambda: counters.opened,
+        )
+        tell_vanflow(self.ctx, info)
+
     def has_matching_listener(self) -> bool:
         return bool(self.ctx.dataplane.remote.get(listener_address(self.routing_key)))
 
@@ -240,6 +247,9 @@ class TcpConnectorActor(Supervisor):
                 self.server.port,
                 self.has_matching_listener(),
             )
+        if isinstance(message, AnnounceToVanflow):
+            self._tell_vanflow()
+            return None
         if isinstance(message, IncomingStream):
             spec = _connection_spec(
                 lambda m=message: EgressConnection(
