@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+from collections.abc import Callable, MutableMapping
+from typing import Any, TextIO
 
 # structlog is imported where it is used: `skupper-node` reads LEVELS before it may
 # re-execute itself, and should not pay for structlog's import twice.
@@ -15,6 +16,20 @@ LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+
+
+#: told of every warning and error event (level, event dict), before it is rendered:
+#: the node's VanflowActor makes LOG records of them
+WARNING_HOOKS: list[Callable[[str, MutableMapping[str, Any]], None]] = []
+
+
+def _run_warning_hooks(
+    _: object, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    if WARNING_HOOKS and method in ("warning", "error", "critical", "exception"):
+        for hook in WARNING_HOOKS:
+            hook(method, event)
+    return event
 
 
 def configure_logging(
@@ -30,6 +45,7 @@ def configure_logging(
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _run_warning_hooks,
     ]
     if context:
         fixed = dict(context)

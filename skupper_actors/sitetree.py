@@ -13,7 +13,8 @@
         ├── grants             GrantServerActor        (namespace mode only)
         ├── controller         ControllerActor         (namespace mode only)
         ├── management         ManagementActor: status over ZeroMQ ipc
-        └── memory             MemoryActor: the buffer budget's log, trims after bursts
+        ├── memory             MemoryActor: the buffer budget's log, trims after bursts
+        └── vanflow            VanflowActor: the node's flow records (docs/adr/0032)
 
 Both run modes describe what the router runs as one `Desired` (controller/desired.py):
 `skupper-node run -n NS` reconciles it from the namespace's resources, and
@@ -33,12 +34,14 @@ import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+from skupper_actors import __version__
 from skupper_actors.actors.context import LinkLimits, RouterContext
 from skupper_actors.actors.control.memory import MemoryActor
 from skupper_actors.actors.links.link import LinkActor, LinkEndpoint
 from skupper_actors.actors.links.listener import InterRouterListener
 from skupper_actors.actors.links.routing import RoutingActor
 from skupper_actors.actors.tcp.adaptor import TcpConnectorActor, TcpListenerActor
+from skupper_actors.actors.vanflow import VanflowActor
 from skupper_actors.api import Site
 from skupper_actors.api.settings import site_setting
 from skupper_actors.controller.desired import Desired, LinkTarget
@@ -143,6 +146,9 @@ def site_tree(
     memory = child(
         "memory", lambda: MemoryActor(ctx.dataplane.budget, ctx.memory), registry=ctx.registry
     )
+    vanflow = child(
+        "vanflow", lambda: VanflowActor(ctx, version=__version__), registry=ctx.registry
+    )
 
     def group(name: str) -> ChildSpec:
         specs = list(filled.get(name, ()))
@@ -170,7 +176,7 @@ def site_tree(
     return Supervisor(
         [
             supervisor_child("router", router),
-            supervisor_child("control", lambda: Supervisor([*control, memory])),
+            supervisor_child("control", lambda: Supervisor([*control, memory, vanflow])),
         ],
         strategy=Strategy.REST_FOR_ONE,
         intensity=3,

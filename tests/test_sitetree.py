@@ -97,7 +97,7 @@ def test_the_site_file_mode_starts_the_shared_tree_filled(tmp_path: Path) -> Non
             # each adaptor supervises its connections (none yet)
             "adaptors": {"connector-db": {}, "listener-web": {}},
         },
-        "control": {"management": None, "memory": None},
+        "control": {"management": None, "memory": None, "vanflow": None},
     }
 
 
@@ -105,7 +105,7 @@ def test_the_namespace_mode_starts_the_same_tree_empty(tmp_path: Path) -> None:
     ctx = build_node(config(tmp_path)).ctx
     assert shape(site_tree(ctx, RoutingSettings(), control=[])) == {
         "router": {"routing": None, "links": {}, "access": {}, "adaptors": {}},
-        "control": {"memory": None},
+        "control": {"memory": None, "vanflow": None},
     }
 
 

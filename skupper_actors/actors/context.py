@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 import ssl
+import string
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from skupper_actors.kernel import ActorName, ActorRef, Registry
+from skupper_actors.protocol.vanflow import Identities
 
 from .control.memory import MemoryCounters
 from .health import NodeHealth
@@ -67,8 +70,14 @@ class RouterContext:
     #: bytes a TCP stream may have unacknowledged per direction (docs/limits.md)
     tcp_window: int = 1 << 20
     memory: MemoryCounters = field(default_factory=MemoryCounters)
+    #: vanflow record identities of this run: a random 5-character prefix, as
+    #: skupper-router's, so that a restarted node never reuses one
+    flow_ids: Identities = field(init=False)
 
     def __post_init__(self) -> None:
+        alphabet = string.ascii_lowercase + string.digits
+        prefix = "".join(secrets.choice(alphabet) for _ in range(5))
+        object.__setattr__(self, "flow_ids", Identities(prefix))
         dataplane = DataPlane(self.router_id)
         dataplane._instance = self.instance
         object.__setattr__(self, "dataplane", dataplane)

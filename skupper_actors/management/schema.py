@@ -13,7 +13,16 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
-REQUEST_KINDS = ("status", "links", "routers", "addresses", "adaptors", "network", "reload")
+REQUEST_KINDS = (
+    "status",
+    "links",
+    "routers",
+    "addresses",
+    "adaptors",
+    "network",
+    "reload",
+    "vanflow",
+)
 LINK_STATES = ("connecting", "handshaking", "up", "down", "backing-off", "failed")
 
 
@@ -122,6 +131,9 @@ class NodeStatus:
     #: limit counters (what was refused or cut, since start), e.g. grant_server_*
     counters: dict[str, int] = field(default_factory=dict)
     health: HealthInfo = field(default_factory=HealthInfo)
+    #: "vanflow": the AMQP-encoded vanflow messages the node sent since the last such
+    #: request (base64), for as long as no observer attaches over the VAN (docs/adr/0032)
+    vanflow: tuple[str, ...] = ()
 
 
 class _Strict(Schema):
@@ -259,6 +271,7 @@ class NodeStatusSchema(_Strict):
     network = fields.List(fields.Nested(SiteViewSchema), load_default=list)
     counters = fields.Dict(keys=fields.String(), values=fields.Integer(), load_default=dict)
     health = fields.Nested(HealthInfoSchema, load_default=HealthInfo)
+    vanflow = fields.List(fields.String(), load_default=list)
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> NodeStatus:
@@ -271,6 +284,7 @@ class NodeStatusSchema(_Strict):
             network=tuple(data["network"]),
             counters=dict(data["counters"]),
             health=data["health"],
+            vanflow=tuple(data["vanflow"]),
         )
 
 

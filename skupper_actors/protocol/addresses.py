@@ -44,6 +44,12 @@ PROP_STREAM = "x-skupper-stream"
 PROP_SOURCE = "x-skupper-from"
 PROP_DESTINATION = "x-skupper-to-router"
 PROP_DIRECTION = "x-skupper-dir"
+#: The forward stream's vanflow BIFLOW_TPORT identity (skupper-router puts it in the
+#: message's correlation-id): the connector side names its co-record with it.
+PROP_FLOW = "x-skupper-flow"
+#: The routers a forward stream that carries a flow passed between its two ends
+#: (``|``-joined router names), appended by each transit router.
+PROP_TRACE = "x-skupper-trace"
 #: Footer annotation: the count of body bytes the sender wrote before the stream's end.
 FOOTER_STREAM_LENGTH = "x-skupper-length"
 #: Values of `PROP_DIRECTION`.

@@ -50,6 +50,8 @@ FORBIDDEN = {
         "urllib",
         "gevent",
     },
+    # the observer reads vanflow and a node's management socket; never the node itself
+    "observer": RUNTIME | {"skupper_actors.kernel", "skupper_actors.sitetree"},
 }
 
 

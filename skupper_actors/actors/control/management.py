@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import pathlib
@@ -28,6 +29,7 @@ from ..context import RouterContext
 from ..health import run_off_loop
 from ..links.routing import RoutingSnapshot
 from ..messages import GetAdaptorInfo, GetRoutingSnapshot, Reload
+from ..vanflow import VANFLOW, DrainVanflow
 from .grants import GetGrantCounters
 from .memory import memory_counters
 
@@ -118,6 +120,21 @@ class ManagementActor(Actor):
             self.log.warning("counters_unavailable", actor="grants", error=str(error))
         return counters
 
+    def _vanflow(self) -> bytes:
+        """The vanflow messages since the last read (the first read makes a consumer)."""
+        vanflow = self.ctx.lookup(VANFLOW)
+        if vanflow is None:
+            return encode_reply(error="the flow records are (re)starting; try again")
+        try:
+            messages = vanflow.ask(DrainVanflow(), timeout=5)
+        except KernelError as error:
+            return encode_reply(error=f"flow records did not answer: {error}")
+        status = NodeStatus(
+            router=self.router_info(),
+            vanflow=tuple(base64.b64encode(m).decode() for m in messages),
+        )
+        return run_off_loop(encode_reply, status)
+
     def answer(self, raw: bytes) -> bytes:
         """One reply for one request; every failure is an error reply, never silence."""
         try:
@@ -135,6 +152,8 @@ class ManagementActor(Actor):
                 controller.ask(Reload(), timeout=60)
             except KernelError as error:
                 return encode_reply(error=f"reload failed: {error}")
+        if kind == "vanflow":
+            return self._vanflow()
         routing = self.ctx.lookup("routing")
         if routing is None:
             return encode_reply(error="the router is (re)starting; try again")

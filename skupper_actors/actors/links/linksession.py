@@ -24,6 +24,7 @@ from skupper_actors.protocol.tcp import (
     StreamHeader,
     StreamHeaderError,
     parse_header,
+    through,
 )
 from skupper_actors.security.identity import UNKNOWN, PeerIdentity
 
@@ -442,7 +443,9 @@ class LinkSession:
                     raise StreamRefused(
                         "skupper:no-route", f"no route to router {stream.destination}"
                     )
-                out = port.open_stream(stream, _TransitOwner(self, link))
+                # a flow's forward stream names this router in its trace
+                forwarded = through(stream, self.dataplane.router_id)
+                out = port.open_stream(forwarded, _TransitOwner(self, link))
                 assert isinstance(out, RemoteStream)
                 sink = _TransitSink(out)
         except StreamRefused as refused:

@@ -28,6 +28,7 @@ from skupper_actors.protocol.tcp import (
 from ..acceptpause import AcceptPause
 from ..context import RouterContext
 from ..messages import BindAddress, GetAdaptorInfo, UnbindAddress
+from ..vanflow import AdaptorStarted, AdaptorStopped, AnnounceToVanflow, tell_vanflow
 from .dataplane import ConnectorBinding, EgressSink, StreamRefused
 from .tcpconn import TcpConnectionActor
 from .tcpedge import IncomingStream, ServerAddress, TcpCounters, listener_address, reset_on_close
@@ -84,6 +85,7 @@ class TcpListenerActor(Supervisor):
             "tcp_listener_started", routing_key=self.routing_key, host=self.host, port=self.port
         )
         self._accept = gevent.spawn(self._accept_loop)
+        self._tell_vanflow(True)
         routing = self.ctx.lookup("routing")
         if routing is not None:
             routing.tell(BindAddress(address=listener_address(self.routing_key)))
@@ -91,6 +93,9 @@ class TcpListenerActor(Supervisor):
     def on_receive(self, message: object) -> Any:
         if isinstance(message, _Accepted):
             self._start_connection(message.client)
+            return None
+        if isinstance(message, AnnounceToVanflow):
+            self._tell_vanflow(True)
             return None
         if isinstance(message, GetAdaptorInfo):
             return self.counters.info(
@@ -103,7 +108,24 @@ class TcpListenerActor(Supervisor):
             )
         return super().on_receive(message)
 
+    def _tell_vanflow(self, started: bool) -> None:
+        name = self.listener_name
+        if started:
+            counters = self.counters
+            info = AdaptorStarted(
+                kind="listener",
+                name=name,
+                routing_key=self.routing_key,
+                host=self.host,
+                port=self.port,
+                opened=lambda: counters.opened,
+            )
+            tell_vanflow(self.ctx, info)
+        else:
+            tell_vanflow(self.ctx, AdaptorStopped(kind="listener", name=name))
+
     def on_stop(self, reason: Any) -> None:
+        self._tell_vanflow(False)
         if self._accept is not None:
             self._accept.kill(block=True, timeout=2)
         if self.sock is not None:
@@ -141,6 +163,7 @@ class TcpListenerActor(Supervisor):
                 self.routing_key,
                 client=client,
                 distribution=self.distribution,
+                adaptor_name=self.listener_name,
             )
         )
         try:
@@ -172,6 +195,7 @@ class TcpConnectorActor(Supervisor):
     def on_start(self) -> None:
         super().on_start()
         self.ctx.dataplane.bind(self.binding)
+        self._tell_vanflow()
         routing = self.ctx.lookup("routing")
         if routing is not None:
             routing.tell(BindAddress(address=self.routing_key))
@@ -182,6 +206,7 @@ class TcpConnectorActor(Supervisor):
         )
 
     def on_stop(self, reason: Any) -> None:
+        tell_vanflow(self.ctx, AdaptorStopped(kind="connector", name=self.connector_name))
         if self.ctx.dataplane.unbind(self.binding):
             routing = self.ctx.lookup("routing")
             if routing is not None and routing.alive:
@@ -197,6 +222,18 @@ class TcpConnectorActor(Supervisor):
                 "skupper:busy", f"connector {self.connector_name}: {error}"
             ) from None
 
+    def _tell_vanflow(self) -> None:
+        counters = self.counters
+        info = AdaptorStarted(
+            kind="connector",
+            name=self.connector_name,
+            routing_key=self.routing_key,
+            host=self.server.host,
+            port=self.server.port,
+            opened=lambda: counters.opened,
+        )
+        tell_vanflow(self.ctx, info)
+
     def has_matching_listener(self) -> bool:
         return bool(self.ctx.dataplane.remote.get(listener_address(self.routing_key)))
 
@@ -210,6 +247,9 @@ class TcpConnectorActor(Supervisor):
                 self.server.port,
                 self.has_matching_listener(),
             )
+        if isinstance(message, AnnounceToVanflow):
+            self._tell_vanflow()
+            return None
         if isinstance(message, IncomingStream):
             spec = _connection_spec(
                 lambda m=message: EgressConnection(
@@ -219,6 +259,7 @@ class TcpConnectorActor(Supervisor):
                     header=m.header,
                     egress_sink=m.sink,
                     server=self.server,
+                    adaptor_name=self.connector_name,
                 )
             )
             try:

@@ -31,6 +31,7 @@ from skupper_actors.protocol.tcp import (
 )
 
 from ..context import RouterContext
+from ..vanflow import BiflowClosed, CoRecordClosed, FirstByteBack, tell_vanflow
 from .dataplane import EgressSink, OutStream
 from .tcpedge import ServerAddress, SocketSink, TcpCounters, close_cleanly, reset
 
@@ -75,8 +76,10 @@ class TcpConnectionActor(Actor, ABC):
         server: ServerAddress | None = None,
         window: int | None = None,
         distribution: DistributionMode | None = None,
+        adaptor_name: str = "",
     ) -> None:
         super().__init__()
+        self.adaptor_name = adaptor_name
         self.distribution = distribution
         self.ctx = ctx
         self.dp = ctx.dataplane
@@ -109,6 +112,12 @@ class TcpConnectionActor(Actor, ABC):
         self._in_direction = ""
         self._raw: Any = None
         self._early_end: Event | None = None  # the client's EOF or reset, read with early bytes
+        # vanflow: the biflow's identity, the first byte in and the first byte out (each
+        # taken once: the watcher's first callback hands over to the plain one)
+        self.flow_id: str | None = None
+        self._first_in: float | None = None
+        self._first_out: float | None = None
+        self._reader = self._on_first_readable
 
     # -- actor -----------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -141,6 +150,29 @@ class TcpConnectionActor(Actor, ABC):
                 reset(self.sock)  # anything unfinished: the peer must not see an EOF
         self.counters.active -= 1
         self.counters.closed += 1
+        if self.flow_id is not None:
+            self._flow_closed()
+
+    def _flow_closed(self) -> None:
+        """The biflow's end: octets from the counters the connection keeps anyway."""
+        error = None
+        if self.refusal is not None:
+            condition, why = self.refusal
+            error = f"{condition or 'refused'}: {why}"
+        elif self.conn.closed is not Closing.CLEAN:
+            error = "reset: the connection did not end cleanly"
+        assert self.flow_id is not None
+        if self.egress_sink is None:
+            message: BiflowClosed | CoRecordClosed = BiflowClosed(
+                identity=self.flow_id,
+                at=time.time(),
+                octets=self.conn.window.sent,
+                octets_reverse=self.conn.acker.written,
+                error=error,
+            )
+        else:
+            message = CoRecordClosed(identity=self.flow_id, at=time.time(), error=error)
+        tell_vanflow(self.ctx, message)
 
     def _runner_done(self, runner: gevent.Greenlet[Any, Any]) -> None:
         failed = runner.exception is not None and not isinstance(
@@ -213,7 +245,7 @@ class TcpConnectionActor(Actor, ABC):
             return
         watcher = self._watcher
         if watcher is not None and not watcher.active and self.conn.window.open:
-            watcher.start(self._on_readable)  # it stopped on a full window
+            watcher.start(self._reader)  # it stopped on a full window
 
     # -- both: the socket, its watcher and its writer ----------------------------------------------
     def _pump(self, out_direction: str, in_direction: str) -> None:
@@ -232,7 +264,27 @@ class TcpConnectionActor(Actor, ABC):
             self._event(self._early_end, "the client ended before the far end answered")
         if self.conn.send is _OPEN and self.conn.closed is None:
             self._watcher = gevent.get_hub().loop.io(self._raw.fileno(), 1)  # 1: readable
-            self._watcher.start(self._on_readable)
+            self._watcher.start(self._reader)
+
+    def _on_first_readable(self) -> None:
+        """``_on_readable`` until the first bytes come in: their time, once."""
+        before = self.conn.window.sent
+        self._on_readable()
+        if self.conn.window.sent > before:
+            now = time.monotonic()
+            if self._first_in is None:
+                self._first_in = now
+            self._reader = self._on_readable
+            watcher = self._watcher
+            if watcher is not None:
+                watcher.callback = self._on_readable
+            if self.egress_sink is not None and self._first_out is not None and self.flow_id:
+                # the server's first byte after our first to it: processLatency
+                latency = now - self._first_out
+                tell_vanflow(
+                    self.ctx,
+                    FirstByteBack(identity=self.flow_id, latency=latency, connector_side=True),
+                )
 
     def _on_readable(self) -> None:
         """The socket has bytes (or its end): one read into the outgoing stream.
@@ -300,9 +352,15 @@ class TcpConnectionActor(Actor, ABC):
     def _written(self, count: int) -> None:
         if self._first:
             self._first = False
+            now = time.monotonic()
             if self.egress_sink is None:  # ingress: the server's first byte is here
-                self.counters.first_byte_latency_sum += time.monotonic() - self.started_at
+                self.counters.first_byte_latency_sum += now - self.started_at
                 self.counters.first_byte_samples += 1
+                if self.flow_id is not None and self._first_in is not None:
+                    latency = now - self._first_in
+                    tell_vanflow(self.ctx, FirstByteBack(identity=self.flow_id, latency=latency))
+            else:
+                self._first_out = now  # egress: our first byte to the server
         self.counters.octets_out += count
         offset = self._acker.on_written(count)
         if offset is not None:
@@ -325,7 +383,7 @@ class TcpConnectionActor(Actor, ABC):
             self.dp.send_ack(self.peer_router, self.header.stream_id, self._in_direction, offset)
         watcher = self._watcher
         if watcher is not None and not watcher.active and self.conn.window.open:
-            watcher.start(self._on_readable)
+            watcher.start(self._reader)
 
     def _write_loop(self) -> None:
         """Write what the socket did not take at once; at the stream's end, tell the

@@ -10,7 +10,9 @@ reverse stream, back the way the forward one came.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import time
 
 import gevent
 
@@ -21,8 +23,10 @@ from skupper_actors.protocol.tcp import (
     GiveUp,
     forward_header,
     reverse_header,
+    trace_of,
 )
 
+from ..vanflow import BiflowOpened, CoRecordClosed, CoRecordOpened, tell_vanflow
 from .dataplane import StreamRefused
 from .tcpconn import AttemptOwner, TcpConnectionActor
 from .tcpedge import SocketSink, close_cleanly, reset, reset_on_close
@@ -57,12 +61,35 @@ class IngressConnection(TcpConnectionActor):
             return b""
         if not data:
             self._early_end = Event.LOCAL_END  # half-closed already: the stream ends then
+        elif self._first_in is None:
+            self._first_in = time.monotonic()
         return data
+
+    def _flow_opened(self) -> None:
+        """The biflow begins (its identity travels in the forward stream's header)."""
+        self.flow_id = self.ctx.flow_ids.next()
+        try:
+            host, port = self.sock.getpeername()[:2]
+        except OSError:
+            host, port = "", 0
+        conn = self.conn
+        tell_vanflow(
+            self.ctx,
+            BiflowOpened(
+                identity=self.flow_id,
+                listener=self.adaptor_name,
+                source_host=host,
+                source_port=port,
+                at=time.time(),
+                octets=lambda: (conn.window.sent, conn.acker.written),
+            ),
+        )
 
     def _set_up(self) -> None:
         attempts = self.attempts
         early = b""
         outcome: GiveUp | None = None
+        self._flow_opened()
         while outcome is None:
             dest = self.dp.select(self.routing_key, attempts.excluded, self.distribution)
             if dest is None or not attempts.may_start():
@@ -70,7 +97,9 @@ class IngressConnection(TcpConnectionActor):
                 break
             attempt = attempts.start(dest.router_id)
             stream_id = self.dp.new_stream_id()
-            header = forward_header(stream_id, self.dp.router_id, dest.router_id, self.routing_key)
+            header = forward_header(
+                stream_id, self.dp.router_id, dest.router_id, self.routing_key, self.flow_id
+            )
             self.header, self._dest, self.refusal = header, dest, None
             if attempt > 1:
                 self.inbound.discard()
@@ -109,6 +138,8 @@ class IngressConnection(TcpConnectionActor):
             elif decision is not None and decision.delay:
                 gevent.sleep(decision.delay)  # let routing take the lost path out first
         self.counters.refused += 1
+        if self.refusal is None:  # for the biflow's listener-side error
+            self.refusal = ("skupper:no-destination", f"no destination for {self.routing_key}")
         tried = list(attempts.tried)
         self.log.info("tcp_connection_refused", routing_key=self.routing_key, tried=tried)
         if outcome.reset:
@@ -122,17 +153,27 @@ class EgressConnection(TcpConnectionActor):
 
     def _set_up(self) -> None:
         assert self.header is not None and self.egress_sink is not None and self.server
+        flow_id = self.header.flow_id
         try:
             sock = self.server.connect(CONNECT_TIMEOUT)
         except OSError as error:
             self.counters.refused += 1
             self.log.info("tcp_connect_failed", server=str(self.server), error=str(error))
             self.egress_sink.refuse("skupper:connect-failed", f"{self.server}: {error}")
+            if flow_id is not None:
+                self._corecord_opened(flow_id, None)
+                failed = f"skupper:connect-failed: {self.server}: {error}"
+                tell_vanflow(
+                    self.ctx, CoRecordClosed(identity=flow_id, at=time.time(), error=failed)
+                )
             return
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         reset_on_close(sock)
         self.sock = sock
+        if flow_id is not None:
+            self.flow_id = flow_id  # its end is told when the connection ends
+            self._corecord_opened(flow_id, sock)
         forward = self.header
         self.peer_router = forward.source
         self.dp.on_ack(forward.stream_id, REVERSE, self._on_ack)
@@ -148,3 +189,23 @@ class EgressConnection(TcpConnectionActor):
             reset(sock)
             return
         self._pump(REVERSE, FORWARD)
+
+    def _corecord_opened(self, flow_id: str, sock: socket.socket | None) -> None:
+        """The connector side's part of the biflow (merged by the listener's router)."""
+        host, port = None, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                host, port = sock.getsockname()[:2]
+        assert self.header is not None
+        trace = trace_of(self.header, self.dp.router_id)
+        tell_vanflow(
+            self.ctx,
+            CoRecordOpened(
+                identity=flow_id,
+                connector=self.adaptor_name,
+                proxy_host=host,
+                proxy_port=port,
+                trace=trace,
+                at=time.time(),
+            ),
+        )

@@ -12,6 +12,8 @@ from .mapping import (
     parse_header,
     reply_address,
     reverse_header,
+    through,
+    trace_of,
 )
 from .window import DEFAULT_ACK_EVERY, DEFAULT_WINDOW, Acknowledger, Window
 
@@ -43,4 +45,6 @@ __all__ = [
     "parse_header",
     "reply_address",
     "reverse_header",
+    "through",
+    "trace_of",
 ]

@@ -10,19 +10,24 @@ id, the ingress and destination routers, the direction.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from skupper_actors.protocol.addresses import (
     FORWARD,
     PROP_DESTINATION,
     PROP_DIRECTION,
+    PROP_FLOW,
     PROP_MAPPING_VERSION,
     PROP_SOURCE,
     PROP_STREAM,
+    PROP_TRACE,
     REVERSE,
     STREAM_MAPPING_VERSION,
     STREAM_REPLY_PREFIX,
 )
+
+#: the longest trace a stream header carries (about 60 hops of short router names)
+MAX_TRACE = 2048
 
 
 class StreamHeaderError(ValueError):
@@ -39,22 +44,56 @@ class StreamHeader:
     destination: str  # router id the stream is going to
     routing_key: str  # for FORWARD; the reply address for REVERSE
     reply_to: str | None = None
+    flow_id: str | None = None  # the vanflow biflow this stream carries (forward only)
+    trace: str | None = None  # transit routers so far, "|"-joined names (with flow_id)
 
     def to_properties(self) -> dict[str, str | int]:
-        return {
+        properties: dict[str, str | int] = {
             PROP_MAPPING_VERSION: STREAM_MAPPING_VERSION,
             PROP_STREAM: self.stream_id,
             PROP_SOURCE: self.source,
             PROP_DESTINATION: self.destination,
             PROP_DIRECTION: self.direction,
         }
+        if self.flow_id is not None:
+            properties[PROP_FLOW] = self.flow_id
+        if self.trace is not None:
+            properties[PROP_TRACE] = self.trace
+        return properties
+
+
+def router_name(router_id: str) -> str:
+    """A router's name in a vanflow trace (Skupper's ``<area>/<id>``)."""
+    return f"0/{router_id}"
+
+
+def through(header: StreamHeader, router_id: str) -> StreamHeader:
+    """The header a transit router forwards: itself added to a flow's trace."""
+    if header.flow_id is None or header.direction != FORWARD:
+        return header
+    here = router_name(router_id)
+    trace = here if header.trace is None else f"{header.trace}|{here}"
+    if len(trace) > MAX_TRACE:
+        return header  # a path that long is cut short rather than grow without bound
+    return replace(header, trace=trace)
+
+
+def trace_of(header: StreamHeader, router_id: str) -> str:
+    """The flow's whole trace at the egress: ingress, transit routers, this router."""
+    names = [router_name(header.source)]
+    if header.trace:
+        names.append(header.trace)
+    names.append(router_name(router_id))
+    return "|".join(names)
 
 
 def reply_address(stream_id: str) -> str:
     return f"{STREAM_REPLY_PREFIX}{stream_id}"
 
 
-def forward_header(stream_id: str, source: str, destination: str, routing_key: str) -> StreamHeader:
+def forward_header(
+    stream_id: str, source: str, destination: str, routing_key: str, flow_id: str | None = None
+) -> StreamHeader:
     return StreamHeader(
         stream_id=stream_id,
         direction=FORWARD,
@@ -62,6 +101,7 @@ def forward_header(stream_id: str, source: str, destination: str, routing_key: s
         destination=destination,
         routing_key=routing_key,
         reply_to=reply_address(stream_id),
+        flow_id=flow_id,
     )
 
 
@@ -93,6 +133,8 @@ def parse_header(
         raise StreamHeaderError(f"unknown stream direction {direction!r}")
     if not to:
         raise StreamHeaderError("stream has no 'to' address")
+    flow_id = properties.get(PROP_FLOW)
+    trace = properties.get(PROP_TRACE)
     return StreamHeader(
         stream_id=values[PROP_STREAM],
         direction=direction,
@@ -100,4 +142,6 @@ def parse_header(
         destination=values[PROP_DESTINATION],
         routing_key=to,
         reply_to=reply_to,
+        flow_id=flow_id if isinstance(flow_id, str) and 0 < len(flow_id) <= 256 else None,
+        trace=trace if isinstance(trace, str) and 0 < len(trace) <= MAX_TRACE else None,
     )

@@ -1,0 +1,572 @@
+"""VanflowActor: the node's flow records, a thin shell over protocol.vanflow's Emitter.
+
+It keeps the SITE and ROUTER records, a ROUTER_ACCESS per inter-router access point and
+a LINK per outgoing inter-router link (both read from routing's snapshot once a second),
+a LISTENER / CONNECTOR per TCP adaptor, one BIFLOW_TPORT per TCP connection made at
+the listener side, the connector side's co-record of it, and LOG records. Facts come in
+as the typed messages below (a TCP connection tells it three things: opened, first
+byte back, closed); a live connection's octets are read once a second from the
+counters it keeps anyway, never counted here. Every 200 ms the emitter's due messages
+go to an ``Outbox``: until the node carries AMQP messages for clients, a
+``ManagementOutbox`` that management drains (docs/adr/0032).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import socket
+import time
+import uuid
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import gevent
+
+from skupper_actors.kernel import Actor, ActorName, KernelError
+from skupper_actors.logconfig import WARNING_HOOKS
+from skupper_actors.protocol.vanflow import (
+    BEACON_ADDRESS,
+    LOG_ERROR,
+    LOG_WARNING,
+    Attr,
+    Emitter,
+    Outgoing,
+    Record,
+    RecordType,
+    Value,
+    encode,
+    flows_address,
+    logs_address,
+    micros,
+    records_address,
+    source_of,
+)
+
+from .context import RouterContext
+from .links.listener import GetBoundAddress
+from .messages import GetRoutingSnapshot
+
+TICK = 0.2
+POLL = 1.0
+
+
+# -- what the node tells it ----------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdaptorStarted:
+    kind: str  # listener | connector
+    name: str
+    routing_key: str
+    host: str
+    port: int
+    #: connections opened so far (flowCountL4), read once a second
+    opened: Callable[[], int] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnnounceToVanflow:
+    """To a TCP listener or connector: tell the VanflowActor ``AdaptorStarted`` again."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdaptorStopped:
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BiflowOpened:
+    """A listener's client connected: its BIFLOW_TPORT begins."""
+
+    identity: str
+    listener: str
+    source_host: str
+    source_port: int
+    at: float
+    #: (client -> server, server -> client) octets so far, read once a second
+    octets: Callable[[], tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FirstByteBack:
+    """The first byte came back: at the listener side, the latency of the biflow; at
+    the connector side, the server's (processLatency)."""
+
+    identity: str
+    latency: float  # seconds
+    connector_side: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BiflowClosed:
+    identity: str
+    at: float
+    octets: int
+    octets_reverse: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoRecordOpened:
+    """The connector side of biflow ``identity`` (made by the listener's router)."""
+
+    identity: str
+    connector: str
+    proxy_host: str | None
+    proxy_port: int | None
+    trace: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoRecordClosed:
+    identity: str
+    at: float
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogRecord:
+    severity: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlushRequested:
+    """A collector's FLUSH (to ``sfe.<id>``): send every live record in full."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoRecordsReceived:
+    """Another router's co-record parts of our biflows (on ``vfcr.<id>``), as decoded
+    from a RECORD message's body."""
+
+    records: tuple[Record, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrainVanflow:
+    """Management's read of the outbox: the encoded messages since the last read."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Tick:
+    pass
+
+
+VanflowMessage = (
+    AdaptorStarted
+    | AdaptorStopped
+    | BiflowOpened
+    | FirstByteBack
+    | BiflowClosed
+    | CoRecordOpened
+    | CoRecordClosed
+    | LogRecord
+    | FlushRequested
+    | CoRecordsReceived
+    | DrainVanflow
+)
+VANFLOW: ActorName[VanflowMessage] = ActorName("vanflow")
+
+
+def tell_vanflow(ctx: RouterContext, message: VanflowMessage) -> None:
+    """Tell the node's VanflowActor, if it runs; a full mailbox loses the fact (counted
+    there as ``vanflow_events_lost``), never the connection."""
+    ref = ctx.lookup(VANFLOW)
+    if ref is not None:
+        try:
+            ref.tell(message)
+        except KernelError:
+            ctx.health.count("vanflow_events_lost")
+
+
+# -- where the messages go -----------------------------------------------------------------
+class Outbox(Protocol):
+    def consumers(self) -> frozenset[str]:
+        """The addresses that have a consumer now."""
+
+    def send(self, messages: list[Outgoing]) -> None: ...
+
+
+class ManagementOutbox:
+    """Holds the last ``size`` messages for management to read. It has a consumer for
+    every address of its source while someone reads it: from a read until ``idle_after``
+    seconds without one (before and after, the emitter sends nothing, as a router with
+    no observer attached; the next reader gets every live record in full)."""
+
+    def __init__(
+        self,
+        source_id: str,
+        size: int = 2_000,
+        idle_after: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.addresses = frozenset(
+            {
+                BEACON_ADDRESS,
+                records_address(source_id),
+                flows_address(source_id),
+                logs_address(source_id),
+            }
+        )
+        self.idle_after = idle_after
+        self.clock = clock
+        self.read_at: float | None = None
+        self.dropped = 0
+        self._held: collections.deque[bytes] = collections.deque(maxlen=size)
+
+    def consumers(self) -> frozenset[str]:
+        read_at = self.read_at
+        if read_at is None or self.clock() - read_at >= self.idle_after:
+            if self._held:
+                self._held.clear()  # nobody reads: nothing to keep
+            return frozenset()
+        return self.addresses
+
+    def send(self, messages: list[Outgoing]) -> None:
+        for message in messages:
+            if len(self._held) == self._held.maxlen:
+                self.dropped += 1
+            self._held.append(encode(message))
+
+    def drain(self) -> tuple[bytes, ...]:
+        self.read_at = self.clock()
+        held = tuple(self._held)
+        self._held.clear()
+        return held
+
+
+def site_identity(site_name: str) -> str:
+    """The SITE record's identity: a UUID stable for the site's name."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"skupper-actors-site:{site_name}"))
+
+
+def access_identity(router_id: str, port: int) -> str:
+    """A ROUTER_ACCESS identity that the far end of a link can name too (a LINK's peer)."""
+    return f"access:{router_id}:{port}"
+
+
+class VanflowActor(Actor):
+    mailbox_size = 50_000
+
+    def __init__(
+        self,
+        ctx: RouterContext,
+        *,
+        version: str = "",
+        outbox: Outbox | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.wall = clock
+        self.version = version
+        self.emitter = Emitter(ctx.flow_ids, now=clock())
+        self.outbox: Outbox = outbox or ManagementOutbox(self.emitter.source_id)
+        self.site_id = site_identity(ctx.router_id)
+        self._adaptors: dict[tuple[str, str], str] = {}  # (kind, name) -> identity
+        self._live: dict[str, Callable[[], tuple[int, int]]] = {}
+        self._opened: dict[str, Callable[[], int]] = {}  # adaptor identity -> its count
+        self._links: dict[str, str] = {}  # link name -> LINK identity
+        self._access: dict[int, str] = {}  # port -> ROUTER_ACCESS identity
+        self._last_poll = 0.0
+        self._synced = False
+        self._ticker: gevent.Greenlet[Any, Any] | None = None
+
+    def on_start(self) -> None:
+        WARNING_HOOKS.append(self._log_hook)
+        now = self.wall()
+        name = self.ctx.router_id
+        attrs: dict[int, Value] = {Attr.NAME: name, Attr.PLATFORM: "linux"}
+        if self.version:
+            attrs[Attr.BUILD_VERSION] = self.version
+        self.emitter.add(RecordType.SITE, attrs, now=now, identity=self.site_id)
+        router: dict[int, Value] = {
+            Attr.PARENT: self.site_id,
+            Attr.NAME: f"0/{name}",
+            Attr.MODE: "interior",
+            Attr.HOSTNAME: _hostname(),
+        }
+        if self.version:
+            router[Attr.BUILD_VERSION] = self.version
+        self.emitter.add(RecordType.ROUTER, router, now=now, identity=self.emitter.source_id)
+        self._ticker = gevent.spawn(self._tick_loop)
+
+    def on_stop(self, reason: object) -> None:
+        with contextlib.suppress(ValueError):
+            WARNING_HOOKS.remove(self._log_hook)
+        if self._ticker is not None:
+            self._ticker.kill(block=False)
+
+    def _log_hook(self, method: str, event: MutableMapping[str, Any]) -> None:
+        """A warning or error logged anywhere in the node: a LOG record."""
+        severity = LOG_WARNING if method == "warning" else LOG_ERROR
+        details = " ".join(
+            f"{key}={value}"
+            for key, value in event.items()
+            if key not in ("event", "timestamp", "level", "exc_info")
+        )
+        text = f"{event.get('event', '')} {details}".strip()[:1000]
+        with contextlib.suppress(KernelError):
+            self.ref.tell(LogRecord(severity=severity, text=text))
+
+    def _tick_loop(self) -> None:
+        while True:
+            gevent.sleep(TICK)
+            with contextlib.suppress(KernelError):
+                self.ref.tell(_Tick())
+
+    def on_receive(self, message: object) -> Any:
+        now = self.wall()
+        emitter = self.emitter
+        if isinstance(message, _Tick):
+            self._tick(now)
+        elif isinstance(message, BiflowOpened):
+            parent = self._adaptors.get(("listener", message.listener))
+            attrs: dict[int, Value] = {
+                Attr.SOURCE_HOST: message.source_host,
+                Attr.SOURCE_PORT: str(message.source_port),
+            }
+            if parent is not None:
+                attrs[Attr.PARENT] = parent
+            made = emitter.add(
+                RecordType.BIFLOW_TPORT, attrs, now=message.at, identity=message.identity
+            )
+            if made is not None:
+                self._live[message.identity] = message.octets
+        elif isinstance(message, FirstByteBack):
+            code = Attr.PROCESS_LATENCY if message.connector_side else Attr.LATENCY
+            self._corecord_or_own(message.identity, {code: micros(message.latency)})
+        elif isinstance(message, BiflowClosed):
+            self._live.pop(message.identity, None)
+            final: dict[int, Value] = {
+                Attr.OCTETS: message.octets,
+                Attr.OCTETS_REVERSE: message.octets_reverse,
+            }
+            if message.error:
+                final[Attr.ERROR_LISTENER_SIDE] = message.error
+            emitter.end(message.identity, now=message.at, attrs=final)
+        elif isinstance(message, CoRecordOpened):
+            self._corecord_opened(message)
+        elif isinstance(message, CoRecordClosed):
+            error: dict[int, Value] = {}
+            if message.error:
+                error[Attr.ERROR_CONNECTOR_SIDE] = message.error
+            if source_of(message.identity) == emitter.source_id:
+                if error:
+                    emitter.merge_corecord(message.identity, error)
+            else:
+                emitter.end(message.identity, now=message.at, attrs=error)
+        elif isinstance(message, AdaptorStarted):
+            self._adaptor_started(message, now)
+        elif isinstance(message, AdaptorStopped):
+            identity = self._adaptors.pop((message.kind, message.name), None)
+            if identity is not None:
+                self._opened.pop(identity, None)
+                emitter.end(identity, now=now)
+        elif isinstance(message, LogRecord):
+            made = emitter.add(
+                RecordType.LOG,
+                {
+                    Attr.PARENT: emitter.source_id,
+                    Attr.LOG_SEVERITY: message.severity,
+                    Attr.LOG_TEXT: message.text,
+                },
+                now=now,
+            )
+            if made is not None:
+                emitter.end(made, now=now)
+        elif isinstance(message, FlushRequested):
+            emitter.flush()
+        elif isinstance(message, CoRecordsReceived):
+            for record in message.records:
+                emitter.merge_corecord(record.identity, dict(record.attrs))
+        elif isinstance(message, DrainVanflow):
+            if isinstance(self.outbox, ManagementOutbox):
+                drained = self.outbox.drain()
+                self._tick(now)  # consumers now exist: the next read has the records
+                return drained
+            return ()
+        else:
+            return super().on_receive(message)
+        return None
+
+    # -- inside --------------------------------------------------------------------------------
+    def _corecord_or_own(self, identity: str, attrs: dict[int, Value]) -> None:
+        if source_of(identity) == self.emitter.source_id:
+            if not self.emitter.update(identity, attrs):
+                self.emitter.merge_corecord(identity, attrs)
+        else:
+            self.emitter.update(identity, attrs)
+
+    def _corecord_opened(self, message: CoRecordOpened) -> None:
+        attrs: dict[int, Value] = {Attr.TRACE: message.trace}
+        connector = self._adaptors.get(("connector", message.connector))
+        if connector is not None:
+            attrs[Attr.CONNECTOR] = connector
+        if message.proxy_host:
+            attrs[Attr.PROXY_HOST] = message.proxy_host
+        if message.proxy_port is not None:
+            attrs[Attr.PROXY_PORT] = str(message.proxy_port)
+        if source_of(message.identity) == self.emitter.source_id:
+            self.emitter.merge_corecord(message.identity, attrs)  # a local connection
+        else:
+            self.emitter.add_corecord(message.identity, attrs, now=message.at)
+
+    def _adaptor_started(self, message: AdaptorStarted, now: float) -> None:
+        key = (message.kind, message.name)
+        old = self._adaptors.get(key)
+        if old is not None:
+            held = self.emitter.get(old) or {}
+            if (held.get(Attr.VAN_ADDRESS), held.get(Attr.DEST_PORT)) == (
+                message.routing_key,
+                str(message.port),
+            ):
+                if message.opened is not None:  # the same adaptor, said again
+                    self._opened[old] = message.opened
+                return
+            del self._adaptors[key]
+            self._opened.pop(old, None)
+            self.emitter.end(old, now=now)
+        kind = RecordType.LISTENER if message.kind == "listener" else RecordType.CONNECTOR
+        identity = self.emitter.add(
+            kind,
+            {
+                Attr.PARENT: self.emitter.source_id,
+                Attr.NAME: message.name,
+                Attr.PROTOCOL: "tcp",
+                Attr.VAN_ADDRESS: message.routing_key,
+                Attr.DEST_HOST: message.host,
+                Attr.DEST_PORT: str(message.port),
+            },
+            now=now,
+        )
+        if identity is not None:
+            self._adaptors[key] = identity
+            if message.opened is not None:
+                self._opened[identity] = message.opened
+
+    def _tick(self, now: float) -> None:
+        emitter = self.emitter
+        consumers = self.outbox.consumers()
+        for address in (
+            BEACON_ADDRESS,
+            records_address(emitter.source_id),
+            flows_address(emitter.source_id),
+            logs_address(emitter.source_id),
+        ):
+            emitter.set_consumer(address, address in consumers)
+        if not self._synced:
+            self._synced = True
+            self._sync_adaptors()
+        if now - self._last_poll >= POLL:
+            self._last_poll = now
+            self._poll(now)
+        out = emitter.tick(now)
+        if out:
+            self.outbox.send(out)
+        # refusals past a limit, with the node's others (management's limits_exceeded)
+        counters = self.ctx.health.counters
+        if emitter.stats.flows_not_made:
+            counters["vanflow_flows_not_made"] = emitter.stats.flows_not_made
+        if emitter.stats.corecords_unmatched:
+            counters["vanflow_corecords_unmatched"] = emitter.stats.corecords_unmatched
+        dropped = getattr(self.outbox, "dropped", 0)
+        if dropped:
+            counters["vanflow_outbox_dropped"] = dropped
+
+    def _sync_adaptors(self) -> None:
+        """Adaptors that started before this actor did (their word was lost): ask them
+        to say it again."""
+        for name in self.ctx.registry.names():
+            if name.startswith(("listener-", "connector-")):
+                ref = self.ctx.lookup(name)
+                if ref is not None:
+                    with contextlib.suppress(KernelError):
+                        ref.tell(AnnounceToVanflow())
+
+    def _poll(self, now: float) -> None:
+        """Octets of live connections; links and access points from routing."""
+        for identity, octets in self._live.items():
+            forward, reverse = octets()
+            self.emitter.update(identity, {Attr.OCTETS: forward, Attr.OCTETS_REVERSE: reverse})
+        for identity, opened in self._opened.items():
+            self.emitter.update(identity, {Attr.FLOW_COUNT_L4: opened()})
+        routing = self.ctx.lookup("routing")
+        if routing is None:
+            return
+        try:
+            snapshot = routing.ask(GetRoutingSnapshot(addresses=False, network=False), timeout=2)
+        except KernelError:
+            return
+        incoming = sum(1 for info in snapshot.links if info.direction == "incoming")
+        self._access_points(now, incoming)
+        seen = set()
+        for info in snapshot.links:
+            if info.direction != "outgoing":
+                continue
+            seen.add(info.name)
+            up = info.state == "up"
+            attrs: dict[int, Value] = {
+                Attr.PARENT: self.emitter.source_id,
+                Attr.NAME: info.name,
+                Attr.ROLE: "inter-router",
+                Attr.LINK_COST: info.cost,
+                Attr.PROTOCOL: "amqps" if self.ctx.tls else "amqp",
+                Attr.DEST_HOST: info.host,
+                Attr.DEST_PORT: str(info.port),
+                Attr.OPER_STATUS: "up" if up else "down",
+            }
+            if info.peer:
+                attrs[Attr.PEER] = access_identity(info.peer, info.port)
+            if info.last_error and not up:
+                attrs[Attr.RESULT] = "failed"
+                attrs[Attr.REASON] = info.last_error
+            link_id = self._links.get(info.name)
+            if link_id is None:
+                made = self.emitter.add(RecordType.LINK, attrs, now=now)
+                if made is not None:
+                    self._links[info.name] = made
+                continue
+            before = self.emitter.get(link_id) or {}
+            if before.get(Attr.OPER_STATUS) != attrs[Attr.OPER_STATUS]:
+                stamp = Attr.UP_TIMESTAMP if up else Attr.DOWN_TIMESTAMP
+                attrs[stamp] = micros(now)
+                if not up:
+                    down = before.get(Attr.DOWN_COUNT, 0)
+                    attrs[Attr.DOWN_COUNT] = (down if isinstance(down, int) else 0) + 1
+            self.emitter.update(link_id, attrs)
+        for name in [n for n in self._links if n not in seen]:
+            self.emitter.end(self._links.pop(name), now=now)
+
+    def _access_points(self, now: float, incoming: int) -> None:
+        for name in self.ctx.registry.names():
+            if not name.startswith("access-"):
+                continue
+            ref = self.ctx.lookup(name)
+            if ref is None:
+                continue
+            try:
+                _, port = ref.ask(GetBoundAddress(), timeout=2)
+            except KernelError:
+                continue
+            identity = self._access.get(port)
+            count: dict[int, Value] = {Attr.LINK_COUNT: incoming}
+            if identity is None:
+                identity = access_identity(self.ctx.router_id, port)
+                attrs: dict[int, Value] = {
+                    Attr.PARENT: self.emitter.source_id,
+                    Attr.NAME: name.removeprefix("access-"),
+                    Attr.ROLE: "inter-router",
+                    **count,
+                }
+                if self.emitter.add(RecordType.ROUTER_ACCESS, attrs, now=now, identity=identity):
+                    self._access[port] = identity
+            else:
+                self.emitter.update(identity, count)
+
+
+def _hostname() -> str:
+    return socket.gethostname()

@@ -1,0 +1,126 @@
+"""The observer's AMQP client: attaches to its site with proton's Container API.
+
+``SiteAttachment`` receives beacons on ``mc/sfe.all``, opens and closes receivers as
+the collector's ``Subscribe`` / ``Unsubscribe`` effects say, sends its ``SendFlush``
+effects, and hands every message (with the address it came on) to ``deliver``. The
+Container runs in a thread of its own (it blocks in its reactor); effects go in through
+an ``EventInjector``, messages come out through a queue that wakes the gevent hub. It
+needs a node that serves AMQP clients (multicast addresses across the VAN), which the
+messaging work brings; until then ``ManagementFeed`` reads the same messages from local
+nodes' management (docs/adr/0033).
+"""
+
+from __future__ import annotations
+
+import base64
+import queue
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+from proton import Message
+from proton.handlers import MessagingHandler
+from proton.reactor import ApplicationEvent, Container, EventInjector
+
+from skupper_actors.management import ManagementClient, ManagementError
+from skupper_actors.protocol.vanflow import BEACON_ADDRESS
+
+from .collector import Effect, SendFlush, Subscribe, Unsubscribe
+
+#: (the address a message came on, its subject, application properties, body)
+Delivered = tuple[str | None, Any, Any, Any]
+Deliver = Callable[[list[Delivered]], None]
+CREDIT = 256
+
+
+class _Handler(MessagingHandler):
+    def __init__(self, url: str, out: queue.SimpleQueue[Delivered], wake: Callable[[], None]):
+        super().__init__(prefetch=CREDIT)
+        self.url = url
+        self.out = out
+        self.wake = wake
+        self.connection: Any = None
+        self.sender: Any = None
+        self.receivers: dict[str, Any] = {}
+
+    def on_start(self, event: Any) -> None:
+        self.connection = event.container.connect(self.url, reconnect=True)
+        self.sender = event.container.create_sender(self.connection, None)  # anonymous
+        self._subscribe(event.container, BEACON_ADDRESS)
+
+    def _subscribe(self, container: Any, address: str) -> None:
+        if address not in self.receivers:
+            self.receivers[address] = container.create_receiver(self.connection, address)
+
+    def on_message(self, event: Any) -> None:
+        message = event.message
+        address = event.receiver.source.address if event.receiver else None
+        self.out.put((address, message.subject, message.properties, message.body))
+        self.wake()
+
+    def on_effects(self, event: Any) -> None:  # an ApplicationEvent named "effects"
+        for effect in event.subject:
+            if isinstance(effect, Subscribe):
+                self._subscribe(event.container, effect.address)
+            elif isinstance(effect, Unsubscribe):
+                receiver = self.receivers.pop(effect.address, None)
+                if receiver is not None:
+                    receiver.close()
+            elif isinstance(effect, SendFlush) and self.sender is not None:
+                self.sender.send(Message(address=effect.address, subject="FLUSH"))
+
+
+class SiteAttachment:
+    """One AMQP connection to the local site for the collector."""
+
+    def __init__(self, url: str, deliver: Deliver) -> None:
+        self.deliver = deliver
+        self._queue: queue.SimpleQueue[Delivered] = queue.SimpleQueue()
+        self._async = gevent.get_hub().loop.async_()
+        self._async.start(self._drain)
+        self._injector = EventInjector()
+        self._handler = _Handler(url, self._queue, self._async.send)
+        self._container = Container(self._handler)
+        self._container.selectable(self._injector)
+        self._thread: Any = None
+
+    def start(self) -> None:
+        self._thread = gevent.get_hub().threadpool.spawn(self._container.run)
+
+    def apply(self, effects: list[Effect]) -> None:
+        if effects:
+            self._injector.trigger(ApplicationEvent("effects", subject=list(effects)))
+
+    def stop(self) -> None:
+        self._injector.close()
+        self._container.stop()
+        self._async.stop()
+
+    def _drain(self) -> None:
+        batch = []
+        while True:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if batch:
+            self.deliver(batch)
+
+
+class ManagementFeed:
+    """Until nodes carry AMQP for clients: the vanflow messages of nodes on this host,
+    read through their management sockets (each read takes what the node held)."""
+
+    def __init__(self, runtime_dirs: list[str], deliver: Callable[[list[bytes]], None]) -> None:
+        self.clients = [ManagementClient(d, timeout=2) for d in runtime_dirs]
+        self.deliver = deliver
+        self.failures = 0
+
+    def poll(self) -> None:
+        for client in self.clients:
+            try:
+                status = gevent.get_hub().threadpool.apply(client.request, ("vanflow",))
+            except ManagementError:
+                self.failures += 1  # the node is down or restarting: its records wait
+                continue
+            self.deliver([base64.b64decode(m) for m in status.vanflow])

@@ -1,0 +1,132 @@
+"""`skupper-observer` as a user starts it, reading two real nodes' flow records through
+their management sockets: REST and /metrics over HTTP, and its refusals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+from harness import Mesh, free_port, wait_until
+from prometheus_client.parser import text_string_to_metric_families
+from servers import HashServer, transfer
+from test_tcp import add_connector, add_listener, wait_matched
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+OBSERVER = [sys.executable, "-m", "skupper_actors.observer.main"]
+
+
+def get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        data: bytes = response.read()
+        return data
+
+
+def test_observer_serves_a_two_site_network(tmp_path) -> None:
+    server = HashServer()
+    mesh = Mesh(tmp_path, ["a", "b"])
+    mesh.link("a", "b")
+    port = add_listener(mesh, "a", "hash")
+    add_connector(mesh, "b", "hash", server.port)
+    http = free_port()
+    observer = None
+    try:
+        mesh.start()
+        wait_matched(mesh, "a", "hash")
+        observer = subprocess.Popen(
+            [*OBSERVER, "--listen", f"127.0.0.1:{http}"]
+            + [arg for site in "ab" for arg in ("--management", mesh[site].config["runtime_dir"])],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        api = f"http://127.0.0.1:{http}/api/v2alpha1"
+
+        def sites() -> int:
+            try:
+                return int(json.loads(get(f"{api}/sites"))["count"])
+            except OSError:
+                return 0
+
+        wait_until(lambda: sites() == 2, 20, interval=0.5, what="the observer to see 2 sites")
+        sizes = [(10, 20), (5000, 100_000), (123_456, 7)]
+        for send, back in sizes:
+            assert transfer(port, send, back, seed=send) == (True, True, None)
+
+        def ended() -> list[dict]:
+            return json.loads(get(f"{api}/connections?state=terminated"))["results"]
+
+        wait_until(lambda: len(ended()) == 3, 20, interval=0.5, what="3 ended connections")
+        expected_sent = sum(8 + send for send, _ in sizes)
+        expected_received = sum(32 + back for _, back in sizes)
+
+        def sent_bytes() -> tuple[float, float]:
+            totals = {"skupper_sent_bytes_total": 0.0, "skupper_received_bytes_total": 0.0}
+            for family in text_string_to_metric_families(
+                get(f"http://127.0.0.1:{http}/metrics").decode()
+            ):
+                for sample in family.samples:
+                    if sample.name in totals:
+                        totals[sample.name] += sample.value
+            return totals["skupper_sent_bytes_total"], totals["skupper_received_bytes_total"]
+
+        wait_until(lambda: sent_bytes() == (expected_sent, expected_received), 10, what="bytes")
+        assert observer.poll() is None
+    finally:
+        if observer is not None:
+            observer.terminate()
+            assert observer.wait(10) == 0, (
+                observer.stderr.read().decode() if observer.stderr else ""
+            )
+        mesh.close()
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--listen", "0.0.0.0:0"], "give --username and --password-file"),
+        (["--listen", "nonsense"], "is not HOST:PORT"),
+        (["--flow-record-ttl", "soon"], "--flow-record-ttl"),
+        (["--username", "ann"], "go together"),
+        (["-n", "Not_A_Name"], "namespace 'Not_A_Name'"),
+        (["--router-url", "amqp://127.0.0.1:1"], "or else --router-url"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(tmp_path, args: list[str], message: str) -> None:
+    done = subprocess.run(
+        [*OBSERVER, "--management", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_observer_reads_a_namespace_site_by_name(sites, tmp_path) -> None:
+    """`skupper-observer -n west`, the documented command, finds the site's node."""
+    west = sites("west").start()
+    http = free_port()
+    observer = subprocess.Popen(
+        [*OBSERVER, "-n", "west", "--listen", f"127.0.0.1:{http}"],
+        env=west.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+
+        def site_names() -> list[str]:
+            try:
+                body = json.loads(get(f"http://127.0.0.1:{http}/api/v2alpha1/sites"))
+            except OSError:
+                return []
+            return [site["name"] for site in body["results"]]
+
+        wait_until(lambda: site_names() == ["west"], 20, interval=0.5, what="the site")
+        routers = json.loads(get(f"http://127.0.0.1:{http}/api/v2alpha1/routers"))["results"]
+        assert [r["name"] for r in routers] == ["0/west"]
+    finally:
+        observer.terminate()
+        assert observer.wait(10) == 0
