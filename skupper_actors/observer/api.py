@@ -2,7 +2,8 @@
 
 ``GET /api/v2alpha1/<collection>`` answers Skupper's list envelope (``results``,
 ``count``, ``timeRangeCount``), ``GET /api/v2alpha1/<collection>/<id>`` one item
-(``{"results": {...}}``), ``GET /metrics`` the Prometheus exposition. Errors are
+(``{"results": {...}}``), ``GET /metrics`` the Prometheus exposition, ``GET /`` the web
+console (``console/``: plain HTML, CSS and JavaScript on this API). Errors are
 ``{"code": ..., "message": ...}``: 400 for a bad parameter, 404 for an unknown path or
 id, 405 for another method, 401 without the credentials the server was given.
 """
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -27,6 +30,18 @@ from .metrics import ObserverMetrics
 from .views import COLLECTIONS, Network
 
 API_PREFIX = "/api/v2alpha1/"
+#: the web console (docs/observer.md): its page, script and style, from this package
+CONSOLE_FILES = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/index.html": ("index.html", "text/html; charset=utf-8"),
+    "/console/console.js": ("console.js", "text/javascript; charset=utf-8"),
+    "/console/console.css": ("console.css", "text/css; charset=utf-8"),
+}
+
+
+@functools.cache
+def console_file(name: str) -> bytes:
+    return (resources.files(__package__) / "console" / name).read_bytes()
 _log = structlog.get_logger().bind(component="observer-api")
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -85,6 +100,9 @@ class ObserverApp:
             if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
                 raise HttpError(405, "only GET is served")
             path = environ.get("PATH_INFO", "/")
+            if path in CONSOLE_FILES:
+                name, content_type = CONSOLE_FILES[path]
+                return self._respond(start_response, 200, console_file(name), content_type)
             if path == "/metrics":
                 return self._respond(
                     start_response, 200, self.metrics.exposition(), CONTENT_TYPE_LATEST
