@@ -112,6 +112,7 @@ class TcpConnectionActor(Actor, ABC):
         self._in_direction = ""
         self._raw: Any = None
         self._early_end: Event | None = None  # the client's EOF or reset, read with early bytes
+        self._send_error: OSError | None = None  # a direct send's failure (see _send_now)
         # vanflow: the biflow's identity, the first byte in and the first byte out (each
         # taken once: the watcher's first callback hands over to the plain one)
         self.flow_id: str | None = None
@@ -312,7 +313,10 @@ class TcpConnectionActor(Actor, ABC):
                 self._event(Event.LOCAL_FAIL, f"reading the socket: {error}")
                 return
             if not data:
-                self._event(Event.LOCAL_END, "the socket's peer ended")
+                if self._send_error is not None:
+                    self._event(Event.LOCAL_FAIL, f"writing the socket: {self._send_error}")
+                else:
+                    self._event(Event.LOCAL_END, "the socket's peer ended")
                 return
             window.on_sent(len(data))
             self.counters.octets_in += len(data)
@@ -344,8 +348,12 @@ class TcpConnectionActor(Actor, ABC):
             sent: int = self._raw.send(chunk)
         except (BlockingIOError, InterruptedError):
             return 0
-        except OSError:
-            return 0  # the writer greenlet meets the error and ends the connection
+        except OSError as error:
+            # the writer greenlet meets the error and ends the connection; until then, a
+            # read's end of file is no clean end: Linux hands a reset to one call only, and
+            # this send took it (the read after it returns b"")
+            self._send_error = error
+            return 0
         self._written(sent)
         return sent
 
