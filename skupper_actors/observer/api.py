@@ -91,7 +91,7 @@ class ObserverApp:
         self.collector = collector
         self.clock = clock
         self.credentials = credentials
-        self.metrics = metrics or ObserverMetrics(collector)
+        self.metrics = metrics or ObserverMetrics(collector, clock)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         try:
@@ -126,7 +126,7 @@ class ObserverApp:
         view = COLLECTIONS.get(parts[0])
         if view is None or len(parts) > 2:
             raise HttpError(404, f"no such path: {path}")
-        items = view(Network(self.collector))
+        items = view(Network(self.collector, now=self.clock()))
         if len(parts) == 2:
             for item in items:
                 if item["identity"] == parts[1]:

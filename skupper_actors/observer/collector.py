@@ -137,8 +137,10 @@ class Collector:
         flow_ttl: float = 900.0,
         max_ended_flows: int = 100_000,
         flush_after: float = 5.0,
+        stale_after: float = 4.5,
     ) -> None:
         self.started = now
+        self.stale_after = stale_after
         self.source_ttl = source_ttl
         self.flow_ttl = flow_ttl
         self.max_ended_flows = max_ended_flows
@@ -209,6 +211,12 @@ class Collector:
             self._evict_over_bound()
         for watcher in self.watchers:
             watcher(stored, changed, created)
+
+    def is_live(self, source_id: str | None, now: float) -> bool:
+        """False for a discovered source silent for ``stale_after`` (it beats every 2 s):
+        its records still show, but what they say of its links no longer holds."""
+        source = self.sources.get(source_id) if source_id is not None else None
+        return source is None or now - source.last_seen < self.stale_after
 
     # -- time ----------------------------------------------------------------------------------
     def tick(self, now: float) -> list[Effect]:

@@ -9,7 +9,8 @@ it has carried so far, so the totals never depend on which part of a biflow came
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -42,11 +43,12 @@ class _Counted:
 
 
 class _NetworkGauges(PromCollector):
-    def __init__(self, collector: Collector) -> None:
+    def __init__(self, collector: Collector, clock: Callable[[], float]) -> None:
         self.collector = collector
+        self.clock = clock
 
     def collect(self) -> Iterator[Metric]:
-        net = Network(self.collector)
+        net = Network(self.collector, now=self.clock())
         info = GaugeMetricFamily(
             "skupper_site_info", "A site of the network", labels=["site_id", "name", "version"]
         )
@@ -95,10 +97,11 @@ def _count(
 
 
 class ObserverMetrics:
-    def __init__(self, collector: Collector) -> None:
+    def __init__(self, collector: Collector, clock: Callable[[], float] = time.time) -> None:
         self.collector = collector
+        self.clock = clock
         self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(_NetworkGauges(collector))
+        self.registry.register(_NetworkGauges(collector, clock))
         self.sent = Counter(
             "skupper_sent_bytes", "Bytes clients sent", TRAFFIC_LABELS, registry=self.registry
         )
@@ -146,7 +149,7 @@ class ObserverMetrics:
     def refresh(self) -> None:
         """Count what changed since the last scrape."""
         live = set()
-        for conn in connections(Network(self.collector)):
+        for conn in connections(Network(self.collector, now=self.clock())):
             if conn["sourceSiteId"] is None or conn["destSiteId"] is None:
                 continue  # not yet both parts: counted once they are
             identity = conn["identity"]

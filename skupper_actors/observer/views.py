@@ -8,9 +8,10 @@ connector target host and site, one client process per client host and listener 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from skupper_actors.protocol.vanflow import Attr, RecordType
@@ -42,6 +43,9 @@ class Network:
     """Look-ups over one snapshot of the collector's records."""
 
     collector: Collector
+    #: when the snapshot is taken (seconds since the epoch): a source silent for the
+    #: collector's ``stale_after`` at this time has its links shown down
+    now: float = field(default_factory=time.time)
     _router_names: dict[str, str] | None = None
 
     def of(self, kind: RecordType) -> Iterable[StoredRecord]:
@@ -129,7 +133,11 @@ def routerlinks(net: Network) -> list[Item]:
                 "routerId": link.get_str(Attr.PARENT),
                 "cost": link.get_int(Attr.LINK_COST),
                 "role": link.get_str(Attr.ROLE),
-                "status": link.get_str(Attr.OPER_STATUS) or "down",
+                # the record's own word, unless the router keeping it went silent (a
+                # killed router never says its links went down)
+                "status": (link.get_str(Attr.OPER_STATUS) or "down")
+                if net.collector.is_live(link.owner, net.now)
+                else "down",
                 "octetCount": link.get_int(Attr.OCTETS) or 0,
                 "octetReverseCount": link.get_int(Attr.OCTETS_REVERSE) or 0,
                 "routerAccessId": link.get_str(Attr.PEER),

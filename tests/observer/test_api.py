@@ -30,7 +30,7 @@ def fed_collector(connections: int = 5) -> tuple[Collector, TwoSites]:
         flow = net.connect(T0 + n * 0.01, octets=100 * (n + 1), reverse=1000 + n, port=41000 + n)
         if n < 2:
             net.close(flow, T0 + 1)
-    for at in (T0 + 0.5, T0 + 2):
+    for at in (T0 + 0.5, T0 + 2, NOW - 1):  # the last: heartbeats, 1 s before the questions
         for source, message in net.tick(at):
             collector.receive_bytes(encode(message), now=at, source=source)
     return collector, net

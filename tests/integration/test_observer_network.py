@@ -1,0 +1,121 @@
+"""The observer over three real sites in a line, as a user runs it (`skupper-observer`):
+20 connections with their exact octets and the middle site in their trace, then the
+middle site killed: its links go down in the API and in the metrics within 5 s.
+
+    a ---- b ---- c     listener "hash" at a, connector "hash" at c (a HashServer)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from harness import Mesh, free_port, wait_until
+from prometheus_client.parser import text_string_to_metric_families
+from servers import HashServer, transfer
+from test_tcp import add_connector, add_listener, wait_matched
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+OBSERVER = [sys.executable, "-m", "skupper_actors.observer.main"]
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        body: dict = json.load(response)
+        return body
+
+
+def links_by_status(metrics_url: str) -> dict[str, float]:
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "skupper_site_links_total":
+                status = sample.labels.get("status", "?")
+                found[status] = found.get(status, 0.0) + sample.value
+    return found
+
+
+@pytest.mark.parametrize("b_dials_c", [False, True], ids=["c-dials-b", "b-dials-c"])
+def test_twenty_connections_then_the_middle_site_killed(tmp_path, b_dials_c: bool) -> None:
+    """A link's record is kept by the router that dialled it: when b dialled c, the
+    link's own record dies with b, and the observer must still say it is down."""
+    server = HashServer()
+    mesh = Mesh(tmp_path, ["a", "b", "c"])
+    mesh.link("a", "b")
+    if b_dials_c:
+        mesh.link("b", "c")
+    else:
+        mesh.link("c", "b")
+    port = add_listener(mesh, "a", "hash")
+    add_connector(mesh, "c", "hash", server.port)
+    http = free_port()
+    observer = None
+    try:
+        mesh.start()
+        wait_matched(mesh, "a", "hash")
+        observer = subprocess.Popen(
+            [*OBSERVER, "--listen", f"127.0.0.1:{http}"]
+            + [arg for s in "abc" for arg in ("--management", mesh[s].config["runtime_dir"])],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        api = f"http://127.0.0.1:{http}/api/v2alpha1"
+
+        def up_links() -> int:
+            try:
+                return get_json(f"{api}/routerlinks?status=up")["count"]
+            except OSError:
+                return 0
+
+        wait_until(lambda: up_links() == 2, 30, interval=0.5, what="2 links up")
+        sites = get_json(f"{api}/sites")["results"]
+        assert sorted(s["name"] for s in sites) == ["a", "b", "c"]
+
+        sizes = [(100 * n, 1000 * n + 1) for n in range(20)]
+        for send, back in sizes:
+            assert transfer(port, send, back, seed=send) == (True, True, None)
+
+        def ended() -> list[dict]:
+            found = get_json(f"{api}/connections?state=terminated&routingKey=hash")["results"]
+            return [c for c in found if c["latencyReverse"]]  # both sides' last word
+
+        wait_until(lambda: len(ended()) == 20, 30, interval=0.5, what="20 ended connections")
+        conns = sorted(ended(), key=lambda c: c["octetCount"])
+        # the hash protocol: 8 bytes of header, then the payload; back: a 32-byte digest
+        assert [(c["octetCount"], c["octetReverseCount"]) for c in conns] == [
+            (8 + send, 32 + back) for send, back in sizes
+        ]
+        for conn in conns:
+            assert conn["latency"] > 0
+            assert conn["traceSites"] == ["a", "b", "c"]
+            assert (conn["sourceSiteName"], conn["destSiteName"]) == ("a", "c")
+        [service] = get_json(f"{api}/services?name=hash")["results"]
+        assert (service["listenerCount"], service["connectorCount"]) == (1, 1)
+        assert links_by_status(f"http://127.0.0.1:{http}/metrics").get("up") == 2
+
+        mesh["b"].kill()
+        killed = time.monotonic()
+
+        def down_links() -> int:
+            return get_json(f"{api}/routerlinks?status=down")["count"]
+
+        wait_until(lambda: down_links() == 2, 5, interval=0.2, what="both links down in the API")
+        wait_until(
+            lambda: links_by_status(f"http://127.0.0.1:{http}/metrics").get("down") == 2,
+            5 - (time.monotonic() - killed) + 0.5,
+            interval=0.2,
+            what="both links down in the metrics",
+        )
+        assert observer.poll() is None  # the observer lives on without the middle site
+    finally:
+        if observer is not None:
+            observer.terminate()
+            observer.wait(10)
+        mesh.close()
+        server.close()
