@@ -33,6 +33,7 @@ from skupper_actors.cli.errors import CliError, ExitCode
 from skupper_actors.cli.output import camel_keys
 from skupper_actors.cli.waiting import REQUEST_TIMEOUT, management
 from skupper_actors.management import ManagementError
+from skupper_actors.observer.discovery import ObserverUnavailable, find, get
 
 PACKAGES = (
     "skupper-actors", "gevent", "python-qpid-proton", "pyzmq", "marshmallow", "cryptography",
@@ -172,8 +173,32 @@ def write_dump(namespace: Namespace, target: Path) -> tuple[int, list[str]]:
         ):
             archive.add(name, json.dumps(content, indent=2, default=str).encode() + b"\n")
             count += 1
+        count += _observer_view(archive, namespace, skipped)
         archive.add("skipped.txt", "".join(f"{line}\n" for line in skipped).encode())
     return count, skipped
+
+
+OBSERVER_COLLECTIONS = (
+    "sites", "routers", "routerlinks", "routeraccess", "listeners", "connectors", "services",
+    "connections", "sitepairs", "processes",
+)
+
+
+def _observer_view(archive: _Archive, namespace: Namespace, skipped: list[str]) -> int:
+    """The running observer's view of the network (observer/*.json), when there is one."""
+    url = find(namespace.runtime_dir)
+    if url is None:
+        return 0
+    added = 0
+    for collection in OBSERVER_COLLECTIONS:
+        try:
+            results = get(url, collection, "state=all" if collection == "connections" else "")
+        except ObserverUnavailable as error:
+            skipped.append(f"observer: {error}")
+            break
+        archive.add(f"observer/{collection}.json", json.dumps(results, indent=2).encode())
+        added += 1
+    return added
 
 
 @click.group(name="debug", help="Collect what a bug report needs.")

@@ -12,6 +12,7 @@ from skupper_actors.cli.context import CliContext
 from skupper_actors.cli.output import OutputFormat, camel_keys, emit_data, emit_table
 from skupper_actors.cli.waiting import node_status
 from skupper_actors.management import NodeStatus
+from skupper_actors.observer.discovery import ObserverUnavailable, find, traffic
 
 
 @click.group(name="network", help="The whole network, from the live routers.")
@@ -71,6 +72,12 @@ def _peers(site: dict[str, Any]) -> str:
 def status(ctx: CliContext, output: OutputFormat | None) -> None:
     view = node_status(ctx.namespace, "network")
     data = network_data(view, node_status(ctx.namespace, "status"))
+    observer = find(ctx.namespace.runtime_dir)
+    if observer is not None:
+        try:
+            data["observer"] = traffic(observer)
+        except ObserverUnavailable as error:
+            data["observer"] = {"url": observer, "error": str(error)}
     if output is not None:
         emit_data(ctx, data, output)
         return
@@ -113,4 +120,20 @@ def status(ctx: CliContext, output: OutputFormat | None) -> None:
             for link in data["links"]
         ],
         title=f"Links of {me}",
+    )
+    seen = data.get("observer")
+    if seen is None:
+        return
+    ctx.out()
+    if "error" in seen:
+        ctx.out(f"Traffic: {seen['error']}")
+        return
+    emit_table(
+        ctx,
+        ["ROUTING KEY", "CONNECTIONS", "OPEN", "BYTES SENT", "BYTES RECEIVED"],
+        [
+            [s["routingKey"], s["connections"], s["open"], s["bytesSent"], s["bytesReceived"]]
+            for s in seen["services"]
+        ],
+        title=f"Traffic, from the observer at {seen['url']}",
     )

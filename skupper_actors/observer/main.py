@@ -122,6 +122,7 @@ def serve(args: argparse.Namespace, host: str, port: int, ttl: float, credential
     from .api import Credentials, ObserverApp
     from .attach import Delivered, ManagementFeed, SiteAttachment
     from .collector import Collector, source_of_address
+    from .discovery import announce, withdraw
     from .server import make_server
 
     configure_logging(args.log_level)
@@ -138,6 +139,9 @@ def serve(args: argparse.Namespace, host: str, port: int, ttl: float, credential
         )
         return EXIT_USAGE
     log.info("observer_listening", host=host, port=server.server_port)
+    # the `skupper` command finds us through the sites' runtime folders (discovery.py)
+    shown_host = f"[{host}]" if ":" in host else host
+    announced = announce(args.management, f"http://{shown_host}:{server.server_port}")
     attachment: SiteAttachment | None = None
 
     def delivered(batch: list[Delivered]) -> None:
@@ -172,6 +176,7 @@ def serve(args: argparse.Namespace, host: str, port: int, ttl: float, credential
         if attachment is not None:
             attachment.apply(effects)
     log.info("observer_stopping")
+    withdraw(announced)
     if attachment is not None:
         attachment.stop()
     server.stop(timeout=2)

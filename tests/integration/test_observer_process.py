@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tarfile
 import urllib.request
 
 import pytest
@@ -127,6 +128,32 @@ def test_observer_reads_a_namespace_site_by_name(sites, tmp_path) -> None:
         wait_until(lambda: site_names() == ["west"], 20, interval=0.5, what="the site")
         routers = json.loads(get(f"http://127.0.0.1:{http}/api/v2alpha1/routers"))["results"]
         assert [r["name"] for r in routers] == ["0/west"]
+
+        # the skupper command finds the running observer through the site's runtime folder
+        def skupper(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "skupper_actors.cli.main", "-n", "west", *args],
+                env=west.env, capture_output=True, text=True, timeout=60,
+            )
+
+        status = skupper("network", "status", "-o", "json")
+        assert status.returncode == 0, status.stderr
+        seen = json.loads(status.stdout)["observer"]
+        assert seen["url"] == f"http://127.0.0.1:{http}" and seen["services"] == []
+        text = skupper("network", "status")
+        assert f"Traffic, from the observer at http://127.0.0.1:{http}" in text.stdout
+        dump = tmp_path / "dump.tar.gz"
+        assert skupper("debug", "dump", str(dump)).returncode == 0
+        with tarfile.open(dump) as tar:
+            member = tar.extractfile("skupper-dump-west/observer/sites.json")
+            assert member is not None
+            assert [s["name"] for s in json.load(member)] == ["west"]
     finally:
         observer.terminate()
         assert observer.wait(10) == 0
+    assert not (west.ns.runtime_dir / "observer.json").exists()  # withdrawn at exit
+    plain = subprocess.run(
+        [sys.executable, "-m", "skupper_actors.cli.main", "-n", "west", "network", "status"],
+        env=west.env, capture_output=True, text=True, timeout=60,
+    )
+    assert plain.returncode == 0 and "Traffic" not in plain.stdout
