@@ -147,7 +147,10 @@ class CoRecordsReceived:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DrainVanflow:
-    """Management's read of the outbox: the encoded messages since the last read."""
+    """Management's read of the outbox: the encoded messages since the last read;
+    ``flush``: the emitter re-sends every live record in full for the next read."""
+
+    flush: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -386,6 +389,8 @@ class VanflowActor(Actor):
         elif isinstance(message, DrainVanflow):
             if isinstance(self.outbox, ManagementOutbox):
                 drained = self.outbox.drain()
+                if message.flush:
+                    emitter.flush()
                 self._tick(now)  # consumers now exist: the next read has the records
                 return drained
             return ()

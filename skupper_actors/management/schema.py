@@ -22,6 +22,7 @@ REQUEST_KINDS = (
     "network",
     "reload",
     "vanflow",
+    "vanflow-flush",
 )
 LINK_STATES = ("connecting", "handshaking", "up", "down", "backing-off", "failed")
 

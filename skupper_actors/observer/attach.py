@@ -115,12 +115,18 @@ class ManagementFeed:
         self.clients = [ManagementClient(d, timeout=2) for d in runtime_dirs]
         self.deliver = deliver
         self.failures = 0
+        # a first read, and the first after a failure, asks for every live record in full:
+        # the node may have sent them already, to an observer before this one
+        self._flush = set(range(len(self.clients)))
 
     def poll(self) -> None:
-        for client in self.clients:
+        for number, client in enumerate(self.clients):
+            kind = "vanflow-flush" if number in self._flush else "vanflow"
             try:
-                status = gevent.get_hub().threadpool.apply(client.request, ("vanflow",))
+                status = gevent.get_hub().threadpool.apply(client.request, (kind,))
             except ManagementError:
                 self.failures += 1  # the node is down or restarting: its records wait
+                self._flush.add(number)
                 continue
+            self._flush.discard(number)
             self.deliver([base64.b64decode(m) for m in status.vanflow])

@@ -8,11 +8,12 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clikit import Cli, declare_site, wait_until
+from clikit import Cli, declare_site, free_port, wait_until
 
 from skupper_actors.cli.errors import ExitCode
 
@@ -234,3 +235,50 @@ def test_debian_supervisord_runs_the_node_and_never_beside_a_background_one(
     assert status(cli, "west")["process"] == "STOPPED"
     removed = cli("-n", "west", "system", "uninstall").check()
     assert not program.exists() and "did not confirm" not in removed.err
+
+
+OBSERVER_PROGRAM = """\
+[program:skupper-observer]
+command={bin}/skupper-observer -n west --listen 127.0.0.1:{port}
+environment=SKUPPER_ACTORS_HOME="{home}"
+autorestart=true
+stopsignal=TERM
+"""
+
+
+def test_supervisord_runs_the_observer_and_restarts_it(cli: Cli, supervisord: Path) -> None:
+    """docs/observer.md's [program:skupper-observer], as written there, under supervisord."""
+    declare_site(cli, "west")
+    cli("-n", "west", "system", "install", "--supervisor-conf-dir", str(cli.home / "conf.d"),
+        "--supervisorctl-config", str(supervisord)).check()
+    cli("-n", "west", "system", "start").check()
+    port = free_port()
+    program = cli.home / "conf.d" / "skupper-observer.conf"
+    program.write_text(OBSERVER_PROGRAM.format(
+        bin=Path(sys.executable).parent, port=port, home=cli.environ["SKUPPER_ACTORS_HOME"],
+    ))
+    ctl = [tool("supervisorctl"), "-c", str(supervisord)]
+    subprocess.run([*ctl, "update"], check=True, capture_output=True, timeout=30)
+
+    def observer_pid() -> int | None:
+        out = subprocess.run([*ctl, "pid", "skupper-observer"], capture_output=True, text=True,
+                             timeout=30).stdout.strip()
+        return int(out) if out.isdigit() and out != "0" else None
+
+    def sites() -> list[str]:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/api/v2alpha1/sites", timeout=3
+            ) as response:
+                return [s["name"] for s in json.load(response)["results"]]
+        except OSError:
+            return []
+
+    wait_until(lambda: sites() == ["west"], 30, "the observer under supervisord to see west")
+    first = observer_pid()
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: observer_pid() not in (None, first), 30, "supervisord to restart it")
+    wait_until(lambda: sites() == ["west"], 30, "the restarted observer to see west again")
+    subprocess.run([*ctl, "stop", "skupper-observer"], check=True, capture_output=True,
+                   timeout=30)

@@ -120,13 +120,14 @@ class ManagementActor(Actor):
             self.log.warning("counters_unavailable", actor="grants", error=str(error))
         return counters
 
-    def _vanflow(self) -> bytes:
-        """The vanflow messages since the last read (the first read makes a consumer)."""
+    def _vanflow(self, *, flush: bool = False) -> bytes:
+        """The vanflow messages since the last read (the first read makes a consumer);
+        ``flush``: and every live record in full in the next read (a new reader's first)."""
         vanflow = self.ctx.lookup(VANFLOW)
         if vanflow is None:
             return encode_reply(error="the flow records are (re)starting; try again")
         try:
-            messages = vanflow.ask(DrainVanflow(), timeout=5)
+            messages = vanflow.ask(DrainVanflow(flush=flush), timeout=5)
         except KernelError as error:
             return encode_reply(error=f"flow records did not answer: {error}")
         status = NodeStatus(
@@ -152,8 +153,8 @@ class ManagementActor(Actor):
                 controller.ask(Reload(), timeout=60)
             except KernelError as error:
                 return encode_reply(error=f"reload failed: {error}")
-        if kind == "vanflow":
-            return self._vanflow()
+        if kind in ("vanflow", "vanflow-flush"):
+            return self._vanflow(flush=kind == "vanflow-flush")
         routing = self.ctx.lookup("routing")
         if routing is None:
             return encode_reply(error="the router is (re)starting; try again")
