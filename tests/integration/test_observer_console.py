@@ -10,20 +10,17 @@ what a user sees. Skipped only where no Chromium is installed (``.ci/run`` insta
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from harness import Mesh, free_port, wait_until
-from servers import HashServer, transfer
-from test_tcp import add_connector, add_listener, wait_matched
+from harness import wait_until
+from observers import observed_network
+from servers import transfer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -31,7 +28,6 @@ pytestmark = [
     pytest.mark.timeout(180),
     pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (apt-get install chromium)"),
 ]
-OBSERVER = [sys.executable, "-m", "skupper_actors.observer.main"]
 SCREENSHOT = os.environ.get("SKUPPER_CONSOLE_SCREENSHOT")  # where to keep a copy
 
 
@@ -70,29 +66,12 @@ def rendered(url: str) -> Elements:
 
 
 def test_the_console_shows_the_topology_and_a_service_s_traffic(tmp_path) -> None:
-    server = HashServer()
-    mesh = Mesh(tmp_path, ["a", "b", "c"])
-    mesh.link("a", "b")
-    mesh.link("b", "c")
-    port = add_listener(mesh, "a", "hash")
-    add_connector(mesh, "c", "hash", server.port)
-    http = free_port()
-    observer = None
-    try:
-        mesh.start()
-        wait_matched(mesh, "a", "hash")
-        observer = subprocess.Popen(
-            [*OBSERVER, "--listen", f"127.0.0.1:{http}"]
-            + [arg for s in "abc" for arg in ("--management", mesh[s].config["runtime_dir"])],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        base = f"http://127.0.0.1:{http}/"
+    with observed_network(tmp_path, ["a", "b", "c"], [("a", "b"), ("b", "c")]) as net:
+        base = net.base
 
         def links_up() -> int:
             try:
-                with urllib.request.urlopen(f"{base}api/v2alpha1/routerlinks", timeout=5) as r:
-                    return sum(item["status"] == "up" for item in json.load(r)["results"])
+                return sum(link["status"] == "up" for link in net.results("routerlinks"))
             except OSError:
                 return 0
 
@@ -111,12 +90,10 @@ def test_the_console_shows_the_topology_and_a_service_s_traffic(tmp_path) -> Non
         [row] = [a for a in services.having("data-service") if a["data-service"] == "hash"]
         before = int(row["data-connections"] or 0)
         for seed in range(5):
-            assert transfer(port, 1000 + seed, 2000, seed=seed) == (True, True, None)
+            assert transfer(net.port, 1000 + seed, 2000, seed=seed) == (True, True, None)
 
         def count_on_the_service_page() -> int:
-            [item] = json.load(urllib.request.urlopen(f"{base}api/v2alpha1/services", timeout=5))[
-                "results"
-            ]
+            [item] = net.results("services")
             shown = rendered(f"{base}#/services/{item['identity']}").having("data-count")
             return int(shown[0]["data-count"] or 0) if shown else -1
 
@@ -128,10 +105,3 @@ def test_the_console_shows_the_topology_and_a_service_s_traffic(tmp_path) -> Non
         assert picture.stat().st_size > 10_000 and picture.read_bytes()[:4] == b"\x89PNG"
         if SCREENSHOT:
             Path(SCREENSHOT).write_bytes(picture.read_bytes())
-        assert observer.poll() is None
-    finally:
-        if observer is not None:
-            observer.terminate()
-            observer.wait(10)
-        mesh.close()
-        server.close()

@@ -7,26 +7,16 @@ middle site killed: its links go down in the API and in the metrics within 5 s.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
-from harness import Mesh, free_port, wait_until
+from harness import wait_until
+from observers import observed_network
 from prometheus_client.parser import text_string_to_metric_families
-from servers import HashServer, transfer
-from test_tcp import add_connector, add_listener, wait_matched
+from servers import transfer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
-OBSERVER = [sys.executable, "-m", "skupper_actors.observer.main"]
-
-
-def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        body: dict = json.load(response)
-        return body
 
 
 def links_by_status(metrics_url: str) -> dict[str, float]:
@@ -45,44 +35,25 @@ def links_by_status(metrics_url: str) -> dict[str, float]:
 def test_twenty_connections_then_the_middle_site_killed(tmp_path, b_dials_c: bool) -> None:
     """A link's record is kept by the router that dialled it: when b dialled c, the
     link's own record dies with b, and the observer must still say it is down."""
-    server = HashServer()
-    mesh = Mesh(tmp_path, ["a", "b", "c"])
-    mesh.link("a", "b")
-    if b_dials_c:
-        mesh.link("b", "c")
-    else:
-        mesh.link("c", "b")
-    port = add_listener(mesh, "a", "hash")
-    add_connector(mesh, "c", "hash", server.port)
-    http = free_port()
-    observer = None
-    try:
-        mesh.start()
-        wait_matched(mesh, "a", "hash")
-        observer = subprocess.Popen(
-            [*OBSERVER, "--listen", f"127.0.0.1:{http}"]
-            + [arg for s in "abc" for arg in ("--management", mesh[s].config["runtime_dir"])],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        api = f"http://127.0.0.1:{http}/api/v2alpha1"
+    links = [("a", "b"), ("b", "c") if b_dials_c else ("c", "b")]
+    with observed_network(tmp_path, ["a", "b", "c"], links) as net:
+        metrics = f"{net.base}metrics"
 
         def up_links() -> int:
             try:
-                return get_json(f"{api}/routerlinks?status=up")["count"]
+                return len(net.results("routerlinks", "status=up"))
             except OSError:
                 return 0
 
         wait_until(lambda: up_links() == 2, 30, interval=0.5, what="2 links up")
-        sites = get_json(f"{api}/sites")["results"]
-        assert sorted(s["name"] for s in sites) == ["a", "b", "c"]
+        assert sorted(s["name"] for s in net.results("sites")) == ["a", "b", "c"]
 
         sizes = [(100 * n, 1000 * n + 1) for n in range(20)]
         for send, back in sizes:
-            assert transfer(port, send, back, seed=send) == (True, True, None)
+            assert transfer(net.port, send, back, seed=send) == (True, True, None)
 
         def ended() -> list[dict]:
-            found = get_json(f"{api}/connections?state=terminated&routingKey=hash")["results"]
+            found = net.results("connections", "state=terminated&routingKey=hash")
             return [c for c in found if c["latencyReverse"]]  # both sides' last word
 
         wait_until(lambda: len(ended()) == 20, 30, interval=0.5, what="20 ended connections")
@@ -95,27 +66,21 @@ def test_twenty_connections_then_the_middle_site_killed(tmp_path, b_dials_c: boo
             assert conn["latency"] > 0
             assert conn["traceSites"] == ["a", "b", "c"]
             assert (conn["sourceSiteName"], conn["destSiteName"]) == ("a", "c")
-        [service] = get_json(f"{api}/services?name=hash")["results"]
+        [service] = net.results("services", "name=hash")
         assert (service["listenerCount"], service["connectorCount"]) == (1, 1)
-        assert links_by_status(f"http://127.0.0.1:{http}/metrics").get("up") == 2
+        assert links_by_status(metrics).get("up") == 2
 
-        mesh["b"].kill()
+        net.mesh["b"].kill()
         killed = time.monotonic()
-
-        def down_links() -> int:
-            return get_json(f"{api}/routerlinks?status=down")["count"]
-
-        wait_until(lambda: down_links() == 2, 5, interval=0.2, what="both links down in the API")
         wait_until(
-            lambda: links_by_status(f"http://127.0.0.1:{http}/metrics").get("down") == 2,
+            lambda: len(net.results("routerlinks", "status=down")) == 2,
+            5,
+            interval=0.2,
+            what="both links down in the API",
+        )
+        wait_until(
+            lambda: links_by_status(metrics).get("down") == 2,
             5 - (time.monotonic() - killed) + 0.5,
             interval=0.2,
             what="both links down in the metrics",
         )
-        assert observer.poll() is None  # the observer lives on without the middle site
-    finally:
-        if observer is not None:
-            observer.terminate()
-            observer.wait(10)
-        mesh.close()
-        server.close()

@@ -10,13 +10,12 @@ import tarfile
 import urllib.request
 
 import pytest
-from harness import Mesh, free_port, wait_until
+from harness import free_port, wait_until
+from observers import OBSERVER, observed_network
 from prometheus_client.parser import text_string_to_metric_families
-from servers import HashServer, transfer
-from test_tcp import add_connector, add_listener, wait_matched
+from servers import transfer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
-OBSERVER = [sys.executable, "-m", "skupper_actors.observer.main"]
 
 
 def get(url: str) -> bytes:
@@ -26,62 +25,37 @@ def get(url: str) -> bytes:
 
 
 def test_observer_serves_a_two_site_network(tmp_path) -> None:
-    server = HashServer()
-    mesh = Mesh(tmp_path, ["a", "b"])
-    mesh.link("a", "b")
-    port = add_listener(mesh, "a", "hash")
-    add_connector(mesh, "b", "hash", server.port)
-    http = free_port()
-    observer = None
-    try:
-        mesh.start()
-        wait_matched(mesh, "a", "hash")
-        observer = subprocess.Popen(
-            [*OBSERVER, "--listen", f"127.0.0.1:{http}"]
-            + [arg for site in "ab" for arg in ("--management", mesh[site].config["runtime_dir"])],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        api = f"http://127.0.0.1:{http}/api/v2alpha1"
+    with observed_network(tmp_path, ["a", "b"], [("a", "b")]) as net:
 
         def sites() -> int:
             try:
-                return int(json.loads(get(f"{api}/sites"))["count"])
+                return len(net.results("sites"))
             except OSError:
                 return 0
 
         wait_until(lambda: sites() == 2, 20, interval=0.5, what="the observer to see 2 sites")
         sizes = [(10, 20), (5000, 100_000), (123_456, 7)]
         for send, back in sizes:
-            assert transfer(port, send, back, seed=send) == (True, True, None)
+            assert transfer(net.port, send, back, seed=send) == (True, True, None)
 
-        def ended() -> list[dict]:
-            return json.loads(get(f"{api}/connections?state=terminated"))["results"]
-
-        wait_until(lambda: len(ended()) == 3, 20, interval=0.5, what="3 ended connections")
+        wait_until(
+            lambda: len(net.results("connections", "state=terminated")) == 3,
+            20,
+            interval=0.5,
+            what="3 ended connections",
+        )
         expected_sent = sum(8 + send for send, _ in sizes)
         expected_received = sum(32 + back for _, back in sizes)
 
         def sent_bytes() -> tuple[float, float]:
             totals = {"skupper_sent_bytes_total": 0.0, "skupper_received_bytes_total": 0.0}
-            for family in text_string_to_metric_families(
-                get(f"http://127.0.0.1:{http}/metrics").decode()
-            ):
+            for family in text_string_to_metric_families(get(f"{net.base}metrics").decode()):
                 for sample in family.samples:
                     if sample.name in totals:
                         totals[sample.name] += sample.value
             return totals["skupper_sent_bytes_total"], totals["skupper_received_bytes_total"]
 
         wait_until(lambda: sent_bytes() == (expected_sent, expected_received), 10, what="bytes")
-        assert observer.poll() is None
-    finally:
-        if observer is not None:
-            observer.terminate()
-            assert observer.wait(10) == 0, (
-                observer.stderr.read().decode() if observer.stderr else ""
-            )
-        mesh.close()
-        server.close()
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -44,6 +45,16 @@ def bench(paths: list[str], node_cmd: str) -> tcp_bench.Bench:
     return made
 
 
+def observe(build: tcp_bench.Bench) -> None:
+    """A skupper-observer reading every node of the build (it stops with the build)."""
+    dirs = [str(n.runtime_dir) for t in build.topologies.values() for n in t.nodes]
+    argv = [sys.executable, "-m", "skupper_actors.observer.main", "--listen",
+            f"127.0.0.1:{build.ports.take()}"]
+    for folder in dirs:
+        argv += ["--management", folder]
+    build.processes.start(argv, build.work / "observer.log", stdout=subprocess.DEVNULL)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--a-cmd", default="", help="build A's node command (default: this tree)")
@@ -51,12 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paths", default="2plain,2tls")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--json", metavar="FILE")
+    parser.add_argument("--a-observer", action="store_true",
+                        help="attach a skupper-observer to build A's nodes (the cost of records)")
     args = parser.parse_args(argv)
     paths = args.paths.split(",")
     builds: dict[str, tcp_bench.Bench] = {}
     try:
         builds["A"] = bench(paths, args.a_cmd)
         builds["B"] = bench(paths, args.b_cmd)
+        if args.a_observer:
+            observe(builds["A"])
         for round_no in range(args.rounds):
             order = ["A", "B"] if round_no % 2 == 0 else ["B", "A"]
             print(f"round {round_no + 1} of {args.rounds}", file=sys.stderr, flush=True)

@@ -1,0 +1,79 @@
+"""Real sites with a TCP service and a real `skupper-observer` reading their nodes, for
+the observer's tests (its REST API, metrics, console)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import Mesh, free_port
+from servers import HashServer
+from test_tcp import add_connector, add_listener, wait_matched
+
+OBSERVER = [sys.executable, "-m", "skupper_actors.observer.main"]
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)
+
+
+@dataclass
+class Observed:
+    mesh: Mesh
+    port: int  # the listener "hash" at the first site
+    http: int  # the observer's
+    observer: subprocess.Popen[bytes]
+    server: HashServer
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.http}/"
+
+    @property
+    def api(self) -> str:
+        return f"{self.base}api/v2alpha1"
+
+    def results(self, collection: str, query: str = "") -> Any:
+        return get_json(f"{self.api}/{collection}" + (f"?{query}" if query else ""))["results"]
+
+
+@contextmanager
+def observed_network(
+    folder: Path, sites: list[str], links: list[tuple[str, str]]
+) -> Iterator[Observed]:
+    """``sites`` linked as ``links`` say (dialler first), listener "hash" at the first site,
+    connector "hash" at the last (a HashServer), and an observer reading every node."""
+    server = HashServer()
+    mesh = Mesh(folder, sites)
+    for dialler, accepter in links:
+        mesh.link(dialler, accepter)
+    port = add_listener(mesh, sites[0], "hash")
+    add_connector(mesh, sites[-1], "hash", server.port)
+    http = free_port()
+    observer = None
+    try:
+        mesh.start()
+        wait_matched(mesh, sites[0], "hash")
+        observer = subprocess.Popen(
+            [*OBSERVER, "--listen", f"127.0.0.1:{http}"]
+            + [arg for s in sites for arg in ("--management", mesh[s].config["runtime_dir"])],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        yield Observed(mesh, port, http, observer, server)
+        assert observer.poll() is None, "the observer exited"
+    finally:
+        if observer is not None:
+            observer.terminate()
+            code = observer.wait(10)
+            assert code == 0, observer.stderr.read().decode() if observer.stderr else code
+        mesh.close()
+        server.close()
