@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from skupper_actors.kernel import ActorName, ActorRef, Registry
+from skupper_actors.protocol.messaging import MessageRouter
 
 from .control.memory import MemoryCounters
 from .health import NodeHealth
@@ -67,11 +68,16 @@ class RouterContext:
     #: bytes a TCP stream may have unacknowledged per direction (docs/limits.md)
     tcp_window: int = 1 << 20
     memory: MemoryCounters = field(default_factory=MemoryCounters)
+    #: TLS for the AMQP client endpoint: the site's certificate, client certificates optional
+    client_endpoint_tls: ssl.SSLContext | None = None
+    #: AMQP messaging for clients (protocol/messaging), sharing the data plane
+    messages: MessageRouter = field(init=False)
 
     def __post_init__(self) -> None:
         dataplane = DataPlane(self.router_id)
         dataplane._instance = self.instance
         object.__setattr__(self, "dataplane", dataplane)
+        object.__setattr__(self, "messages", MessageRouter(dataplane))
         object.__setattr__(self, "health", NodeHealth())
         object.__setattr__(self, "router_claims", {})
 

@@ -50,12 +50,23 @@ class Service:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ClientAccess:
+    """Where this site accepts AMQP clients (off unless configured; docs/messaging.md)."""
+
+    name: str
+    host: str
+    port: int
+    tls: bool = False  # TLS with the site's certificate; clients may present one
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Desired:
     site: Site | None
     access: Mapping[str, AccessPoint] = field(default_factory=dict)
     links: Mapping[str, LinkTarget] = field(default_factory=dict)
     listeners: Mapping[str, Service] = field(default_factory=dict)
     connectors: Mapping[str, Service] = field(default_factory=dict)
+    amqp: Mapping[str, ClientAccess] = field(default_factory=dict)
     grants: Mapping[str, AccessGrant] = field(default_factory=dict)
     tokens: Mapping[str, AccessToken] = field(default_factory=dict)
     problems: tuple[str, ...] = ()

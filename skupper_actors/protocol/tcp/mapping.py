@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from skupper_actors.protocol.addresses import (
     FORWARD,
+    MESSAGE,
     PROP_DESTINATION,
     PROP_DIRECTION,
     PROP_MAPPING_VERSION,
@@ -89,7 +90,7 @@ def parse_header(
             raise StreamHeaderError(f"stream header lacks {key}")
         values[key] = value
     direction = values[PROP_DIRECTION]
-    if direction not in (FORWARD, REVERSE):
+    if direction not in (FORWARD, REVERSE, MESSAGE):
         raise StreamHeaderError(f"unknown stream direction {direction!r}")
     if not to:
         raise StreamHeaderError("stream has no 'to' address")
