@@ -10,6 +10,7 @@ them cut-through, and stops reading (``read_paused``) when its outgoing side is 
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
@@ -36,6 +37,8 @@ MODIFIED: Final = int(lib.PN_MODIFIED)
 OUTCOMES: Final = frozenset({ACCEPTED, REJECTED, RELEASED, MODIFIED})
 
 _READ_CHUNK: Final = 256 << 10
+#: unframed bytes of one outgoing delivery proton may hold (see write_delivery)
+DELIVERY_BACKLOG: Final = 240 << 10
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,14 +140,14 @@ class ClientConnection(AmqpConnection):
     """A client's connection; the same pump as ``AmqpConnection`` (``receive_data``,
     ``peek_output``/``pop_output``, ``tick``, ``close``), with its own links and events."""
 
-    __slots__ = ("_clinks", "_cptr", "_deliveries", "_next", "_out_ids")
+    __slots__ = ("_clinks", "_cptr", "_deliveries", "_finishing", "_held", "_next", "_out_ids", "held_bytes")
 
     def __init__(
         self,
         container_id: str,
         *,
-        max_frame_size: int = 64 << 10,
-        session_capacity: int = 1 << 20,
+        max_frame_size: int = 256 << 10,
+        session_capacity: int = 4 << 20,
         idle_timeout: float = 0.0,
     ) -> None:
         super().__init__(
@@ -161,6 +164,10 @@ class ClientConnection(AmqpConnection):
         # delivery id -> pn_delivery_t, for deliveries not yet settled on this side
         self._deliveries: dict[int, Any] = {}
         self._out_ids: dict[Any, int] = {}  # our deliveries to the client: pointer -> id
+        self._held: dict[int, deque[bytes]] = {}  # bytes waiting for proton's backlog
+        self._finishing: dict[int, bool] = {}  # held deliveries whose end came: settled?
+        #: bytes of outgoing deliveries held here (counted against nothing yet)
+        self.held_bytes = 0
         self._next = 0
 
     def _new(self) -> int:
@@ -272,6 +279,12 @@ class ClientConnection(AmqpConnection):
         delivery = self._deliveries.get(delivery_id)
         if delivery is None:
             return
+        if delivery_id in self._held:
+            self._finishing[delivery_id] = settled
+            return
+        self._finish(delivery_id, delivery, settled=settled)
+
+    def _finish(self, delivery_id: int, delivery: Any, *, settled: bool) -> None:
         lib.pn_link_advance(lib.pn_delivery_link(delivery))
         if settled:
             del self._deliveries[delivery_id]
@@ -280,6 +293,10 @@ class ClientConnection(AmqpConnection):
 
     def abort_delivery(self, delivery_id: int) -> None:
         delivery = self._deliveries.pop(delivery_id, None)
+        held = self._held.pop(delivery_id, None)
+        self._finishing.pop(delivery_id, None)
+        if held:
+            self.held_bytes -= sum(map(len, held))
         if delivery is not None:
             self._out_ids.pop(delivery, None)
             lib.pn_delivery_abort(delivery)
@@ -450,6 +467,9 @@ class ClientConnection(AmqpConnection):
         self._cptr.clear()
         self._deliveries.clear()
         self._out_ids.clear()
+        self._held.clear()
+        self._finishing.clear()
+        self.held_bytes = 0
 
     @property
     def unsettled(self) -> int:
