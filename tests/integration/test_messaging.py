@@ -5,14 +5,16 @@ Three sites in a line, a - b - c (cost 1 per link), each with a client endpoint.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import socket
 import threading
 
 import pytest
 from harness import wait_until
 from messaging import ClientThread, Sender, line_mesh, receive_in_thread, url, wait_address
-from proton import Message
-from proton.utils import BlockingConnection
+from proton import Delivery, Message, Timeout
+from proton.utils import BlockingConnection, LinkDetached
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -71,14 +73,101 @@ def test_request_response_across_the_line_with_a_dynamic_reply_address(line) -> 
     assert not failures
 
 
-def test_a_message_to_an_address_with_no_receiver_gets_no_credit(line) -> None:
+def test_a_sender_gets_credit_only_once_its_address_has_a_receiver(line) -> None:
     conn = BlockingConnection(url(line, "a"), timeout=10)
     try:
-        sender = conn.create_sender("nobody-here")
-        conn.wait(lambda: False, timeout=0.5, msg="") if False else None
-        assert sender.link.credit == 0
+        sender = conn.create_sender("later")
+        with pytest.raises(Timeout):
+            conn.wait(lambda: sender.link.credit > 0, timeout=1.0)
+        receiving = BlockingConnection(url(line, "c"), timeout=10)
+        receiving.create_receiver("later", credit=1)
+        conn.wait(lambda: sender.link.credit > 0, timeout=15)
+        receiving.close()
     finally:
         conn.close()
+
+
+def test_a_receiver_detaching_releases_its_unsettled_deliveries(line) -> None:
+    receiving = BlockingConnection(url(line, "c"), timeout=10)
+    receiver = receiving.create_receiver("detach", credit=10)
+    wait_address(line, "a", "detach", {"c"})
+    sender = Sender(url(line, "a"), "detach", 10, lambda i: Message(body=i))
+    sending = ClientThread(sender)
+    sending.start()
+    got = [receiver.receive(timeout=10).body for _ in range(10)]  # none settled
+    assert sorted(got) == list(range(10))
+    receiver.close()
+    assert sender.done.wait(15), sender.outcomes
+    sending.stop()
+    receiving.close()
+    assert sender.outcomes == {"accepted": 0, "rejected": 0, "released": 10, "modified": 0}
+
+
+def test_outcomes_travel_back_as_the_receiver_said(line) -> None:
+    """rejected and modified, from a receiver at c, reach the sender at a unchanged."""
+    def decide(message: Message) -> object:
+        return Delivery.REJECTED if message.body % 2 else Delivery.MODIFIED
+
+    receiver, thread = receive_in_thread(url(line, "c"), "judge", credit=10, decide=decide)
+    wait_address(line, "a", "judge", {"c"})
+    sender = Sender(url(line, "a"), "judge", 10, lambda i: Message(body=i))
+    sending = ClientThread(sender)
+    sending.start()
+    assert sender.done.wait(15), sender.outcomes
+    sending.stop()
+    thread.stop()
+    assert sender.outcomes == {"accepted": 0, "rejected": 5, "released": 0, "modified": 5}
+
+
+def test_a_reserved_address_is_refused_with_a_condition(line) -> None:
+    conn = BlockingConnection(url(line, "a"), timeout=10)
+    try:
+        for address in ("_local/x", "_topo/0/a/temp", "_skupper/router/control",
+                        "_skupper/stream/a/1/2"):
+            with pytest.raises(LinkDetached) as refused:
+                conn.create_receiver(address)
+            assert "amqp:unauthorized-access" in str(refused.value), refused.value
+            with pytest.raises(LinkDetached):
+                conn.create_sender(address)
+        conn.create_sender("fine")  # the connection itself is unharmed
+    finally:
+        conn.close()
+
+
+def test_garbage_closes_that_client_only(line) -> None:
+    receiving = BlockingConnection(url(line, "c"), timeout=10)
+    receiver = receiving.create_receiver("steady", credit=10)
+    wait_address(line, "a", "steady", {"c"})
+    port = int(url(line, "a").rsplit(":", 1)[1])
+    for garbage in (b"GET / HTTP/1.1\r\n\r\n", b"AMQP\x00\x01\x00\x00" + b"\xff" * 64,
+                    b"AMQP\x03\x01\x00\x00" + b"\x00\x00\x00\x10\x02\x01\x00\x00" + b"\xee" * 8):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            raw.sendall(garbage)
+            raw.settimeout(10)  # a client that never opens is cut off after 5 s
+            try:
+                while raw.recv(4096):
+                    pass  # the router answers what it can, then hangs up
+            except ConnectionResetError:
+                pass
+    sending = BlockingConnection(url(line, "a"), timeout=10)
+    sender = sending.create_sender("steady")
+    delivery_done = threading.Event()
+
+    def take() -> None:
+        receiver.receive(timeout=10)
+        receiver.accept()
+        delivery_done.set()
+        with contextlib.suppress(Timeout):
+            receiving.wait(lambda: False, timeout=2)
+
+    taker = threading.Thread(target=take, daemon=True)
+    taker.start()
+    sender.send(Message(body="still here"), timeout=10)
+    taker.join(5)
+    assert delivery_done.is_set()
+    sending.close()
+    receiving.close()
+    assert line["a"].alive
 
 
 def test_anycast_split_between_two_sites_by_cost_and_outstanding(line) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -37,7 +38,12 @@ from ..links.wire import HandshakeFailed, PlainWire, Wire, tls_handshake
 from ..messages import BindAddress, UnbindAddress
 
 _ids = itertools.count(1)
-HANDSHAKE_TIMEOUT = 10.0
+#: seconds a client has for its TLS handshake, and again for its AMQP open (docs/limits.md)
+HANDSHAKE_TIMEOUT = 5.0
+
+
+class _NoOpen(Exception):
+    """The client did not open its AMQP connection in time."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,6 +150,7 @@ class ClientActor(Actor):
         self._wake = gevent.event.Event()
         self._stalled = False
         self._closed = False
+        self._opened = False
 
     def on_start(self) -> None:
         self._runner = gevent.spawn(self._run)
@@ -243,23 +250,36 @@ class ClientActor(Actor):
         conn = self.conn
         conn.open()
         self.flush()
+        opened_by = time.monotonic() + HANDSHAKE_TIMEOUT
         while not conn.closed:
             try:
-                data = wire.read()
+                if self._opened:
+                    data = wire.read()
+                else:
+                    left = max(0.0, opened_by - time.monotonic())
+                    with gevent.Timeout(left, _NoOpen()):
+                        data = wire.read()
+            except _NoOpen:
+                self.log.warning(
+                    "amqp_client_bad_input", error=f"no AMQP open within {HANDSHAKE_TIMEOUT:g} s"
+                )
+                break
             except (OSError, ValueError) as error:
                 self.log.info("amqp_client_lost", error=str(error))
                 break
             conn.receive_data(bytes(data))
-            self._handle(conn.client_events())
+            ended = self._handle(conn.client_events())
             self.flush()
-            if not data:
+            if not data or ended:
                 break
         with contextlib.suppress(OSError, ValueError), gevent.Timeout(1.0, False):
             while not self._push():
                 wire.wait_writable()
 
-    def _handle(self, events: list[ClientEvent]) -> None:
+    def _handle(self, events: list[ClientEvent]) -> bool:
+        """Carry out what the client did; True once the connection is over."""
         router = self.router
+        ended = False
         for event in events:
             if isinstance(event, DeliveryChunk):
                 router.delivery_data(
@@ -281,9 +301,13 @@ class ClientActor(Actor):
             elif isinstance(event, amqp.LinkClosed):
                 router.link_closed(self, event.link_id)
             elif isinstance(event, amqp.TransportFailed):
-                self.log.info("amqp_client_failed_input", error=event.reason)
+                self.log.warning("amqp_client_bad_input", error=event.reason)
+                ended = True
             elif isinstance(event, amqp.ConnectionClosed):
-                pass
+                ended = True
+            elif isinstance(event, amqp.ConnectionOpened):
+                self._opened = True
+        return ended
 
     def _attach(self, event: ClientAttach) -> None:
         try:
