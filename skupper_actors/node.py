@@ -28,7 +28,12 @@ from skupper_actors.controller.desired import (
 )
 from skupper_actors.kernel import ActorRef, Registry, Supervisor, child, spawn
 from skupper_actors.management import RouterInfo
-from skupper_actors.security import Credentials, client_context, server_context
+from skupper_actors.security import (
+    Credentials,
+    client_context,
+    client_endpoint_context,
+    server_context,
+)
 from skupper_actors.siteconfig import SiteConfig
 from skupper_actors.sitetree import (
     child_id,
@@ -166,8 +171,7 @@ def build_node(config: SiteConfig, *, timings: LinkTimings | None = None) -> Nod
         credentials = Credentials.from_files(inter.tls.cert, inter.tls.key, inter.tls.ca)
         server_tls = server_context(credentials)
         client_tls = client_context(credentials, verify_hostname=True)
-        endpoint_tls = server_context(credentials)
-        endpoint_tls.verify_mode = ssl.CERT_OPTIONAL  # AMQP clients: a certificate is optional
+        endpoint_tls = client_endpoint_context(credentials)
     ctx = RouterContext(
         router_id=config.site,
         instance=time.time_ns() // 1_000_000,

@@ -380,4 +380,3 @@ class _SiteSchema(f.StrictSchema):
 
     def _resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self._base_dir / path
-

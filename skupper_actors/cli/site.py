@@ -182,4 +182,3 @@ def generate_site(
     output: OutputFormat | None,
 ) -> None:
     generate(ctx, store.build(document("Site", name, _spec(link_access, ha, edge))), output)
-

@@ -73,6 +73,8 @@ class Desired:
 
 
 DEFAULT_ACCESS = "skupper-router"
+#: RouterAccess role of the AMQP client endpoint (skupper-router's name for a client listener)
+CLIENT_ROLE = "normal"
 
 
 def desired_state(resources: Iterable[Resource]) -> Desired:
@@ -83,6 +85,7 @@ def desired_state(resources: Iterable[Resource]) -> Desired:
     connectors: dict[str, Service] = {}
     grants: dict[str, AccessGrant] = {}
     tokens: dict[str, AccessToken] = {}
+    amqp: dict[str, ClientAccess] = {}
     problems: list[str] = []
     for resource in resources:
         match resource:
@@ -90,8 +93,17 @@ def desired_state(resources: Iterable[Resource]) -> Desired:
                 sites.append(resource)
             case RouterAccess():
                 role = resource.spec.role("inter-router")
+                client_role = resource.spec.role(CLIENT_ROLE)
+                if client_role is not None:
+                    amqp[resource.name] = ClientAccess(
+                        name=resource.name,
+                        host=resource.spec.bind_host or "127.0.0.1",
+                        port=client_role.port,
+                        tls=resource.spec.settings.get("amqp-tls", "true") != "false",
+                    )
                 if role is None:
-                    problems.append(f"RouterAccess/{resource.name}: no inter-router role")
+                    if client_role is None:
+                        problems.append(f"RouterAccess/{resource.name}: no inter-router role")
                     continue
                 host = resource.spec.bind_host or "127.0.0.1"
                 sans = tuple(resource.spec.subject_alternative_names)
@@ -161,6 +173,7 @@ def desired_state(resources: Iterable[Resource]) -> Desired:
         links=links,
         listeners=listeners,
         connectors=connectors,
+        amqp=amqp,
         grants=grants,
         tokens=tokens,
         problems=tuple(problems),
@@ -190,6 +203,7 @@ def plan(current: Desired, desired: Desired) -> Plan:
         ("links", current.links, desired.links),
         ("listeners", current.listeners, desired.listeners),
         ("connectors", current.connectors, desired.connectors),
+        ("amqp", current.amqp, desired.amqp),
     )
     for group, old, new in groups:
         for name in sorted(old):

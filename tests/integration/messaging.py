@@ -91,12 +91,16 @@ class Receiver(MessagingHandler):  # type: ignore[misc]
         credit: int = 100,
         decide: Callable[[Message], Any] | None = None,
         auto_settle: bool = True,
+        keep: bool = True,
     ) -> None:
         super().__init__(prefetch=credit, auto_accept=False)
         self.url = url
         self.address = address
         self.decide = decide
         self.auto_settle = auto_settle
+        self.keep = keep  # False: count the messages and their bytes only
+        self.count = 0
+        self.body_bytes = 0
         self.messages: list[Message] = []
         self.unsettled: list[Delivery] = []
         self.ready = threading.Event()
@@ -112,7 +116,10 @@ class Receiver(MessagingHandler):  # type: ignore[misc]
             self.ready.set()
 
     def on_message(self, event: Any) -> None:
-        self.messages.append(event.message)
+        self.count += 1
+        self.body_bytes += len(event.message.body)
+        if self.keep:
+            self.messages.append(event.message)
         if not self.auto_settle:
             self.unsettled.append(event.delivery)
             return

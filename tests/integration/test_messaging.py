@@ -188,6 +188,12 @@ def test_anycast_split_between_two_sites_by_cost_and_outstanding(line) -> None:
     assert received == list(range(10_000))  # each once
     # both sites take a share; the nearer one (b) at least as much as c
     assert len(at_b.messages) >= len(at_c.messages) > 500, (len(at_b.messages), len(at_c.messages))
+    # the management endpoint counts them per address, at each end
+    at_a = {m.address: m for m in line["a"].status().messaging}["work"]
+    assert (at_a.distribution, at_a.senders, at_a.remote) == ("balanced", 0, ("b", "c"))
+    assert at_a.delivered_in == at_a.accepted == 10_000
+    at_c_info = {m.address: m for m in line["c"].status().messaging}["work"]
+    assert at_c_info.delivered_out == len(at_c.messages)
 
 
 def test_multicast_every_receiver_gets_every_message_once(line) -> None:

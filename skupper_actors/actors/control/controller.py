@@ -333,4 +333,5 @@ _KIND = {
     "links": "Link",
     "listeners": "Listener",
     "connectors": "Connector",
+    "amqp": "RouterAccess",
 }

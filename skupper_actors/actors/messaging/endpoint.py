@@ -206,7 +206,7 @@ class ClientActor(Actor):
         while True:
             view = conn.peek_output()
             if not view:
-                if conn.held_bytes and conn.feed():
+                if conn.has_held and conn.feed():
                     continue  # frame what moved
                 return wire.drain()
             sent = wire.write_some(view)

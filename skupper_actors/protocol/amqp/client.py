@@ -140,7 +140,16 @@ class ClientConnection(AmqpConnection):
     """A client's connection; the same pump as ``AmqpConnection`` (``receive_data``,
     ``peek_output``/``pop_output``, ``tick``, ``close``), with its own links and events."""
 
-    __slots__ = ("_clinks", "_cptr", "_deliveries", "_finishing", "_held", "_next", "_out_ids", "held_bytes")
+    __slots__ = (
+        "_clinks",
+        "_cptr",
+        "_deliveries",
+        "_finishing",
+        "_held",
+        "_next",
+        "_out_ids",
+        "held_bytes",
+    )
 
     def __init__(
         self,
@@ -262,13 +271,57 @@ class ClientConnection(AmqpConnection):
         self._out_ids[delivery] = delivery_id
         return delivery_id
 
-    def write_delivery(self, delivery_id: int, data: bytes | bytearray | memoryview) -> None:
+    def write_delivery(self, delivery_id: int, data: bytes) -> None:
+        """Append bytes to a delivery; past ``DELIVERY_BACKLOG`` unframed bytes in proton
+        they wait here (proton re-packs a partly sent delivery's buffer at a cost that
+        grows with its size), and ``feed`` moves them on as output leaves."""
         delivery = self._deliveries.get(delivery_id)
-        if delivery is not None and data:
+        if delivery is None or not data:
+            return
+        held = self._held.get(delivery_id)
+        link = lib.pn_delivery_link(delivery)
+        if (
+            held is None
+            and lib.pn_link_current(link) == delivery  # proton sends on the current one
+            and lib.pn_delivery_pending(delivery) < DELIVERY_BACKLOG
+        ):
+            lib.pn_link_send(link, data, len(data))
+            return
+        if held is None:
+            held = self._held[delivery_id] = deque()
+        held.append(data)
+        self.held_bytes += len(data)
+
+    def feed(self) -> bool:
+        """Move held bytes into proton as its backlog allows; True if any moved."""
+        moved = False
+        for delivery_id, held in list(self._held.items()):
+            delivery = self._deliveries.get(delivery_id)
+            if delivery is None:
+                self.held_bytes -= sum(map(len, held))
+                del self._held[delivery_id]
+                self._finishing.pop(delivery_id, None)
+                continue
             link = lib.pn_delivery_link(delivery)
-            lib.pn_link_send(
-                link, data if type(data) is bytes else ffi.from_buffer(data), len(data)
-            )
+            if lib.pn_link_current(link) != delivery:
+                continue  # the link's earlier delivery is still being written
+            while held and lib.pn_delivery_pending(delivery) < DELIVERY_BACKLOG:
+                data = held.popleft()
+                self.held_bytes -= len(data)
+                lib.pn_link_send(link, data, len(data))
+                moved = True
+            if not held:
+                del self._held[delivery_id]
+                settled = self._finishing.pop(delivery_id, None)
+                if settled is not None:
+                    self._finish(delivery_id, delivery, settled=settled)
+                    moved = True
+        return moved
+
+    @property
+    def has_held(self) -> bool:
+        """Some outgoing delivery has bytes (or its end) waiting for ``feed``."""
+        return bool(self._held)
 
     def delivery_backlog(self, delivery_id: int) -> int:
         delivery = self._deliveries.get(delivery_id)
@@ -279,8 +332,12 @@ class ClientConnection(AmqpConnection):
         delivery = self._deliveries.get(delivery_id)
         if delivery is None:
             return
-        if delivery_id in self._held:
+        if (
+            delivery_id in self._held
+            or lib.pn_link_current(lib.pn_delivery_link(delivery)) != delivery
+        ):
             self._finishing[delivery_id] = settled
+            self._held.setdefault(delivery_id, deque())
             return
         self._finish(delivery_id, delivery, settled=settled)
 

@@ -24,7 +24,7 @@ Calls never yield: greenlets of client connections and links call in turn.
 from __future__ import annotations
 
 import itertools
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -50,8 +50,13 @@ from .addresses import (
 )
 from .sections import MAX_LEADING_BYTES, Incomplete, message_to
 
-#: credit a sender link holds at most (deliveries of one link in the mesh at once)
+#: deliveries of one sender link in the mesh at once, at most
 SENDER_WINDOW = 250
+#: credit a sender link holds unused at most (topped up as its deliveries arrive)
+CREDIT_BATCH = 50
+#: bytes of one sender link's deliveries in the mesh past which it gets no more credit
+#: (until some settle): with CREDIT_BATCH, what one sender can have queued anywhere
+SENDER_BYTES = 8 << 20
 NO_RECEIVER = "skupper:no-receiver"
 
 
@@ -82,7 +87,9 @@ class _Sender:
     link_id: int
     address: str | None
     mode: DistributionMode
-    granted: int = 0  # credit given, not used yet, plus deliveries in flight
+    credit: int = 0  # granted to the client, not used yet
+    in_flight: int = 0  # deliveries taken in, not settled end to end yet
+    bytes_in_flight: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -93,6 +100,9 @@ class _Receiver:
     receiver_id: str
     credit: int = 0
     outstanding: int = 0
+    #: deliveries on a link go one after another: the one being written, those waiting
+    current: _Outgoing | None = None
+    waiting: deque[_Outgoing] = field(default_factory=deque)
 
 
 @dataclass(slots=True, eq=False)
@@ -111,6 +121,7 @@ class _Ingress:
     done: bool = False  # routed nowhere (``fate`` says how it ends) or finished
     fate: Outcome | None = None
     finished: bool = False
+    size: int = 0  # bytes taken in
 
 
 @dataclass(slots=True, eq=False)
@@ -249,6 +260,17 @@ class MessageRouter:
             self.forwarder.table.unbind_local(address_key, receiver.receiver_id)
             if not receivers:
                 self.advertise(address_key, False)
+        # what it was being sent, or waited for it, goes back to the senders, released
+        for out in [receiver.current, *receiver.waiting]:
+            if out is not None:
+                out.dead = True
+                out.chunks = []
+                if not out.settled:
+                    self._stats(receiver.address).released += 1
+                    body = {"k": OUTCOME_KIND, "s": out.stream_id, **OUTCOME_RELEASED.to_body()}
+                    self.forwarder.router_message(out.source, body)
+        receiver.current = None
+        receiver.waiting.clear()
         # its unsettled deliveries go back to their senders, released
         for egress_key, egress in list(self._egress.items()):
             if egress.receiver is receiver:
@@ -282,9 +304,11 @@ class MessageRouter:
         ):
             self._waiting.setdefault(address, set()).add(sender)
             return
-        more = SENDER_WINDOW - sender.granted
+        if sender.bytes_in_flight >= SENDER_BYTES:
+            return  # its next settlement asks again
+        more = min(SENDER_WINDOW - sender.in_flight, CREDIT_BATCH) - sender.credit
         if more > 0:
-            sender.granted += more
+            sender.credit += more
             sender.port.conn.grant(sender.link_id, more)
             sender.port.flush()
 
@@ -328,7 +352,8 @@ class MessageRouter:
             sender = self._senders.get((port.port_id, link_id))
             if sender is None:
                 return
-            sender.granted = max(0, sender.granted - 1) + 1  # used credit, now in flight
+            sender.credit = max(0, sender.credit - 1)
+            sender.in_flight += 1
             ingress = _Ingress(sender, delivery_id, settled, sender.address)
             self._incoming[key] = ingress
         else:
@@ -336,6 +361,8 @@ class MessageRouter:
             if found is None:
                 return
             ingress = found
+        ingress.size += len(data)
+        ingress.sender.bytes_in_flight += len(data)
         if aborted:
             del self._incoming[key]
             self._abort_streams(ingress)
@@ -378,6 +405,9 @@ class MessageRouter:
                 )
             ):
                 self._done(ingress, OUTCOME_ACCEPTED)
+            else:
+                self._replenish(ingress.sender)  # it is whole: the sender may send more
+                ingress.sender.port.flush()
 
     def _allowed_to(self, address: str) -> bool:
         try:
@@ -505,7 +535,8 @@ class MessageRouter:
                 stats.released += 1
             elif outcome.state == OUTCOME_ACCEPTED.state:
                 stats.accepted += 1
-        sender.granted = max(0, sender.granted - 1)
+        sender.in_flight -= 1
+        sender.bytes_in_flight -= ingress.size
         self._replenish(sender)
         port.flush()
 
@@ -517,7 +548,7 @@ class MessageRouter:
         address = header.routing_key
         receivers = self._receivers.get(address)
         if header.reply_to == "multicast":
-            return _MulticastSink(self, address, list(receivers or ()))
+            return _MulticastSink(self, address, list(receivers or ()), header)
         if not receivers:
             raise StreamRefused(NO_RECEIVER, f"no receiver for {address!r} here")
         turn = next(self._turn)
@@ -525,7 +556,7 @@ class MessageRouter:
             receivers,
             key=lambda r: (r.outstanding - r.credit, (hash(r.receiver_id) + turn) % 7),
         )
-        return _EgressSink(self, receiver, header, refuse)
+        return _EgressSink(self, receiver, header)
 
     def _settle_egress(self, egress: _Egress, outcome: Outcome) -> None:
         receiver = egress.receiver
@@ -557,72 +588,130 @@ class _StreamOwner:
         self.router.stream_lost(self.stream_id)
 
 
-class _EgressSink:
-    """A client message's stream arriving here: its bytes go to one local receiver."""
+class _Outgoing:
+    """One delivery to a local receiver: written through while it is the link's current
+    delivery, else its bytes wait (a link carries its deliveries one after another)."""
 
-    __slots__ = ("delivery_id", "header", "receiver", "refuse", "router")
+    __slots__ = (
+        "aborted",
+        "chunks",
+        "dead",
+        "delivery_id",
+        "ended",
+        "receiver",
+        "router",
+        "settled",
+        "source",
+        "stream_id",
+    )
 
     def __init__(
-        self,
-        router: MessageRouter,
-        receiver: _Receiver,
-        header: StreamHeader,
-        refuse: Callable[[str, str], None],
+        self, router: MessageRouter, receiver: _Receiver, header: StreamHeader, settled: bool
     ) -> None:
         self.router = router
         self.receiver = receiver
-        self.header = header
-        self.refuse = refuse
+        self.stream_id = header.stream_id
+        self.source = header.source
+        self.settled = settled
+        self.chunks: list[bytes] = []
+        self.ended = False
+        self.aborted = False
+        self.delivery_id = 0
+        self.dead = False  # its receiver is gone
         receiver.outstanding += 1
-        self.delivery_id = receiver.port.conn.start_delivery(receiver.link_id)
+        if receiver.current is None:
+            self._activate()
+        else:
+            receiver.waiting.append(self)
+
+    def _activate(self) -> None:
+        receiver = self.receiver
+        receiver.current = self
+        conn = receiver.port.conn
+        self.delivery_id = conn.start_delivery(receiver.link_id)
+        chunks, self.chunks = self.chunks, []
+        for chunk in chunks:
+            conn.write_delivery(self.delivery_id, chunk)
+        if self.ended:
+            self._complete()
+        receiver.port.flush()
 
     def data(self, chunk: bytes) -> None:
-        conn = self.receiver.port.conn
-        conn.write_delivery(self.delivery_id, chunk)
-        self.receiver.port.flush()
+        if self.dead:
+            return
+        if self.receiver.current is self:
+            self.receiver.port.conn.write_delivery(self.delivery_id, chunk)
+            self.receiver.port.flush()
+        else:
+            self.chunks.append(chunk)
 
-    def end(self, aborted: bool, length: int | None = None) -> None:
+    def end(self, aborted: bool) -> None:
+        if self.dead:
+            return
+        receiver = self.receiver
+        self.ended = True
+        self.aborted = aborted
+        if receiver.current is self:
+            self._complete()
+            receiver.port.flush()
+        elif aborted:
+            receiver.waiting.remove(self)
+            receiver.outstanding = max(0, receiver.outstanding - 1)
+            self.chunks = []
+
+    def _complete(self) -> None:
         receiver = self.receiver
         conn = receiver.port.conn
-        if aborted or not self.delivery_id:
+        router = self.router
+        if self.aborted or not self.delivery_id:
             if self.delivery_id:
                 conn.abort_delivery(self.delivery_id)
             receiver.outstanding = max(0, receiver.outstanding - 1)
-            receiver.port.flush()
-            return
-        conn.finish_delivery(self.delivery_id, settled=False)
-        router = self.router
-        router._stats(receiver.address).delivered_out += 1
-        router._egress[(receiver.port.port_id, self.delivery_id)] = _Egress(
-            receiver, self.delivery_id, self.header.stream_id, self.header.source, False
-        )
-        receiver.port.flush()
+        else:
+            conn.finish_delivery(self.delivery_id, settled=self.settled)
+            router._stats(receiver.address).delivered_out += 1
+            if self.settled:
+                receiver.outstanding = max(0, receiver.outstanding - 1)
+            else:
+                router._egress[(receiver.port.port_id, self.delivery_id)] = _Egress(
+                    receiver, self.delivery_id, self.stream_id, self.source, False
+                )
+        receiver.current = None
+        if receiver.waiting:
+            receiver.waiting.popleft()._activate()
+
+
+class _EgressSink:
+    """A client message's stream arriving here: its bytes go to one local receiver."""
+
+    __slots__ = ("out",)
+
+    def __init__(self, router: MessageRouter, receiver: _Receiver, header: StreamHeader) -> None:
+        self.out = _Outgoing(router, receiver, header, settled=False)
+
+    def data(self, chunk: bytes) -> None:
+        self.out.data(chunk)
+
+    def end(self, aborted: bool, length: int | None = None) -> None:
+        self.out.end(aborted)
 
 
 class _MulticastSink:
     """A multicast message arriving here: a pre-settled copy to every local receiver."""
 
-    __slots__ = ("address", "deliveries", "receivers", "router")
+    __slots__ = ("outs",)
 
-    def __init__(self, router: MessageRouter, address: str, receivers: list[_Receiver]) -> None:
-        self.router = router
-        self.address = address
-        self.receivers = receivers
-        self.deliveries = [r.port.conn.start_delivery(r.link_id) for r in receivers]
+    def __init__(
+        self, router: MessageRouter, address: str, receivers: list[_Receiver], header: StreamHeader
+    ) -> None:
+        self.outs = [_Outgoing(router, r, header, settled=True) for r in receivers]
         if not receivers:
             router._stats(address).dropped += 1
 
     def data(self, chunk: bytes) -> None:
-        for receiver, delivery in zip(self.receivers, self.deliveries, strict=True):
-            receiver.port.conn.write_delivery(delivery, chunk)
-            receiver.port.flush()
+        for out in self.outs:
+            out.data(chunk)
 
     def end(self, aborted: bool, length: int | None = None) -> None:
-        stats = self.router._stats(self.address)
-        for receiver, delivery in zip(self.receivers, self.deliveries, strict=True):
-            if aborted:
-                receiver.port.conn.abort_delivery(delivery)
-            else:
-                receiver.port.conn.finish_delivery(delivery, settled=True)
-                stats.delivered_out += 1
-            receiver.port.flush()
+        for out in self.outs:
+            out.end(aborted)

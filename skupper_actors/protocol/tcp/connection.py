@@ -163,4 +163,3 @@ class TcpConnection:
             effects.append(Effect.CLOSE)
         self.closed = verdict
         return effects
-
