@@ -117,7 +117,9 @@ class Receiver(MessagingHandler):  # type: ignore[misc]
 
     def on_message(self, event: Any) -> None:
         self.count += 1
-        self.body_bytes += len(event.message.body)
+        body = event.message.body
+        if isinstance(body, bytes | str):
+            self.body_bytes += len(body)
         if self.keep:
             self.messages.append(event.message)
         if not self.auto_settle:
