@@ -6,6 +6,7 @@ single calls use ``proton.utils.BlockingConnection``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -68,10 +69,8 @@ class ClientThread(threading.Thread):
         except BaseException as error:  # reported by stop()
             self.error = error
         finally:
-            try:
+            with contextlib.suppress(Exception):
                 self.container.stop()
-            except Exception:
-                pass
 
     def stop(self) -> None:
         self._stop_flag.set()

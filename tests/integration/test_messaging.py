@@ -105,10 +105,11 @@ def test_a_receiver_detaching_releases_its_unsettled_deliveries(line) -> None:
 
 def test_outcomes_travel_back_as_the_receiver_said(line) -> None:
     """rejected and modified, from a receiver at c, reach the sender at a unchanged."""
+
     def decide(message: Message) -> object:
         return Delivery.REJECTED if message.body % 2 else Delivery.MODIFIED
 
-    receiver, thread = receive_in_thread(url(line, "c"), "judge", credit=10, decide=decide)
+    _, thread = receive_in_thread(url(line, "c"), "judge", credit=10, decide=decide)
     wait_address(line, "a", "judge", {"c"})
     sender = Sender(url(line, "a"), "judge", 10, lambda i: Message(body=i))
     sending = ClientThread(sender)
@@ -122,8 +123,12 @@ def test_outcomes_travel_back_as_the_receiver_said(line) -> None:
 def test_a_reserved_address_is_refused_with_a_condition(line) -> None:
     conn = BlockingConnection(url(line, "a"), timeout=10)
     try:
-        for address in ("_local/x", "_topo/0/a/temp", "_skupper/router/control",
-                        "_skupper/stream/a/1/2"):
+        for address in (
+            "_local/x",
+            "_topo/0/a/temp",
+            "_skupper/router/control",
+            "_skupper/stream/a/1/2",
+        ):
             with pytest.raises(LinkDetached) as refused:
                 conn.create_receiver(address)
             assert "amqp:unauthorized-access" in str(refused.value), refused.value
@@ -139,8 +144,11 @@ def test_garbage_closes_that_client_only(line) -> None:
     receiver = receiving.create_receiver("steady", credit=10)
     wait_address(line, "a", "steady", {"c"})
     port = int(url(line, "a").rsplit(":", 1)[1])
-    for garbage in (b"GET / HTTP/1.1\r\n\r\n", b"AMQP\x00\x01\x00\x00" + b"\xff" * 64,
-                    b"AMQP\x03\x01\x00\x00" + b"\x00\x00\x00\x10\x02\x01\x00\x00" + b"\xee" * 8):
+    for garbage in (
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"AMQP\x00\x01\x00\x00" + b"\xff" * 64,
+        b"AMQP\x03\x01\x00\x00" + b"\x00\x00\x00\x10\x02\x01\x00\x00" + b"\xee" * 8,
+    ):
         with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
             raw.sendall(garbage)
             raw.settimeout(10)  # a client that never opens is cut off after 5 s
@@ -188,6 +196,7 @@ def test_anycast_split_between_two_sites_by_cost_and_outstanding(line) -> None:
     assert received == list(range(10_000))  # each once
     # both sites take a share; the nearer one (b) at least as much as c
     assert len(at_b.messages) >= len(at_c.messages) > 500, (len(at_b.messages), len(at_c.messages))
+
     # the management endpoint counts them per address, at each end
     def at(site: str):
         return {m.address: m for m in line[site].status().messaging}["work"]

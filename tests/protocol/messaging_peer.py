@@ -10,14 +10,8 @@ from typing import Any
 
 from proton import Connection, Transport
 
-from skupper_actors.protocol.amqp import LinkClosed
-from skupper_actors.protocol.amqp.client import (
-    ClientAttach,
-    ClientConnection,
-    DeliveryChunk,
-    DeliveryOutcome,
-)
-from skupper_actors.protocol.messaging import AddressRefused, MessageRouter
+from skupper_actors.protocol.amqp.client import ClientConnection
+from skupper_actors.protocol.messaging import MessageRouter
 
 
 class ClientPeer:
@@ -59,32 +53,11 @@ class ClientPeer:
                 data = self.transport.peek(pending)
                 self.transport.pop(pending)
                 self.conn.receive_data(data)
-            for event in self.conn.client_events():
-                self._handle(event)
+            handled = self.router.handle(self, self.conn.client_events())
+            self.refused += [why for _, why in handled.refused]
             while self.conn.has_held and self.conn.feed():
                 pass
             self.flush()
-
-    def _handle(self, event: Any) -> None:
-        router = self.router
-        if isinstance(event, ClientAttach):
-            try:
-                if event.incoming:
-                    router.attach_sender(self, event.link_id, event.address)
-                else:
-                    router.attach_receiver(self, event.link_id, event.address, event.dynamic)
-            except AddressRefused as refused:
-                self.refused.append(refused.condition)
-                self.conn.refuse_link(event.link_id, refused.condition, refused.description)
-        elif isinstance(event, DeliveryChunk):
-            router.delivery_data(
-                self, event.link_id, event.delivery_id, event.data, first=event.first,
-                last=event.last, aborted=event.aborted, settled=event.settled,
-            )
-        elif isinstance(event, DeliveryOutcome):
-            router.delivery_settled(self, event.delivery_id, event.outcome)
-        elif isinstance(event, LinkClosed):
-            router.link_closed(self, event.link_id)
 
     def sender(self, address: str | None) -> Any:
         link = self.session.sender(f"s-{address}-{id(self)}")

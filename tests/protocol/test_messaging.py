@@ -133,7 +133,7 @@ def test_a_receiver_detaching_releases_what_it_holds(router) -> None:
 def test_reserved_attach_refused_and_window_bounded(router) -> None:
     peer = ClientPeer(router)
     peer.receiver("_skupper/router/control", credit=1)
-    assert peer.refused == ["amqp:unauthorized-access"]
+    assert len(peer.refused) == 1 and "reserved" in peer.refused[0]
     ClientPeer(router).receiver("silent", credit=0)
     outbox = peer.sender("silent")
     sent = 0

@@ -28,7 +28,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchnodes import (  # noqa: E402
+from benchnodes import (
     NODE_CMD,
     Ports,
     Processes,
@@ -37,7 +37,7 @@ from benchnodes import (  # noqa: E402
     wait_until,
 )
 
-from skupper_actors.management import ManagementClient  # noqa: E402
+from skupper_actors.management import ManagementClient
 
 ADDRESS = "bench"
 
@@ -189,8 +189,7 @@ def run(name: str, args: argparse.Namespace, ports: Ports, processes: Processes)
         finished.wait(30)
         receiver.join(10)
         result["node_cpu_s"] = {
-            site: round(cpu_seconds(proc.pid) - cpu_before[site], 2)
-            for site, proc in nodes.items()
+            site: round(cpu_seconds(proc.pid) - cpu_before[site], 2) for site, proc in nodes.items()
         }
         return {"topology": name, **result}
     finally:

@@ -23,14 +23,8 @@ import gevent.socket
 
 from skupper_actors.kernel import Actor, ChildSpec, KernelError, Restart, Supervisor
 from skupper_actors.protocol import amqp
-from skupper_actors.protocol.amqp.client import (
-    ClientAttach,
-    ClientConnection,
-    ClientEvent,
-    DeliveryChunk,
-    DeliveryOutcome,
-)
-from skupper_actors.protocol.messaging import AddressRefused, MessageRouter
+from skupper_actors.protocol.amqp.client import ClientConnection, ClientEvent
+from skupper_actors.protocol.messaging import MessageRouter
 
 from ..acceptpause import AcceptPause
 from ..context import RouterContext
@@ -151,6 +145,7 @@ class ClientActor(Actor):
         self._stalled = False
         self._closed = False
         self._opened = False
+        self._flush_due = False
 
     def on_start(self) -> None:
         self._runner = gevent.spawn(self._run)
@@ -188,6 +183,14 @@ class ClientActor(Actor):
 
     # -- output (never blocks its caller; see LinkSession.flush) ---------------------------
     def flush(self) -> None:
+        """Send what the connection holds, once the running greenlet yields: every
+        flush asked for while one batch of input is handled becomes one write."""
+        if not self._flush_due:
+            self._flush_due = True
+            gevent.get_hub().loop.run_callback(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_due = False
         if self._stalled or self.wire is None:
             return
         try:
@@ -278,43 +281,11 @@ class ClientActor(Actor):
 
     def _handle(self, events: list[ClientEvent]) -> bool:
         """Carry out what the client did; True once the connection is over."""
-        router = self.router
-        ended = False
-        for event in events:
-            if isinstance(event, DeliveryChunk):
-                router.delivery_data(
-                    self,
-                    event.link_id,
-                    event.delivery_id,
-                    event.data,
-                    first=event.first,
-                    last=event.last,
-                    aborted=event.aborted,
-                    settled=event.settled,
-                )
-            elif isinstance(event, DeliveryOutcome):
-                router.delivery_settled(self, event.delivery_id, event.outcome)
-            elif isinstance(event, amqp.CreditAvailable):
-                router.credit(self, event.link_id, event.credit)
-            elif isinstance(event, ClientAttach):
-                self._attach(event)
-            elif isinstance(event, amqp.LinkClosed):
-                router.link_closed(self, event.link_id)
-            elif isinstance(event, amqp.TransportFailed):
-                self.log.warning("amqp_client_bad_input", error=event.reason)
-                ended = True
-            elif isinstance(event, amqp.ConnectionClosed):
-                ended = True
-            elif isinstance(event, amqp.ConnectionOpened):
-                self._opened = True
-        return ended
-
-    def _attach(self, event: ClientAttach) -> None:
-        try:
-            if event.incoming:
-                self.router.attach_sender(self, event.link_id, event.address)
-            else:
-                self.router.attach_receiver(self, event.link_id, event.address, event.dynamic)
-        except AddressRefused as refused:
-            self.log.info("amqp_attach_refused", address=event.address, error=refused.description)
-            self.conn.refuse_link(event.link_id, refused.condition, refused.description)
+        outcome = self.router.handle(self, events)
+        for address, description in outcome.refused:
+            self.log.info("amqp_attach_refused", address=address, error=description)
+        if outcome.opened:
+            self._opened = True
+        if outcome.failure is not None:
+            self.log.warning("amqp_client_bad_input", error=outcome.failure)
+        return outcome.ended

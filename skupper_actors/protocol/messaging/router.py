@@ -31,10 +31,21 @@ from typing import Any, Protocol
 
 from ..addresses import MESSAGE, OUTCOME_KIND
 from ..addressing import Destination, DistributionMode
+from ..amqp import (
+    ConnectionClosed,
+    ConnectionOpened,
+    CreditAvailable,
+    LinkClosed,
+    TransportFailed,
+)
 from ..amqp.client import (
     OUTCOME_ACCEPTED,
     OUTCOME_RELEASED,
+    ClientAttach,
     ClientConnection,
+    ClientEvent,
+    DeliveryChunk,
+    DeliveryOutcome,
     Outcome,
 )
 from ..forwarding import Forwarder, OutStream, StreamRefused
@@ -135,6 +146,16 @@ class _Egress:
     settled: bool
 
 
+@dataclass(slots=True)
+class Handled:
+    """What the shell must know after ``MessageRouter.handle`` (it logs and ends)."""
+
+    opened: bool = False  # the client's AMQP open arrived
+    ended: bool = False  # the connection is over
+    failure: str | None = None  # why the transport failed (bad input)
+    refused: list[tuple[str | None, str]] = field(default_factory=list)  # (address, why)
+
+
 class MessageRouter:
     """Addresses with local senders and receivers, and every delivery in flight here."""
 
@@ -197,6 +218,46 @@ class MessageRouter:
                 "dropped": stats.dropped,
             }
         return view
+
+    # -- a client connection's events -------------------------------------------------
+    def handle(self, port: ClientPort, events: list[ClientEvent]) -> Handled:
+        """Carry out what a client did (the events of one read of its connection)."""
+        result = Handled()
+        for event in events:
+            if isinstance(event, DeliveryChunk):
+                self.delivery_data(
+                    port,
+                    event.link_id,
+                    event.delivery_id,
+                    event.data,
+                    first=event.first,
+                    last=event.last,
+                    aborted=event.aborted,
+                    settled=event.settled,
+                )
+            elif isinstance(event, DeliveryOutcome):
+                self.delivery_settled(port, event.delivery_id, event.outcome)
+            elif isinstance(event, CreditAvailable):
+                self.credit(port, event.link_id, event.credit)
+            elif isinstance(event, ClientAttach):
+                try:
+                    if event.incoming:
+                        self.attach_sender(port, event.link_id, event.address)
+                    else:
+                        self.attach_receiver(port, event.link_id, event.address, event.dynamic)
+                except AddressRefused as refused:
+                    result.refused.append((event.address, refused.description))
+                    port.conn.refuse_link(event.link_id, refused.condition, refused.description)
+            elif isinstance(event, LinkClosed):
+                self.link_closed(port, event.link_id)
+            elif isinstance(event, TransportFailed):
+                result.failure = event.reason
+                result.ended = True
+            elif isinstance(event, ConnectionClosed):
+                result.ended = True
+            elif isinstance(event, ConnectionOpened):
+                result.opened = True
+        return result
 
     # -- links --------------------------------------------------------------------------
     def attach_sender(self, port: ClientPort, link_id: int, address: str | None) -> None:
