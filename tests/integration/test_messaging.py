@@ -11,7 +11,7 @@ import socket
 import threading
 
 import pytest
-from harness import wait_until
+from harness import Mesh, free_port, wait_until
 from messaging import ClientThread, Sender, line_mesh, receive_in_thread, url, wait_address
 from proton import Delivery, Message, Timeout
 from proton.utils import BlockingConnection, LinkDetached
@@ -239,3 +239,56 @@ def test_a_50_mib_message_arrives_intact(line) -> None:
     wait_until(lambda: len(receiver.messages) == 1, 10, what="the big message")
     thread.stop()
     assert hashlib.sha256(receiver.messages[0].body).digest() == hashlib.sha256(body).digest()
+
+
+def test_a_tls_endpoint_with_and_without_a_client_certificate(tmp_path) -> None:
+    """Site a's endpoint speaks TLS with its site certificate; a client may present a
+    certificate from the site CA, or none; a plain client is turned away."""
+    from proton import SSLDomain
+
+    mesh = Mesh(tmp_path, ["a"])
+    mesh["a"].config["amqp"] = {"port": free_port(), "tls": True}
+    mesh.start()
+    try:
+        folder = mesh.certs.site_folder("a")
+        address = f"amqps://127.0.0.1:{mesh['a'].config['amqp']['port']}"
+        for with_certificate in (False, True):
+            domain = SSLDomain(SSLDomain.MODE_CLIENT)
+            domain.set_trusted_ca_db(str(folder / "ca.crt"))
+            domain.set_peer_authentication(SSLDomain.VERIFY_PEER)
+            if with_certificate:
+                domain.set_credentials(str(folder / "tls.crt"), str(folder / "tls.key"), None)
+            conn = BlockingConnection(address, timeout=10, ssl_domain=domain)
+            inbox = conn.create_receiver("tls-check", credit=1)
+            conn.create_sender(None)  # an anonymous sender is fine too
+            assert inbox.link.remote_source.address == "tls-check"
+            conn.close()
+        with pytest.raises(Exception):  # noqa: B017 - proton raises its own kinds here
+            BlockingConnection(address.replace("amqps", "amqp"), timeout=5).create_sender("x")
+        assert mesh["a"].alive
+    finally:
+        mesh.close()
+
+
+def test_a_router_access_role_normal_opens_the_endpoint_in_a_namespace(sites) -> None:
+    """Namespace mode: RouterAccess role `normal` (skupper-router's name for a client
+    listener) turns the endpoint on; `settings: {amqp-tls: "false"}` makes it plain."""
+    site = sites("solo")
+    port = free_port()
+    site.write(
+        "RouterAccess",
+        "clients",
+        {"roles": [{"name": "normal", "port": port}], "settings": {"amqp-tls": "false"}},
+    )
+    site.start()
+
+    def attached() -> bool:
+        try:
+            conn = BlockingConnection(f"amqp://127.0.0.1:{port}", timeout=2)
+        except Exception:
+            return False
+        conn.create_receiver("ns-check", credit=1)
+        conn.close()
+        return True
+
+    wait_until(attached, 20, interval=0.2, what="the endpoint of RouterAccess clients")
