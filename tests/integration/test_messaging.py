@@ -207,6 +207,20 @@ def test_anycast_split_between_two_sites_by_cost_and_outstanding(line) -> None:
     assert at("c").delivered_out == len(at_c.messages)
 
 
+def test_closest_goes_to_the_nearest_site_only(line) -> None:
+    at_b, thread_b = receive_in_thread(url(line, "b"), "closest/near", credit=50)
+    at_c, thread_c = receive_in_thread(url(line, "c"), "closest/near", credit=50)
+    wait_address(line, "a", "closest/near", {"b", "c"})
+    sender = Sender(url(line, "a"), "closest/near", 200, lambda i: Message(body=i))
+    sending = ClientThread(sender)
+    sending.start()
+    assert sender.done.wait(30), sender.outcomes
+    sending.stop()
+    thread_b.stop()
+    thread_c.stop()
+    assert (len(at_b.messages), len(at_c.messages)) == (200, 0)
+
+
 def test_multicast_every_receiver_gets_every_message_once(line) -> None:
     receivers = [receive_in_thread(url(line, site), "mc/news", credit=200) for site in "abc"]
     for site in "abc":
