@@ -128,3 +128,32 @@ def test_slow_receiver_for_1_gib_keeps_router_memory_bounded(line) -> None:
     growth = {site: peak[site] - before[site] for site in "abc"}
     print(f"RSS before {before} peak {peak} growth {growth} KiB")
     assert max(growth.values()) < SLOW_RECEIVER_RSS_BOUND_KIB, growth
+
+
+def test_a_silent_multicast_receiver_is_dropped_for_not_buffered(line) -> None:
+    """Multicast is at most once: a receiver at c granting no credit misses messages
+    (counted as dropped at c) instead of growing c's memory; a receiver at b keeps up."""
+    silent = BlockingConnection(url(line, "c"), timeout=10)
+    silent.create_receiver("mc/firehose", credit=0)
+    active, thread = receive_in_thread(url(line, "b"), "mc/firehose", credit=500, keep=False)
+    wait_address(line, "a", "mc/firehose", {"b", "c"})
+    before = line["c"].rss_kib()
+    body = b"f" * (16 << 10)
+    sender = Sender(url(line, "a"), "mc/firehose", 3000, lambda i: Message(body=body))
+    sending = ClientThread(sender)
+    sending.start()
+    assert sender.done.wait(60), sender.outcomes
+    sending.stop()
+
+    def at_c():
+        return {m.address: m for m in line["c"].status().messaging}["mc/firehose"]
+
+    wait_until(
+        lambda: at_c().delivered_out + at_c().dropped == 3000, 30, what="c to account for all"
+    )
+    growth = line["c"].rss_kib() - before
+    wait_until(lambda: active.count > 0, 10, what="the active receiver")
+    thread.stop()
+    silent.close()
+    assert at_c().delivered_out <= 101, at_c()  # the rest dropped, not queued
+    assert growth < 32 << 10, growth  # 3000 x 16 KiB = 47 MiB were sent

@@ -233,6 +233,11 @@ class ClientConnection(AmqpConnection):
         link = self._clinks.get(link_id)
         return int(lib.pn_link_credit(link.ptr)) if link is not None else 0
 
+    def queued(self, link_id: int) -> int:
+        """Deliveries to the client on a link not sent yet (waiting for its credit)."""
+        link = self._clinks.get(link_id)
+        return int(lib.pn_link_queued(link.ptr)) if link is not None else 0
+
     def link_granted(self, link_id: int) -> int:
         """Credit the client holds on a link it sends on (granted, not yet used)."""
         return self.link_credit(link_id)

@@ -69,6 +69,8 @@ CREDIT_BATCH = 50
 #: (until some settle): with CREDIT_BATCH, what one sender can have queued anywhere
 SENDER_BYTES = 8 << 20
 NO_RECEIVER = "skupper:no-receiver"
+#: multicast deliveries waiting for one receiver link, at most (more are dropped, counted)
+MULTICAST_QUEUE = 100
 
 
 class ClientPort(Protocol):
@@ -765,9 +767,15 @@ class _MulticastSink:
     def __init__(
         self, router: MessageRouter, address: str, receivers: list[_Receiver], header: StreamHeader
     ) -> None:
-        self.outs = [_Outgoing(router, r, header, settled=True) for r in receivers]
-        if not receivers:
-            router._stats(address).dropped += 1
+        # a receiver whose link already has MULTICAST_QUEUE deliveries waiting misses this
+        # one (at most once): a slow multicast receiver never grows the router's memory
+        takers = [
+            r for r in receivers if len(r.waiting) + r.port.conn.queued(r.link_id) < MULTICAST_QUEUE
+        ]
+        self.outs = [_Outgoing(router, r, header, settled=True) for r in takers]
+        dropped = len(receivers) - len(takers) if receivers else 1
+        if dropped:
+            router._stats(address).dropped += dropped
 
     def data(self, chunk: bytes) -> None:
         for out in self.outs:
