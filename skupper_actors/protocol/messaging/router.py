@@ -135,6 +135,7 @@ class _Ingress:
     fate: Outcome | None = None
     finished: bool = False
     size: int = 0  # bytes taken in
+    mc_left: int = 0  # multicast copies not through to their routers yet
 
 
 @dataclass(slots=True, eq=False)
@@ -176,6 +177,9 @@ class MessageRouter:
         self._incoming: dict[tuple[int, int], _Ingress] = {}  # (port, delivery) -> reading
         self._pending: dict[str, _Ingress] = {}  # stream id -> waiting for its outcome
         self._egress: dict[tuple[int, int], _Egress] = {}
+        #: multicast copies on their way: stream id -> (delivery, destination router); a
+        #: sender's window frees when all copies of its delivery are through (flow control)
+        self._copies: dict[str, tuple[_Ingress, str]] = {}
         self._outstanding: Counter[Destination] = Counter()
         self._dynamic = itertools.count(1)
         self._turn = itertools.count()
@@ -353,6 +357,9 @@ class MessageRouter:
             if ingress.sender.port is port:
                 del self._pending[stream_id]
                 self._unreserve(ingress)
+        for stream_id, (ingress, _) in list(self._copies.items()):
+            if ingress.sender.port is port:
+                del self._copies[stream_id]
 
     # -- credit -------------------------------------------------------------------------
     def _replenish(self, sender: _Sender) -> None:
@@ -387,6 +394,9 @@ class MessageRouter:
         for address in list(self._waiting):
             self._address_changed(address)
         routes = self.forwarder.routes
+        for stream_id, (_, target) in list(self._copies.items()):
+            if target != self.router_id and target not in routes:
+                self._copy_through(stream_id)
         for stream_id, ingress in list(self._pending.items()):
             destination = ingress.destination
             if (
@@ -535,6 +545,9 @@ class MessageRouter:
                     self._pending[stream_id] = ingress
             try:
                 ingress.streams.append(forwarder.open_stream(header, owner))
+                if multicast:
+                    self._copies[stream_id] = (ingress, target)
+                    ingress.mc_left += 1
             except StreamRefused:
                 if not multicast:
                     self._pending.pop(stream_id, None)
@@ -543,6 +556,10 @@ class MessageRouter:
         return bool(ingress.streams)
 
     def _abort_streams(self, ingress: _Ingress) -> None:
+        if ingress.mc_left:
+            for stream_id in [k for k, (i, _) in self._copies.items() if i is ingress]:
+                del self._copies[stream_id]
+            ingress.mc_left = 0
         streams, ingress.streams = ingress.streams, []
         for stream in streams:
             stream.abort()
@@ -561,6 +578,9 @@ class MessageRouter:
 
     def stream_lost(self, stream_id: str) -> None:
         """A stream ended before its delivery was whole at the far end: release it."""
+        if stream_id in self._copies:
+            self._copy_through(stream_id)  # a multicast copy lost: at most once
+            return
         ingress = self._pending.get(stream_id)
         if ingress is not None:
             key = (ingress.sender.port.port_id, ingress.delivery_id)
@@ -574,7 +594,10 @@ class MessageRouter:
         stream_id = body.get("s")
         outcome = Outcome.from_body(body)
         if isinstance(stream_id, str) and outcome is not None:
-            self._finish(stream_id, outcome)
+            if stream_id in self._copies:
+                self._copy_through(stream_id)
+            else:
+                self._finish(stream_id, outcome)
 
     def _finish(self, stream_id: str, outcome: Outcome) -> None:
         ingress = self._pending.pop(stream_id, None)
@@ -598,10 +621,27 @@ class MessageRouter:
                 stats.released += 1
             elif outcome.state == OUTCOME_ACCEPTED.state:
                 stats.accepted += 1
+        if ingress.mc_left == 0:  # multicast: the window frees once every copy is through
+            self._free(ingress)
+        port.flush()
+
+    def _free(self, ingress: _Ingress) -> None:
+        """The delivery no longer counts against its sender's window."""
+        sender = ingress.sender
         sender.in_flight -= 1
         sender.bytes_in_flight -= ingress.size
         self._replenish(sender)
-        port.flush()
+
+    def _copy_through(self, stream_id: str) -> None:
+        """One multicast copy reached its router (or was lost on the way)."""
+        found = self._copies.pop(stream_id, None)
+        if found is None:
+            return
+        ingress, _ = found
+        ingress.mc_left -= 1
+        if ingress.mc_left == 0 and ingress.finished:
+            self._free(ingress)
+            ingress.sender.port.flush()
 
     # -- deliveries to local receivers ---------------------------------------------------
     def arrive(
@@ -762,11 +802,13 @@ class _EgressSink:
 class _MulticastSink:
     """A multicast message arriving here: a pre-settled copy to every local receiver."""
 
-    __slots__ = ("outs",)
+    __slots__ = ("header", "outs", "router")
 
     def __init__(
         self, router: MessageRouter, address: str, receivers: list[_Receiver], header: StreamHeader
     ) -> None:
+        self.router = router
+        self.header = header
         # a receiver whose link already has MULTICAST_QUEUE deliveries waiting misses this
         # one (at most once): a slow multicast receiver never grows the router's memory
         takers = [
@@ -784,3 +826,7 @@ class _MulticastSink:
     def end(self, aborted: bool, length: int | None = None) -> None:
         for out in self.outs:
             out.end(aborted)
+        # the copy is through: the ingress may let its sender send more
+        header = self.header
+        body = {"k": OUTCOME_KIND, "s": header.stream_id, **OUTCOME_ACCEPTED.to_body()}
+        self.router.forwarder.router_message(header.source, body)
