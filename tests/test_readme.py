@@ -40,8 +40,7 @@ def sh_blocks(document: Path) -> list[str]:
 def newcomer_blocks(document: Path) -> list[str]:
     """What a newcomer runs after the quick start: every sh block but the set-up ones."""
     return [
-        block
-        for block in sh_blocks(document)
+        block for block in sh_blocks(document)
         if "python3 -m venv" not in block and block.strip() != ACTIVATE
     ]
 
@@ -72,18 +71,15 @@ def newcomer() -> Iterator[tuple[Path, dict[str, str]]]:
     home = Path(tempfile.mkdtemp(prefix="skr-", dir="/tmp"))  # short: unix socket paths
     (home / ".venv").symlink_to(Path(sys.prefix))
     path = [
-        folder
-        for folder in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep)
+        folder for folder in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep)
         if folder and not (Path(folder) / "skupper").exists()
     ]
     env = {
-        key: value
-        for key, value in os.environ.items()
+        key: value for key, value in os.environ.items()
         if key not in ("VIRTUAL_ENV", "XDG_DATA_HOME", "SKUPPER_DEBUG", "PYTHONHOME")
     }
-    env.update(
-        HOME=str(home), SKUPPER_ACTORS_HOME=str(home / "skupper"), PATH=os.pathsep.join(path)
-    )
+    env.update(HOME=str(home), SKUPPER_ACTORS_HOME=str(home / "skupper"),
+               PATH=os.pathsep.join(path))
     try:
         yield home, env
     finally:
@@ -103,11 +99,7 @@ def stop_nodes(skupper_home: Path) -> None:
 def run(script: str, home: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     process = subprocess.Popen(
         ["bash", "-c", f"set -e -o pipefail\n{script}"],
-        cwd=home,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
     )
     try:

@@ -126,14 +126,12 @@ def load_resources(folder: str | os.PathLike[str]) -> LoadResult:
             if first != path:
                 label = f"{resource.kind}/{resource.name}"
                 errors.setdefault(first, []).append(
-                    ResourceProblem(
-                        source=str(first), resource=label, message=f"also defined in {path}"
-                    )
+                    ResourceProblem(source=str(first), resource=label,
+                                    message=f"also defined in {path}")
                 )
                 errors.setdefault(path, []).append(
-                    ResourceProblem(
-                        source=str(path), resource=label, message=f"already defined in {first}"
-                    )
+                    ResourceProblem(source=str(path), resource=label,
+                                    message=f"already defined in {first}")
                 )
     return LoadResult(
         resources={path: r for path, r in loaded.items() if path not in errors},
@@ -208,12 +206,10 @@ def load_resource_json(text: str, source: str = "<string>") -> tuple[Resource, .
         document = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as error:
         raise ResourceError(
-            [
-                ResourceProblem(
-                    source=source,
-                    message=f"line {error.lineno}, column {error.colno}: invalid JSON: {error.msg}",
-                )
-            ]
+            [ResourceProblem(
+                source=source,
+                message=f"line {error.lineno}, column {error.colno}: invalid JSON: {error.msg}",
+            )]
         ) from None
     except ValueError as error:  # a duplicate key
         raise ResourceError(
@@ -258,7 +254,9 @@ def resources_from_documents(documents: Sequence[Any], source: str) -> tuple[Res
     return tuple(resources)
 
 
-def resource_from_document(document: Any, *, source: str = "<string>", index: int = 1) -> Resource:
+def resource_from_document(
+    document: Any, *, source: str = "<string>", index: int = 1
+) -> Resource:
     """One parsed document (a dict) as a resource; `index` names it if it has no name."""
     label = _label(document, index)
     if not isinstance(document, dict):

@@ -1,10 +1,10 @@
 """A namespace's folder on a bare-metal host, laid out as Skupper's `system` platform does.
 
-<root>/input/resources   resource files the user applies
-<root>/input/certs       user-provided credentials, one folder per name (0700)
-<root>/input/issuers     user-provided CAs (0700)
-<root>/runtime/          everything the node writes (0700): certs, resources (status),
-                         links, grants, state
+    <root>/input/resources   resource files the user applies
+    <root>/input/certs       user-provided credentials, one folder per name (0700)
+    <root>/input/issuers     user-provided CAs (0700)
+    <root>/runtime/          everything the node writes (0700): certs, resources (status),
+                             links, grants, state
 """
 
 from __future__ import annotations

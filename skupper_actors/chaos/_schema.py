@@ -166,6 +166,8 @@ class _Number(fields.Float):
         return super()._validated(value)
 
 
+
+
 class _Strict(f.StrictSchema):
     """Unknown keys are refused (marshmallow's default), worded as in site files."""
 

@@ -37,9 +37,9 @@ class DurationType(click.ParamType):  # type: ignore[type-arg]  # generic in cli
 
     name = "duration"
 
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> (
+        float
+    ):
         if isinstance(value, int | float):
             return float(value)
         text = str(value).strip()
@@ -80,9 +80,9 @@ def wait_options(default: WaitMode = "configured") -> Callable[[F], F]:
     return decorate
 
 
-def output_option(
-    required: bool = False, help_text: str = "Print as yaml or json."
-) -> Callable[[F], F]:
+def output_option(required: bool = False, help_text: str = "Print as yaml or json.") -> (
+    Callable[[F], F]
+):
     return click.option(
         "-o", "--output", type=click.Choice(OUTPUT_FORMATS), required=required, help=help_text
     )
@@ -191,12 +191,8 @@ def show_status(
         return
     headers = ["NAME", "STATUS", *(header for header, _ in columns), "MESSAGE"]
     rows = [
-        [
-            r.name,
-            *status_and_message(r)[:1],
-            *(get(r) for _, get in columns),
-            status_and_message(r)[1],
-        ]
+        [r.name, *status_and_message(r)[:1], *(get(r) for _, get in columns),
+         status_and_message(r)[1]]
         for r in resources
     ]
     emit_table(ctx, headers, rows)

@@ -35,17 +35,8 @@ from skupper_actors.cli.waiting import REQUEST_TIMEOUT, management
 from skupper_actors.management import ManagementError
 
 PACKAGES = (
-    "skupper-actors",
-    "gevent",
-    "python-qpid-proton",
-    "pyzmq",
-    "marshmallow",
-    "cryptography",
-    "structlog",
-    "PyYAML",
-    "click",
-    "rich",
-    "supervisor",
+    "skupper-actors", "gevent", "python-qpid-proton", "pyzmq", "marshmallow", "cryptography",
+    "structlog", "PyYAML", "click", "rich", "supervisor",
 )
 PRIVATE_KEY_MARK = b"PRIVATE KEY"
 MAX_FILE_BYTES = 4 * 1024 * 1024

@@ -65,7 +65,9 @@ def carried_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {key: environ[key] for key in CARRIED_ENV if environ.get(key)}
 
 
-def supervisor_program(namespace: Namespace, command: list[str], environ: Mapping[str, str]) -> str:
+def supervisor_program(
+    namespace: Namespace, command: list[str], environ: Mapping[str, str]
+) -> str:
     """A supervisord `[program:skupper-<ns>]` section; supervisord restarts the node if it dies."""
 
     def escape(text: str) -> str:  # supervisord expands %(name)s in values
@@ -113,7 +115,9 @@ def systemd_unit(namespace: Namespace, command: list[str], environ: Mapping[str,
         f"ExecStart={shlex.join(command)}",
         f"WorkingDirectory={namespace.root}",
     ]
-    lines += [f'Environment="{key}={value}"' for key, value in carried_environment(environ).items()]
+    lines += [
+        f'Environment="{key}={value}"' for key, value in carried_environment(environ).items()
+    ]
     lines += [
         "Restart=always",
         "RestartSec=1",

@@ -76,14 +76,13 @@ def _site_ca(ctx: CliContext) -> CertificateAuthority:
     "safe. Needs link access and a running node.",
 )
 @click.option("--name", help="The link's (and its credentials') name (default: link-<site>).")
-@click.option(
-    "--cost", type=click.IntRange(min=1), default=1, show_default=True, help="The link's cost."
-)
+@click.option("--cost", type=click.IntRange(min=1), default=1, show_default=True,
+              help="The link's cost.")
 @output_option()
 @pass_cli
-def generate_link(
-    ctx: CliContext, name: str | None, cost: int, output: OutputFormat | None
-) -> None:
+def generate_link(ctx: CliContext, name: str | None, cost: int, output: OutputFormat | None) -> (
+    None
+):
     site_name, endpoints = _site_endpoints(ctx)
     link_name = name or f"link-{site_name}"
     resource = store.build(

@@ -45,10 +45,7 @@ started with 'skupper system start') applies them.
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.option(
-    "-n",
-    "--namespace",
-    default=DEFAULT_NAMESPACE,
-    show_default=True,
+    "-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True,
     help="The namespace (one site per namespace).",
 )
 @click.pass_context
@@ -75,7 +72,8 @@ def version(ctx: CliContext, output: OutputFormat | None) -> None:
     emit_table(
         ctx,
         ["COMPONENT", "VERSION"],
-        [["skupper (client)", skupper_actors.__version__], ["skupper-node", node or "not running"]],
+        [["skupper (client)", skupper_actors.__version__],
+         ["skupper-node", node or "not running"]],
     )
 
 

@@ -36,32 +36,30 @@ def network_data(status: NodeStatus, local: NodeStatus | None = None) -> dict[st
             services.setdefault(key, {"listeners": [], "connectors": []})["connectors"].append(
                 view.router
             )
-    return camel_keys(
-        {
-            "router": asdict(status.router),
-            "sites": [
-                {
-                    "router": view.router,
-                    "reachable": view.reachable,
-                    "links": [{"peer": link.peer, "cost": link.cost} for link in view.links],
-                    "listeners": list(view.listeners),
-                    "connectors": list(view.connectors),
-                }
-                for view in sorted(status.network, key=lambda v: v.router)
-            ],
-            "services": [
-                {
-                    "routingKey": key,
-                    "listeners": sorted(where["listeners"]),
-                    "connectors": sorted(where["connectors"]),
-                }
-                for key, where in sorted(services.items())
-            ],
-            "amqpAddresses": [asdict(address) for address in local.messaging],
-            "links": [asdict(link) for link in status.links or local.links],
-            "routes": [asdict(route) for route in status.routers or local.routers],
-        }
-    )
+    return camel_keys({
+        "router": asdict(status.router),
+        "sites": [
+            {
+                "router": view.router,
+                "reachable": view.reachable,
+                "links": [{"peer": link.peer, "cost": link.cost} for link in view.links],
+                "listeners": list(view.listeners),
+                "connectors": list(view.connectors),
+            }
+            for view in sorted(status.network, key=lambda v: v.router)
+        ],
+        "services": [
+            {
+                "routingKey": key,
+                "listeners": sorted(where["listeners"]),
+                "connectors": sorted(where["connectors"]),
+            }
+            for key, where in sorted(services.items())
+        ],
+        "amqpAddresses": [asdict(address) for address in local.messaging],
+        "links": [asdict(link) for link in status.links or local.links],
+        "routes": [asdict(route) for route in status.routers or local.routers],
+    })
 
 
 def _peers(site: dict[str, Any]) -> str:
@@ -104,31 +102,11 @@ def status(ctx: CliContext, output: OutputFormat | None) -> None:
         ctx.out()
         emit_table(
             ctx,
+            ["ADDRESS", "DISTRIBUTION", "SENDERS", "RECEIVERS", "REMOTE", "IN", "OUT",
+             "ACCEPTED", "RELEASED", "DROPPED"],
             [
-                "ADDRESS",
-                "DISTRIBUTION",
-                "SENDERS",
-                "RECEIVERS",
-                "REMOTE",
-                "IN",
-                "OUT",
-                "ACCEPTED",
-                "RELEASED",
-                "DROPPED",
-            ],
-            [
-                [
-                    a["address"],
-                    a["distribution"],
-                    a["senders"],
-                    a["receivers"],
-                    a["remote"],
-                    a["deliveredIn"],
-                    a["deliveredOut"],
-                    a["accepted"],
-                    a["released"],
-                    a["dropped"],
-                ]
+                [a["address"], a["distribution"], a["senders"], a["receivers"], a["remote"],
+                 a["deliveredIn"], a["deliveredOut"], a["accepted"], a["released"], a["dropped"]]
                 for a in data["amqpAddresses"]
             ],
             title=f"AMQP addresses at {me}",

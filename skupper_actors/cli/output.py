@@ -77,9 +77,7 @@ def emit_table(
         from rich.table import Table
 
         table = Table(
-            title=title,
-            title_justify="left",
-            header_style="bold",
+            title=title, title_justify="left", header_style="bold",
             show_header=headers is not None,
         )
         for header in headers or [""] * columns:

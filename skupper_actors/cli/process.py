@@ -192,9 +192,9 @@ def supervisorctl(
     return run_tool(command, environ)
 
 
-def supervisor_state(
-    config: str | None, program: str, environ: Mapping[str, str]
-) -> tuple[str, int | None]:
+def supervisor_state(config: str | None, program: str, environ: Mapping[str, str]) -> (
+    tuple[str, int | None]
+):
     """The program's state word (RUNNING, STOPPED, ...) and pid, from `supervisorctl status`.
 
     supervisord not answering is a SYSTEM error with supervisorctl's own words.
@@ -211,7 +211,8 @@ def supervisor_state(
         return NOT_LOADED, None  # installed, but supervisord has not read the file yet
     raise CliError(
         ExitCode.SYSTEM,
-        f"supervisorctl status {program}: {explain_output(result.stdout + result.stderr, config)}",
+        f"supervisorctl status {program}: "
+        f"{explain_output(result.stdout + result.stderr, config)}",
     )
 
 
@@ -219,7 +220,9 @@ def systemctl(args: Sequence[str], environ: Mapping[str, str]) -> subprocess.Com
     return run_tool([_tool("systemctl"), "--user", *args], environ)
 
 
-def checked(result: subprocess.CompletedProcess[str], what: str, config: str | None = None) -> str:
+def checked(
+    result: subprocess.CompletedProcess[str], what: str, config: str | None = None
+) -> str:
     """The tool's output, or a SYSTEM error with its words (made readable) when it failed."""
     output = (result.stdout + result.stderr).strip()
     if result.returncode != 0:

@@ -182,3 +182,4 @@ def generate_site(
     output: OutputFormat | None,
 ) -> None:
     generate(ctx, store.build(document("Site", name, _spec(link_access, ha, edge))), output)
+

@@ -42,7 +42,7 @@ class SupervisordConfig:
     @property
     def socket(self) -> Path | None:
         if self.server_url and self.server_url.startswith("unix://"):
-            return Path(self.server_url[len("unix://") :])
+            return Path(self.server_url[len("unix://"):])
         return None
 
     def reads(self, program_file: Path) -> bool:
@@ -100,7 +100,9 @@ def read_config(path: Path, environ: Mapping[str, str], found_by: str) -> Superv
 
     def expand(value: str) -> str:
         value = value.replace("%(here)s", here)
-        return re.sub(r"%\(ENV_(\w+)\)s", lambda match: environ.get(match.group(1), ""), value)
+        return re.sub(
+            r"%\(ENV_(\w+)\)s", lambda match: environ.get(match.group(1), ""), value
+        )
 
     includes: list[str] = []
     if parser.has_option("include", "files"):
@@ -129,11 +131,8 @@ def running_configs(uid: int | None = None, proc: Path = Path("/proc")) -> list[
         try:
             if entry.stat().st_uid != uid:
                 continue
-            argv = [
-                a.decode(errors="replace")
-                for a in (entry / "cmdline").read_bytes().split(b"\0")
-                if a
-            ]
+            argv = [a.decode(errors="replace") for a in
+                    (entry / "cmdline").read_bytes().split(b"\0") if a]
             cwd = Path(os.readlink(entry / "cwd"))
         except OSError:
             continue
@@ -153,7 +152,7 @@ def _config_argument(argv: list[str]) -> str | None:
             return argv[index + 1]
         for prefix in ("--configuration=", "-c"):
             if word.startswith(prefix) and len(word) > len(prefix):
-                return word[len(prefix) :]
+                return word[len(prefix):]
     return None
 
 
@@ -171,11 +170,8 @@ def find_config(
     user = expand_home(USER_CONFIG, environ)
     if user.is_file():
         return read_config(user, environ, "your configuration")
-    live = [
-        path
-        for path in (running_configs() if running is None else running)
-        if path.is_file() and os.access(path, os.R_OK)
-    ]
+    live = [path for path in (running_configs() if running is None else running)
+            if path.is_file() and os.access(path, os.R_OK)]
     if len(live) > 1:
         raise CliError(
             ExitCode.SYSTEM,
@@ -209,7 +205,7 @@ def check_reads(config: SupervisordConfig, folder: Path | None, program: str) ->
             raise CliError(
                 ExitCode.SYSTEM,
                 f"supervisord's configuration {config.path} includes no folder of *.conf "
-                f'files: add "[include]" with "files = {USER_CONF_DIR}/*.conf" to it, '
+                f"files: add \"[include]\" with \"files = {USER_CONF_DIR}/*.conf\" to it, "
                 f"or name one it includes with --supervisor-conf-dir",
             )
         return folder / f"{program}.conf"
@@ -220,7 +216,7 @@ def check_reads(config: SupervisordConfig, folder: Path | None, program: str) ->
         raise CliError(
             ExitCode.SYSTEM,
             f"supervisord's configuration {config.path} would not read {path}: add "
-            f'"files = {folder}/*.conf" to its [include] section, or leave out '
+            f"\"files = {folder}/*.conf\" to its [include] section, or leave out "
             f"--supervisor-conf-dir to use the folder it includes{other}",
         )
     return path
@@ -249,18 +245,15 @@ def explain_output(output: str, config: str | None) -> str:
         if kind == "ConnectionRefusedError":
             return f"supervisord is not running: its socket refuses connections{where}"
         if kind == "PermissionError":
-            return (
-                f"no permission to use supervisord's socket{where}: run as the user "
-                "supervisord runs as, or as root"
-            )
+            return (f"no permission to use supervisord's socket{where}: run as the user "
+                    "supervisord runs as, or as root")
         return f"{kind}: {text}" if text else kind
     last = lines[-1]
     if last.endswith(" no such file"):
-        return f"supervisord is not running: no socket at {last[: -len(' no such file')]}"
+        return f"supervisord is not running: no socket at {last[:-len(' no such file')]}"
     if last.endswith(" refused connection"):
-        return (
-            f"supervisord is not running: {last[: -len(' refused connection')]} refuses connections"
-        )
+        return f"supervisord is not running: {last[:-len(' refused connection')]} refuses " \
+            "connections"
     if "Traceback" in last or "<class" in last:
         return "supervisorctl failed (see its output with supervisorctl itself)"
     return last.removeprefix("Error: ").removeprefix("error: ")

@@ -26,10 +26,7 @@ _SUPERVISORCTL_CONFIG = click.option(
     "install, else supervisorctl's own search).",
 )
 _TIMEOUT = click.option(
-    "--timeout",
-    type=DURATION,
-    default=30.0,
-    show_default="30s",
+    "--timeout", type=DURATION, default=30.0, show_default="30s",
     help="How long to wait for the node.",
 )
 
@@ -53,9 +50,7 @@ def system() -> None:
 )
 @click.option("--systemd", is_flag=True, help="Write a systemd user unit instead.")
 @click.option(
-    "--systemd-unit-dir",
-    default=deploy.DEFAULT_SYSTEMD_UNIT_DIR,
-    show_default=True,
+    "--systemd-unit-dir", default=deploy.DEFAULT_SYSTEMD_UNIT_DIR, show_default=True,
     help="Where the systemd user unit goes.",
 )
 @_SUPERVISORCTL_CONFIG
@@ -106,7 +101,8 @@ def install(
         )
     else:
         ctx.out(
-            f"Installed the node of namespace {namespace.name!r} for {installation.manager}: {path}"
+            f"Installed the node of namespace {namespace.name!r} for {installation.manager}: "
+            f"{path}"
         )
     if config is not None:
         ctx.out(f"supervisord's configuration: {config.path} ({config.found_by}).")
@@ -149,8 +145,7 @@ def uninstall(ctx: CliContext, supervisorctl_config: str | None, timeout: float)
             if result.returncode != 0:
                 problems.append(
                     supervisorconf.explain_output(result.stdout + result.stderr, config)
-                    if (result.stdout + result.stderr).strip()
-                    else f"{args[0]} failed"
+                    if (result.stdout + result.stderr).strip() else f"{args[0]} failed"
                 )
                 break
     else:
@@ -188,10 +183,8 @@ def _start_supervised(
     return pid
 
 
-@system.command(
-    help="Start the node (through supervisord or systemd if installed so, else in "
-    "the background with a pid file) and wait until it answers."
-)
+@system.command(help="Start the node (through supervisord or systemd if installed so, else in "
+                "the background with a pid file) and wait until it answers.")
 @_SUPERVISORCTL_CONFIG
 @_TIMEOUT
 @pass_cli
@@ -235,9 +228,8 @@ def start(ctx: CliContext, supervisorctl_config: str | None, timeout: float) -> 
         pid, how = None, "systemd"
     else:
         if background is not None:
-            ctx.out(
-                f"The node of namespace {namespace.name!r} is already running (pid {background})."
-            )
+            ctx.out(f"The node of namespace {namespace.name!r} is already running "
+                    f"(pid {background}).")
             return
         if holder is not None:
             raise CliError(
@@ -248,9 +240,7 @@ def start(ctx: CliContext, supervisorctl_config: str | None, timeout: float) -> 
         pid, how = process.start_background(namespace, environ), "background process"
     with ctx.progress(f"Waiting for the node of namespace {namespace.name!r} to answer") as shown:
         status = process.wait_answering(
-            namespace,
-            timeout,
-            pid if how == "background process" else None,
+            namespace, timeout, pid if how == "background process" else None,
             progress=shown.update,
         )
     if how == "supervisord" and installation is not None:
@@ -271,10 +261,8 @@ def start(ctx: CliContext, supervisorctl_config: str | None, timeout: float) -> 
                 f"(log: {deploy.log_file(namespace)})",
             )
     pid_text = f", pid {pid}" if pid else ""
-    ctx.out(
-        f"Node of namespace {namespace.name!r} running ({how}{pid_text}): router "
-        f"{status.router.id}."
-    )
+    ctx.out(f"Node of namespace {namespace.name!r} running ({how}{pid_text}): router "
+            f"{status.router.id}.")
 
 
 @system.command(help="Stop the node (SIGTERM).")
@@ -290,9 +278,8 @@ def stop(ctx: CliContext, supervisorctl_config: str | None, timeout: float) -> N
         config = supervisorctl_config or installation.supervisorctl_config
         state, _ = process.supervisor_state(config, name, environ)
         if state in ("RUNNING", "STARTING", "BACKOFF"):
-            process.checked(
-                process.supervisorctl(config, ["stop", name], environ), "supervisorctl stop", config
-            )
+            process.checked(process.supervisorctl(config, ["stop", name], environ),
+                            "supervisorctl stop", config)
     elif installation is not None:
         process.checked(process.systemctl(["stop", f"{name}.service"], environ), "systemctl stop")
     pid = process.background_pid(namespace)
@@ -322,8 +309,7 @@ def _status_data(ctx: CliContext, config: str | None) -> dict[str, Any]:
     if installation is not None and installation.manager == "supervisord":
         try:
             state, pid = process.supervisor_state(
-                config or installation.supervisorctl_config,
-                deploy.program_name(namespace),
+                config or installation.supervisorctl_config, deploy.program_name(namespace),
                 ctx.env.environ,
             )
             data["process"], data["pid"] = state, pid
@@ -369,13 +355,9 @@ def status(ctx: CliContext, supervisorctl_config: str | None, output: OutputForm
             ["manager", data["manager"]],
             ["process", data["process"]],
             ["pid", data["pid"]],
-            [
-                "node",
-                "not answering"
-                if node is None
-                else f"router {node['router']}, links up {node['linksUp']}/{node['links']}, "
-                f"routers reachable {node['reachableRouters']}",
-            ],
+            ["node", "not answering" if node is None else
+             f"router {node['router']}, links up {node['linksUp']}/{node['links']}, "
+             f"routers reachable {node['reachableRouters']}"],
         ]
         emit_table(ctx, None, rows)
     if data["node"] is None:

@@ -40,9 +40,7 @@ def token() -> None:
 def _grant_complete(resource: Resource) -> bool:
     status = resource.status
     return isinstance(resource, AccessGrant) and bool(
-        status is not None
-        and getattr(status, "url", None)
-        and getattr(status, "code", None)
+        status is not None and getattr(status, "url", None) and getattr(status, "code", None)
         and getattr(status, "ca", None)
     )
 
@@ -74,31 +72,20 @@ def write_token_file(ctx: CliContext, file: str, resource: Resource) -> None:
 )
 @click.argument("file")
 @click.option(
-    "--redemptions-allowed",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
+    "--redemptions-allowed", type=click.IntRange(min=1), default=1, show_default=True,
     help="How many times the token can be redeemed.",
 )
 @click.option(
-    "--expiration-window",
-    default="15m",
-    show_default=True,
+    "--expiration-window", default="15m", show_default=True,
     help="How long the token can be redeemed (a duration: 15m, 1h, 90s).",
 )
 @click.option(
-    "--cost",
-    type=click.IntRange(min=1),
-    default=DEFAULT_LINK_COST,
-    show_default=True,
+    "--cost", type=click.IntRange(min=1), default=DEFAULT_LINK_COST, show_default=True,
     help="The cost of the link made with the token.",
 )
 @click.option("--name", help="The grant's and token's name (default: generated).")
 @click.option(
-    "--timeout",
-    type=DURATION,
-    default=DEFAULT_TIMEOUT,
-    show_default="60s",
+    "--timeout", type=DURATION, default=DEFAULT_TIMEOUT, show_default="60s",
     help="How long to wait for the grant.",
 )
 @pass_cli
@@ -170,10 +157,7 @@ def issue(
 @click.argument("file")
 @click.option("--name", help="The token's name here (default: the name in the file).")
 @click.option(
-    "--timeout",
-    type=DURATION,
-    default=DEFAULT_TIMEOUT,
-    show_default="60s",
+    "--timeout", type=DURATION, default=DEFAULT_TIMEOUT, show_default="60s",
     help="How long to wait for the redemption.",
 )
 @pass_cli
@@ -225,10 +209,8 @@ def _report_link(ctx: CliContext, name: str, timeout: float) -> None:
                 link = None
             if link is not None and link.status is not None:
                 progress.update(link.status.message or link.status.status)
-            if (
-                link is not None
-                and link.status is not None
-                and (link.status.status != "Pending" or time.monotonic() >= deadline)
+            if link is not None and link.status is not None and (
+                link.status.status != "Pending" or time.monotonic() >= deadline
             ):
                 remote = getattr(link.status, "remote_site_name", None)
                 to = f" to site {remote!r}" if remote else ""

@@ -37,9 +37,9 @@ def management(namespace: Namespace, timeout: float = REQUEST_TIMEOUT) -> Manage
     return ManagementClient(namespace.runtime_dir, timeout=max(0.1, min(timeout, REQUEST_TIMEOUT)))
 
 
-def node_status(
-    namespace: Namespace, kind: str = "status", timeout: float = REQUEST_TIMEOUT
-) -> NodeStatus:
+def node_status(namespace: Namespace, kind: str = "status", timeout: float = REQUEST_TIMEOUT) -> (
+    NodeStatus
+):
     """Ask the node; an unreachable node or an error reply is a CliError."""
     try:
         return management(namespace, timeout).request(kind)

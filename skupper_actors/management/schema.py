@@ -168,7 +168,9 @@ class HealthInfoSchema(_Strict):
     loop_stalls = fields.List(
         fields.Tuple((fields.Integer(), fields.Float(), fields.Float())), load_default=()
     )
-    limits_exceeded = fields.Dict(keys=fields.String(), values=fields.Integer(), load_default=dict)
+    limits_exceeded = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), load_default=dict
+    )
 
     @post_load
     def make(self, data: dict[str, Any], **_: Any) -> HealthInfo:

@@ -272,10 +272,8 @@ def _grant(entry: Any, where: str) -> Grant:
         if isinstance(value, bool) or not isinstance(value, types):
             raise GrantBookError(f"{where}: {key} has the wrong type")
     grant = Grant(**{**entry, "expires_at": min(entry["expires_at"], LATEST_EXPIRY)})
-    if (
-        grant.redemptions < 0
-        or grant.redemptions_allowed < 1
-        or not math.isfinite(grant.expires_at)
+    if grant.redemptions < 0 or grant.redemptions_allowed < 1 or not math.isfinite(
+        grant.expires_at
     ):
         raise GrantBookError(f"{where}: impossible counts or expiry")
     return grant

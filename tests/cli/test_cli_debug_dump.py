@@ -58,7 +58,7 @@ def test_dump_holds_resources_status_certs_logs_and_versions(populated: Cli) -> 
     files = members(target)
     top = "skupper-dump-west/"
     assert all(name.startswith(top) for name in files)
-    names = {name[len(top) :] for name in files}
+    names = {name[len(top):] for name in files}
     assert {
         "input/resources/Site-west.yaml",
         "input/resources/Listener-web.yaml",

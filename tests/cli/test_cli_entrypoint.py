@@ -22,12 +22,7 @@ def skupper(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env.pop("SKUPPER_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "skupper_actors.cli.main", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False,
     )
 
 

@@ -50,10 +50,8 @@ ERRORS: list[tuple[tuple[str | int, ...], ExitCode]] = [
     (("-n", "west", "system", "reload"), ExitCode.NODE_UNREACHABLE),
     (("-n", "west", "system", "install", "--supervisor-conf-dir", "/tmp"), ExitCode.SYSTEM),
     (("-n", "west", "system", "install", "--systemd"), ExitCode.ALREADY_EXISTS),
-    (
-        ("-n", "east", "system", "install", "--supervisorctl-config", "/nonexistent.conf"),
-        ExitCode.NOT_FOUND,
-    ),
+    (("-n", "east", "system", "install", "--supervisorctl-config", "/nonexistent.conf"),
+     ExitCode.NOT_FOUND),
     (("-n", "empty", "system", "start"), ExitCode.NOT_FOUND),
     (("-n", "empty", "system", "stop"), ExitCode.NODE_UNREACHABLE),
     (("-n", "empty", "system", "uninstall"), ExitCode.NOT_FOUND),
@@ -84,11 +82,8 @@ def assert_plain(text: str, what: str) -> None:
     assert "internal error" not in text, f"{what}: an internal error\n{text}"
 
 
-@pytest.mark.parametrize(
-    ("args", "code"),
-    ERRORS,
-    ids=lambda v: " ".join(map(str, v)) if isinstance(v, tuple) else str(v),
-)
+@pytest.mark.parametrize(("args", "code"), ERRORS, ids=lambda v: " ".join(map(str, v))
+                         if isinstance(v, tuple) else str(v))
 def test_an_error_is_one_plain_line(
     installed: Cli, home: Path, args: tuple[str | int, ...], code: ExitCode
 ) -> None:
@@ -117,14 +112,12 @@ def test_uninstall_beside_a_supervisord_that_does_not_run_says_so_plainly(
         (["run", "-n", "empty"], 2),
     ],
 )
-def test_the_nodes_errors_are_plain_too(cli: Cli, args: list[str], code: int) -> None:
+def test_the_nodes_errors_are_plain_too(
+    cli: Cli, args: list[str], code: int
+) -> None:
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "skupper-node"), *args],
-        env=cli.environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        [str(Path(sys.executable).parent / "skupper-node"), *args], env=cli.environ,
+        capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == code, result.stderr
     assert_plain(result.stdout + result.stderr, "skupper-node " + " ".join(args))

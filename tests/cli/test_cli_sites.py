@@ -113,51 +113,27 @@ def assert_camel_case(data: object, where: str = "") -> None:
 def test_the_redemption_says_what_it_waits_for_off_a_terminal(two_sites: Cli) -> None:
     # the grant's round trip takes seconds: one line per state, not silence, no spinner
     lines = [
-        line
-        for line in two_sites.redeem_err.splitlines()  # type: ignore[attr-defined]
+        line for line in two_sites.redeem_err.splitlines()  # type: ignore[attr-defined]
         if line.startswith("Waiting for")
     ]
     assert lines, two_sites.redeem_err  # type: ignore[attr-defined]
-    assert all(
-        line.startswith("Waiting for AccessToken 'to-west' to be ready (")
-        or line.startswith("Waiting for link 'to-west' (")
-        for line in lines
-    )
+    assert all(line.startswith("Waiting for AccessToken 'to-west' to be ready (") or
+               line.startswith("Waiting for link 'to-west' (") for line in lines)
     assert len(lines) == len(set(lines))  # only changes
     assert "\r" not in two_sites.redeem_err  # type: ignore[attr-defined]
 
 
 def test_wait_ready_times_out_with_the_conditions_message(two_sites: Cli) -> None:
     cli = two_sites
-    result = cli(
-        "-n",
-        "west",
-        "listener",
-        "create",
-        "lonely",
-        free_port(),
-        "--wait",
-        "ready",
-        "--timeout",
-        "2",
-    )
+    result = cli("-n", "west", "listener", "create", "lonely", free_port(),
+                 "--wait", "ready", "--timeout", "2")
     result.check(ExitCode.TIMEOUT)
     assert result.err.splitlines()[-1] == (
         "skupper: error: Listener 'lonely' not ready after 2s: No matching connectors: waiting "
         "for a connector with routing key 'lonely' at a site of the network"
     )
-    result = cli(
-        "-n",
-        "east",
-        "connector",
-        "create",
-        "nobody",
-        free_port(),
-        "--wait",
-        "ready",
-        "--timeout",
-        "3",
-    )
+    result = cli("-n", "east", "connector", "create", "nobody", free_port(),
+                 "--wait", "ready", "--timeout", "3")
     result.check(ExitCode.TIMEOUT)
     expected = (
         "No matching listeners: waiting for a listener with routing key 'nobody' at a site "

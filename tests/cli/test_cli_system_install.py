@@ -106,14 +106,11 @@ def test_the_flag_names_the_configuration_and_relative_includes_follow_it(
     result.check()
     assert (home / "sv" / "programs" / "skupper-west.conf").is_file()
     assert "(--supervisorctl-config)" in result.out
-    missing = cli(
-        "-n", "east", "system", "install", "--supervisorctl-config", str(home / "none.conf")
-    )
+    missing = cli("-n", "east", "system", "install", "--supervisorctl-config",
+                  str(home / "none.conf"))
     missing.check(ExitCode.NOT_FOUND)
-    assert (
-        missing.err == f"skupper: error: supervisord configuration {home}/none.conf "
+    assert missing.err == f"skupper: error: supervisord configuration {home}/none.conf " \
         "does not exist\n"
-    )
 
 
 def test_systemd_unit(site: Cli, home: Path) -> None:
@@ -145,7 +142,8 @@ def test_install_twice_and_uninstall(site: Cli, home: Path) -> None:
     result = site("-n", "west", "system", "uninstall")
     result.check()
     assert not (conf_dir / "skupper-west.conf").exists()
-    assert "note: supervisord did not confirm the removal: supervisord is not running" in result.err
+    assert "note: supervisord did not confirm the removal: supervisord is not running" \
+        in result.err
     assert "<class" not in result.err and "Traceback" not in result.err
     site("-n", "west", "system", "uninstall").check(ExitCode.NOT_FOUND)
     site("-n", "west", "system", "install", "--systemd").check()

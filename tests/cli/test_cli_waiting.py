@@ -55,12 +55,7 @@ def listener(port: int = 8080) -> Listener:
 def reported(resource: Resource, *conditions: tuple[str, str, str, str]) -> Resource:
     for condition_type, state, reason, message in conditions:
         resource = with_condition(
-            resource,
-            condition_type,
-            state,
-            reason=reason,
-            message=message,
-            now=NOW,  # type: ignore[arg-type]
+            resource, condition_type, state, reason=reason, message=message, now=NOW  # type: ignore[arg-type]
         )
     return resource
 
@@ -71,12 +66,7 @@ NOT_MATCHED = (MATCHED, "False", "Pending", "No matching connectors")
 
 def wait(ns: Namespace, resource: Resource, mode: str, clock: FakeClock, timeout: float = 5):
     return wait_for_status(
-        ns,
-        resource,
-        mode,
-        timeout,
-        monotonic=clock.monotonic,
-        sleep=clock.sleep,  # type: ignore[arg-type]
+        ns, resource, mode, timeout, monotonic=clock.monotonic, sleep=clock.sleep  # type: ignore[arg-type]
     )
 
 
@@ -110,18 +100,10 @@ def test_progress_is_told_each_state_and_prints_one_line_per_change_off_a_termin
     clock = FakeClock({3: lambda: write_status(ns, unmatched), 12: lambda: write_status(ns, ready)})
     write_status(ns, configured)
     lines: list[str] = []
-    progress = Progress(
-        "Waiting for Listener 'web' to be ready", lines.append, monotonic=clock.monotonic
-    )
-    wait_for_status(
-        ns,
-        listener(),
-        "ready",
-        5,
-        progress=progress.update,
-        monotonic=clock.monotonic,
-        sleep=clock.sleep,
-    )
+    progress = Progress("Waiting for Listener 'web' to be ready", lines.append,
+                        monotonic=clock.monotonic)
+    wait_for_status(ns, listener(), "ready", 5, progress=progress.update,
+                    monotonic=clock.monotonic, sleep=clock.sleep)
     # nothing in the first second; then the state, once, until it changes
     assert lines == [
         "Waiting for Listener 'web' to be ready (No matching connectors: waiting for a "
@@ -164,12 +146,8 @@ def test_a_status_for_the_old_spec_is_not_believed(ns: Namespace) -> None:
 
 def test_waits_until_the_node_writes_the_status(ns: Namespace) -> None:
     ready = reported(listener(), CONFIGURED_OK, (MATCHED, "True", "Ready", "OK"))
-    clock = FakeClock(
-        {
-            3: lambda: write_status(ns, reported(listener(), CONFIGURED_OK)),
-            7: lambda: write_status(ns, ready),
-        }
-    )
+    clock = FakeClock({3: lambda: write_status(ns, reported(listener(), CONFIGURED_OK)),
+                       7: lambda: write_status(ns, ready)})
     assert wait(ns, listener(), "ready", clock) == ready
     assert clock.sleeps == 7
 
@@ -185,13 +163,8 @@ def test_an_extra_predicate_must_hold_too(ns: Namespace) -> None:
     clock = FakeClock()
     with pytest.raises(CliError) as caught:
         wait_for_status(
-            ns,
-            listener(),
-            "ready",
-            1,
-            also=lambda r: False,
-            monotonic=clock.monotonic,
-            sleep=clock.sleep,
+            ns, listener(), "ready", 1, also=lambda r: False,
+            monotonic=clock.monotonic, sleep=clock.sleep,
         )
     assert caught.value.code == ExitCode.TIMEOUT
     assert caught.value.message == "Listener 'web' not ready after 1s: OK"

@@ -31,11 +31,7 @@ def test_a_second_node_of_a_site_exits_at_once_with_its_own_code(cli: Cli) -> No
         pid = int(started.out.split("pid ")[1].split(")")[0])
         began = time.monotonic()
         second = subprocess.run(
-            node_command("west"),
-            env=cli.environ,
-            capture_output=True,
-            text=True,
-            timeout=30,
+            node_command("west"), env=cli.environ, capture_output=True, text=True, timeout=30,
             check=False,
         )
         assert second.returncode == EXIT_ALREADY_RUNNING == 3
@@ -80,8 +76,7 @@ def test_an_access_point_that_cannot_bind_makes_the_site_not_ready(cli: Cli) -> 
     port = taken.getsockname()[1]
     cli("-n", "west", "site", "create", "west", "--enable-link-access", "--wait", "none").check()
     access = document(
-        "RouterAccess",
-        "skupper-router",
+        "RouterAccess", "skupper-router",
         {"roles": [{"name": "inter-router", "port": port}], "bindHost": "127.0.0.1"},
     )
     cli("-n", "west", "system", "apply", "-f", "-", stdin=yaml_text(access)).check()
@@ -100,7 +95,9 @@ def test_an_access_point_that_cannot_bind_makes_the_site_not_ready(cli: Cli) -> 
         assert resolved[0]["status"] == "False" and resolved[0]["reason"] == "Error"
         out = cli("-n", "west", "site", "status").out
         assert "Error" in out and f"127.0.0.1:{port}" in out
-        access_status = json.loads(cli("-n", "west", "system", "status", "-o", "json").out or "{}")
+        access_status = json.loads(
+            cli("-n", "west", "system", "status", "-o", "json").out or "{}"
+        )
         assert access_status["node"] is not None  # the node itself keeps running
         reported = cli.namespace("west").status_dir / "RouterAccess-skupper-router.yaml"
         text = reported.read_text()
@@ -109,8 +106,10 @@ def test_an_access_point_that_cannot_bind_makes_the_site_not_ready(cli: Cli) -> 
         listener = cli("-n", "west", "listener", "create", "web", port)
         listener.check(ExitCode.FAILED)
         assert listener.err == (
-            f"skupper: error: Listener 'web': 127.0.0.1:{port}: [Errno 98] Address already in use\n"
+            f"skupper: error: Listener 'web': 127.0.0.1:{port}: [Errno 98] Address already in "
+            "use\n"
         )
     finally:
         taken.close()
         stop_all(cli, "west")
+

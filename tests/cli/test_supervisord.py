@@ -64,9 +64,7 @@ def supervisord(cli: Cli) -> Iterator[Path]:
     def answering() -> bool:
         result = subprocess.run(
             [tool("supervisorctl"), "-c", str(config), "pid"],
-            capture_output=True,
-            text=True,
-            check=False,
+            capture_output=True, text=True, check=False,
         )
         return result.stdout.strip().isdigit()
 
@@ -95,16 +93,8 @@ def test_supervisord_restarts_a_killed_node_with_the_same_identity(
     declare_site(cli, "west", link_access=True)
     declare_site(cli, "east")
     for ns in ("west", "east"):
-        result = cli(
-            "-n",
-            ns,
-            "system",
-            "install",
-            "--supervisor-conf-dir",
-            str(cli.home / "conf.d"),
-            "--supervisorctl-config",
-            str(supervisord),
-        )
+        result = cli("-n", ns, "system", "install", "--supervisor-conf-dir",
+                     str(cli.home / "conf.d"), "--supervisorctl-config", str(supervisord))
         result.check()
         result = cli("-n", ns, "system", "start").check()
         assert "(supervisord, pid" in result.out
@@ -171,17 +161,13 @@ def debian_supervisord(cli: Cli) -> Iterator[Path]:
     config.write_text(text)
     process = subprocess.Popen(  # as Debian's unit runs it: -n in the foreground
         [str(DEBIAN_SUPERVISORD), "-n", "-c", str(config)],
-        env=cli.environ,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        env=cli.environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
 
     def answering() -> bool:
         result = subprocess.run(
             [tool("supervisorctl"), "-c", str(config), "pid"],
-            capture_output=True,
-            text=True,
-            check=False,
+            capture_output=True, text=True, check=False,
         )
         return result.stdout.strip().isdigit()
 
@@ -223,10 +209,8 @@ def test_debian_supervisord_runs_the_node_and_never_beside_a_background_one(
 
     cli("-n", "west", "system", "stop").check()
     by_hand = subprocess.Popen(
-        [tool("skupper-node"), "run", "-n", "west"],
-        env=cli.environ,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [tool("skupper-node"), "run", "-n", "west"], env=cli.environ,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
         wait_until(lambda: cli("-n", "west", "system", "status").code == 0, 30, "the node")

@@ -109,15 +109,8 @@ class RoguePeer:
         while not self.ended.wait(0.5):
             if self.remote is not None:
                 seen = [self.remote]
-                self.send(
-                    {
-                        "op": "HELLO",
-                        "pv": 1,
-                        "id": self.router_id,
-                        "instance": self.instance,
-                        "seen": seen,
-                    }
-                )
+                self.send({"op": "HELLO", "pv": 1, "id": self.router_id,
+                           "instance": self.instance, "seen": seen})
 
     # -- what tests do -----------------------------------------------------------------------
     def send(self, body: dict[str, Any]) -> None:
@@ -133,45 +126,20 @@ class RoguePeer:
         if not self.opened.wait(timeout) or not self.two_way.wait(timeout):
             raise AssertionError(f"{self.router_id} did not become a neighbour: {self.closed}")
         assert self.remote is not None
-        self.send(
-            {
-                "op": "LSU",
-                "pv": 1,
-                "id": self.router_id,
-                "instance": self.instance,
-                "ls_seq": next(self._ls_seq),
-                "ls": {self.remote: 1},
-            }
-        )
+        self.send({"op": "LSU", "pv": 1, "id": self.router_id, "instance": self.instance,
+                   "ls_seq": next(self._ls_seq), "ls": {self.remote: 1}})
 
     def add_addresses(self, addresses: list[str]) -> None:
         """One MAU (a difference) adding ``addresses``."""
         self.mobile_seq += 1
-        self.send(
-            {
-                "op": "MAU",
-                "pv": 1,
-                "id": self.router_id,
-                "instance": self.instance,
-                "mobile_seq": self.mobile_seq,
-                "add": addresses,
-                "del": [],
-            }
-        )
+        self.send({"op": "MAU", "pv": 1, "id": self.router_id, "instance": self.instance,
+                   "mobile_seq": self.mobile_seq, "add": addresses, "del": []})
 
     def set_addresses(self, addresses: list[str]) -> None:
         """One MAU with the absolute list."""
         self.mobile_seq += 1
-        self.send(
-            {
-                "op": "MAU",
-                "pv": 1,
-                "id": self.router_id,
-                "instance": self.instance,
-                "mobile_seq": self.mobile_seq,
-                "exist": addresses,
-            }
-        )
+        self.send({"op": "MAU", "pv": 1, "id": self.router_id, "instance": self.instance,
+                   "mobile_seq": self.mobile_seq, "exist": addresses})
 
     def attach_streams(self, count: int, batch: int = 500) -> None:
         """Attach ``count`` streaming sender links (as TCP streams would), never using them."""

@@ -92,13 +92,8 @@ class SiteProcess:
             self.nofile = nofile
         self.proc = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "skupper_actors.node_cli",
-                "run",
-                "-n",
-                self.ns.name,
-                "--log-json",
+                sys.executable, "-m", "skupper_actors.node_cli",
+                "run", "-n", self.ns.name, "--log-json",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

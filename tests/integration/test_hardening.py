@@ -234,10 +234,10 @@ def test_a_flood_of_idle_sockets_to_the_grant_port_under_1024_descriptors(sites)
         # one address past its cap: refused at once, with a log event
         held = open_idle(port, ["127.0.0.9"], 20)
         wait_until(
-            lambda: (
-                (west.client.status().counters or {}).get("grant_server_connections_accepted", 0)
-                >= 20
-            ),
+            lambda: (west.client.status().counters or {}).get(
+                "grant_server_connections_accepted", 0
+            )
+            >= 20,
             10,
             what="the 20 held connections to be accepted",
         )
@@ -249,7 +249,9 @@ def test_a_flood_of_idle_sockets_to_the_grant_port_under_1024_descriptors(sites)
         baseline = open_fds(west) - len(held)
         flood = open_idle(port, [f"127.0.1.{i}" for i in range(1, 70)], 19)
         assert len(flood) >= FLOOD
-        wait_until(lambda: west.log_events("accept_paused"), 30, what="the grant server to run out")
+        wait_until(
+            lambda: west.log_events("accept_paused"), 30, what="the grant server to run out"
+        )
         sent_before = during.sent
         time.sleep(1.0)
         assert during.sent > sent_before, "the transfer through both sites stalled"
@@ -427,10 +429,8 @@ def test_the_grant_server_closes_idle_and_oversized_connections_and_caps_a_peer(
         answer = big.recv(4096)
         assert not answer.startswith(b"HTTP/1.1 200") and ended(big)
     wait_until(  # logged just after the close
-        lambda: (
-            {"idle_timeout", "request_too_large"}
-            <= {e["reason"] for e in west.log_events("grant_connection_closed")}
-        ),
+        lambda: {"idle_timeout", "request_too_large"}
+        <= {e["reason"] for e in west.log_events("grant_connection_closed")},
         5,
         what="both closes to be logged",
     )

@@ -33,12 +33,8 @@ def table(costs: dict[str, int], remote_routers: dict[str, list[str]]) -> Addres
     return t
 
 
-def run(
-    t: AddressTable,
-    address: str,
-    n: int,
-    mode: DistributionMode = BALANCED,
-) -> Counter[Destination]:
+def run(t: AddressTable, address: str, n: int, mode: DistributionMode = BALANCED,
+        ) -> Counter[Destination]:
     """Select ``n`` times, each connection staying open (outstanding grows)."""
     outstanding: Counter[Destination] = Counter()
     for _ in range(n):

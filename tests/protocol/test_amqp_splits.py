@@ -120,7 +120,9 @@ def run_scenario(seed: int, split: Splitter) -> tuple[Normalised, Normalised]:
 )
 @given(
     seed=st.integers(0, 3),
-    sizes=st.lists(st.one_of(st.integers(1, 16), st.integers(17, 5000)), min_size=1, max_size=12),
+    sizes=st.lists(
+        st.one_of(st.integers(1, 16), st.integers(17, 5000)), min_size=1, max_size=12
+    ),
 )
 def test_random_split_points_give_the_same_events_and_data(seed: int, sizes: list[int]) -> None:
     expected = REFERENCE.get(seed)

@@ -185,7 +185,9 @@ def test_abort_mid_stream_is_seen_as_aborted() -> None:
     assert body == b"partial" * 1000
     started = marks[0]
     assert isinstance(started, StreamStarted)
-    assert marks[-1] == StreamEnded(link_id=receiver, delivery_id=started.delivery_id, aborted=True)
+    assert marks[-1] == StreamEnded(
+        link_id=receiver, delivery_id=started.delivery_id, aborted=True
+    )
     # The link carries the next stream normally.
     pair.server.flow(receiver, 1)
     pair.pump()

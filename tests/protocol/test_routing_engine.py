@@ -39,9 +39,8 @@ def others(effects: list[Effect]) -> list[Effect]:
     return [e for e in effects if not isinstance(e, SendControl)]
 
 
-def neighbour_up(
-    engine: RoutingEngine, link_id: str, peer: str, now: float, instance: int = 2
-) -> list[Effect]:
+def neighbour_up(engine: RoutingEngine, link_id: str, peer: str, now: float, instance: int = 2
+                 ) -> list[Effect]:
     """Open a link and complete the HELLO handshake with ``peer`` on it."""
     engine.link_opened(link_id, 1, now)
     engine.receive(link_id, Hello(id=peer, instance=instance, seen=()), now)
@@ -62,7 +61,9 @@ def test_handshake_then_routes() -> None:
     assert others(effects) == [NeighbourAdded(link_id="l", router_id="B")]
     assert a.next_deadline() <= 0.002  # work is due at once, done by tick
     effects = a.tick(0.002)
-    assert sends(effects) == [("l", LinkStateUpdate(id="A", instance=1, ls_seq=1, ls={"B": 3}))]
+    assert sends(effects) == [
+        ("l", LinkStateUpdate(id="A", instance=1, ls_seq=1, ls={"B": 3}))
+    ]
     assert a.routes() == {}  # B's link state is not known yet
     assert a.next_deadline() > 0.002
 

@@ -53,7 +53,9 @@ def test_an_update_listing_more_than_allowed_is_refused_and_changes_nothing() ->
 def test_a_router_growing_past_its_address_limit_is_refused_at_the_limit() -> None:
     a = reachable_b(RoutingSettings(max_addresses_per_router=25, max_addresses_per_update=10))
     for seq in (1, 2):
-        update = MobileAddressUpdate(id="B", instance=2, mobile_seq=seq, add=names(f"s{seq}-", 10))
+        update = MobileAddressUpdate(
+            id="B", instance=2, mobile_seq=seq, add=names(f"s{seq}-", 10)
+        )
         assert limits(a.receive("l", update, 0.2)) == []
     third = MobileAddressUpdate(id="B", instance=2, mobile_seq=3, add=names("s3-", 10))
     [refused] = limits(a.receive("l", third, 0.2))

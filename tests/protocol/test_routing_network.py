@@ -38,10 +38,8 @@ def reference_routes(net: SimulatedNetwork) -> Expected:
             continue
         if link.router_a not in net.engines or link.router_b not in net.engines:
             continue
-        for a, b, end, cost in (
-            (link.router_a, link.router_b, link.link_a, link.cost_a),
-            (link.router_b, link.router_a, link.link_b, link.cost_b),
-        ):
+        for a, b, end, cost in ((link.router_a, link.router_b, link.link_a, link.cost_a),
+                                (link.router_b, link.router_a, link.link_b, link.cost_b)):
             rating[a, b] = min(rating.get((a, b), cost), cost)
             links_at.setdefault((a, b), []).append((cost, end))
     best = {(a, b): max(cost, rating[b, a]) for (a, b), cost in rating.items()}
@@ -113,7 +111,8 @@ def meshes(draw: st.DrawFn) -> tuple[list[tuple[str, str, int, int]], list[int],
     """A connected graph of 5-30 routers with costs 1-20 at each end (sometimes unequal)."""
     n = draw(st.integers(5, 30))
     pairs = {(draw(st.integers(0, i - 1)), i) for i in range(1, n)}  # a random tree
-    for a, b in draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=n)):
+    for a, b in draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)),
+                              max_size=n)):
         if a != b:
             pairs.add((min(a, b), max(a, b)))
     top = draw(st.sampled_from([2, 20]))  # small ranges make many equal-cost paths
@@ -128,12 +127,8 @@ def meshes(draw: st.DrawFn) -> tuple[list[tuple[str, str, int, int]], list[int],
 
 
 @pytest.mark.timeout(60)
-@settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(meshes())
 def test_random_meshes_converge_and_reconverge_after_a_link_closes(
     mesh: tuple[list[tuple[str, str, int, int]], list[int], int],
@@ -158,10 +153,8 @@ def test_random_meshes_converge_and_reconverge_after_a_link_closes(
 @pytest.mark.timeout(30)
 def test_wire_encoding_end_to_end() -> None:
     rng = random.Random(7)
-    edges = [
-        (f"r{i}", f"r{rng.randrange(i)}", rng.randint(1, 3), rng.randint(1, 3))
-        for i in range(1, 12)
-    ]
+    edges = [(f"r{i}", f"r{rng.randrange(i)}", rng.randint(1, 3), rng.randint(1, 3))
+             for i in range(1, 12)]
     net = build(edges, wire=True)
     net.engines["r5"].add_local_address("db", net.now)
     net.run_until_quiet()
@@ -206,11 +199,8 @@ def test_restart_with_a_new_instance_flushes_addresses_at_once() -> None:
     for router_id in "AB":
         assert net.engines[router_id].address_routers("svc") == frozenset()
         assert net.engines[router_id].link_state_database()["C"].instance == 101
-        flushed = [
-            t
-            for t, r, e in net.events
-            if r == router_id and e == AddressesChanged(address="svc", routers=frozenset())
-        ]
+        flushed = [t for t, r, e in net.events
+                   if r == router_id and e == AddressesChanged(address="svc", routers=frozenset())]
         assert flushed and flushed[0] - restarted_at < 0.1
 
     net.engines["C"].add_local_address("svc", net.now)
@@ -281,14 +271,10 @@ def test_missed_address_update_triggers_a_request_and_recovers() -> None:
 @pytest.mark.parametrize("after_ra", [False, True], ids=["before-ra", "after-ra"])
 def test_partitions_merge(after_ra: bool) -> None:
     rng = random.Random(3)
-    left = [
-        (f"L{i}", f"L{rng.randrange(i)}", rng.randint(1, 5), rng.randint(1, 5))
-        for i in range(1, 10)
-    ]
-    right = [
-        (f"R{i}", f"R{rng.randrange(i)}", rng.randint(1, 5), rng.randint(1, 5))
-        for i in range(1, 10)
-    ]
+    left = [(f"L{i}", f"L{rng.randrange(i)}", rng.randint(1, 5), rng.randint(1, 5))
+            for i in range(1, 10)]
+    right = [(f"R{i}", f"R{rng.randrange(i)}", rng.randint(1, 5), rng.randint(1, 5))
+             for i in range(1, 10)]
     net = build(left + right + [("L3", "L7", 2, 2), ("R2", "R8", 1, 1)])
     net.engines["L4"].add_local_address("left", net.now)
     net.engines["R6"].add_local_address("right", net.now)
@@ -342,36 +328,19 @@ CHURN = ("close", "silence", "connect", "cost", "address", "crash", "restart", "
 def churns(draw: st.DrawFn) -> tuple[list[tuple[str, str, int, int]], list[tuple[str, int, float]]]:
     """A small random tree, then link/router/address events at random moments."""
     n = draw(st.integers(3, 12))
-    edges = [
-        (
-            f"r{i:02d}",
-            f"r{draw(st.integers(0, i - 1)):02d}",
-            draw(st.integers(1, 4)),
-            draw(st.integers(1, 4)),
-        )
-        for i in range(1, n)
-    ]
-    steps = draw(
-        st.lists(
-            st.tuples(
-                st.sampled_from(CHURN),
-                st.integers(0, 2**16),
-                st.sampled_from([0.0, 0.001, 0.002, 0.05, 1.0, 4.0, 40.0]),
-            ),
-            min_size=1,
-            max_size=25,
-        )
-    )
+    edges = [(f"r{i:02d}", f"r{draw(st.integers(0, i - 1)):02d}", draw(st.integers(1, 4)),
+              draw(st.integers(1, 4))) for i in range(1, n)]
+    steps = draw(st.lists(
+        st.tuples(st.sampled_from(CHURN), st.integers(0, 2**16),
+                  st.sampled_from([0.0, 0.001, 0.002, 0.05, 1.0, 4.0, 40.0])),
+        min_size=1, max_size=25,
+    ))
     return edges, steps
 
 
 @pytest.mark.timeout(60)
-@settings(
-    max_examples=100,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@settings(max_examples=100, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(churns())
 def test_random_churn_settles_to_the_reference(
     churn: tuple[list[tuple[str, str, int, int]], list[tuple[str, int, float]]],
@@ -385,12 +354,9 @@ def test_random_churn_settles_to_the_reference(
     for action, pick, wait in steps:
         live = sorted(net.engines)
         usable = sorted(
-            link_id
-            for link_id, link in net.links.items()
-            if link_id == link.link_a
-            and not link.silenced
-            and net.is_open(link.link_a)
-            and net.is_open(link.link_b)
+            link_id for link_id, link in net.links.items()
+            if link_id == link.link_a and not link.silenced
+            and net.is_open(link.link_a) and net.is_open(link.link_b)
         )
         if action in ("close", "silence", "cost") and usable:
             link_id = usable[pick % len(usable)]

@@ -163,7 +163,9 @@ def test_mutual_tls_over_tcp_on_loopback(west: Credentials, east: Credentials) -
     assert outcome.succeeded, outcome
 
 
-def test_tls12_peer_gets_a_forward_secret_aead_cipher(west: Credentials, east: Credentials) -> None:
+def test_tls12_peer_gets_a_forward_secret_aead_cipher(
+    west: Credentials, east: Credentials
+) -> None:
     client = client_context(east)
     client.maximum_version = ssl.TLSVersion.TLSv1_2
     outcome = exchange(server_context(west), client)
@@ -318,10 +320,9 @@ def test_gevent_context_class_gives_cooperative_sockets(
             return describe_peer(tls)
 
     server = gevent.spawn(serve)
-    with (
-        gevent.Timeout(IO_TIMEOUT),
-        client_ctx.wrap_socket(client_sock, server_hostname="localhost") as tls,
-    ):
+    with gevent.Timeout(IO_TIMEOUT), client_ctx.wrap_socket(
+        client_sock, server_hostname="localhost"
+    ) as tls:
         assert isinstance(tls, gevent.ssl.SSLSocket)
         tls.sendall(b"ping")
         assert _recv_exactly(tls, 4) == b"PING"

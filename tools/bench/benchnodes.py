@@ -181,18 +181,9 @@ class Topology:
         if tls:
             certs = self.folder / "certs"
             subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "skupper_actors.node_cli",
-                    "dev-certs",
-                    "--out",
-                    str(certs),
-                    *sites,
-                ],
-                check=True,
-                capture_output=True,
-                env=node_env(),
+                [sys.executable, "-m", "skupper_actors.node_cli", "dev-certs", "--out",
+                 str(certs), *sites],
+                check=True, capture_output=True, env=node_env(),
             )
         inter_ports = {site: self.ports.take() for site in sites}
         server_ports = {"bench-sink": self.servers.sink, "bench-echo": self.servers.echo}
@@ -238,15 +229,8 @@ class Topology:
     def start(self) -> None:
         for node in self.nodes:
             node.proc = self.processes.start(
-                [
-                    *(self.node_cmd or NODE_CMD),
-                    "run",
-                    "-c",
-                    str(node.config),
-                    "--log-json",
-                    "--log-level",
-                    "warning",
-                ],
+                [*(self.node_cmd or NODE_CMD), "run", "-c", str(node.config),
+                 "--log-json", "--log-level", "warning"],
                 node.log,
                 env=node_env(),
                 stdout=subprocess.DEVNULL,
@@ -262,15 +246,11 @@ class Topology:
         ingress = ManagementClient(self.nodes[0].runtime_dir, timeout=1)
         egress_site = self.nodes[-1].site
         keys = [k for k in KEYS if k != "bench-iperf" or self.endpoints.iperf is not None]
-        wait_until(
-            lambda: self._routed(ingress, egress_site, keys),
-            timeout,
-            f"{self.name}: route and addresses at site a",
-        )
+        wait_until(lambda: self._routed(ingress, egress_site, keys), timeout,
+                   f"{self.name}: route and addresses at site a")
         ports = [self.endpoints.sink, self.endpoints.echo]
-        wait_until(
-            lambda: all(listening(p) for p in ports), timeout, f"{self.name}: listeners to listen"
-        )
+        wait_until(lambda: all(listening(p) for p in ports), timeout,
+                   f"{self.name}: listeners to listen")
 
     def _answers(self, node: Node, client: ManagementClient) -> bool:
         if node.proc is not None and node.proc.poll() is not None:

@@ -19,11 +19,9 @@ class Iperf3:
         self.processes = processes
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
-        self.version = (
-            subprocess.run(["iperf3", "--version"], capture_output=True, text=True, check=False)
-            .stdout.split("\n", 1)[0]
-            .strip()
-        )
+        self.version = subprocess.run(
+            ["iperf3", "--version"], capture_output=True, text=True, check=False
+        ).stdout.split("\n", 1)[0].strip()
         self.start()
 
     def start(self) -> None:
@@ -40,18 +38,8 @@ class Iperf3:
         self.start()
 
     def run(self, port: int, seconds: int, streams: int) -> loadgen.Throughput:
-        argv = [
-            "iperf3",
-            "-c",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-t",
-            str(seconds),
-            "-l",
-            "256K",
-            "-J",
-        ]
+        argv = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds),
+                "-l", "256K", "-J"]
         if streams > 1:
             argv += ["-P", str(streams)]
         for _ in range(20):

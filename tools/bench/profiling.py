@@ -36,21 +36,8 @@ def record(
     for site, pid in pids.items():
         out = prefix.parent / f"{prefix.name}-{site}.txt"
         proc = subprocess.Popen(
-            [
-                tool,
-                "record",
-                "--pid",
-                str(pid),
-                "--duration",
-                str(seconds),
-                "--rate",
-                str(RATE),
-                "--format",
-                "raw",
-                "--nonblocking",
-                "--output",
-                str(out),
-            ],
+            [tool, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", str(RATE),
+             "--format", "raw", "--nonblocking", "--output", str(out)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )

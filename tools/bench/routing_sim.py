@@ -81,9 +81,8 @@ def _is_open(net: SimulatedNetwork, link: SimulatedLink) -> bool:
     return net.is_open(link.link_a) and net.is_open(link.link_b)
 
 
-def _add_edge(
-    graph: dict[str, dict[str, tuple[int, list[str]]]], a: str, b: str, cost: int, link_id: str
-) -> None:
+def _add_edge(graph: dict[str, dict[str, tuple[int, list[str]]]], a: str, b: str, cost: int,
+              link_id: str) -> None:
     known = graph[a].get(b)
     if known is None or cost < known[0]:
         graph[a][b] = (cost, [link_id])
@@ -136,12 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-cost", type=int, default=10, help="link costs are 1..N")
     parser.add_argument("--delay", type=float, default=0.001, help="virtual seconds per hop")
     parser.add_argument("--addresses", type=int, default=20, help="addresses served at start")
-    parser.add_argument(
-        "--spf-hold",
-        type=float,
-        default=RoutingSettings().spf_hold,
-        help="least virtual seconds between two shortest-path runs",
-    )
+    parser.add_argument("--spf-hold", type=float, default=RoutingSettings().spf_hold,
+                        help="least virtual seconds between two shortest-path runs")
     parser.add_argument("--no-check", action="store_true", help="skip the reference check")
     args = parser.parse_args(argv)
 

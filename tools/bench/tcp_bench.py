@@ -83,22 +83,10 @@ class Settings:
     idle_connections: int = IDLE_CONNECTIONS
 
 
-QUICK = Settings(
-    throughput_seconds=2,
-    repeats=1,
-    echo_rounds=3000,
-    echo_seconds=4,
-    conn_seconds=2,
-    integrity_mib=16,
-)
-FULL = Settings(
-    throughput_seconds=3,
-    repeats=3,
-    echo_rounds=12000,
-    echo_seconds=5,
-    conn_seconds=4,
-    integrity_mib=64,
-)
+QUICK = Settings(throughput_seconds=2, repeats=1, echo_rounds=3000, echo_seconds=4,
+                 conn_seconds=2, integrity_mib=16)
+FULL = Settings(throughput_seconds=3, repeats=3, echo_rounds=12000, echo_seconds=5,
+                conn_seconds=4, integrity_mib=64)
 ECHO_WARMUP = 200
 
 
@@ -112,55 +100,20 @@ class Target:
 
 
 TARGETS = (
-    Target(
-        text="2 nodes + mTLS single stream >= 20% of direct",
-        path="2tls",
-        figure="single_gbit",
-        limit=0.20,
-        kind="min_ratio",
-    ),
-    Target(
-        text="2 nodes plaintext single stream >= 35% of direct",
-        path="2plain",
-        figure="single_gbit",
-        limit=0.35,
-        kind="min_ratio",
-    ),
-    Target(
-        text="2 nodes + mTLS echo p50 <= 4x direct",
-        path="2tls",
-        figure="echo_p50_us",
-        limit=4.0,
-        kind="max_ratio",
-    ),
-    Target(
-        text="2 nodes plaintext connections/s >= 12% of direct",
-        path="2plain",
-        figure="conn_per_s",
-        limit=0.12,
-        kind="min_ratio",
-    ),
-    Target(
-        text="2 nodes + mTLS connections/s >= 12% of direct",
-        path="2tls",
-        figure="conn_per_s",
-        limit=0.12,
-        kind="min_ratio",
-    ),
-    Target(
-        text="2 nodes plaintext idle RSS <= 50 KiB per connection",
-        path="2plain",
-        figure="idle_rss_kib_per_conn",
-        limit=50.0,
-        kind="max_value",
-    ),
-    Target(
-        text="2 nodes + mTLS idle RSS <= 50 KiB per connection",
-        path="2tls",
-        figure="idle_rss_kib_per_conn",
-        limit=50.0,
-        kind="max_value",
-    ),
+    Target(text="2 nodes + mTLS single stream >= 20% of direct", path="2tls",
+           figure="single_gbit", limit=0.20, kind="min_ratio"),
+    Target(text="2 nodes plaintext single stream >= 35% of direct", path="2plain",
+           figure="single_gbit", limit=0.35, kind="min_ratio"),
+    Target(text="2 nodes + mTLS echo p50 <= 4x direct", path="2tls",
+           figure="echo_p50_us", limit=4.0, kind="max_ratio"),
+    Target(text="2 nodes plaintext connections/s >= 12% of direct", path="2plain",
+           figure="conn_per_s", limit=0.12, kind="min_ratio"),
+    Target(text="2 nodes + mTLS connections/s >= 12% of direct", path="2tls",
+           figure="conn_per_s", limit=0.12, kind="min_ratio"),
+    Target(text="2 nodes plaintext idle RSS <= 50 KiB per connection", path="2plain",
+           figure="idle_rss_kib_per_conn", limit=50.0, kind="max_value"),
+    Target(text="2 nodes + mTLS idle RSS <= 50 KiB per connection", path="2tls",
+           figure="idle_rss_kib_per_conn", limit=50.0, kind="max_value"),
 )
 
 
@@ -193,23 +146,15 @@ class Bench:
     def start(self) -> None:
         sink, echo = self.ports.take(), self.ports.take()
         server = self.processes.start(
-            [
-                sys.executable,
-                str(Path(loadgen.__file__)),
-                "serve",
-                "--sink-port",
-                str(sink),
-                "--echo-port",
-                str(echo),
-            ],
+            [sys.executable, str(Path(loadgen.__file__)), "serve", "--sink-port", str(sink),
+             "--echo-port", str(echo)],
             self.work / "servers.log",
             stdout=subprocess.PIPE,
         )
         assert server.stdout is not None
         if not server.stdout.readline():
-            raise RuntimeError(
-                "the load generator's servers did not start:\n" + tail(self.work / "servers.log")
-            )
+            raise RuntimeError("the load generator's servers did not start:\n"
+                               + tail(self.work / "servers.log"))
         iperf_port = None
         if self.tool == "iperf3":
             iperf_port = self.ports.take()
@@ -219,14 +164,8 @@ class Bench:
             if path == "direct":
                 self.endpoints[path] = servers
                 continue
-            topology = Topology(
-                path,
-                self.work / path,
-                servers,
-                self.ports,
-                self.processes,
-                node_cmd=shlex.split(self.args.node_cmd or ""),
-            )
+            topology = Topology(path, self.work / path, servers, self.ports, self.processes,
+                                node_cmd=shlex.split(self.args.node_cmd or ""))
             topology.configure()
             topology.start()
             self.topologies[path] = topology
@@ -271,11 +210,8 @@ class Bench:
                 if f"node_{node.site}" not in self.errors[path]:
                     why = " (a SIGTERM/SIGINT from outside the benchmark?)" if code == 0 else ""
                     self.errors[path][f"node_{node.site}"] = f"exited with {code}{why}"
-                    print(
-                        f"  {path}: node {node.site} exited with {code}{why}; "
-                        f"skipping the rest of this path:\n{tail(node.log)}",
-                        file=sys.stderr,
-                    )
+                    print(f"  {path}: node {node.site} exited with {code}{why}; "
+                          f"skipping the rest of this path:\n{tail(node.log)}", file=sys.stderr)
                 return False
         return True
 
@@ -313,9 +249,7 @@ class Bench:
         rounds = max(500, self.settings.echo_rounds // self.settings.repeats)
         before = self.node_cpu(path)
         result = self.attempt(
-            path,
-            "echo",
-            lambda: loadgen.echo_latency(
+            path, "echo", lambda: loadgen.echo_latency(
                 self.endpoints[path].echo, rounds, ECHO_WARMUP, self.settings.echo_seconds
             ),
         )
@@ -377,12 +311,8 @@ class Bench:
         runs: list[tuple[str, Callable[[], Any]]] = [
             ("single", lambda: self.throughput(path, 1, seconds)),
             ("conn", lambda: loadgen.connection_rate(self.endpoints[path].echo, seconds)),
-            (
-                "echo",
-                lambda: loadgen.echo_latency(
-                    self.endpoints[path].echo, 2000 * seconds, max_seconds=seconds
-                ),
-            ),
+            ("echo", lambda: loadgen.echo_latency(
+                self.endpoints[path].echo, 2000 * seconds, max_seconds=seconds)),
         ]
         for name, run in runs:
             recordings = profiling.record(pids, seconds, folder / f"{path}-{name}")
@@ -398,20 +328,15 @@ class Bench:
     def run(self) -> None:
         settings = self.settings
         tool = self.tool if self.iperf is None else f"iperf3 ({self.iperf.version})"
-        print(
-            f"throughput by {tool}; {len(self.paths)} paths; work folder {self.work}",
-            file=sys.stderr,
-        )
+        print(f"throughput by {tool}; {len(self.paths)} paths; work folder {self.work}",
+              file=sys.stderr)
         for path in self.paths:  # also a warm-up of every path
             echo = self.endpoints[path].echo
             check = functools.partial(loadgen.integrity, echo, settings.integrity_mib)
             verified = self.attempt(path, "integrity", check)
             self.extra[path]["integrity_bytes_verified"] = verified or 0
-            self.attempt(
-                path,
-                "warmup",
-                functools.partial(loadgen.echo_latency, echo, 200, warmup=0, max_seconds=5),
-            )
+            self.attempt(path, "warmup", functools.partial(
+                loadgen.echo_latency, echo, 200, warmup=0, max_seconds=5))
         steps: list[tuple[str, Callable[[str], None]]] = [
             ("single stream", lambda p: self.measure_throughput(p, "single_gbit", 1)),
             (f"{STREAMS} streams", lambda p: self.measure_throughput(p, "parallel_gbit", STREAMS)),
@@ -460,15 +385,8 @@ class Bench:
                 met = measured >= target.limit
             else:
                 met = measured <= target.limit
-            out.append(
-                {
-                    "target": target.text,
-                    "measured": measured,
-                    "kind": target.kind,
-                    "limit": target.limit,
-                    "met": met,
-                }
-            )
+            out.append({"target": target.text, "measured": measured, "kind": target.kind,
+                        "limit": target.limit, "met": met})
         return out
 
     def report(self) -> str:
@@ -483,11 +401,8 @@ class Bench:
             for path in self.paths:
                 value = self.value(path, figure)
                 if value is None:
-                    key = {
-                        "echo_p50_us": "echo",
-                        "echo_p99_us": "echo",
-                        "idle_rss_kib_per_conn": "idle",
-                    }.get(figure, figure)
+                    key = {"echo_p50_us": "echo", "echo_p99_us": "echo",
+                           "idle_rss_kib_per_conn": "idle"}.get(figure, figure)
                     cells.append("error" if key in self.errors[path] else "-")
                     continue
                 cell = fmt.format(value)
@@ -504,11 +419,8 @@ class Bench:
             if measured is None:
                 shown, verdict = "n/a", "NOT measured"
             else:
-                shown = {
-                    "min_ratio": f"{measured:.0%}",
-                    "max_ratio": f"{measured:.1f}x",
-                    "max_value": f"{measured:.1f} KiB",
-                }[entry["kind"]]
+                shown = {"min_ratio": f"{measured:.0%}", "max_ratio": f"{measured:.1f}x",
+                         "max_value": f"{measured:.1f} KiB"}[entry["kind"]]
                 verdict = "met" if entry["met"] else "NOT met"
             lines.append(f"  {entry['target']:<54} {shown:>9}  {verdict}")
         for path in self.paths:
@@ -555,7 +467,9 @@ class Bench:
             "paths": {
                 path: {
                     "figures": {f: self.value(path, f) for f in FIGURES},
-                    "ratios": {f: self.ratio(path, f) for f in RATIO_FIGURES if path != "direct"},
+                    "ratios": {
+                        f: self.ratio(path, f) for f in RATIO_FIGURES if path != "direct"
+                    },
                     "samples": self.samples[path],
                     "errors": self.errors[path],
                     "extra": self.extra[path],
@@ -576,26 +490,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run (~1-2 minutes)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    parser.add_argument(
-        "--paths",
-        default=",".join(PATHS),
-        help=f"comma-separated, from {','.join(PATHS)} (default: all)",
-    )
-    parser.add_argument(
-        "--throughput-tool",
-        choices=("auto", "iperf3", "builtin"),
-        default="auto",
-        help="auto: iperf3 when installed, else built-in",
-    )
-    parser.add_argument(
-        "--profile", metavar="DIR", help="after measuring, record the nodes with py-spy into DIR"
-    )
-    parser.add_argument(
-        "--node-cmd",
-        metavar="CMD",
-        help="run nodes with CMD instead of 'python -m skupper_actors.node_cli' "
-        "(e.g. a patched build, to compare)",
-    )
+    parser.add_argument("--paths", default=",".join(PATHS),
+                        help=f"comma-separated, from {','.join(PATHS)} (default: all)")
+    parser.add_argument("--throughput-tool", choices=("auto", "iperf3", "builtin"),
+                        default="auto", help="auto: iperf3 when installed, else built-in")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="after measuring, record the nodes with py-spy into DIR")
+    parser.add_argument("--node-cmd", metavar="CMD",
+                        help="run nodes with CMD instead of 'python -m skupper_actors.node_cli' "
+                        "(e.g. a patched build, to compare)")
     parser.add_argument("--work-dir", help="folder for configs and node logs (default: temp)")
     args = parser.parse_args(argv)
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]

@@ -203,7 +203,9 @@ class RoutingActor(Actor):
                 self.log.info("router_lost", router=effect.router_id)
             elif isinstance(effect, rt.AddressesChanged):
                 self.dataplane.set_address_routers(effect.address, effect.routers)
-                if not effect.address.startswith("_") or effect.address.startswith(LISTENER_PREFIX):
+                if not effect.address.startswith("_") or effect.address.startswith(
+                    LISTENER_PREFIX
+                ):
                     self._service_changed(effect.address, effect.routers)
                 self.log.debug(
                     "address_changed", address=effect.address, routers=sorted(effect.routers)

@@ -193,15 +193,13 @@ class RouterDatabase:
         for router_id, record in self.records.items():
             own = router_id == self.own_id
             if not own and record.ra_seq is not None and record.ls_seq is not None:
-                messages.append(
-                    RouterAdvertisement(
-                        id=router_id,
-                        instance=record.instance,
-                        ls_seq=record.ls_seq,
-                        mobile_seq=record.mobile_seq or 0,  # unknown: claim nothing
-                        ra_seq=record.ra_seq,
-                    )
-                )
+                messages.append(RouterAdvertisement(
+                    id=router_id,
+                    instance=record.instance,
+                    ls_seq=record.ls_seq,
+                    mobile_seq=record.mobile_seq or 0,  # unknown: claim nothing
+                    ra_seq=record.ra_seq,
+                ))
                 continue
             link_state = None if own else self.link_state_update(router_id)
             addresses = self.address_update(router_id)

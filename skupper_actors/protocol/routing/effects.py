@@ -30,14 +30,11 @@ class RoutingSettings:
     max_address_changes_per_tick: int = 250
 
     def __post_init__(self) -> None:
-        if (
-            min(
-                self.max_addresses_per_router,
-                self.max_addresses_per_update,
-                self.max_address_changes_per_tick,
-            )
-            < 1
-        ):
+        if min(
+            self.max_addresses_per_router,
+            self.max_addresses_per_update,
+            self.max_address_changes_per_tick,
+        ) < 1:
             raise ValueError("address limits must be at least 1")
         if not 0 < self.hello_interval < self.hello_max_age:
             raise ValueError("need 0 < hello_interval < hello_max_age")

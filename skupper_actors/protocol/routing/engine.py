@@ -255,11 +255,9 @@ class RoutingEngine:
         outcome = self._neighbours.hear(link_id, msg, now)
         effects: list[Effect] = []
         if outcome.replaced is not None:
-            effects.append(
-                NeighbourLost(
-                    link_id=link_id, router_id=outcome.replaced, reason="router-id-changed"
-                )
-            )
+            effects.append(NeighbourLost(
+                link_id=link_id, router_id=outcome.replaced, reason="router-id-changed"
+            ))
         if outcome.fresh:
             # Only one instance of a router lives: its links from older ones are dead.
             effects.extend(self._neighbours.drop_older_instances(msg.id, msg.instance))
@@ -302,28 +300,24 @@ class RoutingEngine:
         limits = self.settings
         listed = len(msg.exist) if msg.exist is not None else len(msg.add) + len(msg.delete)
         if listed > limits.max_addresses_per_update:
-            return [
-                LimitExceeded(
-                    link_id=link_id,
-                    origin=msg.id,
-                    limit="max-addresses-per-update",
-                    detail=f"an update of {msg.id} lists {listed} addresses "
-                    f"(at most {limits.max_addresses_per_update})",
-                    neighbour=msg.id == sender,
-                )
-            ]
+            return [LimitExceeded(
+                link_id=link_id,
+                origin=msg.id,
+                limit="max-addresses-per-update",
+                detail=f"an update of {msg.id} lists {listed} addresses "
+                f"(at most {limits.max_addresses_per_update})",
+                neighbour=msg.id == sender,
+            )]
         verdict = self._db.accept_addresses(msg, now, limits.max_addresses_per_router)
         if verdict is MobileVerdict.TOO_MANY:
-            return [
-                LimitExceeded(
-                    link_id=link_id,
-                    origin=msg.id,
-                    limit="max-addresses-per-router",
-                    detail=f"router {msg.id} would serve more than "
-                    f"{limits.max_addresses_per_router} addresses",
-                    neighbour=msg.id == sender,
-                )
-            ]
+            return [LimitExceeded(
+                link_id=link_id,
+                origin=msg.id,
+                limit="max-addresses-per-router",
+                detail=f"router {msg.id} would serve more than "
+                f"{limits.max_addresses_per_router} addresses",
+                neighbour=msg.id == sender,
+            )]
         if verdict is MobileVerdict.APPLIED:
             return self._flood(msg, except_router=sender)
         if verdict is MobileVerdict.GAP:

@@ -117,11 +117,9 @@ class NeighbourTable:
         lost: list[NeighbourLost] = []
         for link in self._links.values():
             if link.heard and link.router_id == router_id and link.instance < instance:
-                lost.append(
-                    NeighbourLost(
-                        link_id=link.link_id, router_id=router_id, reason="router-restarted"
-                    )
-                )
+                lost.append(NeighbourLost(
+                    link_id=link.link_id, router_id=router_id, reason="router-restarted"
+                ))
                 self._forget(link)
         return lost
 
@@ -132,11 +130,9 @@ class NeighbourTable:
         for link in self._links.values():
             if link.last_heard is not None:
                 if now >= link.last_heard + self._max_age:  # the same sum as next_expiry
-                    lost.append(
-                        NeighbourLost(
-                            link_id=link.link_id, router_id=link.router_id, reason="hello-timeout"
-                        )
-                    )
+                    lost.append(NeighbourLost(
+                        link_id=link.link_id, router_id=link.router_id, reason="hello-timeout"
+                    ))
                     self._forget(link)
             elif not link.lost_reported and now >= link.opened + self._max_age:
                 lost.append(NeighbourLost(link_id=link.link_id, router_id=None, reason="no-hello"))
@@ -184,7 +180,9 @@ class NeighbourTable:
     def flood_links(self, except_router: str | None = None) -> list[str]:
         """One link per two-way neighbour (the first first-hop link), skipping one router."""
         return [
-            link_id for router_id, link_id in self._cached().flood if router_id != except_router
+            link_id
+            for router_id, link_id in self._cached().flood
+            if router_id != except_router
         ]
 
     def flood_link(self, router_id: str) -> str | None:

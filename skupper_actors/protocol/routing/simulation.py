@@ -87,12 +87,8 @@ class SimulatedNetwork:
         """Open a link between two routers; ids are "a>b" at a and "b>a" at b."""
         link_a, link_b = self._free_id(f"{a}>{b}"), self._free_id(f"{b}>{a}")
         link = SimulatedLink(
-            router_a=a,
-            link_a=link_a,
-            router_b=b,
-            link_b=link_b,
-            cost_a=cost,
-            cost_b=cost if cost_b is None else cost_b,
+            router_a=a, link_a=link_a, router_b=b, link_b=link_b,
+            cost_a=cost, cost_b=cost if cost_b is None else cost_b,
         )
         for router_id, link_id, end_cost in ((a, link_a, link.cost_a), (b, link_b, link.cost_b)):
             self.links[link_id] = link

@@ -163,3 +163,4 @@ class TcpConnection:
             effects.append(Effect.CLOSE)
         self.closed = verdict
         return effects
+
