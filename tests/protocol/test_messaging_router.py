@@ -144,3 +144,25 @@ def test_reserved_attach_refused_and_window_bounded(router) -> None:
         sent += 1
         peer.pump(1)
     assert sent <= SENDER_WINDOW
+
+
+def test_network_status_lists_the_amqp_addresses(router) -> None:
+    """`skupper network status -o json` carries this site's AMQP addresses."""
+    from skupper_actors.cli.network import network_data
+    from skupper_actors.management import NodeStatus, RouterInfo
+    from skupper_actors.management.schema import MessagingAddressInfo
+
+    info = MessagingAddressInfo(
+        address="orders", distribution="balanced", senders=1, receivers=0, remote=("b",),
+        delivered_in=5, delivered_out=0, accepted=4, released=1, dropped=0,
+    )
+    status = NodeStatus(
+        router=RouterInfo(
+            id="a", instance=1, version="x", inter_router_host="127.0.0.1",
+            inter_router_port=1, tls=True, started_at=0.0,
+        ),
+        messaging=(info,),
+    )
+    data = network_data(status)
+    assert data["amqpAddresses"][0]["address"] == "orders"
+    assert data["amqpAddresses"][0]["deliveredIn"] == 5
