@@ -21,13 +21,19 @@ from skupper_actors.api import FrozenMap, Metadata, Site, SiteSpec
 from skupper_actors.controller.desired import (
     DEFAULT_ACCESS,
     AccessPoint,
+    ClientAccess,
     Desired,
     LinkTarget,
     Service,
 )
 from skupper_actors.kernel import ActorRef, Registry, Supervisor, child, spawn
 from skupper_actors.management import RouterInfo
-from skupper_actors.security import Credentials, client_context, server_context
+from skupper_actors.security import (
+    Credentials,
+    client_context,
+    client_endpoint_context,
+    server_context,
+)
 from skupper_actors.siteconfig import SiteConfig
 from skupper_actors.sitetree import (
     child_id,
@@ -144,6 +150,13 @@ def desired_from_config(config: SiteConfig) -> Desired:
             cc.name: Service(name=cc.name, routing_key=cc.routing_key, host=cc.host, port=cc.port)
             for cc in config.connectors
         },
+        amqp={}
+        if config.amqp is None
+        else {
+            "amqp": ClientAccess(
+                name="amqp", host=config.amqp.host, port=config.amqp.port, tls=config.amqp.tls
+            )
+        },
     )
 
 
@@ -152,12 +165,13 @@ def build_node(config: SiteConfig, *, timings: LinkTimings | None = None) -> Nod
     desired = desired_from_config(config)
     assert desired.site is not None
     inter = config.inter_router
-    server_tls = client_tls = None
+    server_tls = client_tls = endpoint_tls = None
     if not inter.plaintext:
         assert inter.tls is not None  # the schema requires tls unless plaintext
         credentials = Credentials.from_files(inter.tls.cert, inter.tls.key, inter.tls.ca)
         server_tls = server_context(credentials)
         client_tls = client_context(credentials, verify_hostname=True)
+        endpoint_tls = client_endpoint_context(credentials)
     ctx = RouterContext(
         router_id=config.site,
         instance=time.time_ns() // 1_000_000,
@@ -167,6 +181,7 @@ def build_node(config: SiteConfig, *, timings: LinkTimings | None = None) -> Nod
         timings=timings or LinkTimings(),
         limits=link_limits(desired.site),
         tcp_window=config.tcp_window,
+        client_endpoint_tls=endpoint_tls,
     )
     ctx.dataplane.budget.set_limit(config.tcp_buffer_budget)
     return Node(config=config, desired=desired, ctx=ctx)

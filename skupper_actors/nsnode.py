@@ -42,6 +42,7 @@ from skupper_actors.security import (
     CertificateAuthority,
     Credentials,
     client_context,
+    client_endpoint_context,
     load_identity,
     server_context,
 )
@@ -265,6 +266,7 @@ def build_namespace_node(ns: Namespace) -> NamespaceNode:
         registry=Registry(),
         server_tls=server_context(server),
         client_tls=None,
+        client_endpoint_tls=client_endpoint_context(server),
         limits=limits,
         tcp_window=window_setting(site.spec.settings, _setting_invalid),
     )

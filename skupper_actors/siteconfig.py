@@ -104,6 +104,15 @@ class ConnectorConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AmqpConfig:
+    """The AMQP client endpoint (off unless the file has an ``amqp:`` entry)."""
+
+    host: str = "127.0.0.1"
+    port: int
+    tls: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LimitsConfig:
     """What a peer router may send this one (docs/limits-links.md)."""
 
@@ -127,6 +136,7 @@ class SiteConfig:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     listeners: tuple[ListenerConfig, ...] = ()
     connectors: tuple[ConnectorConfig, ...] = ()
+    amqp: AmqpConfig | None = None
     #: node-wide bytes buffered for slow local sockets before reads pause (docs/limits.md)
     tcp_buffer_budget: int = DEFAULT_BUFFER_BUDGET
     #: bytes a TCP stream may have unacknowledged per direction
@@ -298,6 +308,16 @@ class _ConnectorSchema(_ServiceSchema):
         return ConnectorConfig(**data)
 
 
+class _AmqpSchema(f.StrictSchema):
+    host = f.Str(validate=f.host)
+    port = f.Int(required=True, validate=f.port())
+    tls = f.Bool()
+
+    @post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> AmqpConfig:
+        return AmqpConfig(**data)
+
+
 class _SiteSchema(f.StrictSchema):
     site = f.Str(required=True, validate=f.site_name)
     runtime_dir = f.PathStr()
@@ -307,6 +327,7 @@ class _SiteSchema(f.StrictSchema):
     limits = f.Section(_LimitsSchema)
     listeners = f.SchemaList(_ListenerSchema)
     connectors = f.SchemaList(_ConnectorSchema)
+    amqp = f.Section(_AmqpSchema)
     tcp_buffer_budget = f.Int(validate=f.POSITIVE)
     tcp_window = f.Int(validate=Range(min=64 << 10, max=1 << 30, error="must be 65536 to 1 GiB"))
 
@@ -352,10 +373,10 @@ class _SiteSchema(f.StrictSchema):
             limits=data.get("limits") or LimitsConfig(),
             listeners=tuple(data.get("listeners") or ()),
             connectors=tuple(data.get("connectors") or ()),
+            amqp=data.get("amqp"),
             tcp_buffer_budget=data.get("tcp_buffer_budget", DEFAULT_BUFFER_BUDGET),
             tcp_window=data.get("tcp_window", DEFAULT_WINDOW),
         )
 
     def _resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self._base_dir / path
-

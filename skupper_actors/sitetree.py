@@ -40,6 +40,7 @@ from skupper_actors.actors.control.memory import MemoryActor
 from skupper_actors.actors.links.link import LinkActor, LinkEndpoint
 from skupper_actors.actors.links.listener import InterRouterListener
 from skupper_actors.actors.links.routing import RoutingActor
+from skupper_actors.actors.messaging import AmqpEndpointActor
 from skupper_actors.actors.tcp.adaptor import TcpConnectorActor, TcpListenerActor
 from skupper_actors.actors.vanflow import VanflowActor
 from skupper_actors.api import Site
@@ -55,14 +56,16 @@ GROUP_SUPERVISOR: Mapping[str, str] = {
     "access": "access",
     "listeners": "adaptors",
     "connectors": "adaptors",
+    "amqp": "adaptors",
 }
 CHILD_PREFIX: Mapping[str, str] = {
     "links": "link",
     "access": "access",
     "listeners": "listener",
     "connectors": "connector",
+    "amqp": "amqp",
 }
-GROUPS = ("access", "links", "listeners", "connectors")
+GROUPS = ("access", "links", "listeners", "connectors", "amqp")
 
 #: how an outgoing link finds its client TLS context (None: the router's own)
 LinkTls = Callable[[LinkTarget], ssl.SSLContext | None]
@@ -110,6 +113,15 @@ def child_spec(
                 svc.host,
                 svc.port,
                 DistributionMode(svc.distribution) if svc.distribution else None,
+            ),
+            registry=ctx.registry,
+        )
+    if group == "amqp":
+        access = desired.amqp[name]
+        return supervisor_child(
+            cid,
+            lambda: AmqpEndpointActor(
+                ctx, name, access.host, access.port, ctx.client_endpoint_tls if access.tls else None
             ),
             registry=ctx.registry,
         )

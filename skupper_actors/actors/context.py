@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from skupper_actors.kernel import ActorName, ActorRef, Registry
+from skupper_actors.protocol.messaging import MessageRouter
 from skupper_actors.protocol.vanflow import Identities
 
 from .control.memory import MemoryCounters
@@ -73,6 +74,10 @@ class RouterContext:
     #: vanflow record identities of this run: a random 5-character prefix, as
     #: skupper-router's, so that a restarted node never reuses one
     flow_ids: Identities = field(init=False)
+    #: TLS for the AMQP client endpoint: the site's certificate, client certificates optional
+    client_endpoint_tls: ssl.SSLContext | None = None
+    #: AMQP messaging for clients (protocol/messaging), sharing the data plane
+    messages: MessageRouter = field(init=False)
 
     def __post_init__(self) -> None:
         alphabet = string.ascii_lowercase + string.digits
@@ -81,6 +86,7 @@ class RouterContext:
         dataplane = DataPlane(self.router_id)
         dataplane._instance = self.instance
         object.__setattr__(self, "dataplane", dataplane)
+        object.__setattr__(self, "messages", MessageRouter(dataplane))
         object.__setattr__(self, "health", NodeHealth())
         object.__setattr__(self, "router_claims", {})
 

@@ -57,6 +57,7 @@ def network_data(status: NodeStatus, local: NodeStatus | None = None) -> dict[st
             }
             for key, where in sorted(services.items())
         ],
+        "amqpAddresses": [asdict(address) for address in local.messaging],
         "links": [asdict(link) for link in status.links or local.links],
         "routes": [asdict(route) for route in status.routers or local.routers],
     })
@@ -104,6 +105,19 @@ def status(ctx: CliContext, output: OutputFormat | None) -> None:
         [[s["routingKey"], s["listeners"], s["connectors"]] for s in data["services"]],
         title="Services",
     )
+    if data["amqpAddresses"]:
+        ctx.out()
+        emit_table(
+            ctx,
+            ["ADDRESS", "DISTRIBUTION", "SENDERS", "RECEIVERS", "REMOTE", "IN", "OUT",
+             "ACCEPTED", "RELEASED", "DROPPED"],
+            [
+                [a["address"], a["distribution"], a["senders"], a["receivers"], a["remote"],
+                 a["deliveredIn"], a["deliveredOut"], a["accepted"], a["released"], a["dropped"]]
+                for a in data["amqpAddresses"]
+            ],
+            title=f"AMQP addresses at {me}",
+        )
     ctx.out()
     emit_table(
         ctx,

@@ -50,18 +50,31 @@ class Service:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ClientAccess:
+    """Where this site accepts AMQP clients (off unless configured; docs/messaging.md)."""
+
+    name: str
+    host: str
+    port: int
+    tls: bool = False  # TLS with the site's certificate; clients may present one
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Desired:
     site: Site | None
     access: Mapping[str, AccessPoint] = field(default_factory=dict)
     links: Mapping[str, LinkTarget] = field(default_factory=dict)
     listeners: Mapping[str, Service] = field(default_factory=dict)
     connectors: Mapping[str, Service] = field(default_factory=dict)
+    amqp: Mapping[str, ClientAccess] = field(default_factory=dict)
     grants: Mapping[str, AccessGrant] = field(default_factory=dict)
     tokens: Mapping[str, AccessToken] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
 
 
 DEFAULT_ACCESS = "skupper-router"
+#: RouterAccess role of the AMQP client endpoint (skupper-router's name for a client listener)
+CLIENT_ROLE = "normal"
 
 
 def desired_state(resources: Iterable[Resource]) -> Desired:
@@ -72,6 +85,7 @@ def desired_state(resources: Iterable[Resource]) -> Desired:
     connectors: dict[str, Service] = {}
     grants: dict[str, AccessGrant] = {}
     tokens: dict[str, AccessToken] = {}
+    amqp: dict[str, ClientAccess] = {}
     problems: list[str] = []
     for resource in resources:
         match resource:
@@ -79,8 +93,17 @@ def desired_state(resources: Iterable[Resource]) -> Desired:
                 sites.append(resource)
             case RouterAccess():
                 role = resource.spec.role("inter-router")
+                client_role = resource.spec.role(CLIENT_ROLE)
+                if client_role is not None:
+                    amqp[resource.name] = ClientAccess(
+                        name=resource.name,
+                        host=resource.spec.bind_host or "127.0.0.1",
+                        port=client_role.port,
+                        tls=resource.spec.settings.get("amqp-tls", "true") != "false",
+                    )
                 if role is None:
-                    problems.append(f"RouterAccess/{resource.name}: no inter-router role")
+                    if client_role is None:
+                        problems.append(f"RouterAccess/{resource.name}: no inter-router role")
                     continue
                 host = resource.spec.bind_host or "127.0.0.1"
                 sans = tuple(resource.spec.subject_alternative_names)
@@ -150,6 +173,7 @@ def desired_state(resources: Iterable[Resource]) -> Desired:
         links=links,
         listeners=listeners,
         connectors=connectors,
+        amqp=amqp,
         grants=grants,
         tokens=tokens,
         problems=tuple(problems),
@@ -179,6 +203,7 @@ def plan(current: Desired, desired: Desired) -> Plan:
         ("links", current.links, desired.links),
         ("listeners", current.listeners, desired.listeners),
         ("connectors", current.connectors, desired.connectors),
+        ("amqp", current.amqp, desired.amqp),
     )
     for group, old, new in groups:
         for name in sorted(old):

@@ -105,6 +105,22 @@ class AdaptorInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MessagingAddressInfo:
+    """An AMQP client address at this router: its clients, destinations and counters."""
+
+    address: str
+    distribution: str  # balanced | closest | multicast
+    senders: int  # local sender links
+    receivers: int  # local receiver links
+    remote: tuple[str, ...]  # other routers with receivers
+    delivered_in: int  # deliveries from local senders
+    delivered_out: int  # deliveries to local receivers
+    accepted: int
+    released: int
+    dropped: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PeerLink:
     peer: str
     cost: int
@@ -129,6 +145,8 @@ class NodeStatus:
     addresses: tuple[AddressInfo, ...] = field(default_factory=tuple)
     adaptors: tuple[AdaptorInfo, ...] = ()
     network: tuple[SiteView, ...] = ()
+    #: AMQP client addresses known at this router (docs/messaging.md)
+    messaging: tuple[MessagingAddressInfo, ...] = ()
     #: limit counters (what was refused or cut, since start), e.g. grant_server_*
     counters: dict[str, int] = field(default_factory=dict)
     health: HealthInfo = field(default_factory=HealthInfo)
@@ -236,6 +254,23 @@ class AdaptorInfoSchema(_Strict):
         return AdaptorInfo(**data)
 
 
+class MessagingAddressInfoSchema(_Strict):
+    address = fields.String(required=True)
+    distribution = fields.String(required=True)
+    senders = fields.Integer(required=True)
+    receivers = fields.Integer(required=True)
+    remote = fields.List(fields.String(), required=True)
+    delivered_in = fields.Integer(required=True)
+    delivered_out = fields.Integer(required=True)
+    accepted = fields.Integer(required=True)
+    released = fields.Integer(required=True)
+    dropped = fields.Integer(required=True)
+
+    @post_load
+    def make(self, data: dict[str, Any], **_: Any) -> MessagingAddressInfo:
+        return MessagingAddressInfo(**{**data, "remote": tuple(data["remote"])})
+
+
 class PeerLinkSchema(_Strict):
     peer = fields.String(required=True)
     cost = fields.Integer(required=True)
@@ -270,6 +305,7 @@ class NodeStatusSchema(_Strict):
     addresses = fields.List(fields.Nested(AddressInfoSchema), load_default=list)
     adaptors = fields.List(fields.Nested(AdaptorInfoSchema), load_default=list)
     network = fields.List(fields.Nested(SiteViewSchema), load_default=list)
+    messaging = fields.List(fields.Nested(MessagingAddressInfoSchema), load_default=list)
     counters = fields.Dict(keys=fields.String(), values=fields.Integer(), load_default=dict)
     health = fields.Nested(HealthInfoSchema, load_default=HealthInfo)
     vanflow = fields.List(fields.String(), load_default=list)
@@ -283,6 +319,7 @@ class NodeStatusSchema(_Strict):
             addresses=tuple(data["addresses"]),
             adaptors=tuple(data["adaptors"]),
             network=tuple(data["network"]),
+            messaging=tuple(data["messaging"]),
             counters=dict(data["counters"]),
             health=data["health"],
             vanflow=tuple(data["vanflow"]),

@@ -55,3 +55,18 @@ FOOTER_STREAM_LENGTH = "x-skupper-length"
 #: Values of `PROP_DIRECTION`.
 FORWARD = "f"
 REVERSE = "r"
+
+# --- AMQP messaging: client addresses across the mesh ------------------------------------
+
+#: A client's address `A` is advertised (mobile address updates) as `CLIENT_ADDRESS_PREFIX + A`,
+#: so it never collides with a TCP routing key or a router's own addresses.
+CLIENT_ADDRESS_PREFIX = "_skupper/amqp/"
+#: A dynamic receiver's address: `DYNAMIC_PREFIX + router id + "/" + n`; it names its
+#: router, so it is routable at once (never advertised).
+DYNAMIC_PREFIX = "_skupper/dynamic/"
+#: Address prefixes clients may never attach to (dynamic reply addresses excepted, for senders).
+RESERVED_PREFIXES = ("_local/", "_topo/", "_skupper/")
+#: The stream direction of a client message crossing the mesh (next to FORWARD and REVERSE).
+MESSAGE = "m"
+#: Router message kind: a client delivery's outcome going back to its ingress router.
+OUTCOME_KIND = "mo"

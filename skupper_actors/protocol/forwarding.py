@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import routing as rt
-from .addresses import FORWARD, REVERSE
+from .addresses import FORWARD, MESSAGE, OUTCOME_KIND, REVERSE
 from .addressing import AddressTable, Destination, DistributionMode
 from .tcp.budget import BufferBudget
 from .tcp.mapping import StreamHeader
@@ -254,6 +254,11 @@ class Forwarder:
     #: bytes buffered for local sockets, node-wide (see protocol/tcp/budget.py)
     budget: BufferBudget = field(default_factory=BufferBudget)
     table: AddressTable = field(init=False)
+    #: AMQP messaging's hooks (protocol/messaging/router.py sets them): a client message
+    #: arriving for this router, an outcome coming back, routes or addresses changed
+    message_arrival: Callable[[StreamHeader, Callable[[str, str], None]], Sink] | None = None
+    message_outcome: Callable[[dict[str, Any]], None] | None = None
+    on_change: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self.table = AddressTable(self.router_id)
@@ -279,6 +284,8 @@ class Forwarder:
     def set_routes(self, routes: Mapping[str, rt.Route]) -> None:
         self.routes = routes
         self.table.set_route_costs({router: route.cost for router, route in routes.items()})
+        if self.on_change is not None:
+            self.on_change()
 
     def set_address_routers(self, address: str, routers: frozenset[str]) -> None:
         if routers:
@@ -286,6 +293,8 @@ class Forwarder:
         else:
             self.remote.pop(address, None)
         self.table.set_remote_routers(address, routers - {self.router_id})
+        if self.on_change is not None:
+            self.on_change()
 
     def bind(self, binding: ConnectorBinding) -> None:
         self.connectors.setdefault(binding.routing_key, []).append(binding)
@@ -354,6 +363,10 @@ class Forwarder:
         self, header: StreamHeader, refuse: Callable[[str, str], None], via: Port | None = None
     ) -> Sink:
         """A stream for this router arrived (from a link, or locally): find its sink."""
+        if header.direction == MESSAGE:
+            if self.message_arrival is None:
+                raise StreamRefused("skupper:no-receiver", "no AMQP messaging here")
+            return self.message_arrival(header, refuse)
         if header.direction == FORWARD:
             bindings = self.connectors.get(header.routing_key)
             if not bindings:
@@ -462,6 +475,10 @@ class Forwarder:
             port = self.next_hop(to_router, str(body.get("s", "")))
             if port is not None:
                 port.send_router_message(to_router, dict(body))
+            return
+        if body.get("k") == OUTCOME_KIND:
+            if self.message_outcome is not None:
+                self.message_outcome(dict(body))
             return
         ack = Ack.from_body(body)
         if ack is not None:

@@ -22,6 +22,7 @@ from skupper_actors.security.credentials import (
 from skupper_actors.security.devmesh import DEV_MESH_CA_FOLDER, DevMesh, generate_dev_mesh
 from skupper_actors.security.tls import (
     client_context,
+    client_endpoint_context,
     describe_peer,
     load_identity,
     server_context,
@@ -42,6 +43,7 @@ __all__ = [
     "DevMesh",
     "client_common_name",
     "client_context",
+    "client_endpoint_context",
     "describe_peer",
     "generate_dev_mesh",
     "issue_client_cert",

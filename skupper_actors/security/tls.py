@@ -52,6 +52,14 @@ def server_context(
     return context
 
 
+def client_endpoint_context(credentials: Credentials) -> ssl.SSLContext:
+    """A context for the AMQP client endpoint: presents `credentials`; a client certificate
+    is optional (checked against the site's CA when one is presented)."""
+    context = server_context(credentials)
+    context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
 def client_context(
     credentials: Credentials,
     verify_hostname: bool = True,

@@ -365,4 +365,5 @@ _KIND = {
     "links": "Link",
     "listeners": "Listener",
     "connectors": "Connector",
+    "amqp": "RouterAccess",
 }

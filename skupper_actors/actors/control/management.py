@@ -23,7 +23,7 @@ from skupper_actors.management import (
     decode_request,
     encode_reply,
 )
-from skupper_actors.management.schema import ProtocolError
+from skupper_actors.management.schema import MessagingAddressInfo, ProtocolError
 
 from ..context import RouterContext
 from ..health import run_off_loop
@@ -107,6 +107,23 @@ class ManagementActor(Actor):
                     self.log.warning("adaptor_status_unavailable", adaptor=name, error=str(error))
         return tuple(found)
 
+    def _messaging(self) -> tuple[MessagingAddressInfo, ...]:
+        return tuple(
+            MessagingAddressInfo(
+                address=address,
+                distribution=view["distribution"],
+                senders=view["senders"],
+                receivers=view["receivers"],
+                remote=tuple(view["remote"]),
+                delivered_in=view["in"],
+                delivered_out=view["out"],
+                accepted=view["accepted"],
+                released=view["released"],
+                dropped=view["dropped"],
+            )
+            for address, view in self.ctx.messages.addresses().items()
+        )
+
     def _counters(self) -> dict[str, int]:
         """Limit counters: the buffer budget's, and those of the actors that keep them
         (the grant server, when it runs)."""
@@ -187,6 +204,7 @@ class ManagementActor(Actor):
             addresses=snapshot.addresses if kind in ("status", "addresses", "reload") else (),
             adaptors=self._adaptors() if kind in ("status", "adaptors", "reload") else (),
             network=snapshot.network if kind in ("status", "network", "reload") else (),
+            messaging=self._messaging() if kind in ("status", "addresses", "reload") else (),
             counters=self._counters() if kind in ("status", "reload") else {},
         )
         # validating and encoding is O(network) (every address): not on the loop

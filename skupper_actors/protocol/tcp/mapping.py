@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from skupper_actors.protocol.addresses import (
     FORWARD,
+    MESSAGE,
     PROP_DESTINATION,
     PROP_DIRECTION,
     PROP_FLOW,
@@ -129,7 +130,7 @@ def parse_header(
             raise StreamHeaderError(f"stream header lacks {key}")
         values[key] = value
     direction = values[PROP_DIRECTION]
-    if direction not in (FORWARD, REVERSE):
+    if direction not in (FORWARD, REVERSE, MESSAGE):
         raise StreamHeaderError(f"unknown stream direction {direction!r}")
     if not to:
         raise StreamHeaderError("stream has no 'to' address")

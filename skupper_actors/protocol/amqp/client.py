@@ -1,0 +1,591 @@
+"""ClientConnection: an AMQP 1.0 client's connection to this router, sans-IO.
+
+A sibling of ``AmqpConnection`` (it shares its byte pump, ticks and close) for the
+connections of ordinary AMQP clients: SASL (ANONYMOUS), links the client attaches
+(accepted or refused by the layer above, dynamic sources given an address), unsettled
+deliveries both ways with their outcomes, and link credit. A delivery's bytes are handed
+up as they arrive (``DeliveryChunk``), never collected whole: the layer above forwards
+them cut-through, and stops reading (``read_paused``) when its outgoing side is full.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Final, TypeAlias
+
+import cproton
+from cproton import ffi, lib
+
+from ._links import condition_of, set_condition
+from .connection import AmqpConnection
+from .errors import AmqpUsageError
+from .events import (
+    AmqpEvent,
+    ConnectionClosed,
+    ConnectionOpened,
+    CreditAvailable,
+    LinkClosed,
+    TransportFailed,
+)
+
+#: The outcomes a delivery can end with (AMQP 1.0 part 3.4), by proton's state codes.
+ACCEPTED: Final = int(lib.PN_ACCEPTED)
+REJECTED: Final = int(lib.PN_REJECTED)
+RELEASED: Final = int(lib.PN_RELEASED)
+MODIFIED: Final = int(lib.PN_MODIFIED)
+OUTCOMES: Final = frozenset({ACCEPTED, REJECTED, RELEASED, MODIFIED})
+
+_READ_CHUNK: Final = 256 << 10
+#: unframed bytes of one outgoing delivery proton may hold (see write_delivery)
+DELIVERY_BACKLOG: Final = 240 << 10
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """A delivery's terminal state, as a receiver said it."""
+
+    state: int
+    delivery_failed: bool = False
+    undeliverable: bool = False
+    condition: str | None = None
+    description: str | None = None
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"o": self.state}
+        if self.delivery_failed:
+            body["f"] = True
+        if self.undeliverable:
+            body["u"] = True
+        if self.condition is not None:
+            body["c"] = self.condition
+            body["e"] = self.description or ""
+        return body
+
+    @staticmethod
+    def from_body(body: Any) -> Outcome | None:
+        if not isinstance(body, dict):
+            return None
+        state = body.get("o")
+        if state not in OUTCOMES:
+            return None
+        condition = body.get("c")
+        description = body.get("e")
+        return Outcome(
+            state=state,
+            delivery_failed=body.get("f") is True,
+            undeliverable=body.get("u") is True,
+            condition=condition if isinstance(condition, str) else None,
+            description=description if isinstance(description, str) else None,
+        )
+
+
+OUTCOME_ACCEPTED: Final = Outcome(state=ACCEPTED)
+OUTCOME_RELEASED: Final = Outcome(state=RELEASED)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientAttach:
+    """The client attached a link: answer with ``accept_link`` or ``refuse_link``.
+
+    ``incoming``: the client sends on it (its target is ``address``); else the client
+    receives (its source is ``address``, or a dynamic one to assign).
+    """
+
+    link_id: int
+    name: str
+    incoming: bool
+    address: str | None
+    dynamic: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryChunk:
+    """Bytes of a delivery the client is sending; ``first``/``last`` bracket it."""
+
+    link_id: int
+    delivery_id: int
+    data: bytes
+    first: bool
+    last: bool
+    aborted: bool = False
+    settled: bool = False  # the client sent it pre-settled: no outcome goes back
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryOutcome:
+    """The client settled (or updated) a delivery this side sent it."""
+
+    link_id: int
+    delivery_id: int
+    outcome: Outcome
+
+
+ClientEvent: TypeAlias = AmqpEvent | ClientAttach | DeliveryChunk | DeliveryOutcome
+
+
+class _ClientLink:
+    __slots__ = ("current", "dynamic", "incoming", "link_id", "ptr", "reading")
+
+    def __init__(self, link_id: int, ptr: Any, incoming: bool, dynamic: bool) -> None:
+        self.link_id = link_id
+        self.ptr = ptr
+        self.incoming = incoming
+        self.dynamic = dynamic
+        self.current: int | None = None  # the incoming delivery being read
+        self.reading = True
+
+
+class ClientConnection(AmqpConnection):
+    """A client's connection; the same pump as ``AmqpConnection`` (``receive_data``,
+    ``peek_output``/``pop_output``, ``tick``, ``close``), with its own links and events."""
+
+    __slots__ = (
+        "_clinks",
+        "_cptr",
+        "_deliveries",
+        "_finishing",
+        "_held",
+        "_next",
+        "_out_ids",
+        "held_bytes",
+    )
+
+    def __init__(
+        self,
+        container_id: str,
+        *,
+        max_frame_size: int = 256 << 10,
+        session_capacity: int = 4 << 20,
+        idle_timeout: float = 0.0,
+    ) -> None:
+        super().__init__(
+            container_id,
+            server=True,
+            max_frame_size=max_frame_size,
+            session_capacity=session_capacity,
+            idle_timeout=idle_timeout,
+        )
+        sasl = lib.pn_sasl(self._transport)
+        cproton.pn_sasl_allowed_mechs(sasl, "ANONYMOUS")
+        self._clinks: dict[int, _ClientLink] = {}
+        self._cptr: dict[Any, _ClientLink] = {}
+        # delivery id -> pn_delivery_t, for deliveries not yet settled on this side
+        self._deliveries: dict[int, Any] = {}
+        self._out_ids: dict[Any, int] = {}  # our deliveries to the client: pointer -> id
+        self._held: dict[int, deque[bytes]] = {}  # bytes waiting for proton's backlog
+        self._finishing: dict[int, bool] = {}  # held deliveries whose end came: settled?
+        #: bytes of outgoing deliveries held here (counted against nothing yet)
+        self.held_bytes = 0
+        self._next = 0
+
+    def _new(self) -> int:
+        self._next += 1
+        return self._next
+
+    def open(self) -> None:
+        """Send open; the client's sessions are answered as they begin."""
+        lib.pn_connection_open(self._connection)
+
+    # -- links ------------------------------------------------------------------------
+    def accept_link(self, link_id: int, address: str | None = None) -> None:
+        """Open a link the client attached; ``address``: a dynamic source's address."""
+        link = self._clinks.get(link_id)
+        if link is None:
+            return
+        ptr = link.ptr
+        lib.pn_terminus_copy(lib.pn_link_source(ptr), lib.pn_link_remote_source(ptr))
+        lib.pn_terminus_copy(lib.pn_link_target(ptr), lib.pn_link_remote_target(ptr))
+        if address is not None:
+            cproton.pn_terminus_set_address(lib.pn_link_source(ptr), address)
+        lib.pn_link_set_snd_settle_mode(ptr, lib.pn_link_remote_snd_settle_mode(ptr))
+        lib.pn_link_set_rcv_settle_mode(ptr, lib.pn_link_remote_rcv_settle_mode(ptr))
+        lib.pn_link_open(ptr)
+
+    def refuse_link(self, link_id: int, condition: str, description: str) -> None:
+        """Answer a client's attach with a detach carrying ``condition``."""
+        link = self._clinks.pop(link_id, None)
+        if link is None:
+            return
+        del self._cptr[link.ptr]
+        ptr = link.ptr
+        lib.pn_link_open(ptr)  # an attach with null termini, then the detach
+        set_condition(lib.pn_link_condition(ptr), condition, description)
+        lib.pn_link_close(ptr)
+
+    def close_client_link(
+        self, link_id: int, condition: str | None = None, description: str | None = None
+    ) -> None:
+        link = self._clinks.pop(link_id, None)
+        if link is None:
+            return
+        del self._cptr[link.ptr]
+        set_condition(lib.pn_link_condition(link.ptr), condition, description)
+        lib.pn_link_close(link.ptr)
+
+    def grant(self, link_id: int, credit: int) -> None:
+        """Grant ``credit`` more deliveries on a link the client sends on."""
+        link = self._clinks.get(link_id)
+        if link is not None and link.incoming and credit:
+            lib.pn_link_flow(link.ptr, credit)
+
+    def link_credit(self, link_id: int) -> int:
+        link = self._clinks.get(link_id)
+        return int(lib.pn_link_credit(link.ptr)) if link is not None else 0
+
+    def queued(self, link_id: int) -> int:
+        """Deliveries to the client on a link not sent yet (waiting for its credit)."""
+        link = self._clinks.get(link_id)
+        return int(lib.pn_link_queued(link.ptr)) if link is not None else 0
+
+    def link_granted(self, link_id: int) -> int:
+        """Credit the client holds on a link it sends on (granted, not yet used)."""
+        return self.link_credit(link_id)
+
+    def pause_reading(self, link_id: int, paused: bool) -> None:
+        """Stop (or resume) taking the bytes of a link's current delivery out of proton:
+        the session window then closes and the client stops sending."""
+        link = self._clinks.get(link_id)
+        if link is not None:
+            link.reading = not paused
+
+    def read_more(self, link_id: int, out: list[ClientEvent]) -> None:
+        """After ``pause_reading(False)``: read what proton already holds."""
+        link = self._clinks.get(link_id)
+        if link is not None and link.incoming:
+            self._read(link, out)
+
+    # -- incoming deliveries ------------------------------------------------------------
+    def settle(self, delivery_id: int, outcome: Outcome) -> None:
+        """Settle a delivery the client sent with ``outcome``."""
+        delivery = self._deliveries.pop(delivery_id, None)
+        if delivery is None:
+            return
+        _set_outcome(delivery, outcome)
+        lib.pn_delivery_settle(delivery)
+
+    # -- outgoing deliveries ------------------------------------------------------------
+    def start_delivery(self, link_id: int) -> int:
+        """Begin a delivery to the client on one of its receiving links (0: link gone)."""
+        link = self._clinks.get(link_id)
+        if link is None or link.incoming:
+            return 0
+        delivery_id = self._new()
+        delivery = cproton.pn_delivery(link.ptr, delivery_id.to_bytes(8, "big"))
+        self._deliveries[delivery_id] = delivery
+        self._out_ids[delivery] = delivery_id
+        return delivery_id
+
+    def write_delivery(self, delivery_id: int, data: bytes) -> None:
+        """Append bytes to a delivery; past ``DELIVERY_BACKLOG`` unframed bytes in proton
+        they wait here (proton re-packs a partly sent delivery's buffer at a cost that
+        grows with its size), and ``feed`` moves them on as output leaves."""
+        delivery = self._deliveries.get(delivery_id)
+        if delivery is None or not data:
+            return
+        held = self._held.get(delivery_id)
+        link = lib.pn_delivery_link(delivery)
+        if (
+            held is None
+            and lib.pn_link_current(link) == delivery  # proton sends on the current one
+            and lib.pn_delivery_pending(delivery) < DELIVERY_BACKLOG
+        ):
+            lib.pn_link_send(link, data, len(data))
+            return
+        if held is None:
+            held = self._held[delivery_id] = deque()
+        held.append(data)
+        self.held_bytes += len(data)
+
+    def feed(self) -> bool:
+        """Move held bytes into proton as its backlog allows; True if any moved."""
+        moved = False
+        for delivery_id, held in list(self._held.items()):
+            delivery = self._deliveries.get(delivery_id)
+            if delivery is None:
+                self.held_bytes -= sum(map(len, held))
+                del self._held[delivery_id]
+                self._finishing.pop(delivery_id, None)
+                continue
+            link = lib.pn_delivery_link(delivery)
+            if lib.pn_link_current(link) != delivery:
+                continue  # the link's earlier delivery is still being written
+            while held and lib.pn_delivery_pending(delivery) < DELIVERY_BACKLOG:
+                data = held.popleft()
+                self.held_bytes -= len(data)
+                lib.pn_link_send(link, data, len(data))
+                moved = True
+            if not held:
+                del self._held[delivery_id]
+                settled = self._finishing.pop(delivery_id, None)
+                if settled is not None:
+                    self._finish(delivery_id, delivery, settled=settled)
+                    moved = True
+        return moved
+
+    @property
+    def has_held(self) -> bool:
+        """Some outgoing delivery has bytes (or its end) waiting for ``feed``."""
+        return bool(self._held)
+
+    def delivery_backlog(self, delivery_id: int) -> int:
+        delivery = self._deliveries.get(delivery_id)
+        return int(lib.pn_delivery_pending(delivery)) if delivery is not None else 0
+
+    def finish_delivery(self, delivery_id: int, *, settled: bool) -> None:
+        """The delivery's last byte was written; ``settled``: sent pre-settled."""
+        delivery = self._deliveries.get(delivery_id)
+        if delivery is None:
+            return
+        if (
+            delivery_id in self._held
+            or lib.pn_link_current(lib.pn_delivery_link(delivery)) != delivery
+        ):
+            self._finishing[delivery_id] = settled
+            self._held.setdefault(delivery_id, deque())
+            return
+        self._finish(delivery_id, delivery, settled=settled)
+
+    def _finish(self, delivery_id: int, delivery: Any, *, settled: bool) -> None:
+        lib.pn_link_advance(lib.pn_delivery_link(delivery))
+        if settled:
+            del self._deliveries[delivery_id]
+            del self._out_ids[delivery]
+            lib.pn_delivery_settle(delivery)
+
+    def abort_delivery(self, delivery_id: int) -> None:
+        delivery = self._deliveries.pop(delivery_id, None)
+        held = self._held.pop(delivery_id, None)
+        self._finishing.pop(delivery_id, None)
+        if held:
+            self.held_bytes -= sum(map(len, held))
+        if delivery is not None:
+            self._out_ids.pop(delivery, None)
+            lib.pn_delivery_abort(delivery)
+
+    # -- events -------------------------------------------------------------------------
+    def events(self) -> list[AmqpEvent]:
+        raise AmqpUsageError("a client connection's events come from client_events()")
+
+    def client_events(self) -> list[ClientEvent]:
+        """Drain proton's collector into typed events (answering sessions as they begin)."""
+        out: list[ClientEvent] = []
+        collector = self._collector
+        peek = lib.pn_collector_peek
+        pop = lib.pn_collector_pop
+        event_type = lib.pn_event_type
+        handlers = _CLIENT_HANDLERS
+        while True:
+            event = peek(collector)
+            if not event:
+                return out
+            handler = handlers.get(event_type(event))
+            if handler is not None:
+                handler(self, event, out)
+            pop(collector)
+
+    def _c_on_link_remote_open(self, event: Any, out: list[ClientEvent]) -> None:
+        ptr = lib.pn_event_link(event)
+        if ptr in self._cptr or not lib.pn_link_state(ptr) & lib.PN_LOCAL_UNINIT:
+            return
+        incoming = bool(lib.pn_link_is_receiver(ptr))
+        remote = lib.pn_link_remote_target(ptr) if incoming else lib.pn_link_remote_source(ptr)
+        address: str | None = cproton.pn_terminus_get_address(remote)
+        dynamic = not incoming and bool(lib.pn_terminus_is_dynamic(remote))
+        link = _ClientLink(self._new(), ptr, incoming, dynamic)
+        self._clinks[link.link_id] = link
+        self._cptr[ptr] = link
+        name: str = cproton.pn_link_name(ptr)
+        out.append(
+            ClientAttach(
+                link_id=link.link_id, name=name, incoming=incoming, address=address, dynamic=dynamic
+            )
+        )
+
+    def _c_on_link_remote_close(self, event: Any, out: list[ClientEvent]) -> None:
+        ptr = lib.pn_event_link(event)
+        link = self._cptr.pop(ptr, None)
+        if not lib.pn_link_state(ptr) & lib.PN_LOCAL_CLOSED:
+            lib.pn_link_close(ptr)
+        if link is None:
+            return
+        del self._clinks[link.link_id]
+        if link.current is not None:
+            out.append(_aborted(link))
+            link.current = None
+        name, description = condition_of(lib.pn_link_remote_condition(ptr))
+        out.append(LinkClosed(link_id=link.link_id, condition=name, description=description))
+
+    def _c_on_link_flow(self, event: Any, out: list[ClientEvent]) -> None:
+        link = self._cptr.get(lib.pn_event_link(event))
+        if link is not None and not link.incoming:
+            out.append(CreditAvailable(link_id=link.link_id, credit=lib.pn_link_credit(link.ptr)))
+
+    def _c_on_delivery(self, event: Any, out: list[ClientEvent]) -> None:
+        link = self._cptr.get(lib.pn_event_link(event))
+        if link is None:
+            return
+        if link.incoming:
+            self._read(link, out)
+            return
+        delivery = lib.pn_event_delivery(event)
+        if not lib.pn_delivery_updated(delivery):
+            return
+        state = lib.pn_delivery_remote_state(delivery)
+        settled = lib.pn_delivery_settled(delivery)
+        if state not in OUTCOMES and not settled:
+            return  # a non-terminal state (received): wait for the outcome
+        delivery_id = self._out_ids.pop(delivery, None)
+        if delivery_id is None or self._deliveries.pop(delivery_id, None) is None:
+            return
+        outcome = _remote_outcome(delivery, state)
+        lib.pn_delivery_settle(delivery)
+        out.append(DeliveryOutcome(link_id=link.link_id, delivery_id=delivery_id, outcome=outcome))
+
+    def _read(self, link: _ClientLink, out: list[ClientEvent]) -> None:
+        ptr = link.ptr
+        while link.reading and (delivery := lib.pn_link_current(ptr)):
+            first = link.current is None
+            if first:
+                link.current = self._new()
+            delivery_id = link.current
+            assert delivery_id is not None
+            if lib.pn_delivery_aborted(delivery):
+                out.append(_aborted(link))
+                link.current = None
+                lib.pn_link_advance(ptr)
+                lib.pn_delivery_settle(delivery)
+                continue
+            chunks: list[bytes] = []
+            available = lib.pn_delivery_pending(delivery)
+            buffer = self._reader.buffer(min(max(available, 1), _READ_CHUNK))
+            while available > 0:
+                count = lib.pn_link_recv(ptr, buffer, min(available, _READ_CHUNK))
+                if count <= 0:
+                    break
+                chunks.append(ffi.buffer(buffer, count)[:])
+                available -= count
+            partial = bool(lib.pn_delivery_partial(delivery))
+            if partial and not chunks:
+                return
+            settled = bool(lib.pn_delivery_settled(delivery))
+            out.append(
+                DeliveryChunk(
+                    link_id=link.link_id,
+                    delivery_id=delivery_id,
+                    data=chunks[0] if len(chunks) == 1 else b"".join(chunks),
+                    first=first,
+                    last=not partial,
+                    settled=settled,
+                )
+            )
+            if partial:
+                return
+            link.current = None
+            lib.pn_link_advance(ptr)
+            if settled:
+                lib.pn_delivery_settle(delivery)
+            else:
+                self._deliveries[delivery_id] = delivery
+
+    def _on_client_session_remote_open(self, event: Any, out: list[ClientEvent]) -> None:
+        session = lib.pn_event_session(event)
+        if lib.pn_session_state(session) & lib.PN_LOCAL_UNINIT:
+            lib.pn_session_set_incoming_capacity(session, self._session_capacity)
+            lib.pn_session_open(session)
+
+    def _on_client_connection_remote_open(self, event: Any, out: list[ClientEvent]) -> None:
+        container: str | None = cproton.pn_connection_remote_container(self._connection)
+        out.append(ConnectionOpened(remote_container_id=container or "", remote_properties={}))
+
+    def _on_client_connection_remote_close(self, event: Any, out: list[ClientEvent]) -> None:
+        connection = self._connection
+        name, description = condition_of(lib.pn_connection_remote_condition(connection))
+        if not lib.pn_connection_state(connection) & lib.PN_LOCAL_CLOSED:
+            lib.pn_connection_close(connection)
+        self._end_links(out, name, description)
+        out.append(ConnectionClosed(condition=name, description=description))
+
+    def _on_client_transport_error(self, event: Any, out: list[ClientEvent]) -> None:
+        if self._transport_failed:
+            return
+        self._transport_failed = True
+        self._failed = True
+        name, description = condition_of(lib.pn_transport_condition(self._transport))
+        condition = name or "amqp:internal-error"
+        self._end_links(out, condition, description)
+        out.append(TransportFailed(condition=condition, description=description or ""))
+
+    def _end_links(
+        self, out: list[ClientEvent], condition: str | None, description: str | None
+    ) -> None:
+        for link in list(self._clinks.values()):
+            if link.current is not None:
+                out.append(_aborted(link))
+            out.append(
+                LinkClosed(link_id=link.link_id, condition=condition, description=description)
+            )
+        self._clinks.clear()
+        self._cptr.clear()
+        self._deliveries.clear()
+        self._out_ids.clear()
+        self._held.clear()
+        self._finishing.clear()
+        self.held_bytes = 0
+
+    @property
+    def unsettled(self) -> int:
+        """Deliveries either way not settled on this side yet (tests, diagnostics)."""
+        return len(self._deliveries)
+
+
+def _aborted(link: _ClientLink) -> DeliveryChunk:
+    assert link.current is not None
+    return DeliveryChunk(
+        link_id=link.link_id,
+        delivery_id=link.current,
+        data=b"",
+        first=False,
+        last=True,
+        aborted=True,
+    )
+
+
+def _set_outcome(delivery: Any, outcome: Outcome) -> None:
+    local = lib.pn_delivery_local(delivery)
+    if outcome.state == MODIFIED:
+        lib.pn_disposition_set_failed(local, outcome.delivery_failed)
+        lib.pn_disposition_set_undeliverable(local, outcome.undeliverable)
+    elif outcome.state == REJECTED and outcome.condition is not None:
+        set_condition(lib.pn_disposition_condition(local), outcome.condition, outcome.description)
+    lib.pn_delivery_update(delivery, outcome.state)
+
+
+def _remote_outcome(delivery: Any, state: int) -> Outcome:
+    if state not in OUTCOMES:
+        # settled with no outcome: the receiver's default outcome, accepted (AMQP 3.4)
+        return OUTCOME_ACCEPTED
+    remote = lib.pn_delivery_remote(delivery)
+    if state == MODIFIED:
+        return Outcome(
+            state=state,
+            delivery_failed=bool(lib.pn_disposition_is_failed(remote)),
+            undeliverable=bool(lib.pn_disposition_is_undeliverable(remote)),
+        )
+    if state == REJECTED:
+        name, description = condition_of(lib.pn_disposition_condition(remote))
+        return Outcome(state=state, condition=name, description=description)
+    return OUTCOME_RELEASED if state == RELEASED else OUTCOME_ACCEPTED
+
+
+_CLIENT_HANDLERS: Final = {
+    lib.PN_DELIVERY: ClientConnection._c_on_delivery,
+    lib.PN_LINK_FLOW: ClientConnection._c_on_link_flow,
+    lib.PN_LINK_REMOTE_OPEN: ClientConnection._c_on_link_remote_open,
+    lib.PN_LINK_REMOTE_CLOSE: ClientConnection._c_on_link_remote_close,
+    lib.PN_LINK_REMOTE_DETACH: ClientConnection._c_on_link_remote_close,
+    lib.PN_SESSION_REMOTE_OPEN: ClientConnection._on_client_session_remote_open,
+    lib.PN_CONNECTION_REMOTE_OPEN: ClientConnection._on_client_connection_remote_open,
+    lib.PN_CONNECTION_REMOTE_CLOSE: ClientConnection._on_client_connection_remote_close,
+    lib.PN_TRANSPORT_ERROR: ClientConnection._on_client_transport_error,
+}

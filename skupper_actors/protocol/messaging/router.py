@@ -1,0 +1,832 @@
+"""MessageRouter: the node's AMQP messaging decisions (sans-IO, one per node).
+
+Client connections report what their clients do (links attached and detached, delivery
+bytes, outcomes, credit); the link sessions hand it client messages arriving over the
+mesh (``arrive``) and outcomes coming back (``outcome_arrived``). It decides where each
+delivery goes, moves its bytes on unchanged, and carries the final outcome back.
+
+Across the mesh a client delivery travels as one stream (docs/adr/0017): the ingress
+picks the destination router (balanced, closest) or every router with a receiver
+(multicast), opens a stream there with the delivery's bytes as its body, cut-through;
+the egress router delivers it to one local receiver, unsettled, and sends the
+receiver's outcome back to the ingress as a router message. A stream lost before its
+end, a destination router that becomes unreachable, a receiver that detaches: each
+releases the delivery to its sender. Multicast deliveries are pre-settled.
+
+Credit: a sender link gets ``window`` credit while its address has a destination
+(anycast; multicast and anonymous senders always), and one more each time one of its
+deliveries is settled end to end, so what one sender has in the mesh is bounded by its
+window.
+
+Calls never yield: greenlets of client connections and links call in turn.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..addresses import MESSAGE, OUTCOME_KIND
+from ..addressing import Destination, DistributionMode
+from ..amqp import (
+    ConnectionClosed,
+    ConnectionOpened,
+    CreditAvailable,
+    LinkClosed,
+    TransportFailed,
+)
+from ..amqp.client import (
+    OUTCOME_ACCEPTED,
+    OUTCOME_RELEASED,
+    ClientAttach,
+    ClientConnection,
+    ClientEvent,
+    DeliveryChunk,
+    DeliveryOutcome,
+    Outcome,
+)
+from ..forwarding import Forwarder, OutStream, StreamRefused
+from ..tcp.mapping import StreamHeader
+from .addresses import (
+    AddressRefused,
+    Distribution,
+    advertised,
+    check_address,
+    dynamic_address,
+    dynamic_router,
+    is_dynamic,
+)
+from .sections import MAX_LEADING_BYTES, Incomplete, message_to
+
+#: deliveries of one sender link in the mesh at once, at most
+SENDER_WINDOW = 250
+#: credit a sender link holds unused at most (topped up as its deliveries arrive)
+CREDIT_BATCH = 50
+#: bytes of one sender link's deliveries in the mesh past which it gets no more credit
+#: (until some settle): with CREDIT_BATCH, what one sender can have queued anywhere
+SENDER_BYTES = 8 << 20
+NO_RECEIVER = "skupper:no-receiver"
+#: multicast deliveries waiting for one receiver link, at most (more are dropped, counted)
+MULTICAST_QUEUE = 100
+
+
+class ClientPort(Protocol):
+    """A client connection as the router sees it (its actor shell)."""
+
+    port_id: int
+    conn: ClientConnection
+
+    def flush(self) -> None:
+        """Send what the connection holds now, without blocking the caller."""
+
+
+@dataclass(slots=True)
+class AddressStats:
+    """Deliveries per address, at this router."""
+
+    delivered_in: int = 0  # from local senders
+    delivered_out: int = 0  # to local receivers
+    released: int = 0
+    dropped: int = 0
+    accepted: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class _Sender:
+    port: ClientPort
+    link_id: int
+    address: str | None
+    mode: DistributionMode
+    credit: int = 0  # granted to the client, not used yet
+    in_flight: int = 0  # deliveries taken in, not settled end to end yet
+    bytes_in_flight: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class _Receiver:
+    port: ClientPort
+    link_id: int
+    address: str
+    receiver_id: str
+    credit: int = 0
+    outstanding: int = 0
+    #: deliveries on a link go one after another: the one being written, those waiting
+    current: _Outgoing | None = None
+    waiting: deque[_Outgoing] = field(default_factory=deque)
+
+
+@dataclass(slots=True, eq=False)
+class _Ingress:
+    """A client delivery this router takes in: forwarded, then waiting for its outcome."""
+
+    sender: _Sender
+    delivery_id: int
+    settled: bool
+    address: str | None = None
+    head: bytearray | None = None  # buffered until the `to` of an anonymous sender is read
+    streams: list[OutStream] = field(default_factory=list)
+    stream_id: str = ""
+    destination: Destination | None = None
+    ended: bool = False
+    done: bool = False  # routed nowhere (``fate`` says how it ends) or finished
+    fate: Outcome | None = None
+    finished: bool = False
+    size: int = 0  # bytes taken in
+    mc_left: int = 0  # multicast copies not through to their routers yet
+
+
+@dataclass(slots=True, eq=False)
+class _Egress:
+    """A delivery this router sends a local receiver, for a stream that arrived."""
+
+    receiver: _Receiver
+    delivery_id: int
+    stream_id: str
+    source: str
+    settled: bool
+
+
+@dataclass(slots=True)
+class Handled:
+    """What the shell must know after ``MessageRouter.handle`` (it logs and ends)."""
+
+    opened: bool = False  # the client's AMQP open arrived
+    ended: bool = False  # the connection is over
+    failure: str | None = None  # why the transport failed (bad input)
+    refused: list[tuple[str | None, str]] = field(default_factory=list)  # (address, why)
+
+
+class MessageRouter:
+    """Addresses with local senders and receivers, and every delivery in flight here."""
+
+    def __init__(self, forwarder: Forwarder, distribution: Distribution | None = None) -> None:
+        self.forwarder = forwarder
+        self.router_id = forwarder.router_id
+        self.distribution = distribution or Distribution()
+        #: told (advertised address, True/False) when an address gains its first local
+        #: receiver or loses its last: the node's routing actor advertises it
+        self.advertise: Callable[[str, bool], None] = lambda address, on: None
+        self.stats: dict[str, AddressStats] = {}
+        self._senders: dict[tuple[int, int], _Sender] = {}
+        self._waiting: dict[str, set[_Sender]] = {}  # address -> senders with no credit
+        self._receivers: dict[str, list[_Receiver]] = {}
+        self._receiver_links: dict[tuple[int, int], _Receiver] = {}
+        self._incoming: dict[tuple[int, int], _Ingress] = {}  # (port, delivery) -> reading
+        self._pending: dict[str, _Ingress] = {}  # stream id -> waiting for its outcome
+        self._egress: dict[tuple[int, int], _Egress] = {}
+        #: multicast copies on their way: stream id -> (delivery, destination router); a
+        #: sender's window frees when all copies of its delivery are through (flow control)
+        self._copies: dict[str, tuple[_Ingress, str]] = {}
+        self._outstanding: Counter[Destination] = Counter()
+        self._dynamic = itertools.count(1)
+        self._turn = itertools.count()
+        forwarder.message_arrival = self.arrive
+        forwarder.message_outcome = self.outcome_arrived
+        forwarder.on_change = self.routes_changed
+
+    # -- addresses ----------------------------------------------------------------------
+    def _stats(self, address: str) -> AddressStats:
+        stats = self.stats.get(address)
+        if stats is None:
+            stats = self.stats[address] = AddressStats()
+        return stats
+
+    def _key(self, address: str) -> str:
+        return advertised(address)
+
+    def has_destination(self, address: str) -> bool:
+        router = dynamic_router(address)
+        if router is not None:
+            return router == self.router_id or router in self.forwarder.routes
+        return bool(self.forwarder.table.destinations(self._key(address)))
+
+    def addresses(self) -> dict[str, dict[str, Any]]:
+        """Per address: local senders and receivers, remote routers, counters."""
+        view: dict[str, dict[str, Any]] = {}
+        names = set(self.stats) | set(self._receivers)
+        names |= {s.address for s in self._senders.values() if s.address is not None}
+        for address in sorted(names):
+            stats = self._stats(address)
+            view[address] = {
+                "distribution": self.distribution.mode(address).value,
+                "senders": sum(1 for s in self._senders.values() if s.address == address),
+                "receivers": len(self._receivers.get(address, ())),
+                "remote": sorted(
+                    self.forwarder.remote.get(self._key(address), frozenset()) - {self.router_id}
+                ),
+                "in": stats.delivered_in,
+                "out": stats.delivered_out,
+                "accepted": stats.accepted,
+                "released": stats.released,
+                "dropped": stats.dropped,
+            }
+        return view
+
+    # -- a client connection's events -------------------------------------------------
+    def handle(self, port: ClientPort, events: list[ClientEvent]) -> Handled:
+        """Carry out what a client did (the events of one read of its connection)."""
+        result = Handled()
+        for event in events:
+            if isinstance(event, DeliveryChunk):
+                self.delivery_data(
+                    port,
+                    event.link_id,
+                    event.delivery_id,
+                    event.data,
+                    first=event.first,
+                    last=event.last,
+                    aborted=event.aborted,
+                    settled=event.settled,
+                )
+            elif isinstance(event, DeliveryOutcome):
+                self.delivery_settled(port, event.delivery_id, event.outcome)
+            elif isinstance(event, CreditAvailable):
+                self.credit(port, event.link_id, event.credit)
+            elif isinstance(event, ClientAttach):
+                try:
+                    if event.incoming:
+                        self.attach_sender(port, event.link_id, event.address)
+                    else:
+                        self.attach_receiver(port, event.link_id, event.address, event.dynamic)
+                except AddressRefused as refused:
+                    result.refused.append((event.address, refused.description))
+                    port.conn.refuse_link(event.link_id, refused.condition, refused.description)
+            elif isinstance(event, LinkClosed):
+                self.link_closed(port, event.link_id)
+            elif isinstance(event, TransportFailed):
+                result.failure = event.reason
+                result.ended = True
+            elif isinstance(event, ConnectionClosed):
+                result.ended = True
+            elif isinstance(event, ConnectionOpened):
+                result.opened = True
+        return result
+
+    # -- links --------------------------------------------------------------------------
+    def attach_sender(self, port: ClientPort, link_id: int, address: str | None) -> None:
+        """A client attached a link to send on (to ``address``, or anonymous)."""
+        if address is not None:
+            check_address(address, sender=True)
+        conn = port.conn
+        conn.accept_link(link_id)
+        mode = self.distribution.mode(address) if address is not None else DistributionMode.BALANCED
+        sender = _Sender(port, link_id, address, mode)
+        self._senders[(port.port_id, link_id)] = sender
+        self._replenish(sender)
+
+    def attach_receiver(
+        self, port: ClientPort, link_id: int, address: str | None, dynamic: bool
+    ) -> str:
+        """A client attached a link to receive on; returns its address (assigned if dynamic)."""
+        if dynamic:
+            address = dynamic_address(self.router_id, next(self._dynamic))
+            port.conn.accept_link(link_id, address)
+        else:
+            if address is None:
+                raise AddressRefused("a receiver needs a source address", "amqp:invalid-field")
+            check_address(address, sender=False)
+            port.conn.accept_link(link_id)
+        receiver = _Receiver(port, link_id, address, f"{port.port_id}/{link_id}")
+        self._receiver_links[(port.port_id, link_id)] = receiver
+        receivers = self._receivers.setdefault(address, [])
+        receivers.append(receiver)
+        if not is_dynamic(address):
+            key = self._key(address)
+            self.forwarder.table.bind_local(key, receiver.receiver_id)
+            if len(receivers) == 1:
+                self.advertise(key, True)
+            self._address_changed(address)
+        return address
+
+    def credit(self, port: ClientPort, link_id: int, credit: int) -> None:
+        receiver = self._receiver_links.get((port.port_id, link_id))
+        if receiver is not None:
+            receiver.credit = credit
+
+    def link_closed(self, port: ClientPort, link_id: int) -> None:
+        """A client's link ended (detached, or its connection is gone)."""
+        key = (port.port_id, link_id)
+        sender = self._senders.pop(key, None)
+        if sender is not None:
+            if sender.address is not None:
+                self._waiting.get(sender.address, set()).discard(sender)
+            return
+        receiver = self._receiver_links.pop(key, None)
+        if receiver is None:
+            return
+        receivers = self._receivers.get(receiver.address, [])
+        if receiver in receivers:
+            receivers.remove(receiver)
+        if not receivers:
+            self._receivers.pop(receiver.address, None)
+        if not is_dynamic(receiver.address):
+            address_key = self._key(receiver.address)
+            self.forwarder.table.unbind_local(address_key, receiver.receiver_id)
+            if not receivers:
+                self.advertise(address_key, False)
+        # what it was being sent, or waited for it, goes back to the senders, released
+        for out in [receiver.current, *receiver.waiting]:
+            if out is not None:
+                out.dead = True
+                out.chunks = []
+                if not out.settled:
+                    self._stats(receiver.address).released += 1
+                    body = {"k": OUTCOME_KIND, "s": out.stream_id, **OUTCOME_RELEASED.to_body()}
+                    self.forwarder.router_message(out.source, body)
+        receiver.current = None
+        receiver.waiting.clear()
+        # its unsettled deliveries go back to their senders, released
+        for egress_key, egress in list(self._egress.items()):
+            if egress.receiver is receiver:
+                del self._egress[egress_key]
+                self._settle_egress(egress, OUTCOME_RELEASED)
+
+    def connection_closed(self, port: ClientPort) -> None:
+        """The connection is gone: forget its links and deliveries."""
+        for port_id, link_id in [*self._senders, *self._receiver_links]:
+            if port_id == port.port_id:
+                self.link_closed(port, link_id)
+        for key, ingress in list(self._incoming.items()):
+            if key[0] == port.port_id:
+                del self._incoming[key]
+                self._abort_streams(ingress)
+        for stream_id, ingress in list(self._pending.items()):
+            if ingress.sender.port is port:
+                del self._pending[stream_id]
+                self._unreserve(ingress)
+        for stream_id, (ingress, _) in list(self._copies.items()):
+            if ingress.sender.port is port:
+                del self._copies[stream_id]
+
+    # -- credit -------------------------------------------------------------------------
+    def _replenish(self, sender: _Sender) -> None:
+        """Top the sender's credit up to its window if its address has a destination."""
+        if (sender.port.port_id, sender.link_id) not in self._senders:
+            return
+        address = sender.address
+        if (
+            address is not None
+            and sender.mode is not DistributionMode.MULTICAST
+            and not self.has_destination(address)
+        ):
+            self._waiting.setdefault(address, set()).add(sender)
+            return
+        if sender.bytes_in_flight >= SENDER_BYTES:
+            return  # its next settlement asks again
+        more = min(SENDER_WINDOW - sender.in_flight, CREDIT_BATCH) - sender.credit
+        if more > 0:
+            sender.credit += more
+            sender.port.conn.grant(sender.link_id, more)
+            sender.port.flush()
+
+    def _address_changed(self, address: str) -> None:
+        waiting = self._waiting.get(address)
+        if waiting and self.has_destination(address):
+            del self._waiting[address]
+            for sender in list(waiting):
+                self._replenish(sender)
+
+    def routes_changed(self) -> None:
+        """Routes or remote addresses changed: wake senders, release lost deliveries."""
+        for address in list(self._waiting):
+            self._address_changed(address)
+        routes = self.forwarder.routes
+        for stream_id, (_, target) in list(self._copies.items()):
+            if target != self.router_id and target not in routes:
+                self._copy_through(stream_id)
+        for stream_id, ingress in list(self._pending.items()):
+            destination = ingress.destination
+            if (
+                ingress.ended
+                and destination is not None
+                and destination.router_id != self.router_id
+                and destination.router_id not in routes
+            ):
+                self._finish(stream_id, OUTCOME_RELEASED)
+
+    # -- deliveries from local senders ---------------------------------------------------
+    def delivery_data(
+        self,
+        port: ClientPort,
+        link_id: int,
+        delivery_id: int,
+        data: bytes,
+        *,
+        first: bool,
+        last: bool,
+        aborted: bool,
+        settled: bool,
+    ) -> None:
+        key = (port.port_id, delivery_id)
+        if first:
+            sender = self._senders.get((port.port_id, link_id))
+            if sender is None:
+                return
+            sender.credit = max(0, sender.credit - 1)
+            sender.in_flight += 1
+            ingress = _Ingress(sender, delivery_id, settled, sender.address)
+            self._incoming[key] = ingress
+        else:
+            found = self._incoming.get(key)
+            if found is None:
+                return
+            ingress = found
+        ingress.size += len(data)
+        ingress.sender.bytes_in_flight += len(data)
+        if aborted:
+            del self._incoming[key]
+            self._abort_streams(ingress)
+            self._done(ingress, None)
+            return
+        if ingress.done and not ingress.streams:
+            if last:
+                del self._incoming[key]
+                self._done(ingress, ingress.fate)
+            return
+        if not ingress.streams and not ingress.done:
+            if ingress.address is None:
+                head = ingress.head = (ingress.head or bytearray()) + data
+                try:
+                    to = message_to(bytes(head[:MAX_LEADING_BYTES]), complete=last)
+                except Incomplete:
+                    return
+                data = bytes(head)
+                ingress.head = None
+                if to is None or not self._allowed_to(to):
+                    self._drop(ingress, key, last, "no usable 'to' address")
+                    return
+                ingress.address = to
+            if not self._route(ingress):
+                self._drop(ingress, key, last, "no destination")
+                return
+        for stream in ingress.streams:
+            stream.write(data)
+        if last:
+            del self._incoming[key]
+            ingress.ended = True
+            for stream in ingress.streams:
+                stream.end(None)
+            if (
+                ingress.settled
+                or ingress.sender.mode is DistributionMode.MULTICAST
+                or (
+                    ingress.address is not None
+                    and self.distribution.mode(ingress.address) is DistributionMode.MULTICAST
+                )
+            ):
+                self._done(ingress, OUTCOME_ACCEPTED)
+            else:
+                self._replenish(ingress.sender)  # it is whole: the sender may send more
+                ingress.sender.port.flush()
+
+    def _allowed_to(self, address: str) -> bool:
+        try:
+            check_address(address, sender=True)
+        except AddressRefused:
+            return False
+        return True
+
+    def _drop(self, ingress: _Ingress, key: tuple[int, int], last: bool, why: str) -> None:
+        """Nowhere to go: anycast deliveries are released, multicast ones dropped."""
+        ingress.done = True
+        multicast = ingress.address is not None and (
+            self.distribution.mode(ingress.address) is DistributionMode.MULTICAST
+        )
+        if multicast:
+            self._stats(ingress.address or "").dropped += 1
+        ingress.fate = OUTCOME_ACCEPTED if multicast else OUTCOME_RELEASED
+        if last:
+            self._incoming.pop(key, None)
+            self._done(ingress, ingress.fate)
+
+    def _route(self, ingress: _Ingress) -> bool:
+        """Open the stream(s) of a delivery; False when it has nowhere to go."""
+        address = ingress.address
+        assert address is not None
+        forwarder = self.forwarder
+        stats = self._stats(address)
+        stats.delivered_in += 1
+        mode = self.distribution.mode(address)
+        router = dynamic_router(address)
+        if router is not None:
+            routers = [router]
+        elif mode is DistributionMode.MULTICAST:
+            destinations = forwarder.table.destinations(self._key(address))
+            routers = sorted({d.router_id for d in destinations})
+        else:
+            choice = forwarder.table.select(self._key(address), mode, self._outstanding)
+            if choice is None:
+                return False
+            ingress.destination = choice
+            routers = [choice.router_id]
+        if not routers:
+            return False
+        multicast = mode is DistributionMode.MULTICAST and router is None
+        for target in routers:
+            stream_id = forwarder.new_stream_id()
+            header = StreamHeader(
+                stream_id=stream_id,
+                direction=MESSAGE,
+                source=self.router_id,
+                destination=target,
+                routing_key=address,
+                reply_to="multicast" if multicast else None,
+            )
+            owner = _StreamOwner(self, stream_id)
+            if not multicast:
+                ingress.stream_id = stream_id
+                if ingress.destination is None:
+                    ingress.destination = Destination(router_id=target)
+                self._outstanding[ingress.destination] += 1
+                if not ingress.settled:
+                    self._pending[stream_id] = ingress
+            try:
+                ingress.streams.append(forwarder.open_stream(header, owner))
+                if multicast:
+                    self._copies[stream_id] = (ingress, target)
+                    ingress.mc_left += 1
+            except StreamRefused:
+                if not multicast:
+                    self._pending.pop(stream_id, None)
+                    self._unreserve(ingress)
+                    return False
+        return bool(ingress.streams)
+
+    def _abort_streams(self, ingress: _Ingress) -> None:
+        if ingress.mc_left:
+            for stream_id in [k for k, (i, _) in self._copies.items() if i is ingress]:
+                del self._copies[stream_id]
+            ingress.mc_left = 0
+        streams, ingress.streams = ingress.streams, []
+        for stream in streams:
+            stream.abort()
+        if ingress.stream_id:
+            self._pending.pop(ingress.stream_id, None)
+            self._unreserve(ingress)
+
+    def _unreserve(self, ingress: _Ingress) -> None:
+        destination = ingress.destination
+        if destination is not None:
+            ingress.destination = None
+            outstanding = self._outstanding
+            outstanding[destination] -= 1
+            if outstanding[destination] <= 0:
+                del outstanding[destination]
+
+    def stream_lost(self, stream_id: str) -> None:
+        """A stream ended before its delivery was whole at the far end: release it."""
+        if stream_id in self._copies:
+            self._copy_through(stream_id)  # a multicast copy lost: at most once
+            return
+        ingress = self._pending.get(stream_id)
+        if ingress is not None:
+            key = (ingress.sender.port.port_id, ingress.delivery_id)
+            if self._incoming.get(key) is ingress:
+                del self._incoming[key]  # the rest of its bytes have nowhere to go
+                ingress.streams = []
+            self._finish(stream_id, OUTCOME_RELEASED)
+
+    def outcome_arrived(self, body: dict[str, Any]) -> None:
+        """A delivery's outcome came back from its egress router."""
+        stream_id = body.get("s")
+        outcome = Outcome.from_body(body)
+        if isinstance(stream_id, str) and outcome is not None:
+            if stream_id in self._copies:
+                self._copy_through(stream_id)
+            else:
+                self._finish(stream_id, outcome)
+
+    def _finish(self, stream_id: str, outcome: Outcome) -> None:
+        ingress = self._pending.pop(stream_id, None)
+        if ingress is None:
+            return
+        self._unreserve(ingress)
+        self._done(ingress, outcome)
+
+    def _done(self, ingress: _Ingress, outcome: Outcome | None) -> None:
+        """The delivery is over at this end: settle it (unless pre-settled), give credit."""
+        if ingress.finished:
+            return
+        ingress.finished = True
+        sender = ingress.sender
+        port = sender.port
+        if outcome is not None and not ingress.settled:
+            port.conn.settle(ingress.delivery_id, outcome)
+        if outcome is not None and ingress.address is not None:
+            stats = self._stats(ingress.address)
+            if outcome.state == OUTCOME_RELEASED.state:
+                stats.released += 1
+            elif outcome.state == OUTCOME_ACCEPTED.state:
+                stats.accepted += 1
+        if ingress.mc_left == 0:  # multicast: the window frees once every copy is through
+            self._free(ingress)
+        port.flush()
+
+    def _free(self, ingress: _Ingress) -> None:
+        """The delivery no longer counts against its sender's window."""
+        sender = ingress.sender
+        sender.in_flight -= 1
+        sender.bytes_in_flight -= ingress.size
+        self._replenish(sender)
+
+    def _copy_through(self, stream_id: str) -> None:
+        """One multicast copy reached its router (or was lost on the way)."""
+        found = self._copies.pop(stream_id, None)
+        if found is None:
+            return
+        ingress, _ = found
+        ingress.mc_left -= 1
+        if ingress.mc_left == 0 and ingress.finished:
+            self._free(ingress)
+            ingress.sender.port.flush()
+
+    # -- deliveries to local receivers ---------------------------------------------------
+    def arrive(
+        self, header: StreamHeader, refuse: Callable[[str, str], None]
+    ) -> _EgressSink | _MulticastSink:
+        """A client message for this router arrived as a stream: pick its receiver(s)."""
+        address = header.routing_key
+        receivers = self._receivers.get(address)
+        if header.reply_to == "multicast":
+            return _MulticastSink(self, address, list(receivers or ()), header)
+        if not receivers:
+            raise StreamRefused(NO_RECEIVER, f"no receiver for {address!r} here")
+        turn = next(self._turn)
+        receiver = min(
+            receivers,
+            key=lambda r: (r.outstanding - r.credit, (hash(r.receiver_id) + turn) % 7),
+        )
+        return _EgressSink(self, receiver, header)
+
+    def _settle_egress(self, egress: _Egress, outcome: Outcome) -> None:
+        receiver = egress.receiver
+        receiver.outstanding = max(0, receiver.outstanding - 1)
+        if outcome.state == OUTCOME_RELEASED.state:
+            self._stats(receiver.address).released += 1
+        if egress.settled:
+            return
+        body = {"k": OUTCOME_KIND, "s": egress.stream_id, **outcome.to_body()}
+        self.forwarder.router_message(egress.source, body)
+
+    def delivery_settled(self, port: ClientPort, delivery_id: int, outcome: Outcome) -> None:
+        """A local receiver settled a delivery: its outcome goes back to the ingress."""
+        egress = self._egress.pop((port.port_id, delivery_id), None)
+        if egress is not None:
+            self._settle_egress(egress, outcome)
+
+
+class _StreamOwner:
+    """Told when the link carrying a delivery's stream ends before the stream did."""
+
+    __slots__ = ("router", "stream_id")
+
+    def __init__(self, router: MessageRouter, stream_id: str) -> None:
+        self.router = router
+        self.stream_id = stream_id
+
+    def link_closed(self, condition: str | None, description: str | None) -> None:
+        self.router.stream_lost(self.stream_id)
+
+
+class _Outgoing:
+    """One delivery to a local receiver: written through while it is the link's current
+    delivery, else its bytes wait (a link carries its deliveries one after another)."""
+
+    __slots__ = (
+        "aborted",
+        "chunks",
+        "dead",
+        "delivery_id",
+        "ended",
+        "receiver",
+        "router",
+        "settled",
+        "source",
+        "stream_id",
+    )
+
+    def __init__(
+        self, router: MessageRouter, receiver: _Receiver, header: StreamHeader, settled: bool
+    ) -> None:
+        self.router = router
+        self.receiver = receiver
+        self.stream_id = header.stream_id
+        self.source = header.source
+        self.settled = settled
+        self.chunks: list[bytes] = []
+        self.ended = False
+        self.aborted = False
+        self.delivery_id = 0
+        self.dead = False  # its receiver is gone
+        receiver.outstanding += 1
+        if receiver.current is None:
+            self._activate()
+        else:
+            receiver.waiting.append(self)
+
+    def _activate(self) -> None:
+        receiver = self.receiver
+        receiver.current = self
+        conn = receiver.port.conn
+        self.delivery_id = conn.start_delivery(receiver.link_id)
+        chunks, self.chunks = self.chunks, []
+        for chunk in chunks:
+            conn.write_delivery(self.delivery_id, chunk)
+        if self.ended:
+            self._complete()
+        receiver.port.flush()
+
+    def data(self, chunk: bytes) -> None:
+        if self.dead:
+            return
+        if self.receiver.current is self:
+            self.receiver.port.conn.write_delivery(self.delivery_id, chunk)
+            self.receiver.port.flush()
+        else:
+            self.chunks.append(chunk)
+
+    def end(self, aborted: bool) -> None:
+        if self.dead:
+            return
+        receiver = self.receiver
+        self.ended = True
+        self.aborted = aborted
+        if receiver.current is self:
+            self._complete()
+            receiver.port.flush()
+        elif aborted:
+            receiver.waiting.remove(self)
+            receiver.outstanding = max(0, receiver.outstanding - 1)
+            self.chunks = []
+
+    def _complete(self) -> None:
+        receiver = self.receiver
+        conn = receiver.port.conn
+        router = self.router
+        if self.aborted or not self.delivery_id:
+            if self.delivery_id:
+                conn.abort_delivery(self.delivery_id)
+            receiver.outstanding = max(0, receiver.outstanding - 1)
+        else:
+            conn.finish_delivery(self.delivery_id, settled=self.settled)
+            router._stats(receiver.address).delivered_out += 1
+            if self.settled:
+                receiver.outstanding = max(0, receiver.outstanding - 1)
+            else:
+                router._egress[(receiver.port.port_id, self.delivery_id)] = _Egress(
+                    receiver, self.delivery_id, self.stream_id, self.source, False
+                )
+        receiver.current = None
+        if receiver.waiting:
+            receiver.waiting.popleft()._activate()
+
+
+class _EgressSink:
+    """A client message's stream arriving here: its bytes go to one local receiver."""
+
+    __slots__ = ("out",)
+
+    def __init__(self, router: MessageRouter, receiver: _Receiver, header: StreamHeader) -> None:
+        self.out = _Outgoing(router, receiver, header, settled=False)
+
+    def data(self, chunk: bytes) -> None:
+        self.out.data(chunk)
+
+    def end(self, aborted: bool, length: int | None = None) -> None:
+        self.out.end(aborted)
+
+
+class _MulticastSink:
+    """A multicast message arriving here: a pre-settled copy to every local receiver."""
+
+    __slots__ = ("header", "outs", "router")
+
+    def __init__(
+        self, router: MessageRouter, address: str, receivers: list[_Receiver], header: StreamHeader
+    ) -> None:
+        self.router = router
+        self.header = header
+        # a receiver whose link already has MULTICAST_QUEUE deliveries waiting misses this
+        # one (at most once): a slow multicast receiver never grows the router's memory
+        takers = [
+            r for r in receivers if len(r.waiting) + r.port.conn.queued(r.link_id) < MULTICAST_QUEUE
+        ]
+        self.outs = [_Outgoing(router, r, header, settled=True) for r in takers]
+        dropped = len(receivers) - len(takers) if receivers else 1
+        if dropped:
+            router._stats(address).dropped += dropped
+
+    def data(self, chunk: bytes) -> None:
+        for out in self.outs:
+            out.data(chunk)
+
+    def end(self, aborted: bool, length: int | None = None) -> None:
+        for out in self.outs:
+            out.end(aborted)
+        # the copy is through: the ingress may let its sender send more
+        header = self.header
+        body = {"k": OUTCOME_KIND, "s": header.stream_id, **OUTCOME_ACCEPTED.to_body()}
+        self.router.forwarder.router_message(header.source, body)
