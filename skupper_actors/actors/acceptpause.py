@@ -10,7 +10,11 @@ attempts when an accept succeeds again) rather than once per attempt.
 from __future__ import annotations
 
 import errno
+import socket
+from collections.abc import Callable
 from typing import Any
+
+import gevent
 
 #: accept() errors that say "not now" (resources), not "this socket is broken".
 RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
@@ -61,3 +65,18 @@ class AcceptPause:
         if self.failures:
             self._log.info("accept_resumed", listener=self.listener, failed_attempts=self.failures)
             self.failures = 0
+
+
+def accept_forever(sock: Any, pause: AcceptPause, accepted: Callable[[Any, Any], None]) -> None:
+    """Every listener's loop: accept, pause out a shortage (``pause``), turn Nagle off,
+    and hand each client with its address to ``accepted``."""
+    while True:
+        try:
+            client, address = sock.accept()
+        except OSError as error:
+            # EMFILE and friends: say so once, wait (longer each time), keep serving
+            gevent.sleep(pause.failed(error))
+            continue
+        pause.succeeded()
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        accepted(client, address)

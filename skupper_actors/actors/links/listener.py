@@ -18,7 +18,7 @@ import gevent.socket
 
 from skupper_actors.kernel import Actor, ChildSpec, KernelError, Restart
 
-from ..acceptpause import AcceptPause
+from ..acceptpause import AcceptPause, accept_forever
 from ..context import RouterContext
 from .link import LinkActor
 
@@ -94,31 +94,24 @@ class InterRouterListener(Actor):
 
     def _accept_loop(self) -> None:
         assert self.sock is not None
-        pause = AcceptPause(self.log, "inter-router")
-        while True:
-            try:
-                conn, address = self.sock.accept()
-            except OSError as error:
-                # EMFILE and friends: say so once, wait (longer each time), keep serving
-                gevent.sleep(pause.failed(error))
-                continue
-            pause.succeeded()
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            links = self.ctx.lookup("links")
-            if links is None:
-                conn.close()
-                continue
-            peer = (str(address[0]), int(address[1]))
-            spec = ChildSpec(
-                id=f"incoming-{next(_accepted)}-{peer[0]}:{peer[1]}",
-                start=lambda c=conn, p=peer: LinkActor(
-                    self.ctx, accepted=c, peer_address=p, server_tls=self.server_tls
-                ),
-                restart=Restart.TEMPORARY,
-                shutdown=2.0,
-            )
-            try:
-                links.start_child(spec)  # type: ignore[attr-defined]
-            except KernelError as error:
-                self.log.warning("incoming_link_not_started", peer_address=peer, error=str(error))
-                conn.close()
+        accept_forever(self.sock, AcceptPause(self.log, "inter-router"), self._take)
+
+    def _take(self, conn: Any, address: Any) -> None:
+        links = self.ctx.lookup("links")
+        if links is None:
+            conn.close()
+            return
+        peer = (str(address[0]), int(address[1]))
+        spec = ChildSpec(
+            id=f"incoming-{next(_accepted)}-{peer[0]}:{peer[1]}",
+            start=lambda c=conn, p=peer: LinkActor(
+                self.ctx, accepted=c, peer_address=p, server_tls=self.server_tls
+            ),
+            restart=Restart.TEMPORARY,
+            shutdown=2.0,
+        )
+        try:
+            links.start_child(spec)  # type: ignore[attr-defined]
+        except KernelError as error:
+            self.log.warning("incoming_link_not_started", peer_address=peer, error=str(error))
+            conn.close()

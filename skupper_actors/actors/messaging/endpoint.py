@@ -26,7 +26,7 @@ from skupper_actors.protocol import amqp
 from skupper_actors.protocol.amqp.client import ClientConnection, ClientEvent
 from skupper_actors.protocol.messaging import MessageRouter
 
-from ..acceptpause import AcceptPause
+from ..acceptpause import AcceptPause, accept_forever
 from ..context import RouterContext
 from ..links.wire import HandshakeFailed, PlainWire, Wire, tls_handshake
 from ..messages import BindAddress, UnbindAddress
@@ -109,19 +109,13 @@ class AmqpEndpointActor(Supervisor):
         return super().on_receive(message)
 
     def _accept_loop(self) -> None:
-        pause = AcceptPause(self.log, f"amqp-{self.endpoint_name}")
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError as error:
-                gevent.sleep(pause.failed(error))
-                continue
-            pause.succeeded()
-            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                self.ref.wait_tell(_Accepted(client=client))
-            except KernelError:
-                client.close()
+        accept_forever(self.sock, AcceptPause(self.log, f"amqp-{self.endpoint_name}"), self._take)
+
+    def _take(self, client: Any, _address: Any) -> None:
+        try:
+            self.ref.wait_tell(_Accepted(client=client))
+        except KernelError:
+            client.close()
 
 
 class ClientActor(Actor):

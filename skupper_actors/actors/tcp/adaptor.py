@@ -25,7 +25,7 @@ from skupper_actors.protocol.tcp import (
     StreamHeader,
 )
 
-from ..acceptpause import AcceptPause
+from ..acceptpause import AcceptPause, accept_forever
 from ..context import RouterContext
 from ..messages import BindAddress, GetAdaptorInfo, UnbindAddress
 from ..vanflow import AdaptorStarted, AdaptorStopped, AnnounceToVanflow, tell_vanflow
@@ -137,23 +137,16 @@ class TcpListenerActor(Supervisor):
         super().on_stop(reason)
 
     def _accept_loop(self) -> None:
-        pause = AcceptPause(self.log, f"tcp-{self.listener_name}")
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError as error:
-                # EMFILE and friends: say so once, wait (longer each time), keep serving
-                gevent.sleep(pause.failed(error))
-                continue
-            pause.succeeded()
-            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            reset_on_close(client)
-            try:
-                # the actor starts the connection; this loop waits only while its
-                # mailbox is full (back-pressure on a burst of clients)
-                self.ref.wait_tell(_Accepted(client=client))
-            except KernelError as error:
-                self._not_started(client, error)
+        accept_forever(self.sock, AcceptPause(self.log, f"tcp-{self.listener_name}"), self._take)
+
+    def _take(self, client: Any, _address: Any) -> None:
+        reset_on_close(client)
+        try:
+            # the actor starts the connection; this loop waits only while its
+            # mailbox is full (back-pressure on a burst of clients)
+            self.ref.wait_tell(_Accepted(client=client))
+        except KernelError as error:
+            self._not_started(client, error)
 
     def _start_connection(self, client: Any) -> None:
         spec = _connection_spec(
