@@ -21,13 +21,13 @@ window.
 Calls never yield: greenlets of client connections and links call in turn.
 """
 
+
 from __future__ import annotations
 
 import itertools
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from ..addresses import MESSAGE, OUTCOME_KIND
 from ..addressing import Destination, DistributionMode
@@ -42,13 +42,12 @@ from ..amqp.client import (
     OUTCOME_ACCEPTED,
     OUTCOME_RELEASED,
     ClientAttach,
-    ClientConnection,
     ClientEvent,
     DeliveryChunk,
     DeliveryOutcome,
     Outcome,
 )
-from ..forwarding import Forwarder, OutStream, StreamRefused
+from ..forwarding import Forwarder, StreamRefused
 from ..tcp.mapping import StreamHeader
 from .addresses import (
     AddressRefused,
@@ -59,105 +58,23 @@ from .addresses import (
     dynamic_router,
     is_dynamic,
 )
+from .deliveries import _EgressSink, _MulticastSink, _StreamOwner
+from .records import (
+    CREDIT_BATCH,
+    NO_RECEIVER,
+    SENDER_BYTES,
+    SENDER_WINDOW,
+    AddressStats,
+    ClientPort,
+    Handled,
+    _Egress,
+    _Ingress,
+    _Receiver,
+    _Sender,
+)
 from .sections import MAX_LEADING_BYTES, Incomplete, message_to
 
-#: deliveries of one sender link in the mesh at once, at most
-SENDER_WINDOW = 250
-#: credit a sender link holds unused at most (topped up as its deliveries arrive)
-CREDIT_BATCH = 50
-#: bytes of one sender link's deliveries in the mesh past which it gets no more credit
-#: (until some settle): with CREDIT_BATCH, what one sender can have queued anywhere
-SENDER_BYTES = 8 << 20
-NO_RECEIVER = "skupper:no-receiver"
-#: multicast deliveries waiting for one receiver link, at most (more are dropped, counted)
-MULTICAST_QUEUE = 100
-
-
-class ClientPort(Protocol):
-    """A client connection as the router sees it (its actor shell)."""
-
-    port_id: int
-    conn: ClientConnection
-
-    def flush(self) -> None:
-        """Send what the connection holds now, without blocking the caller."""
-
-
-@dataclass(slots=True)
-class AddressStats:
-    """Deliveries per address, at this router."""
-
-    delivered_in: int = 0  # from local senders
-    delivered_out: int = 0  # to local receivers
-    released: int = 0
-    dropped: int = 0
-    accepted: int = 0
-
-
-@dataclass(slots=True, eq=False)
-class _Sender:
-    port: ClientPort
-    link_id: int
-    address: str | None
-    mode: DistributionMode
-    credit: int = 0  # granted to the client, not used yet
-    in_flight: int = 0  # deliveries taken in, not settled end to end yet
-    bytes_in_flight: int = 0
-
-
-@dataclass(slots=True, eq=False)
-class _Receiver:
-    port: ClientPort
-    link_id: int
-    address: str
-    receiver_id: str
-    credit: int = 0
-    outstanding: int = 0
-    #: deliveries on a link go one after another: the one being written, those waiting
-    current: _Outgoing | None = None
-    waiting: deque[_Outgoing] = field(default_factory=deque)
-
-
-@dataclass(slots=True, eq=False)
-class _Ingress:
-    """A client delivery this router takes in: forwarded, then waiting for its outcome."""
-
-    sender: _Sender
-    delivery_id: int
-    settled: bool
-    address: str | None = None
-    head: bytearray | None = None  # buffered until the `to` of an anonymous sender is read
-    streams: list[OutStream] = field(default_factory=list)
-    stream_id: str = ""
-    destination: Destination | None = None
-    ended: bool = False
-    done: bool = False  # routed nowhere (``fate`` says how it ends) or finished
-    fate: Outcome | None = None
-    finished: bool = False
-    size: int = 0  # bytes taken in
-    mc_left: int = 0  # multicast copies not through to their routers yet
-
-
-@dataclass(slots=True, eq=False)
-class _Egress:
-    """A delivery this router sends a local receiver, for a stream that arrived."""
-
-    receiver: _Receiver
-    delivery_id: int
-    stream_id: str
-    source: str
-    settled: bool
-
-
-@dataclass(slots=True)
-class Handled:
-    """What the shell must know after ``MessageRouter.handle`` (it logs and ends)."""
-
-    opened: bool = False  # the client's AMQP open arrived
-    ended: bool = False  # the connection is over
-    failure: str | None = None  # why the transport failed (bad input)
-    refused: list[tuple[str | None, str]] = field(default_factory=list)  # (address, why)
-
+__all__ = ["SENDER_WINDOW", "AddressStats", "ClientPort", "Handled", "MessageRouter"]
 
 class MessageRouter:
     """Addresses with local senders and receivers, and every delivery in flight here."""
@@ -676,157 +593,3 @@ class MessageRouter:
         egress = self._egress.pop((port.port_id, delivery_id), None)
         if egress is not None:
             self._settle_egress(egress, outcome)
-
-
-class _StreamOwner:
-    """Told when the link carrying a delivery's stream ends before the stream did."""
-
-    __slots__ = ("router", "stream_id")
-
-    def __init__(self, router: MessageRouter, stream_id: str) -> None:
-        self.router = router
-        self.stream_id = stream_id
-
-    def link_closed(self, condition: str | None, description: str | None) -> None:
-        self.router.stream_lost(self.stream_id)
-
-
-class _Outgoing:
-    """One delivery to a local receiver: written through while it is the link's current
-    delivery, else its bytes wait (a link carries its deliveries one after another)."""
-
-    __slots__ = (
-        "aborted",
-        "chunks",
-        "dead",
-        "delivery_id",
-        "ended",
-        "receiver",
-        "router",
-        "settled",
-        "source",
-        "stream_id",
-    )
-
-    def __init__(
-        self, router: MessageRouter, receiver: _Receiver, header: StreamHeader, settled: bool
-    ) -> None:
-        self.router = router
-        self.receiver = receiver
-        self.stream_id = header.stream_id
-        self.source = header.source
-        self.settled = settled
-        self.chunks: list[bytes] = []
-        self.ended = False
-        self.aborted = False
-        self.delivery_id = 0
-        self.dead = False  # its receiver is gone
-        receiver.outstanding += 1
-        if receiver.current is None:
-            self._activate()
-        else:
-            receiver.waiting.append(self)
-
-    def _activate(self) -> None:
-        receiver = self.receiver
-        receiver.current = self
-        conn = receiver.port.conn
-        self.delivery_id = conn.start_delivery(receiver.link_id)
-        chunks, self.chunks = self.chunks, []
-        for chunk in chunks:
-            conn.write_delivery(self.delivery_id, chunk)
-        if self.ended:
-            self._complete()
-        receiver.port.flush()
-
-    def data(self, chunk: bytes) -> None:
-        if self.dead:
-            return
-        if self.receiver.current is self:
-            self.receiver.port.conn.write_delivery(self.delivery_id, chunk)
-            self.receiver.port.flush()
-        else:
-            self.chunks.append(chunk)
-
-    def end(self, aborted: bool) -> None:
-        if self.dead:
-            return
-        receiver = self.receiver
-        self.ended = True
-        self.aborted = aborted
-        if receiver.current is self:
-            self._complete()
-            receiver.port.flush()
-        elif aborted:
-            receiver.waiting.remove(self)
-            receiver.outstanding = max(0, receiver.outstanding - 1)
-            self.chunks = []
-
-    def _complete(self) -> None:
-        receiver = self.receiver
-        conn = receiver.port.conn
-        router = self.router
-        if self.aborted or not self.delivery_id:
-            if self.delivery_id:
-                conn.abort_delivery(self.delivery_id)
-            receiver.outstanding = max(0, receiver.outstanding - 1)
-        else:
-            conn.finish_delivery(self.delivery_id, settled=self.settled)
-            router._stats(receiver.address).delivered_out += 1
-            if self.settled:
-                receiver.outstanding = max(0, receiver.outstanding - 1)
-            else:
-                router._egress[(receiver.port.port_id, self.delivery_id)] = _Egress(
-                    receiver, self.delivery_id, self.stream_id, self.source, False
-                )
-        receiver.current = None
-        if receiver.waiting:
-            receiver.waiting.popleft()._activate()
-
-
-class _EgressSink:
-    """A client message's stream arriving here: its bytes go to one local receiver."""
-
-    __slots__ = ("out",)
-
-    def __init__(self, router: MessageRouter, receiver: _Receiver, header: StreamHeader) -> None:
-        self.out = _Outgoing(router, receiver, header, settled=False)
-
-    def data(self, chunk: bytes) -> None:
-        self.out.data(chunk)
-
-    def end(self, aborted: bool, length: int | None = None) -> None:
-        self.out.end(aborted)
-
-
-class _MulticastSink:
-    """A multicast message arriving here: a pre-settled copy to every local receiver."""
-
-    __slots__ = ("header", "outs", "router")
-
-    def __init__(
-        self, router: MessageRouter, address: str, receivers: list[_Receiver], header: StreamHeader
-    ) -> None:
-        self.router = router
-        self.header = header
-        # a receiver whose link already has MULTICAST_QUEUE deliveries waiting misses this
-        # one (at most once): a slow multicast receiver never grows the router's memory
-        takers = [
-            r for r in receivers if len(r.waiting) + r.port.conn.queued(r.link_id) < MULTICAST_QUEUE
-        ]
-        self.outs = [_Outgoing(router, r, header, settled=True) for r in takers]
-        dropped = len(receivers) - len(takers) if receivers else 1
-        if dropped:
-            router._stats(address).dropped += dropped
-
-    def data(self, chunk: bytes) -> None:
-        for out in self.outs:
-            out.data(chunk)
-
-    def end(self, aborted: bool, length: int | None = None) -> None:
-        for out in self.outs:
-            out.end(aborted)
-        # the copy is through: the ingress may let its sender send more
-        header = self.header
-        body = {"k": OUTCOME_KIND, "s": header.stream_id, **OUTCOME_ACCEPTED.to_body()}
-        self.router.forwarder.router_message(header.source, body)

@@ -1,0 +1,170 @@
+"""A client delivery's stream at either end, for the messaging router (router.py): its
+owner at the ingress, and at the egress the sink that writes it to one receiver
+(``_EgressSink``) or to each of an address's receivers (``_MulticastSink``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..addresses import OUTCOME_KIND
+from ..amqp.client import (
+    OUTCOME_ACCEPTED,
+)
+from ..tcp.mapping import StreamHeader
+from .records import MULTICAST_QUEUE, _Egress, _Receiver
+
+if TYPE_CHECKING:
+    from .router import MessageRouter
+
+class _StreamOwner:
+    """Told when the link carrying a delivery's stream ends before the stream did."""
+
+    __slots__ = ("router", "stream_id")
+
+    def __init__(self, router: MessageRouter, stream_id: str) -> None:
+        self.router = router
+        self.stream_id = stream_id
+
+    def link_closed(self, condition: str | None, description: str | None) -> None:
+        self.router.stream_lost(self.stream_id)
+
+
+class _Outgoing:
+    """One delivery to a local receiver: written through while it is the link's current
+    delivery, else its bytes wait (a link carries its deliveries one after another)."""
+
+    __slots__ = (
+        "aborted",
+        "chunks",
+        "dead",
+        "delivery_id",
+        "ended",
+        "receiver",
+        "router",
+        "settled",
+        "source",
+        "stream_id",
+    )
+
+    def __init__(
+        self, router: MessageRouter, receiver: _Receiver, header: StreamHeader, settled: bool
+    ) -> None:
+        self.router = router
+        self.receiver = receiver
+        self.stream_id = header.stream_id
+        self.source = header.source
+        self.settled = settled
+        self.chunks: list[bytes] = []
+        self.ended = False
+        self.aborted = False
+        self.delivery_id = 0
+        self.dead = False  # its receiver is gone
+        receiver.outstanding += 1
+        if receiver.current is None:
+            self._activate()
+        else:
+            receiver.waiting.append(self)
+
+    def _activate(self) -> None:
+        receiver = self.receiver
+        receiver.current = self
+        conn = receiver.port.conn
+        self.delivery_id = conn.start_delivery(receiver.link_id)
+        chunks, self.chunks = self.chunks, []
+        for chunk in chunks:
+            conn.write_delivery(self.delivery_id, chunk)
+        if self.ended:
+            self._complete()
+        receiver.port.flush()
+
+    def data(self, chunk: bytes) -> None:
+        if self.dead:
+            return
+        if self.receiver.current is self:
+            self.receiver.port.conn.write_delivery(self.delivery_id, chunk)
+            self.receiver.port.flush()
+        else:
+            self.chunks.append(chunk)
+
+    def end(self, aborted: bool) -> None:
+        if self.dead:
+            return
+        receiver = self.receiver
+        self.ended = True
+        self.aborted = aborted
+        if receiver.current is self:
+            self._complete()
+            receiver.port.flush()
+        elif aborted:
+            receiver.waiting.remove(self)
+            receiver.outstanding = max(0, receiver.outstanding - 1)
+            self.chunks = []
+
+    def _complete(self) -> None:
+        receiver = self.receiver
+        conn = receiver.port.conn
+        router = self.router
+        if self.aborted or not self.delivery_id:
+            if self.delivery_id:
+                conn.abort_delivery(self.delivery_id)
+            receiver.outstanding = max(0, receiver.outstanding - 1)
+        else:
+            conn.finish_delivery(self.delivery_id, settled=self.settled)
+            router._stats(receiver.address).delivered_out += 1
+            if self.settled:
+                receiver.outstanding = max(0, receiver.outstanding - 1)
+            else:
+                router._egress[(receiver.port.port_id, self.delivery_id)] = _Egress(
+                    receiver, self.delivery_id, self.stream_id, self.source, False
+                )
+        receiver.current = None
+        if receiver.waiting:
+            receiver.waiting.popleft()._activate()
+
+
+class _EgressSink:
+    """A client message's stream arriving here: its bytes go to one local receiver."""
+
+    __slots__ = ("out",)
+
+    def __init__(self, router: MessageRouter, receiver: _Receiver, header: StreamHeader) -> None:
+        self.out = _Outgoing(router, receiver, header, settled=False)
+
+    def data(self, chunk: bytes) -> None:
+        self.out.data(chunk)
+
+    def end(self, aborted: bool, length: int | None = None) -> None:
+        self.out.end(aborted)
+
+
+class _MulticastSink:
+    """A multicast message arriving here: a pre-settled copy to every local receiver."""
+
+    __slots__ = ("header", "outs", "router")
+
+    def __init__(
+        self, router: MessageRouter, address: str, receivers: list[_Receiver], header: StreamHeader
+    ) -> None:
+        self.router = router
+        self.header = header
+        # a receiver whose link already has MULTICAST_QUEUE deliveries waiting misses this
+        # one (at most once): a slow multicast receiver never grows the router's memory
+        takers = [
+            r for r in receivers if len(r.waiting) + r.port.conn.queued(r.link_id) < MULTICAST_QUEUE
+        ]
+        self.outs = [_Outgoing(router, r, header, settled=True) for r in takers]
+        dropped = len(receivers) - len(takers) if receivers else 1
+        if dropped:
+            router._stats(address).dropped += dropped
+
+    def data(self, chunk: bytes) -> None:
+        for out in self.outs:
+            out.data(chunk)
+
+    def end(self, aborted: bool, length: int | None = None) -> None:
+        for out in self.outs:
+            out.end(aborted)
+        # the copy is through: the ingress may let its sender send more
+        header = self.header
+        body = {"k": OUTCOME_KIND, "s": header.stream_id, **OUTCOME_ACCEPTED.to_body()}
+        self.router.forwarder.router_message(header.source, body)
