@@ -1,21 +1,31 @@
 """AMQP messaging benchmark: proton clients through one site, and through two over mTLS.
 
     python tools/bench/amqp_bench.py [--messages N] [--size BYTES] [--in-flight K]
-        [--topology 1node|2tls ...] [--json]
+        [--topology direct|1node|2tls ...] [--client cpp|python] [--json]
 
-A proton ``Container`` sender at site a sends N (default 20000) messages of BYTES
-(default 1024) to the anycast address ``bench``, unsettled, keeping K (default 100) in
-flight; a proton receiver (its own process, so the two clients do not share a GIL)
-accepts each at site a (``1node``) or at site b, linked to a over mutual TLS
-(``2tls``). Reports messages per second and the p50/p99 of send-to-settle latency,
-and the CPU seconds each node used.
+A proton sender at site a sends N (default 20000) messages of BYTES (default 1024) to
+the anycast address ``bench``, unsettled, keeping K (default 100) in flight; a proton
+receiver in its own process accepts each at site a (``1node``) or at site b, linked to a
+over mutual TLS (``2tls``); ``direct`` is the two clients connected to each other, no
+router (what the clients alone can do). Reports messages per second, the p50/p99 of
+send-to-settle latency, and CPU per message of each node and each client.
+
+Clients: ``cpp`` (the default) is proton's C++ API (``amqp_client/bench_client.cpp``,
+built on first use with g++ against Debian's ``libqpid-proton-cpp12-dev``, which the
+benchmark installs with apt-get when missing); it spends about 5 µs of CPU per message.
+``python`` is proton's Python ``Container`` with plain handlers and a pre-encoded
+message: about 120 µs per message per client, so on two cores the Python clients alone
+cap a run at about 9,000 msg/s direct and take most of the CPU through two sites.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -40,67 +50,122 @@ from benchnodes import (
 from skupper_actors.management import ManagementClient
 
 ADDRESS = "bench"
+CLIENT_SOURCE = Path(__file__).resolve().parent / "amqp_client" / "bench_client.cpp"
+CLIENT_HEADERS = Path("/usr/include/proton/messaging_handler.hpp")
+#: credit the receiver keeps open (it grants one more per message taken)
+PREFETCH = 300
 
 
-def _receive(url: str, expected: int, ready: Any, finished: Any) -> None:
-    from proton.handlers import MessagingHandler
+class _Accepting:
+    """A proton ``Handler`` that answers a peer's opens (the receiving side of ``direct``)."""
+
+    def on_connection_remote_open(self, event: Any) -> None:
+        connection = event.connection
+        if connection.state & connection.LOCAL_UNINIT:
+            connection.open()
+
+    def on_session_remote_open(self, event: Any) -> None:
+        session = event.session
+        if session.state & session.LOCAL_UNINIT:
+            session.open()
+
+    def on_link_remote_open(self, event: Any) -> None:
+        link = event.link
+        if link.state & link.LOCAL_UNINIT:
+            link.source.copy(link.remote_source)
+            link.target.copy(link.remote_target)
+            link.open()
+            if link.is_receiver:
+                link.flow(PREFETCH)
+
+
+def _receive(url: str, expected: int, ready: Any, finished: Any, listen: bool = False) -> None:
+    """Accept ``expected`` messages on ``ADDRESS`` (connect to ``url``, or listen on it)."""
+    from proton import Delivery, Handler
     from proton.reactor import Container
 
-    class Receiver(MessagingHandler):  # type: ignore[misc]
+    class Receiver(_Accepting, Handler):  # type: ignore[misc]
         def __init__(self) -> None:
-            super().__init__(prefetch=300)
             self.count = 0
+            self.acceptor: Any = None
 
-        def on_start(self, event: Any) -> None:
-            event.container.create_receiver(event.container.connect(url), ADDRESS)
+        def on_reactor_init(self, event: Any) -> None:
+            container = event.container
+            if listen:
+                self.acceptor = container.listen(url)
+                ready.set()
+            else:
+                link = container.create_receiver(container.connect(url), ADDRESS)
+                link.flow(PREFETCH)
 
-        def on_link_opened(self, event: Any) -> None:
+        def on_link_remote_open(self, event: Any) -> None:
+            super().on_link_remote_open(event)
             ready.set()
 
-        def on_message(self, event: Any) -> None:
+        def on_delivery(self, event: Any) -> None:
+            delivery = event.delivery
+            if delivery.partial:
+                return
+            link = delivery.link
+            link.recv(delivery.pending)
+            delivery.update(Delivery.ACCEPTED)
+            delivery.settle()
+            link.flow(1)
             self.count += 1
             if self.count >= expected:
                 finished.set()
                 event.connection.close()
+                if self.acceptor is not None:
+                    self.acceptor.close()
 
     Container(Receiver()).run()
 
 
 def _send(url: str, count: int, size: int, in_flight: int) -> dict[str, float]:
-    from proton import Message
-    from proton.handlers import MessagingHandler
+    """Send ``count`` messages, ``in_flight`` unsettled at most; time each to its settle."""
+    from proton import Handler, Message
     from proton.reactor import Container
 
-    body = b"x" * size
+    encoded = Message(address=ADDRESS, body=b"x" * size).encode()
     latencies: list[float] = []
+    clock = time.monotonic
 
-    class Sender(MessagingHandler):  # type: ignore[misc]
+    class Sender(Handler):  # type: ignore[misc]
         def __init__(self) -> None:
-            super().__init__()
             self.sent = 0
             self.settled = 0
             self.started = 0.0
+            self.finished = 0.0
             self.at: dict[Any, float] = {}
 
-        def on_start(self, event: Any) -> None:
+        def on_reactor_init(self, event: Any) -> None:
             event.container.create_sender(event.container.connect(url), ADDRESS)
 
-        def on_sendable(self, event: Any) -> None:
-            if not self.started:
-                self.started = time.monotonic()
-            sender = event.sender
-            while sender.credit and self.sent < count and self.sent - self.settled < in_flight:
-                self.at[sender.send(Message(body=body))] = time.monotonic()
-                self.sent += 1
+        def on_link_flow(self, event: Any) -> None:
+            self._pump(event.link)
 
-        def on_settled(self, event: Any) -> None:
-            latencies.append(time.monotonic() - self.at.pop(event.delivery))
+        def _pump(self, sender: Any) -> None:
+            if not self.started:
+                self.started = clock()
+            while sender.credit and self.sent < count and self.sent - self.settled < in_flight:
+                self.sent += 1
+                delivery = sender.delivery(str(self.sent))
+                sender.stream(encoded)
+                sender.advance()
+                self.at[delivery] = clock()
+
+        def on_delivery(self, event: Any) -> None:
+            delivery = event.delivery
+            if not (delivery.updated and delivery.remote_state):
+                return
+            latencies.append(clock() - self.at.pop(delivery))
+            delivery.settle()
             self.settled += 1
             if self.settled >= count:
-                self.finished = time.monotonic()
+                self.finished = clock()
                 event.connection.close()
             else:
-                self.on_sendable(event)
+                self._pump(delivery.link)
 
     sender = Sender()
     Container(sender).run()
@@ -113,6 +178,66 @@ def _send(url: str, count: int, size: int, in_flight: int) -> dict[str, float]:
         "p50_ms": round(statistics.median(ordered) * 1000, 2),
         "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 2),
     }
+
+
+def build_client() -> Path:
+    """The C++ client, built once per source version (installs its headers if missing)."""
+    source = CLIENT_SOURCE.read_bytes()
+    digest = hashlib.sha256(source).hexdigest()[:12]
+    binary = Path("/tmp") / f"skupper-actors-bench-client-{digest}"
+    if binary.exists():
+        return binary
+    if not CLIENT_HEADERS.exists():
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "g++", "libqpid-proton-cpp12-dev"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    partial = binary.with_suffix(".partial")
+    subprocess.run(
+        ["g++", "-O2", "-std=c++17", "-o", str(partial), str(CLIENT_SOURCE), "-lqpid-proton-cpp"],
+        check=True,
+    )
+    partial.rename(binary)
+    return binary
+
+
+class CppClients:
+    """The receiver runs while the sender sends; CPU per message of each, from /proc."""
+
+    def __init__(self, binary: Path, receive_args: list[str]) -> None:
+        self.binary = binary
+        self.receiver = subprocess.Popen(
+            [str(binary), *receive_args], stdout=subprocess.PIPE, text=True
+        )
+        assert self.receiver.stdout is not None
+        line = self.receiver.stdout.readline()
+        assert line.strip() == "ready", f"the receiver did not attach: {line!r}"
+
+    def send(self, url: str, args: argparse.Namespace) -> dict[str, Any]:
+        receiver_before = cpu_seconds(self.receiver.pid)
+        command = [str(self.binary), "send", url, ADDRESS]
+        command += [str(args.messages), str(args.size), str(args.in_flight)]
+        sender = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert sender.stdout is not None
+        out = sender.stdout.read()
+        _, status, usage = os.wait4(sender.pid, 0)  # the sender's own rusage
+        sender.returncode = os.waitstatus_to_exitcode(status)
+        assert sender.returncode == 0, f"the sender failed ({sender.returncode})"
+        result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        receiver_cpu = cpu_seconds(self.receiver.pid) - receiver_before
+        self.receiver.wait(30)
+        sender_cpu = usage.ru_utime + usage.ru_stime
+        result["client_cpu_us_per_msg"] = {
+            "sender": round(sender_cpu / args.messages * 1e6, 1),
+            "receiver": round(receiver_cpu / args.messages * 1e6, 1),
+        }
+        return result
+
+    def stop(self) -> None:
+        if self.receiver.poll() is None:
+            self.receiver.kill()
+            self.receiver.wait(5)
 
 
 def _configure(name: str, folder: Path, ports: Ports) -> tuple[list[Path], dict[str, int]]:
@@ -150,7 +275,69 @@ def _configure(name: str, folder: Path, ports: Ports) -> tuple[list[Path], dict[
     return configs, amqp
 
 
+class PythonClients:
+    """The Python receiver in its own process (no shared GIL); the sender runs here."""
+
+    def __init__(self, receive_url: str, args: argparse.Namespace, listen: bool = False) -> None:
+        self.clients = _python_receiver(receive_url, args, listen)
+
+    def send(self, url: str, args: argparse.Namespace) -> dict[str, Any]:
+        return _measured_send(url, args, self.clients)
+
+    def stop(self) -> None:
+        receiver = self.clients["receiver"]
+        if receiver.is_alive():
+            receiver.kill()
+
+
+def _python_receiver(receive_url: str, args: argparse.Namespace, listen: bool) -> dict[str, Any]:
+    ready = multiprocessing.Event()
+    finished = multiprocessing.Event()
+    receiver = multiprocessing.Process(
+        target=_receive, args=(receive_url, args.messages, ready, finished, listen), daemon=True
+    )
+    receiver.start()
+    assert ready.wait(20), "the receiver did not attach"
+    return {"ready": ready, "finished": finished, "receiver": receiver}
+
+
+def _measured_send(url: str, args: argparse.Namespace, clients: dict[str, Any]) -> dict[str, Any]:
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    receiver = clients["receiver"]
+    receiver_before = cpu_seconds(receiver.pid)
+    result = _send(url, args.messages, args.size, args.in_flight)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    clients["finished"].wait(30)
+    receiver_cpu = cpu_seconds(receiver.pid) - receiver_before
+    receiver.join(10)
+    sender_cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    result["client_cpu_us_per_msg"] = {
+        "sender": round(sender_cpu / args.messages * 1e6, 1),
+        "receiver": round(receiver_cpu / args.messages * 1e6, 1),
+    }
+    return result
+
+
+def _start_clients(args: argparse.Namespace, url: str, listen: bool = False) -> Any:
+    if args.client == "python":
+        if listen:
+            return PythonClients(url, args, listen=True)
+        return PythonClients(url, args)
+    binary = build_client()
+    if listen:
+        return CppClients(binary, ["listen", url, str(args.messages)])
+    return CppClients(binary, ["receive", url, ADDRESS, str(args.messages)])
+
+
 def run(name: str, args: argparse.Namespace, ports: Ports, processes: Processes) -> dict[str, Any]:
+    if name == "direct":  # the clients alone: the receiver listens, the sender connects
+        url = f"127.0.0.1:{ports.take()}"
+        clients = _start_clients(args, url, listen=True)
+        try:
+            result = clients.send(f"amqp://{url}", args)
+        finally:
+            clients.stop()
+        return {"topology": name, **result, "node_cpu_s": {}, "node_cpu_us_per_msg": {}}
     folder = Path("/tmp") / f"amqp-bench-{name}"
     configs, amqp = _configure(name, folder, ports)
     nodes = {
@@ -167,15 +354,7 @@ def run(name: str, args: argparse.Namespace, ports: Ports, processes: Processes)
             client = ManagementClient(folder / "run" / site, timeout=1)
             wait_until(lambda c=client: c.status().router.id, 30, f"node {site}")
         egress = "b" if name == "2tls" else "a"
-        ready = multiprocessing.Event()
-        finished = multiprocessing.Event()
-        receiver = multiprocessing.Process(
-            target=_receive,
-            args=(f"amqp://127.0.0.1:{amqp[egress]}", args.messages, ready, finished),
-            daemon=True,
-        )
-        receiver.start()
-        assert ready.wait(20), "the receiver did not attach"
+        clients = _start_clients(args, f"amqp://127.0.0.1:{amqp[egress]}")
         ingress = ManagementClient(folder / "run" / "a", timeout=1)
 
         def routed() -> bool:
@@ -185,11 +364,14 @@ def run(name: str, args: argparse.Namespace, ports: Ports, processes: Processes)
 
         wait_until(routed, 30, "the address to reach site a")
         cpu_before = {site: cpu_seconds(proc.pid) for site, proc in nodes.items()}
-        result = _send(f"amqp://127.0.0.1:{amqp['a']}", args.messages, args.size, args.in_flight)
-        finished.wait(30)
-        receiver.join(10)
-        result["node_cpu_s"] = {
-            site: round(cpu_seconds(proc.pid) - cpu_before[site], 2) for site, proc in nodes.items()
+        try:
+            result = clients.send(f"amqp://127.0.0.1:{amqp['a']}", args)
+        finally:
+            clients.stop()
+        used = {site: cpu_seconds(proc.pid) - cpu_before[site] for site, proc in nodes.items()}
+        result["node_cpu_s"] = {site: round(cpu, 2) for site, cpu in used.items()}
+        result["node_cpu_us_per_msg"] = {
+            site: round(cpu / args.messages * 1e6, 1) for site, cpu in used.items()
         }
         return {"topology": name, **result}
     finally:
@@ -202,25 +384,31 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--in-flight", type=int, default=100)
-    parser.add_argument("--topology", action="append", choices=["1node", "2tls"])
+    parser.add_argument("--topology", action="append", choices=["direct", "1node", "2tls"])
+    parser.add_argument("--client", choices=["cpp", "python"], default="cpp")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     ports = Ports()
     processes = Processes()
     results = []
     try:
-        for name in args.topology or ["1node", "2tls"]:
+        for name in args.topology or ["direct", "1node", "2tls"]:
             results.append(run(name, args, ports, processes))
     finally:
         processes.stop_all()
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"{'topology':10} {'msgs/s':>9} {'p50 ms':>8} {'p99 ms':>8}  node CPU s")
+    print(
+        f"{'topology':10} {'msgs/s':>9} {'p50 ms':>8} {'p99 ms':>8}  "
+        "node CPU µs/msg            client CPU µs/msg"
+    )
     for r in results:
+        nodes = " ".join(f"{k}={v}" for k, v in r["node_cpu_us_per_msg"].items()) or "-"
+        clients = r["client_cpu_us_per_msg"]
         print(
             f"{r['topology']:10} {r['msgs_per_s']:>9} {r['p50_ms']:>8} {r['p99_ms']:>8}  "
-            f"{r['node_cpu_s']}"
+            f"{nodes:26} sender={clients['sender']} receiver={clients['receiver']}"
         )
 
 

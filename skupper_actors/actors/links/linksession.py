@@ -1,9 +1,11 @@
 """LinkSession: one live inter-router connection (socket + AMQP engine) and its links.
 
-Three kinds of AMQP link run over it: the control link (routing protocol), the message
-link (small router-addressed messages: stream acknowledgements), and one streaming
-link per TCP stream direction crossing it (opened by the sender, closed by the receiver
-after the end of the message). Received stream bytes go straight to the stream's sink.
+Four kinds of AMQP link run over it: the control link (routing protocol), the message
+link (small router-addressed messages: stream acknowledgements, messaging outcomes), one
+streaming link per TCP stream direction crossing it (opened by the sender, closed by the
+receiver after the end of the message), and a pool of streaming links for client
+messages, each carrying one message's stream after another (docs/adr/0018). Received
+stream bytes go straight to the stream's sink.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ import structlog
 
 from skupper_actors.protocol import amqp
 from skupper_actors.protocol import routing as rt
-from skupper_actors.protocol.addresses import CONTROL_ADDRESS, MESSAGE_ADDRESS, ROUTER_PREFIX
+from skupper_actors.protocol.addresses import (
+    CONTROL_ADDRESS,
+    MESSAGE,
+    MESSAGE_ADDRESS,
+    OUTCOME_KIND,
+    ROUTER_PREFIX,
+)
+from skupper_actors.protocol.amqp.client import OUTCOME_RELEASED
 from skupper_actors.protocol.tcp import (
     REVERSE,
     StreamHeader,
@@ -36,6 +45,14 @@ from .wire import Wire
 CONTROL_CREDIT = 256
 MESSAGE_CREDIT = 1024
 STREAM_CREDIT = 1
+#: deliveries a pooled message link may have in flight toward us (one more is granted
+#: as each ends): a sender rarely waits for credit, and the session window still bounds
+#: the bytes
+POOL_CREDIT = 64
+#: the name prefix of a pooled message link (``m/~<n>``): a receiver keeps such a link
+#: open after each stream's end, for the next one
+POOL_PREFIX = f"{MESSAGE}/~"
+POOL_TARGET = "_skupper/messages"
 PENDING_CONTROL_LIMIT = 1000
 
 _log = structlog.get_logger("skupper_actors.link")
@@ -73,12 +90,28 @@ BACKLOG_CHECK = 16 << 10
 class RemoteStream:
     """The sending end of a stream over this connection."""
 
-    __slots__ = ("delivery", "done", "held", "held_end", "link", "session", "unchecked")
+    __slots__ = (
+        "delivery",
+        "done",
+        "flush",
+        "held",
+        "held_end",
+        "link",
+        "pooled",
+        "session",
+        "unchecked",
+    )
 
-    def __init__(self, session: LinkSession, link: int, delivery: int) -> None:
+    def __init__(
+        self, session: LinkSession, link: int, delivery: int, pooled: bool = False
+    ) -> None:
         self.session = session
         self.link = link
         self.delivery = delivery
+        #: on a pooled message link: the link goes back to the pool at the stream's end,
+        #: and output is flushed once per loop pass (messages batch; TCP bytes do not wait)
+        self.pooled = pooled
+        self.flush = session.flush_soon if pooled else session.flush
         self.done = False
         self.held: deque[bytes] | None = None  # chunks waiting for proton's backlog to shrink
         self.held_end: tuple[int | None] | None = None  # an end waiting behind them
@@ -95,12 +128,12 @@ class RemoteStream:
                 if unchecked < BACKLOG_CHECK:
                     self.unchecked = unchecked
                     session.conn.write_stream(self.delivery, chunk)
-                    session.flush()
+                    self.flush()
                     return
                 self.unchecked = 0
                 if session.conn.stream_backlog(self.delivery) < DELIVERY_BACKLOG:
                     session.conn.write_stream(self.delivery, chunk)
-                    session.flush()
+                    self.flush()
                     return
                 held = self.held = deque()
                 session.held[self] = None
@@ -142,7 +175,7 @@ class RemoteStream:
                 self.held_end = (length,)  # after the held chunks
                 return
             self._end(length)
-            self.session.flush()
+            self.flush()
 
     def drop_held(self) -> None:
         """Forget the chunks still held (the stream or its connection ended)."""
@@ -153,8 +186,11 @@ class RemoteStream:
             self.session.dataplane.budget.sub(sum(map(len, held)))
 
     def _end(self, length: int | None) -> None:
-        self.session.owners.pop(self.link, None)
-        self.session.conn.end_stream(self.delivery, length)
+        session = self.session
+        session.owners.pop(self.link, None)
+        session.conn.end_stream(self.delivery, length)
+        if self.pooled:
+            session.link_free(self.link)
 
     def abort(self) -> None:
         session = self.session
@@ -163,8 +199,11 @@ class RemoteStream:
             self.done = True
             session.owners.pop(self.link, None)
             session.conn.abort_stream(self.delivery)
-            session.conn.close_link(self.link)
-            session.flush()
+            if self.pooled:
+                session.link_free(self.link)  # the far end sees the abort, keeps the link
+            else:
+                session.conn.close_link(self.link)
+            self.flush()
 
 
 class _TransitSink:
@@ -244,6 +283,13 @@ class LinkSession:
         self.lengths: dict[int, int] = {}  # announced by a footer, until the end follows
         # the peer's streaming links whose stream has not started yet: link id -> name
         self.unstarted: dict[int, str] = {}
+        #: pooled message links: ours with no stream on them now (most recent last), all
+        #: of ours, and the peer's (kept open between streams)
+        self.idle_out: list[int] = []
+        self.pooled_out: set[int] = set()
+        self.pooled_in: set[int] = set()
+        self._pool_names = 0
+        self._flush_due = False
 
     # -- output ----------------------------------------------------------------------------
     def flush(self) -> None:
@@ -263,6 +309,17 @@ class LinkSession:
         if not done:
             self._stalled = True
             self._wake.set()
+
+    def flush_soon(self) -> None:
+        """Flush once the running greenlet gives the loop up: every flush asked for in
+        the meantime (the messages of one batch) becomes one write."""
+        if not self._flush_due:
+            self._flush_due = True
+            self.loop.run_callback(self._flush_soon_now)
+
+    def _flush_soon_now(self) -> None:
+        self._flush_due = False
+        self.flush()
 
     def _push(self) -> bool:
         """Hand the engine's output to the wire; True when all of it has left."""
@@ -347,11 +404,22 @@ class LinkSession:
         self.conn.send_message(
             self.message_sender, amqp.AmqpMessage(to=f"{ROUTER_PREFIX}{to_router}", body=body)
         )
-        self.flush()
+        self.flush_soon()
 
     def open_stream(self, header: StreamHeader, owner: StreamOwner) -> RemoteStream:
         conn = self.conn
-        link = conn.open_sender(_stream_link_name(header), header.routing_key, streaming=True)
+        pooled = header.direction == MESSAGE
+        if pooled:
+            if self.idle_out:
+                link = self.idle_out.pop()
+            else:
+                self._pool_names += 1
+                link = conn.open_sender(
+                    f"{POOL_PREFIX}{self._pool_names}", POOL_TARGET, streaming=True
+                )
+                self.pooled_out.add(link)
+        else:
+            link = conn.open_sender(_stream_link_name(header), header.routing_key, streaming=True)
         delivery = conn.start_stream(
             link,
             amqp.MessageHeader(
@@ -361,11 +429,28 @@ class LinkSession:
             ),
         )
         self.owners[link] = owner
-        self.flush()
-        return RemoteStream(self, link, delivery)
+        stream = RemoteStream(self, link, delivery, pooled)
+        stream.flush()
+        return stream
 
-    def refuse_stream(self, link: int, condition: str, description: str) -> None:
-        """Close an incoming stream's link; its sender learns why from the detach."""
+    def link_free(self, link: int) -> None:
+        """A pooled message link's stream is over (ended or aborted): the next may use it."""
+        if link in self.pooled_out:
+            self.idle_out.append(link)
+
+    def refuse_stream(
+        self, link: int, condition: str, description: str, header: StreamHeader | None = None
+    ) -> None:
+        """Stop an incoming stream: close its link (its sender learns why from the
+        detach), or on a pooled message link, which stays open for the next message,
+        drop the rest of the stream and send its ingress a released outcome."""
+        if link in self.pooled_in:
+            known = self.headers.get(link, header)
+            self._incoming_done(link)
+            if known is not None:
+                body = {"k": OUTCOME_KIND, "s": known.stream_id, **OUTCOME_RELEASED.to_body()}
+                self.dataplane.router_message(known.source, body)
+                return
         self._incoming_done(link)
         self.conn.close_link(link, condition, description)
         self.flush()
@@ -383,13 +468,18 @@ class LinkSession:
         if event.role is not amqp.LinkRole.RECEIVER:
             return False
         if event.streaming:
-            # the peer's links: its streams (sinks, unstarted) and the two control links
-            held = len(self.sinks) + len(self.unstarted) + 2
+            # the peer's links: its streams (sinks, unstarted), its pooled message links
+            # (counted again while they carry a stream) and the two control links
+            held = len(self.sinks) + len(self.unstarted) + len(self.pooled_in) + 2
             if held >= self.limits.max_links_per_connection:
                 self._refuse_link(event.link_id, held)
                 return True
-            self.conn.flow(event.link_id, STREAM_CREDIT)
-            self.unstarted[event.link_id] = event.name
+            if event.name.startswith(POOL_PREFIX):
+                self.pooled_in.add(event.link_id)
+                self.conn.flow(event.link_id, POOL_CREDIT)
+            else:
+                self.conn.flow(event.link_id, STREAM_CREDIT)
+                self.unstarted[event.link_id] = event.name
         elif event.address == CONTROL_ADDRESS:
             self.control_receiver = event.link_id
             self.conn.flow(event.link_id, CONTROL_CREDIT)
@@ -425,6 +515,7 @@ class LinkSession:
             stream = parse_header(header.to, header.reply_to, header.application_properties)
         except StreamHeaderError as error:
             _log.warning("stream_refused", link_id=self.link_id, error=str(error))
+            self.pooled_in.discard(event.link_id)  # no header: the link is closed
             self.refuse_stream(event.link_id, "amqp:invalid-field", str(error))
             return
         link = event.link_id
@@ -449,7 +540,7 @@ class LinkSession:
                 assert isinstance(out, RemoteStream)
                 sink = _TransitSink(out)
         except StreamRefused as refused:
-            self.refuse_stream(link, refused.condition, refused.description)
+            self.refuse_stream(link, refused.condition, refused.description, stream)
             return
         self.sinks[link] = sink
         self.headers[link] = stream
@@ -469,6 +560,10 @@ class LinkSession:
         length = self.lengths.pop(event.link_id, None)
         if sink is not None:
             sink.end(event.aborted, length)
+        if event.link_id in self.pooled_in:
+            self.conn.flow(event.link_id, 1)  # kept open for the sender's next message
+            self.flush_soon()
+            return
         try:  # noqa: SIM105  (per connection: no contextlib)
             self.conn.close_link(event.link_id)
         except amqp.AmqpUsageError:
@@ -476,6 +571,12 @@ class LinkSession:
 
     def link_closed(self, event: amqp.LinkClosed) -> bool:
         """Returns True when a control or message link closed (the connection is unusable)."""
+        link = event.link_id
+        if link in self.pooled_out:
+            self.pooled_out.discard(link)
+            if link in self.idle_out:
+                self.idle_out.remove(link)
+        self.pooled_in.discard(link)
         owner = self.owners.pop(event.link_id, None)
         if owner is not None:
             owner.link_closed(event.condition, event.description)
@@ -548,6 +649,9 @@ class LinkSession:
         self.headers.clear()
         self.lengths.clear()
         self.unstarted.clear()
+        self.idle_out.clear()
+        self.pooled_out.clear()
+        self.pooled_in.clear()
         for owner in owners.values():
             owner.link_closed("skupper:link-lost", f"link {self.link_id} to {self.peer} was lost")
         for sink in sinks.values():

@@ -69,6 +69,7 @@ class AmqpEndpointActor(Supervisor):
         super().on_start()
         router = self.ctx.messages
         router.advertise = self._advertise
+        router.defer = gevent.get_hub().loop.run_callback
         sock = gevent.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))

@@ -73,6 +73,7 @@ class Reader:
         stream = link.in_stream
         if stream is None:
             stream = link.in_stream = InStream(self._next_id())
+            link.finished = False  # a link may carry one stream after another
         if lib.pn_delivery_aborted(delivery):
             link.in_stream = None
             link.finished = True

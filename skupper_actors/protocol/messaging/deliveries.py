@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..addresses import OUTCOME_KIND
 from ..amqp.client import (
     OUTCOME_ACCEPTED,
 )
@@ -166,5 +165,4 @@ class _MulticastSink:
             out.end(aborted)
         # the copy is through: the ingress may let its sender send more
         header = self.header
-        body = {"k": OUTCOME_KIND, "s": header.stream_id, **OUTCOME_ACCEPTED.to_body()}
-        self.router.forwarder.router_message(header.source, body)
+        self.router.send_outcome(header.source, header.stream_id, OUTCOME_ACCEPTED)

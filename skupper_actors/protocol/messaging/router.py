@@ -76,6 +76,14 @@ from .sections import MAX_LEADING_BYTES, Incomplete, message_to
 
 __all__ = ["SENDER_WINDOW", "AddressStats", "ClientPort", "Handled", "MessageRouter"]
 
+#: outcomes for one router travel together, at most this many per router message
+OUTCOME_BATCH = 200
+
+
+def _now(call: Callable[[], None]) -> None:
+    call()
+
+
 class MessageRouter:
     """Addresses with local senders and receivers, and every delivery in flight here."""
 
@@ -100,6 +108,10 @@ class MessageRouter:
         self._outstanding: Counter[Destination] = Counter()
         self._dynamic = itertools.count(1)
         self._turn = itertools.count()
+        #: runs a call once the caller's batch of work is done (the node's event loop sets
+        #: it); outcomes for one router asked for meanwhile leave as one router message
+        self.defer: Callable[[Callable[[], None]], None] = _now
+        self._outcomes: dict[str, list[dict[str, Any]]] = {}
         forwarder.message_arrival = self.arrive
         forwarder.message_outcome = self.outcome_arrived
         forwarder.on_change = self.routes_changed
@@ -251,8 +263,7 @@ class MessageRouter:
                 out.chunks = []
                 if not out.settled:
                     self._stats(receiver.address).released += 1
-                    body = {"k": OUTCOME_KIND, "s": out.stream_id, **OUTCOME_RELEASED.to_body()}
-                    self.forwarder.router_message(out.source, body)
+                    self.send_outcome(out.source, out.stream_id, OUTCOME_RELEASED)
         receiver.current = None
         receiver.waiting.clear()
         # its unsettled deliveries go back to their senders, released
@@ -506,15 +517,53 @@ class MessageRouter:
                 ingress.streams = []
             self._finish(stream_id, OUTCOME_RELEASED)
 
+    def send_outcome(self, router: str, stream_id: str, outcome: Outcome) -> None:
+        """Tell the ingress ``router`` how the delivery of ``stream_id`` ended (batched)."""
+        entry = {"s": stream_id, **outcome.to_body()}
+        batch = self._outcomes.get(router)
+        if batch is not None:
+            batch.append(entry)
+            return
+        first = not self._outcomes
+        self._outcomes[router] = [entry]
+        if first:
+            self.defer(self._send_outcomes)
+
+    def _send_outcomes(self) -> None:
+        batches, self._outcomes = self._outcomes, {}
+        for router, entries in batches.items():
+            for start in range(0, len(entries), OUTCOME_BATCH):
+                body = {"k": OUTCOME_KIND, "b": entries[start : start + OUTCOME_BATCH]}
+                self.forwarder.router_message(router, body)
+
     def outcome_arrived(self, body: dict[str, Any]) -> None:
-        """A delivery's outcome came back from its egress router."""
+        """Outcomes came back from an egress router (a batch, or one)."""
+        batch = body.get("b")
+        if isinstance(batch, list):
+            for entry in batch[:OUTCOME_BATCH]:
+                if isinstance(entry, dict):
+                    self._outcome(entry)
+        else:
+            self._outcome(body)
+
+    def _outcome(self, body: dict[str, Any]) -> None:
         stream_id = body.get("s")
         outcome = Outcome.from_body(body)
-        if isinstance(stream_id, str) and outcome is not None:
-            if stream_id in self._copies:
-                self._copy_through(stream_id)
-            else:
-                self._finish(stream_id, outcome)
+        if not isinstance(stream_id, str) or outcome is None:
+            return
+        if stream_id in self._copies:
+            self._copy_through(stream_id)
+            return
+        ingress = self._pending.get(stream_id)
+        if ingress is not None:
+            key = (ingress.sender.port.port_id, ingress.delivery_id)
+            if self._incoming.get(key) is ingress:
+                # settled before it was whole here (refused on the way): stop sending it
+                del self._incoming[key]
+                streams, ingress.streams = ingress.streams, []
+                for stream in streams:
+                    stream.abort()
+        self._finish(stream_id, outcome)
 
     def _finish(self, stream_id: str, outcome: Outcome) -> None:
         ingress = self._pending.pop(stream_id, None)
@@ -585,8 +634,7 @@ class MessageRouter:
             self._stats(receiver.address).released += 1
         if egress.settled:
             return
-        body = {"k": OUTCOME_KIND, "s": egress.stream_id, **outcome.to_body()}
-        self.forwarder.router_message(egress.source, body)
+        self.send_outcome(egress.source, egress.stream_id, outcome)
 
     def delivery_settled(self, port: ClientPort, delivery_id: int, outcome: Outcome) -> None:
         """A local receiver settled a delivery: its outcome goes back to the ingress."""
