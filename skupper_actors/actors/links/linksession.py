@@ -288,6 +288,7 @@ class LinkSession:
         self.idle_out: list[int] = []
         self.pooled_out: set[int] = set()
         self.pooled_in: set[int] = set()
+        self.pool_ended: dict[int, int] = {}  # the peer's pooled link -> streams not re-credited
         self._pool_names = 0
         self._flush_due = False
 
@@ -560,9 +561,16 @@ class LinkSession:
         length = self.lengths.pop(event.link_id, None)
         if sink is not None:
             sink.end(event.aborted, length)
-        if event.link_id in self.pooled_in:
-            self.conn.flow(event.link_id, 1)  # kept open for the sender's next message
-            self.flush_soon()
+        link = event.link_id
+        if link in self.pooled_in:
+            # kept open for the sender's next messages; credit goes back in batches (a
+            # flow frame per message would be a frame, and often a write, per message)
+            ended = self.pool_ended.get(link, 0) + 1
+            if ended >= POOL_CREDIT // 2:
+                ended = 0
+                self.conn.flow(link, POOL_CREDIT // 2)
+                self.flush_soon()
+            self.pool_ended[link] = ended
             return
         try:  # noqa: SIM105  (per connection: no contextlib)
             self.conn.close_link(event.link_id)
@@ -577,6 +585,7 @@ class LinkSession:
             if link in self.idle_out:
                 self.idle_out.remove(link)
         self.pooled_in.discard(link)
+        self.pool_ended.pop(link, None)
         owner = self.owners.pop(event.link_id, None)
         if owner is not None:
             owner.link_closed(event.condition, event.description)
@@ -652,6 +661,7 @@ class LinkSession:
         self.idle_out.clear()
         self.pooled_out.clear()
         self.pooled_in.clear()
+        self.pool_ended.clear()
         for owner in owners.values():
             owner.link_closed("skupper:link-lost", f"link {self.link_id} to {self.peer} was lost")
         for sink in sinks.values():

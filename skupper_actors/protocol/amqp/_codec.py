@@ -116,6 +116,9 @@ def parse_section_head(head: bytes | bytearray) -> tuple[int, int]:
     return code, size
 
 
+_COMPOUND = (list, tuple, dict)
+
+
 def _encode_header(
     to: str | None,
     reply_to: str | None,
@@ -132,7 +135,7 @@ def _encode_header(
         encode_value(fields, out)
     if application_properties:
         for value in application_properties.values():
-            if isinstance(value, list | tuple | dict):
+            if type(value) is not str and isinstance(value, _COMPOUND):
                 raise TypeError("application property values must be simple")
         out += b"\x00\x53\x74"
         encode_value(application_properties, out)

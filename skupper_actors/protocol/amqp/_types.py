@@ -130,12 +130,39 @@ def _put_list(value: list[Any] | tuple[Any, ...], out: bytearray) -> None:
     _put_compound(0xC0, 0xD0, len(value), body, out)
 
 
+#: encoded map keys (the few property and field names messages use), at most _KEYS_MAX
+_KEYS: dict[str, bytes] = {}
+_KEYS_MAX = 512
+
+
+def _key(key: str) -> bytes:
+    encoded = _KEYS.get(key)
+    if encoded is None:
+        buffer = bytearray()
+        _put_str(key, buffer)
+        encoded = bytes(buffer)
+        if len(_KEYS) < _KEYS_MAX:
+            _KEYS[key] = encoded
+    return encoded
+
+
 def _put_map(value: Mapping[Any, Any], out: bytearray) -> None:
     body = bytearray()
+    keys = _KEYS
     for key, item in value.items():
-        if not isinstance(key, str):
-            raise TypeError(f"map keys must be str, not {type(key).__name__}")
-        _put_str(str(key), body)
+        if type(key) is not str:
+            if not isinstance(key, str):
+                raise TypeError(f"map keys must be str, not {type(key).__name__}")
+            key = str(key)
+        encoded = keys.get(key)
+        body += encoded if encoded is not None else _key(key)
+        if type(item) is str:  # the common value, inline
+            data = item.encode()
+            if len(data) < 256:
+                body.append(0xA1)
+                body.append(len(data))
+                body += data
+                continue
         encode_value(item, body)
     _put_compound(0xC1, 0xD1, 2 * len(value), body, out)
 

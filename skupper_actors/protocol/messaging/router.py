@@ -302,8 +302,10 @@ class MessageRouter:
         ):
             self._waiting.setdefault(address, set()).add(sender)
             return
-        if sender.bytes_in_flight >= SENDER_BYTES:
-            return  # its next settlement asks again
+        if sender.bytes_in_flight >= SENDER_BYTES or sender.credit > CREDIT_BATCH // 2:
+            # its next settlement asks again; credit goes out in batches (a flow frame
+            # per settlement would have the client send one message per packet)
+            return
         more = min(SENDER_WINDOW - sender.in_flight, CREDIT_BATCH) - sender.credit
         if more > 0:
             sender.credit += more
