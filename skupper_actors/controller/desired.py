@@ -57,6 +57,9 @@ class ClientAccess:
     host: str
     port: int
     tls: bool = False  # TLS with the site's certificate; clients may present one
+    #: "anonymous" (SASL ANONYMOUS) or "external" (a client certificate is required and
+    #: SASL EXTERNAL makes its CN the client's identity; TLS only)
+    auth: str = "anonymous"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
