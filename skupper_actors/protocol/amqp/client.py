@@ -274,14 +274,11 @@ class ClientConnection(AmqpConnection):
             if self._transport_failed and self._mechanisms == "EXTERNAL":
                 self._auth_decided = True
                 _, why = condition_of(lib.pn_transport_condition(self._transport))
+                description = "the client left without authenticating: this endpoint offers"
+                description += " SASL EXTERNAL only"
                 out.append(
                     AuthenticationFailed(
-                        mechanism=None,
-                        description=(
-                            f"no SASL EXTERNAL before the connection ended ({why})"
-                            if why
-                            else "no SASL EXTERNAL before the connection ended"
-                        ),
+                        mechanism=None, description=f"{description} ({why})" if why else description
                     )
                 )
             return
