@@ -13,6 +13,8 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
+from cryptography import x509
+
 from skupper_actors import __version__
 from skupper_actors.actors.context import LinkTimings, RouterContext
 from skupper_actors.actors.control.management import ManagementActor
@@ -179,18 +181,18 @@ def amqp_endpoint_context(config: SiteConfig, credentials: Credentials) -> ssl.S
             raise CredentialsError(f"amqp: auth: {unavailable}")
     client_ca = None
     if amqp.client_ca is not None:
+        where = f"amqp: client_ca: {amqp.client_ca}"
         try:
             client_ca = amqp.client_ca.read_bytes()
         except OSError as error:
-            raise CredentialsError(
-                f"amqp: client_ca: {amqp.client_ca}: cannot read ({error.strerror or error})"
-            ) from None
-    try:
-        return client_endpoint_context(
-            credentials, require_client_cert=external, client_ca_pem=client_ca
-        )
-    except CredentialsError as error:
-        raise CredentialsError(f"amqp: client_ca: {error}") from None
+            raise CredentialsError(f"{where}: cannot read ({error.strerror or error})") from None
+        try:
+            x509.load_pem_x509_certificates(client_ca)
+        except ValueError:
+            raise CredentialsError(f"{where}: not a PEM certificate") from None
+    return client_endpoint_context(
+        credentials, require_client_cert=external, client_ca_pem=client_ca
+    )
 
 
 def build_node(config: SiteConfig, *, timings: LinkTimings | None = None) -> Node:
