@@ -30,6 +30,7 @@ class Pair:
         self.conn = conn
         self.chunk = chunk  # >0: hand the router the client's bytes this many at a time
         self.events: list[ClientEvent] = []
+        self.sent = b""  # every byte the client sent
         conn.open()
         self.transport = Transport()
         self.transport.sasl().allowed_mechs(mechanisms)
@@ -40,6 +41,7 @@ class Pair:
         self.client.open()
 
     def feed(self, data: bytes) -> None:
+        self.sent += data
         step = self.chunk or len(data) or 1
         for start in range(0, max(len(data), 1), step):
             self.conn.receive_data(data[start : start + step])
@@ -87,6 +89,18 @@ def test_external_authenticates_as_the_certificate_subject(chunk: int) -> None:
     assert pair.of(ClientAuthenticated) == [ClientAuthenticated(mechanism="EXTERNAL", user="alice")]
     assert pair.of(ConnectionOpened)
     assert not pair.of(AuthenticationFailed)
+
+
+def test_external_pipelined_in_one_read_authenticates_too() -> None:
+    """A client's header, sasl-init, AMQP header and open arriving in one read."""
+    pair = Pair(external("alice"), "EXTERNAL")
+    pair.pump()
+    conn = external("bob")
+    conn.open()
+    conn.receive_data(pair.sent)
+    events = conn.client_events()
+    assert ClientAuthenticated(mechanism="EXTERNAL", user="bob") in events
+    assert any(isinstance(event, ConnectionOpened) for event in events)
 
 
 def test_a_client_that_will_only_do_anonymous_is_refused() -> None:
