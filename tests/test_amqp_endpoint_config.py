@@ -1,4 +1,4 @@
-"""The AMQP endpoint's TLS context as a site file asks for it (``amqp.auth``, ``client_ca``)."""
+"""The AMQP endpoint as a site file (``amqp.auth``, ``client_ca``) or a RouterAccess asks."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import ssl
 from pathlib import Path
 
 import pytest
+import yaml
 
 from skupper_actors import node
+from skupper_actors.api.loader import load_resource_text
+from skupper_actors.controller.desired import desired_state
 from skupper_actors.node import amqp_endpoint_context
 from skupper_actors.security import CertificateAuthority, CredentialsError, issue_server_cert
 from skupper_actors.siteconfig import parse_site_config
@@ -56,3 +59,44 @@ def test_external_where_proton_cannot_do_it_stops_the_node_with_one_line(
     with pytest.raises(CredentialsError) as caught:
         amqp_endpoint_context(external, credentials)
     assert str(caught.value) == "amqp: auth: SASL EXTERNAL is not available"
+
+
+# --- namespace mode: settings.amqp-auth of a RouterAccess with a `normal` role --------------
+
+
+def router_access(settings: dict[str, str]):
+    document = {
+        "apiVersion": "skupper.io/v2alpha1",
+        "kind": "RouterAccess",
+        "metadata": {"name": "clients"},
+        "spec": {"roles": [{"name": "normal", "port": 5671}], "settings": settings},
+    }
+    return load_resource_text(yaml.safe_dump(document))
+
+
+@pytest.mark.parametrize(
+    ("settings", "auth", "problem"),
+    [
+        ({}, "anonymous", None),
+        ({"amqp-auth": "external"}, "external", None),
+        (
+            {"amqp-auth": "kerberos"},
+            None,
+            "RouterAccess/clients: settings.amqp-auth: must be one of: anonymous, external",
+        ),
+        (
+            {"amqp-auth": "external", "amqp-tls": "false"},
+            None,
+            "RouterAccess/clients: settings.amqp-auth: external needs amqp-tls "
+            "(the client certificate)",
+        ),
+    ],
+)
+def test_router_access_amqp_auth(settings: dict[str, str], auth: str | None, problem) -> None:
+    desired = desired_state(router_access(settings))
+    if auth is None:
+        assert "clients" not in desired.amqp  # never an endpoint weaker than asked for
+        assert problem in desired.problems
+    else:
+        assert desired.amqp["clients"].auth == auth
+        assert not [p for p in desired.problems if "amqp" in p]

@@ -19,6 +19,7 @@ from proton import Message, ProtonException, SSLDomain
 from proton.utils import BlockingConnection
 
 from skupper_actors.security import CertificateAuthority, issue_client_cert
+from skupper_actors.security.sitecerts import SITE_CA
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -118,3 +119,57 @@ def test_a_client_without_a_good_certificate_or_asking_anonymous_is_refused(
     good.create_receiver("still-here", credit=1)
     good.close()
     assert mesh["a"].alive
+
+
+def test_a_router_access_asks_for_external_in_a_namespace(sites, tmp_path) -> None:
+    """Namespace mode: `settings: {amqp-auth: external}` on the RouterAccess. Its TLS
+    context leaves the certificate optional (one context for every RouterAccess), so a
+    client without one is refused after the handshake, before any AMQP."""
+    site = sites("solo")
+    port = free_port()
+    site.write(
+        "RouterAccess",
+        "clients",
+        {"roles": [{"name": "normal", "port": port}], "settings": {"amqp-auth": "external"}},
+    )
+    site.start()
+    ca_folder = site.ns.runtime_certs_dir / SITE_CA
+    wait_until(lambda: (ca_folder / "tls.key").exists(), 20, what="the site's CA")
+    clients = tmp_path / "clients"
+    issue_client_cert(CertificateAuthority.load(ca_folder), "alice").save(clients / "alice")
+
+    def ssl(with_certificate: bool) -> SSLDomain:
+        domain = SSLDomain(SSLDomain.MODE_CLIENT)
+        domain.set_trusted_ca_db(str(ca_folder / "ca.crt"))
+        domain.set_peer_authentication(SSLDomain.VERIFY_PEER)
+        if with_certificate:
+            folder = clients / "alice"
+            domain.set_credentials(str(folder / "tls.crt"), str(folder / "tls.key"), None)
+        return domain
+
+    address = f"amqps://127.0.0.1:{port}"
+
+    def attached() -> bool:
+        try:
+            conn = BlockingConnection(
+                address, timeout=2, ssl_domain=ssl(True), allowed_mechs="EXTERNAL"
+            )
+        except ProtonException:
+            return False
+        conn.create_receiver("ns-check", credit=1)
+        conn.close()
+        return True
+
+    wait_until(attached, 20, interval=0.2, what="alice at the endpoint of RouterAccess clients")
+    with pytest.raises(ProtonException):
+        BlockingConnection(
+            address, timeout=10, ssl_domain=ssl(False), allowed_mechs="EXTERNAL"
+        ).create_sender("x")
+
+    def refused() -> list[dict[str, Any]]:
+        return [e for e in site.log_events("amqp_client_refused") if "certificate" in e["error"]]
+
+    wait_until(refused, 10, interval=0.1, what="amqp_client_refused (no certificate)")
+    assert refused()[0]["error"] == "no client certificate (auth: external)"
+    users = {e.get("user") for e in site.log_events("amqp_client_authenticated")}
+    assert users == {"alice"}
