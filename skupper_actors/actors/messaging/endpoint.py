@@ -316,14 +316,14 @@ class ClientActor(Actor):
         """Hand the client certificate's CN to SASL EXTERNAL; False (and the socket
         closed) when there is none to hand."""
         user = describe_peer(wire.tls)
-        if user:
+        if user and "\0" not in user:  # proton takes a C string
             cipher = wire.tls.cipher()
             self.conn.set_external_identity(user, cipher[2] if cipher else 0)
             return True
         has_cert = bool(wire.tls.getpeercert(binary_form=True))
         self.log.warning(
             "amqp_client_refused",
-            error="client certificate has no subject CN (auth: external)"
+            error="client certificate has no usable subject CN (auth: external)"
             if has_cert
             else "no client certificate (auth: external)",
         )
