@@ -13,6 +13,8 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
+from cryptography import x509
+
 from skupper_actors import __version__
 from skupper_actors.actors.context import LinkTimings, RouterContext
 from skupper_actors.actors.control.management import ManagementActor
@@ -28,8 +30,10 @@ from skupper_actors.controller.desired import (
 )
 from skupper_actors.kernel import ActorRef, Registry, Supervisor, child, spawn
 from skupper_actors.management import RouterInfo
+from skupper_actors.protocol.amqp.client import external_unavailable
 from skupper_actors.security import (
     Credentials,
+    CredentialsError,
     client_context,
     client_endpoint_context,
     server_context,
@@ -154,9 +158,40 @@ def desired_from_config(config: SiteConfig) -> Desired:
         if config.amqp is None
         else {
             "amqp": ClientAccess(
-                name="amqp", host=config.amqp.host, port=config.amqp.port, tls=config.amqp.tls
+                name="amqp",
+                host=config.amqp.host,
+                port=config.amqp.port,
+                tls=config.amqp.tls,
+                auth=config.amqp.auth,
             )
         },
+    )
+
+
+def amqp_endpoint_context(config: SiteConfig, credentials: Credentials) -> ssl.SSLContext:
+    """The AMQP endpoint's TLS context: the site's certificate; a client certificate from
+    ``amqp.client_ca`` (else the site's CA), required with ``auth: external``."""
+    amqp = config.amqp
+    if amqp is None:
+        return client_endpoint_context(credentials)
+    external = amqp.auth == "external"
+    if external:
+        unavailable = external_unavailable()
+        if unavailable is not None:
+            raise CredentialsError(f"amqp: auth: {unavailable}")
+    client_ca = None
+    if amqp.client_ca is not None:
+        where = f"amqp: client_ca: {amqp.client_ca}"
+        try:
+            client_ca = amqp.client_ca.read_bytes()
+        except OSError as error:
+            raise CredentialsError(f"{where}: cannot read ({error.strerror or error})") from None
+        try:
+            x509.load_pem_x509_certificates(client_ca)
+        except ValueError:
+            raise CredentialsError(f"{where}: not a PEM certificate") from None
+    return client_endpoint_context(
+        credentials, require_client_cert=external, client_ca_pem=client_ca
     )
 
 
@@ -171,7 +206,7 @@ def build_node(config: SiteConfig, *, timings: LinkTimings | None = None) -> Nod
         credentials = Credentials.from_files(inter.tls.cert, inter.tls.key, inter.tls.ca)
         server_tls = server_context(credentials)
         client_tls = client_context(credentials, verify_hostname=True)
-        endpoint_tls = client_endpoint_context(credentials)
+        endpoint_tls = amqp_endpoint_context(config, credentials)
     ctx = RouterContext(
         router_id=config.site,
         instance=time.time_ns() // 1_000_000,

@@ -25,6 +25,9 @@ from skupper_actors.protocol.tcp.window import DEFAULT_WINDOW
 DEFAULT_INTER_ROUTER_PORT = 55671
 MAX_LINK_COST = 2**31 - 1
 DISTRIBUTIONS = ("balanced", "closest")
+#: how AMQP clients authenticate (docs/messaging.md): SASL ANONYMOUS, or SASL EXTERNAL
+#: with a client certificate (then required, and its subject CN is the client's identity)
+AMQP_AUTH = ("anonymous", "external")
 #: the routing defaults are RoutingSettings' own; this file only reads them
 _ROUTING = RoutingSettings()
 
@@ -105,11 +108,18 @@ class ConnectorConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AmqpConfig:
-    """The AMQP client endpoint (off unless the file has an ``amqp:`` entry)."""
+    """The AMQP client endpoint (off unless the file has an ``amqp:`` entry).
+
+    ``auth``: ``anonymous`` (SASL ANONYMOUS; with TLS a client certificate is optional)
+    or ``external`` (TLS only: a client certificate from ``client_ca``, else the site's
+    CA, is required, and SASL EXTERNAL makes its subject CN the client's identity).
+    """
 
     host: str = "127.0.0.1"
     port: int
     tls: bool = False
+    auth: str = "anonymous"
+    client_ca: Path | None = None  # absolute once loaded
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -312,10 +322,23 @@ class _AmqpSchema(f.StrictSchema):
     host = f.Str(validate=f.host)
     port = f.Int(required=True, validate=f.port())
     tls = f.Bool()
+    auth = f.Str(validate=OneOf(AMQP_AUTH, error="must be one of: anonymous, external"))
+    client_ca = f.PathStr()
+
+    @validates_schema
+    def _needs_tls(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("tls"):
+            return
+        if data.get("auth") == "external":
+            raise ValidationError(
+                {"auth": ["external needs tls: true (the client certificate is the identity)"]}
+            )
+        if data.get("client_ca") is not None:
+            raise ValidationError({"client_ca": ["needs tls: true"]})
 
     @post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> AmqpConfig:
-        return AmqpConfig(**data)
+        return AmqpConfig(**f.present(data))
 
 
 class _SiteSchema(f.StrictSchema):
@@ -344,6 +367,10 @@ class _SiteSchema(f.StrictSchema):
             errors["inter_router"] = {"tls": ["required unless plaintext is true"]}
         elif inter_router.tls is not None and inter_router.plaintext:
             errors["inter_router"] = {"plaintext": ["cannot be true while tls is set"]}
+        amqp: AmqpConfig | None = data.get("amqp")
+        if amqp is not None and amqp.tls and inter_router.tls is None:
+            # the endpoint presents the site's certificate: without one it cannot do TLS
+            errors["amqp"] = {"tls": ["needs the site's certificate (inter_router.tls)"]}
         for key in ("links", "listeners", "connectors"):
             items = enumerate(data.get(key) or ())
             duplicates = f.duplicates(((i, item.name) for i, item in items), f"{key[:-1]} name")
@@ -373,10 +400,15 @@ class _SiteSchema(f.StrictSchema):
             limits=data.get("limits") or LimitsConfig(),
             listeners=tuple(data.get("listeners") or ()),
             connectors=tuple(data.get("connectors") or ()),
-            amqp=data.get("amqp"),
+            amqp=self._resolve_amqp(data.get("amqp")),
             tcp_buffer_budget=data.get("tcp_buffer_budget", DEFAULT_BUFFER_BUDGET),
             tcp_window=data.get("tcp_window", DEFAULT_WINDOW),
         )
+
+    def _resolve_amqp(self, amqp: AmqpConfig | None) -> AmqpConfig | None:
+        if amqp is None or amqp.client_ca is None:
+            return amqp
+        return replace(amqp, client_ca=self._resolve(amqp.client_ca))
 
     def _resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self._base_dir / path

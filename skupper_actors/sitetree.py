@@ -121,7 +121,12 @@ def child_spec(
         return supervisor_child(
             cid,
             lambda: AmqpEndpointActor(
-                ctx, name, access.host, access.port, ctx.client_endpoint_tls if access.tls else None
+                ctx,
+                name,
+                access.host,
+                access.port,
+                ctx.client_endpoint_tls if access.tls else None,
+                auth=access.auth,
             ),
             registry=ctx.registry,
         )

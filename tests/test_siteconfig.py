@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from skupper_actors.siteconfig import (
+    AmqpConfig,
     ConnectorConfig,
     InterRouterConfig,
     LinkConfig,
@@ -401,3 +402,56 @@ def test_limits_section_sets_the_peer_limits_and_refuses_bad_values() -> None:
         parse_site_config(f"site: east\n{PLAIN}\nlimits: {{max_links_per_connection: 2}}\n",
                           environ={})  # fmt: skip
     assert "limits.max_links_per_connection: must be at least 4" in str(caught.value)
+
+
+# --- the AMQP client endpoint ---------------------------------------------------------------
+
+
+def test_amqp_defaults_keep_anonymous_and_resolve_the_client_ca(tmp_path: Path) -> None:
+    text = f"site: west\n{TLS}\namqp: {{port: 5672}}\n"
+    assert parse_site_config(text, base_dir=tmp_path, environ={}).amqp == AmqpConfig(
+        host="127.0.0.1", port=5672, tls=False, auth="anonymous", client_ca=None
+    )
+    amqp = "{port: 5671, tls: true, auth: external, client_ca: a/ca.crt}"
+    text = f"site: west\n{TLS}\namqp: {amqp}\n"
+    config = parse_site_config(text, base_dir=tmp_path, environ={})
+    assert config.amqp == AmqpConfig(
+        port=5671, tls=True, auth="external", client_ca=tmp_path / "a" / "ca.crt"
+    )
+    copy = parse_site_config(dump_site_config(config), base_dir=Path("/elsewhere"), environ={})
+    assert copy == config
+
+
+@pytest.mark.parametrize(
+    ("site", "amqp", "problem"),
+    [
+        (TLS, "{port: 5672, auth: plain}", "amqp.auth: must be one of: anonymous, external"),
+        (TLS, "{port: 5672, auth: 7}", "amqp.auth: must be a string"),
+        (
+            TLS,
+            "{port: 5672, auth: external}",
+            "amqp.auth: external needs tls: true (the client certificate is the identity)",
+        ),
+        (
+            TLS,
+            "{port: 5672, tls: false, auth: external}",
+            "amqp.auth: external needs tls: true (the client certificate is the identity)",
+        ),
+        (TLS, "{port: 5672, client_ca: ca.crt}", "amqp.client_ca: needs tls: true"),
+        (TLS, "{port: 5672, tls: true, client_ca: ''}", "amqp.client_ca: must be a path"),
+        (
+            PLAIN,
+            "{port: 5672, tls: true, auth: external}",
+            "amqp.tls: needs the site's certificate (inter_router.tls)",
+        ),
+        (
+            PLAIN,
+            "{port: 5672, tls: true}",
+            "amqp.tls: needs the site's certificate (inter_router.tls)",
+        ),
+    ],
+)
+def test_amqp_auth_mistakes_are_one_line_each(site: str, amqp: str, problem: str) -> None:
+    with pytest.raises(SiteConfigError) as caught:
+        parse_site_config(f"site: west\n{site}\namqp: {amqp}\n", source="s.yaml", environ={})
+    assert str(caught.value) == f"s.yaml: {problem}"

@@ -57,6 +57,9 @@ class ClientAccess:
     host: str
     port: int
     tls: bool = False  # TLS with the site's certificate; clients may present one
+    #: "anonymous" (SASL ANONYMOUS) or "external" (a client certificate is required and
+    #: SASL EXTERNAL makes its CN the client's identity; TLS only)
+    auth: str = "anonymous"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,6 +80,27 @@ DEFAULT_ACCESS = "skupper-router"
 CLIENT_ROLE = "normal"
 
 
+#: settings.amqp-auth of a RouterAccess with a `normal` role (docs/messaging.md)
+CLIENT_AUTH = ("anonymous", "external")
+
+
+def _client_access(access: RouterAccess, port: int, problems: list[str]) -> ClientAccess | None:
+    """The client endpoint a RouterAccess asks for; None (and a problem) if it cannot be
+    had as asked: an endpoint with weaker authentication than asked for never opens."""
+    settings = access.spec.settings
+    tls = settings.get("amqp-tls", "true") != "false"
+    auth = settings.get("amqp-auth", "anonymous")
+    where = f"RouterAccess/{access.name}: settings.amqp-auth"
+    if auth not in CLIENT_AUTH:
+        problems.append(f"{where}: must be one of: anonymous, external")
+        return None
+    if auth == "external" and not tls:
+        problems.append(f"{where}: external needs amqp-tls (the client certificate)")
+        return None
+    host = access.spec.bind_host or "127.0.0.1"
+    return ClientAccess(name=access.name, host=host, port=port, tls=tls, auth=auth)
+
+
 def desired_state(resources: Iterable[Resource]) -> Desired:
     sites: list[Site] = []
     access: dict[str, AccessPoint] = {}
@@ -95,12 +119,9 @@ def desired_state(resources: Iterable[Resource]) -> Desired:
                 role = resource.spec.role("inter-router")
                 client_role = resource.spec.role(CLIENT_ROLE)
                 if client_role is not None:
-                    amqp[resource.name] = ClientAccess(
-                        name=resource.name,
-                        host=resource.spec.bind_host or "127.0.0.1",
-                        port=client_role.port,
-                        tls=resource.spec.settings.get("amqp-tls", "true") != "false",
-                    )
+                    client = _client_access(resource, client_role.port, problems)
+                    if client is not None:
+                        amqp[resource.name] = client
                 if role is None:
                     if client_role is None:
                         problems.append(f"RouterAccess/{resource.name}: no inter-router role")

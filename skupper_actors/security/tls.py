@@ -11,6 +11,7 @@ serverAuth, a client clientAuth (router certificates hold both).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import ssl
 import tempfile
@@ -52,11 +53,23 @@ def server_context(
     return context
 
 
-def client_endpoint_context(credentials: Credentials) -> ssl.SSLContext:
+def client_endpoint_context(
+    credentials: Credentials,
+    *,
+    require_client_cert: bool = False,
+    client_ca_pem: bytes | None = None,
+) -> ssl.SSLContext:
     """A context for the AMQP client endpoint: presents `credentials`; a client certificate
-    is optional (checked against the site's CA when one is presented)."""
+    is optional, or required with `require_client_cert` (SASL EXTERNAL), and checked
+    against `client_ca_pem` when given, else against the site's CA."""
+    if client_ca_pem is not None:
+        try:
+            x509.load_pem_x509_certificates(client_ca_pem)
+        except ValueError as error:
+            raise CredentialsError(f"client CA: not a PEM certificate ({error})") from None
+        credentials = dataclasses.replace(credentials, ca_pem=client_ca_pem)
     context = server_context(credentials)
-    context.verify_mode = ssl.CERT_OPTIONAL
+    context.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
     return context
 
 

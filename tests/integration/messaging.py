@@ -91,9 +91,11 @@ class Receiver(MessagingHandler):  # type: ignore[misc]
         decide: Callable[[Message], Any] | None = None,
         auto_settle: bool = True,
         keep: bool = True,
+        connect: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(prefetch=credit, auto_accept=False)
         self.url = url
+        self.connect = connect or {}  # more Container.connect options (ssl_domain=...)
         self.address = address
         self.decide = decide
         self.auto_settle = auto_settle
@@ -107,7 +109,7 @@ class Receiver(MessagingHandler):  # type: ignore[misc]
         self.connection: Any = None
 
     def on_start(self, event: Any) -> None:
-        self.connection = event.container.connect(self.url)
+        self.connection = event.container.connect(self.url, **self.connect)
         self.receiver = event.container.create_receiver(self.connection, self.address)
 
     def on_link_opened(self, event: Any) -> None:

@@ -24,6 +24,7 @@ from skupper_actors.security import (
     Credentials,
     CredentialsError,
     client_context,
+    client_endpoint_context,
     describe_peer,
     issue_client_cert,
     issue_server_cert,
@@ -394,3 +395,34 @@ def test_describe_peer_without_a_certificate_is_none() -> None:
             return None
 
     assert describe_peer(NoPeer()) is None
+
+
+# --- the AMQP client endpoint's context (SASL EXTERNAL, docs/adr/0034-sasl-external.md) ----
+
+
+def test_client_endpoint_certificate_optional_or_required(west: Credentials) -> None:
+    assert client_endpoint_context(west).verify_mode == ssl.CERT_OPTIONAL
+    required = client_endpoint_context(west, require_client_cert=True)
+    assert required.verify_mode == ssl.CERT_REQUIRED
+    anonymous = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    anonymous.load_verify_locations(cadata=west.ca_pem.decode())
+    assert exchange(client_endpoint_context(west), anonymous).succeeded
+    outcome = exchange(required, anonymous)
+    assert_refused(outcome, by="server", reason="peer did not return a certificate")
+
+
+def test_client_endpoint_trusts_the_configured_client_ca_only(
+    ca: CertificateAuthority, west: Credentials
+) -> None:
+    apps = CertificateAuthority.create("apps")
+    alice = issue_client_cert(apps, "alice")
+    alice_here = Credentials(alice.cert_pem, alice.key_pem, west.ca_pem)  # trusts west's CA
+    context = client_endpoint_context(west, require_client_cert=True, client_ca_pem=apps.cert_pem)
+    outcome = exchange(context, client_context(alice_here))
+    assert outcome.succeeded and outcome.server_saw_peer == "alice"
+    # a certificate of the site's own CA no longer counts for clients
+    bob = issue_client_cert(ca, "bob")
+    outcome = exchange(context, client_context(bob))
+    assert_refused(outcome, by="server", reason="certificate verify failed")
+    with pytest.raises(CredentialsError, match="client CA: not a PEM certificate"):
+        client_endpoint_context(west, client_ca_pem=b"not a certificate")

@@ -4,6 +4,10 @@ The endpoint is a supervisor of its connections (temporary children), like the T
 adaptor's listener. A connection actor is a thin shell: the socket (plain or TLS, the
 links' wires), a reader greenlet feeding the sans-IO ``ClientConnection``, and the
 node's ``MessageRouter`` (protocol/messaging) that decides everything else.
+
+With ``auth="external"`` (TLS only) a client must present a certificate the TLS context
+trusts; its subject CN becomes the client's SASL EXTERNAL identity, and EXTERNAL is the
+only mechanism offered (docs/adr/0034-sasl-external.md).
 """
 
 from __future__ import annotations
@@ -23,12 +27,19 @@ import gevent.socket
 
 from skupper_actors.kernel import Actor, ChildSpec, KernelError, Restart, Supervisor
 from skupper_actors.protocol import amqp
-from skupper_actors.protocol.amqp.client import ClientConnection, ClientEvent
+from skupper_actors.protocol.amqp.client import (
+    AuthenticationFailed,
+    ClientAuthenticated,
+    ClientConnection,
+    ClientEvent,
+    external_unavailable,
+)
 from skupper_actors.protocol.messaging import MessageRouter
+from skupper_actors.security import describe_peer
 
 from ..acceptpause import AcceptPause, accept_forever
 from ..context import RouterContext
-from ..links.wire import HandshakeFailed, PlainWire, Wire, tls_handshake
+from ..links.wire import HandshakeFailed, PlainWire, TlsWire, Wire, tls_handshake
 from ..messages import BindAddress, UnbindAddress
 
 _ids = itertools.count(1)
@@ -51,12 +62,29 @@ class _Finished:
 
 
 class AmqpEndpointActor(Supervisor):
-    """Listens for AMQP clients on ``host:port`` (TLS when ``tls`` is given)."""
+    """Listens for AMQP clients on ``host:port`` (TLS when ``tls`` is given); ``auth``:
+    ``anonymous`` or ``external`` (TLS with a client certificate, SASL EXTERNAL)."""
 
     def __init__(
-        self, ctx: RouterContext, name: str, host: str, port: int, tls: ssl.SSLContext | None
+        self,
+        ctx: RouterContext,
+        name: str,
+        host: str,
+        port: int,
+        tls: ssl.SSLContext | None,
+        *,
+        auth: str = "anonymous",
     ) -> None:
+        if auth not in ("anonymous", "external"):
+            raise ValueError(f"amqp auth must be anonymous or external, not {auth!r}")
+        if auth == "external":
+            if tls is None:
+                raise ValueError("amqp auth external needs TLS (the client certificate)")
+            unavailable = external_unavailable()
+            if unavailable is not None:
+                raise ValueError(unavailable)
         super().__init__(intensity=1 << 30, period=1.0)
+        self.auth = auth
         self.ctx = ctx
         self.endpoint_name = name
         self.host = host
@@ -76,7 +104,11 @@ class AmqpEndpointActor(Supervisor):
         sock.listen(1024)
         self.sock = sock
         self.log.info(
-            "amqp_endpoint_started", host=self.host, port=self.port, tls=self.tls is not None
+            "amqp_endpoint_started",
+            host=self.host,
+            port=self.port,
+            tls=self.tls is not None,
+            auth=self.auth,
         )
         self._accept = gevent.spawn(self._accept_loop)
 
@@ -97,7 +129,7 @@ class AmqpEndpointActor(Supervisor):
         if isinstance(message, _Accepted):
             spec = ChildSpec(
                 id=f"amqp-{next(_ids)}",
-                start=partial(ClientActor, self.ctx, message.client, self.tls),
+                start=partial(ClientActor, self.ctx, message.client, self.tls, self.auth),
                 restart=Restart.TEMPORARY,
                 shutdown=1.0,
             )
@@ -125,14 +157,19 @@ class ClientActor(Actor):
     lifecycle_log_level = "debug"
     mailbox_size = 16
 
-    def __init__(self, ctx: RouterContext, sock: Any, tls: ssl.SSLContext | None) -> None:
+    def __init__(
+        self, ctx: RouterContext, sock: Any, tls: ssl.SSLContext | None, auth: str = "anonymous"
+    ) -> None:
         super().__init__()
         self.ctx = ctx
         self.sock = sock
         self.tls = tls
+        self.external = auth == "external"
         self.router: MessageRouter = ctx.messages
         self.port_id = next(_ids)
-        self.conn = ClientConnection(f"{ctx.router_id}-client-{self.port_id}")
+        self.conn = ClientConnection(
+            f"{ctx.router_id}-client-{self.port_id}", require_external=self.external
+        )
         self.wire: Wire | None = None
         self._runner: gevent.Greenlet[Any, Any] | None = None
         self._writer: gevent.Greenlet[Any, Any] | None = None
@@ -241,6 +278,8 @@ class ClientActor(Actor):
             except HandshakeFailed as error:
                 self.log.warning("amqp_client_refused", error=str(error))
                 return
+            if self.external and not self._take_identity(self.wire):
+                return
         else:
             self.wire = PlainWire(self.sock)
         wire = self.wire
@@ -274,9 +313,40 @@ class ClientActor(Actor):
             while not self._push():
                 wire.wait_writable()
 
+    def _take_identity(self, wire: TlsWire) -> bool:
+        """Hand the client certificate's CN to SASL EXTERNAL; False (and the socket
+        closed) when there is none to hand."""
+        user = describe_peer(wire.tls)
+        if user and "\0" not in user:  # proton takes a C string
+            cipher = wire.tls.cipher()
+            self.conn.set_external_identity(user, cipher[2] if cipher else 0)
+            return True
+        has_cert = bool(wire.tls.getpeercert(binary_form=True))
+        self.log.warning(
+            "amqp_client_refused",
+            error="client certificate has no usable subject CN (auth: external)"
+            if has_cert
+            else "no client certificate (auth: external)",
+        )
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        return False
+
     def _handle(self, events: list[ClientEvent]) -> bool:
         """Carry out what the client did; True once the connection is over."""
+        refused: AuthenticationFailed | None = None
+        for event in events:
+            if isinstance(event, ClientAuthenticated):
+                log = self.log.info if self.external else self.log.debug
+                log("amqp_client_authenticated", mechanism=event.mechanism, user=event.user)
+            elif isinstance(event, AuthenticationFailed):
+                refused = event
         outcome = self.router.handle(self, events)
+        if refused is not None:
+            self.log.warning(
+                "amqp_client_refused", error=refused.description, mechanism=refused.mechanism
+            )
+            return True
         for address, description in outcome.refused:
             self.log.info("amqp_attach_refused", address=address, error=description)
         if outcome.opened:

@@ -1,7 +1,8 @@
 """ClientConnection: an AMQP 1.0 client's connection to this router, sans-IO.
 
 A sibling of ``AmqpConnection`` (it shares its byte pump, ticks and close) for the
-connections of ordinary AMQP clients: SASL (ANONYMOUS), links the client attaches
+connections of ordinary AMQP clients: SASL (ANONYMOUS, or EXTERNAL with the identity of
+the TLS client certificate, see ``set_external_identity``), links the client attaches
 (accepted or refused by the layer above, dynamic sources given an address), unsettled
 deliveries both ways with their outcomes, and link credit. A delivery's bytes are handed
 up as they arrive (``DeliveryChunk``), never collected whole: the layer above forwards
@@ -17,6 +18,7 @@ from typing import Any, Final, TypeAlias
 import cproton
 from cproton import ffi, lib
 
+from ._external import external_unavailable, set_external_security
 from ._links import condition_of, set_condition
 from .connection import AmqpConnection
 from .errors import AmqpUsageError
@@ -37,6 +39,8 @@ MODIFIED: Final = int(lib.PN_MODIFIED)
 OUTCOMES: Final = frozenset({ACCEPTED, REJECTED, RELEASED, MODIFIED})
 
 _READ_CHUNK: Final = 256 << 10
+#: the AMQP SASL protocol header's length (b"AMQP\x03\x01\x00\x00")
+_SASL_HEADER: Final = 8
 #: unframed bytes of one outgoing delivery proton may hold (see write_delivery)
 DELIVERY_BACKLOG: Final = 240 << 10
 
@@ -121,7 +125,31 @@ class DeliveryOutcome:
     outcome: Outcome
 
 
-ClientEvent: TypeAlias = AmqpEvent | ClientAttach | DeliveryChunk | DeliveryOutcome
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientAuthenticated:
+    """SASL succeeded: ``user`` is who the client is (``anonymous`` for ANONYMOUS)."""
+
+    mechanism: str
+    user: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthenticationFailed:
+    """SASL failed, or the connection ended before it succeeded where it is required;
+    ``description`` says why in one line. The connection is over."""
+
+    mechanism: str | None
+    description: str
+
+
+ClientEvent: TypeAlias = (
+    AmqpEvent
+    | ClientAttach
+    | DeliveryChunk
+    | DeliveryOutcome
+    | ClientAuthenticated
+    | AuthenticationFailed
+)
 
 
 class _ClientLink:
@@ -141,13 +169,18 @@ class ClientConnection(AmqpConnection):
     ``peek_output``/``pop_output``, ``tick``, ``close``), with its own links and events."""
 
     __slots__ = (
+        "_auth_decided",
         "_clinks",
         "_cptr",
         "_deliveries",
+        "_external",
         "_finishing",
+        "_header_left",
         "_held",
+        "_mechanisms",
         "_next",
         "_out_ids",
+        "_sasl",
         "held_bytes",
     )
 
@@ -158,7 +191,15 @@ class ClientConnection(AmqpConnection):
         max_frame_size: int = 256 << 10,
         session_capacity: int = 4 << 20,
         idle_timeout: float = 0.0,
+        require_external: bool = False,
     ) -> None:
+        """``require_external``: offer SASL EXTERNAL only, and refuse a client that skips
+        SASL; call ``set_external_identity`` before the first ``receive_data``. Raises
+        AmqpUsageError when this proton cannot do EXTERNAL (``external_unavailable``)."""
+        if require_external:
+            unavailable = external_unavailable()
+            if unavailable is not None:
+                raise AmqpUsageError(unavailable)
         super().__init__(
             container_id,
             server=True,
@@ -166,8 +207,14 @@ class ClientConnection(AmqpConnection):
             session_capacity=session_capacity,
             idle_timeout=idle_timeout,
         )
-        sasl = lib.pn_sasl(self._transport)
-        cproton.pn_sasl_allowed_mechs(sasl, "ANONYMOUS")
+        self._sasl = sasl = lib.pn_sasl(self._transport)
+        self._mechanisms = "EXTERNAL" if require_external else "ANONYMOUS"
+        cproton.pn_sasl_allowed_mechs(sasl, self._mechanisms)
+        if require_external:
+            lib.pn_transport_require_auth(self._transport, True)
+        self._external: tuple[int, str] | None = None  # (ssf, authid) for EXTERNAL
+        self._header_left = _SASL_HEADER
+        self._auth_decided = False
         self._clinks: dict[int, _ClientLink] = {}
         self._cptr: dict[Any, _ClientLink] = {}
         # delivery id -> pn_delivery_t, for deliveries not yet settled on this side
@@ -186,6 +233,69 @@ class ClientConnection(AmqpConnection):
     def open(self) -> None:
         """Send open; the client's sessions are answered as they begin."""
         lib.pn_connection_open(self._connection)
+
+    # -- authentication ---------------------------------------------------------------
+    def set_external_identity(self, user: str, ssf: int) -> None:
+        """The TLS layer authenticated the client as ``user`` (its certificate's subject)
+        with a cipher of ``ssf`` bits: SASL EXTERNAL may then succeed as ``user``."""
+        self._external = (ssf, user)
+        if self._header_left == 0:
+            set_external_security(self._transport, ssf, user)
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        left = self._header_left
+        if left and self._external is not None and len(data) > 0:
+            # Proton resets the external identity when it reads the SASL header (to its
+            # own SSL layer's, here none): feed the header alone, then set it again.
+            view = memoryview(data)
+            super().receive_data(view[:left])
+            self._header_left = max(0, left - len(view))
+            if self._header_left == 0:
+                ssf, user = self._external
+                set_external_security(self._transport, ssf, user)
+            if len(view) <= left:
+                return
+            data = view[left:]
+        elif left:
+            self._header_left = max(0, left - len(data))
+        super().receive_data(data)
+
+    @property
+    def mechanisms(self) -> str:
+        """The SASL mechanisms this connection offers (space separated)."""
+        return self._mechanisms
+
+    def _check_auth(self, out: list[ClientEvent]) -> None:
+        if self._auth_decided:
+            return
+        sasl = self._sasl
+        outcome = lib.pn_sasl_outcome(sasl)
+        if outcome == lib.PN_SASL_NONE:
+            if self._transport_failed and self._mechanisms == "EXTERNAL":
+                self._auth_decided = True
+                _, why = condition_of(lib.pn_transport_condition(self._transport))
+                description = "the client left without authenticating: this endpoint offers"
+                description += " SASL EXTERNAL only"
+                out.append(
+                    AuthenticationFailed(
+                        mechanism=None, description=f"{description} ({why})" if why else description
+                    )
+                )
+            return
+        self._auth_decided = True
+        mechanism: str | None = cproton.pn_sasl_get_mech(sasl)
+        if outcome == lib.PN_SASL_OK:
+            user: str | None = cproton.pn_sasl_get_user(sasl)
+            out.append(ClientAuthenticated(mechanism=mechanism or "", user=user or ""))
+            return
+        if mechanism and mechanism in self._mechanisms.split():
+            why = f"SASL {mechanism} failed"
+        else:
+            why = (
+                f"SASL {mechanism or '(no mechanism)'} refused: "
+                f"this endpoint accepts {self._mechanisms} only"
+            )
+        out.append(AuthenticationFailed(mechanism=mechanism, description=why))
 
     # -- links ------------------------------------------------------------------------
     def accept_link(self, link_id: int, address: str | None = None) -> None:
@@ -378,6 +488,7 @@ class ClientConnection(AmqpConnection):
         while True:
             event = peek(collector)
             if not event:
+                self._check_auth(out)
                 return out
             handler = handlers.get(event_type(event))
             if handler is not None:
@@ -495,6 +606,8 @@ class ClientConnection(AmqpConnection):
             lib.pn_session_open(session)
 
     def _on_client_connection_remote_open(self, event: Any, out: list[ClientEvent]) -> None:
+        self._check_auth(out)  # SASL is over once the client's open is in
+        self._auth_decided = True
         container: str | None = cproton.pn_connection_remote_container(self._connection)
         out.append(ConnectionOpened(remote_container_id=container or "", remote_properties={}))
 
