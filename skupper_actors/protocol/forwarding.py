@@ -419,6 +419,10 @@ class Forwarder:
     def outstanding(self, destination: Destination) -> int:
         return self._outstanding[destination]
 
+    def forget_acks(self, stream_id: str, direction: str) -> None:
+        """Acknowledgements of ``direction`` of ``stream_id`` are no longer awaited."""
+        self._acks.pop((stream_id, direction), None)
+
     def forget_stream(self, stream_id: str) -> None:
         """The stream ended at this end: no reverse to wait for, no acknowledgements."""
         self._waiting.pop(stream_id, None)

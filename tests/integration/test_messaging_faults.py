@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
+import signal
+import threading
 import time
 from typing import Any
 
@@ -162,3 +165,68 @@ def test_a_silent_multicast_receiver_is_dropped_for_not_buffered(line) -> None:
     silent.close()
     assert at_c().delivered_out <= 101, at_c()  # the rest dropped, not queued
     assert growth < 32 << 10, growth  # 3000 x 16 KiB = 47 MiB were sent
+
+
+#: the RSS growth a router may show while one large message waits for a stopped receiver
+#: (the delivery's window, MESSAGE_WINDOW = 1 MiB, plus socket and proton buffers)
+LARGE_MESSAGE_RSS_BOUND_KIB = 12 << 10
+
+
+def _receive_one(address_url: str, ready: Any, digests: Any) -> None:
+    """In its own process: take one message and report its size and digest."""
+    conn = BlockingConnection(address_url, timeout=200)
+    receiver = conn.create_receiver("large", credit=1)
+    ready.set()
+    message = receiver.receive(timeout=200)
+    receiver.accept()
+    digests.put((len(message.body), hashlib.sha256(message.body).hexdigest()))
+    conn.close()
+
+
+@pytest.mark.timeout(300)
+def test_a_large_message_to_a_stopped_receiver_waits_at_its_sender(line) -> None:
+    """96 MiB from a to a receiver at c whose process is stopped (SIGSTOP): no router
+    holds the message; the ingress stops reading the sender once the delivery is a
+    window ahead of what c handed on. After SIGCONT it arrives whole."""
+    body = hashlib.sha256(b"large").digest() * (96 * (1 << 20) // 32)
+    ready = multiprocessing.Event()
+    digests: Any = multiprocessing.Queue()
+    receiving = multiprocessing.Process(
+        target=_receive_one, args=(url(line, "c"), ready, digests), daemon=True
+    )
+    receiving.start()
+    assert ready.wait(15)
+    wait_address(line, "a", "large", {"c"})
+    assert receiving.pid is not None
+    os.kill(receiving.pid, signal.SIGSTOP)
+    before = {site: line[site].rss_kib() for site in "abc"}
+    peak = dict(before)
+    sent: list[object] = []
+
+    def send() -> None:
+        conn = BlockingConnection(url(line, "a"), timeout=240)
+        try:
+            sent.append(conn.create_sender("large").send(Message(body=body), timeout=240))
+        finally:
+            conn.close()
+
+    sending = threading.Thread(target=send, daemon=True)
+    sending.start()
+    try:
+        # proton's Python sender moves about 1-2 MiB/s: in 25 s, without the window,
+        # c would hold 25-50 MiB of the message (measured: 21 MiB after 20 s)
+        deadline = time.monotonic() + 25
+        while time.monotonic() < deadline:
+            for site in "abc":
+                peak[site] = max(peak[site], line[site].rss_kib())
+            time.sleep(0.25)
+    finally:
+        os.kill(receiving.pid, signal.SIGCONT)
+    growth = {site: peak[site] - before[site] for site in "abc"}
+    print(f"RSS before {before} peak {peak} growth {growth} KiB")
+    size, digest = digests.get(timeout=200)
+    sending.join(60)
+    receiving.join(30)
+    assert (size, digest) == (len(body), hashlib.sha256(body).hexdigest())
+    assert sent, "the sender never saw its delivery settled"
+    assert max(growth.values()) < LARGE_MESSAGE_RSS_BOUND_KIB, growth

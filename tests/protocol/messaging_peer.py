@@ -45,18 +45,27 @@ class ClientPeer:
             self.transport.push(bytes(self.backlog[:room]))
             del self.backlog[:room]
 
+    paused = 0
+
+    def pause(self) -> None:
+        self.paused += 1
+
+    def resume(self) -> None:
+        self.paused -= 1
+
     def pump(self, rounds: int = 6) -> None:
-        """Move bytes both ways and hand the router what the client did."""
+        """Move bytes both ways and hand the router what the client did (the client's
+        bytes wait while the router has paused this connection)."""
         for _ in range(rounds):
             pending = self.transport.pending()
-            if pending > 0:
+            if pending > 0 and not self.paused:
                 data = self.transport.peek(pending)
                 self.transport.pop(pending)
                 self.conn.receive_data(data)
             handled = self.router.handle(self, self.conn.client_events())
             self.refused += [why for _, why in handled.refused]
             while self.conn.has_held and self.conn.feed():
-                pass
+                self.router.output_moved(self)
             self.flush()
 
     def sender(self, address: str | None) -> Any:

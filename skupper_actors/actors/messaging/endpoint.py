@@ -178,6 +178,9 @@ class ClientActor(Actor):
         self._closed = False
         self._opened = False
         self._flush_due = False
+        self._pauses = 0  # the router waits for a large delivery's far end to keep up
+        self._resumed = gevent.event.Event()
+        self._resumed.set()
 
     def on_start(self) -> None:
         self._runner = gevent.spawn(self._run)
@@ -213,6 +216,17 @@ class ClientActor(Actor):
                     self.router.link_closed(self, event.link_id)
             self.router.connection_closed(self)
 
+    # -- pausing the input (protocol/messaging: MESSAGE_WINDOW) ----------------------------
+    def pause(self) -> None:
+        self._pauses += 1
+        self._resumed.clear()
+
+    def resume(self) -> None:
+        if self._pauses > 0:
+            self._pauses -= 1
+            if self._pauses == 0:
+                self._resumed.set()
+
     # -- output (never blocks its caller; see LinkSession.flush) ---------------------------
     def flush(self) -> None:
         """Send what the connection holds, once the running greenlet yields: every
@@ -242,6 +256,7 @@ class ClientActor(Actor):
             view = conn.peek_output()
             if not view:
                 if conn.has_held and conn.feed():
+                    self.router.output_moved(self)
                     continue  # frame what moved
                 return wire.drain()
             sent = wire.write_some(view)
@@ -289,6 +304,8 @@ class ClientActor(Actor):
         self.flush()
         opened_by = time.monotonic() + HANDSHAKE_TIMEOUT
         while not conn.closed:
+            if self._pauses:
+                self._resumed.wait()
             try:
                 if self._opened:
                     data = wire.read()

@@ -433,6 +433,11 @@ class ClientConnection(AmqpConnection):
                     moved = True
         return moved
 
+    def held_for(self, delivery_id: int) -> int:
+        """Bytes of an outgoing delivery waiting here for proton's backlog to shrink."""
+        held = self._held.get(delivery_id)
+        return sum(map(len, held)) if held else 0
+
     @property
     def has_held(self) -> bool:
         """Some outgoing delivery has bytes (or its end) waiting for ``feed``."""

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..addresses import MESSAGE
 from ..amqp.client import (
     OUTCOME_ACCEPTED,
 )
 from ..tcp.mapping import StreamHeader
-from .records import MULTICAST_QUEUE, _Egress, _Receiver
+from .records import MESSAGE_ACK_EVERY, MULTICAST_QUEUE, _Egress, _Receiver
 
 if TYPE_CHECKING:
     from .router import MessageRouter
@@ -38,6 +39,7 @@ class _Outgoing:
         "dead",
         "delivery_id",
         "ended",
+        "received",
         "receiver",
         "router",
         "settled",
@@ -57,6 +59,7 @@ class _Outgoing:
         self.ended = False
         self.aborted = False
         self.delivery_id = 0
+        self.received = 0
         self.dead = False  # its receiver is gone
         receiver.outstanding += 1
         if receiver.current is None:
@@ -77,6 +80,7 @@ class _Outgoing:
         receiver.port.flush()
 
     def data(self, chunk: bytes) -> None:
+        self.received += len(chunk)
         if self.dead:
             return
         if self.receiver.current is self:
@@ -84,6 +88,15 @@ class _Outgoing:
             self.receiver.port.flush()
         else:
             self.chunks.append(chunk)
+
+    def moved(self) -> int:
+        """Bytes handed on to the receiver's connection (or dropped with its receiver)."""
+        if self.dead:
+            return self.received
+        here = sum(map(len, self.chunks))
+        if self.receiver.current is self and self.delivery_id:
+            here += self.receiver.port.conn.held_for(self.delivery_id)
+        return self.received - here
 
     def end(self, aborted: bool) -> None:
         if self.dead:
@@ -121,46 +134,85 @@ class _Outgoing:
             receiver.waiting.popleft()._activate()
 
 
-class _EgressSink:
-    """A client message's stream arriving here: its bytes go to one local receiver."""
+class _Acking:
+    """A large delivery arriving: acknowledges to its ingress the bytes its receiver
+    connection(s) took, every ``MESSAGE_ACK_EVERY`` (the ingress reads its sender only
+    so far ahead: records.MESSAGE_WINDOW)."""
 
-    __slots__ = ("out",)
+    __slots__ = ("acked_at", "header", "outs", "received", "router", "tracked")
 
-    def __init__(self, router: MessageRouter, receiver: _Receiver, header: StreamHeader) -> None:
-        self.out = _Outgoing(router, receiver, header, settled=False)
+    def __init__(self, router: MessageRouter, header: StreamHeader) -> None:
+        self.router = router
+        self.header = header
+        self.outs: list[_Outgoing] = []
+        self.received = 0
+        self.acked_at = 0
+        self.tracked = False  # in the router's table of deliveries to acknowledge
 
     def data(self, chunk: bytes) -> None:
-        self.out.data(chunk)
+        for out in self.outs:
+            out.data(chunk)
+        self.received += len(chunk)
+        if self.received - self.acked_at >= MESSAGE_ACK_EVERY:
+            if not self.tracked:
+                self.tracked = True
+                for out in self.outs:
+                    self.router._acking.setdefault(out.receiver.port.port_id, set()).add(self)
+            self.acknowledge()
+
+    def acknowledge(self) -> None:
+        outs = self.outs
+        moved = min(out.moved() for out in outs) if outs else self.received
+        if moved - self.acked_at >= MESSAGE_ACK_EVERY:
+            self.acked_at = moved
+            header = self.header
+            self.router.forwarder.send_ack(header.source, header.stream_id, MESSAGE, moved)
+
+    def _untrack(self) -> None:
+        if self.tracked:
+            self.tracked = False
+            acking = self.router._acking
+            for out in self.outs:
+                found = acking.get(out.receiver.port.port_id)
+                if found is not None:
+                    found.discard(self)
+
+
+class _EgressSink(_Acking):
+    """A client message's stream arriving here: its bytes go to one local receiver."""
+
+    __slots__ = ()
+
+    def __init__(self, router: MessageRouter, receiver: _Receiver, header: StreamHeader) -> None:
+        super().__init__(router, header)
+        self.outs.append(_Outgoing(router, receiver, header, settled=False))
 
     def end(self, aborted: bool, length: int | None = None) -> None:
-        self.out.end(aborted)
+        self._untrack()
+        self.outs[0].end(aborted)
 
 
-class _MulticastSink:
+class _MulticastSink(_Acking):
     """A multicast message arriving here: a pre-settled copy to every local receiver."""
 
-    __slots__ = ("header", "outs", "router")
+    __slots__ = ()
 
     def __init__(
         self, router: MessageRouter, address: str, receivers: list[_Receiver], header: StreamHeader
     ) -> None:
-        self.router = router
-        self.header = header
+        super().__init__(router, header)
         # a receiver whose link already has MULTICAST_QUEUE deliveries waiting misses this
         # one (at most once): a slow multicast receiver never grows the router's memory
         takers = [
             r for r in receivers if len(r.waiting) + r.port.conn.queued(r.link_id) < MULTICAST_QUEUE
         ]
-        self.outs = [_Outgoing(router, r, header, settled=True) for r in takers]
+        self.outs.extend(_Outgoing(router, r, header, settled=True) for r in takers)
         dropped = len(receivers) - len(takers) if receivers else 1
         if dropped:
             router._stats(address).dropped += dropped
 
-    def data(self, chunk: bytes) -> None:
-        for out in self.outs:
-            out.data(chunk)
-
     def end(self, aborted: bool, length: int | None = None) -> None:
+        self._untrack()
         for out in self.outs:
             out.end(aborted)
         # the copy is through: the ingress may let its sender send more

@@ -27,6 +27,12 @@ SENDER_BYTES = 8 << 20
 NO_RECEIVER = "skupper:no-receiver"
 #: multicast deliveries waiting for one receiver link, at most (more are dropped, counted)
 MULTICAST_QUEUE = 100
+#: bytes of one delivery's stream sent but not yet handed on to its receiver's connection
+#: at the far end, at most: past it the ingress stops reading the sender's connection
+#: (a large message to a slow receiver never piles up in a router)
+MESSAGE_WINDOW = 1 << 20
+#: the egress acknowledges a delivery's bytes when this many more have moved on
+MESSAGE_ACK_EVERY = 256 << 10
 
 
 class ClientPort(Protocol):
@@ -37,6 +43,12 @@ class ClientPort(Protocol):
 
     def flush(self) -> None:
         """Send what the connection holds now, without blocking the caller."""
+
+    def pause(self) -> None:
+        """Stop reading the client (until as many ``resume`` calls)."""
+
+    def resume(self) -> None:
+        """Read the client again, once every ``pause`` has been resumed."""
 
 
 @dataclass(slots=True)
@@ -92,6 +104,9 @@ class _Ingress:
     finished: bool = False
     size: int = 0  # bytes taken in
     mc_left: int = 0  # multicast copies not through to their routers yet
+    #: a delivery bigger than its first chunk: stream id -> bytes its far end acknowledged
+    acked: dict[str, int] | None = None
+    paused: bool = False  # its sender's connection waits for acknowledgements
 
 
 @dataclass(slots=True, eq=False)

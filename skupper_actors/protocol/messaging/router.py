@@ -58,9 +58,10 @@ from .addresses import (
     dynamic_router,
     is_dynamic,
 )
-from .deliveries import _EgressSink, _MulticastSink, _StreamOwner
+from .deliveries import _Acking, _EgressSink, _MulticastSink, _StreamOwner
 from .records import (
     CREDIT_BATCH,
+    MESSAGE_WINDOW,
     NO_RECEIVER,
     SENDER_BYTES,
     SENDER_WINDOW,
@@ -112,6 +113,11 @@ class MessageRouter:
         #: it); outcomes for one router asked for meanwhile leave as one router message
         self.defer: Callable[[Callable[[], None]], None] = _now
         self._outcomes: dict[str, list[dict[str, Any]]] = {}
+        #: stream id -> the delivery it carries, while that delivery is read in pieces
+        #: (its far end acknowledges the bytes handed on: ``MESSAGE_WINDOW``)
+        self._flowing: dict[str, _Ingress] = {}
+        #: client port -> deliveries to its receivers big enough to be acknowledged
+        self._acking: dict[int, set[_Acking]] = {}
         forwarder.message_arrival = self.arrive
         forwarder.message_outcome = self.outcome_arrived
         forwarder.on_change = self.routes_changed
@@ -280,7 +286,9 @@ class MessageRouter:
         for key, ingress in list(self._incoming.items()):
             if key[0] == port.port_id:
                 del self._incoming[key]
+                self._unflow(ingress)
                 self._abort_streams(ingress)
+        self._acking.pop(port.port_id, None)
         for stream_id, ingress in list(self._pending.items()):
             if ingress.sender.port is port:
                 del self._pending[stream_id]
@@ -368,6 +376,7 @@ class MessageRouter:
         ingress.sender.bytes_in_flight += len(data)
         if aborted:
             del self._incoming[key]
+            self._unflow(ingress)
             self._abort_streams(ingress)
             self._done(ingress, None)
             return
@@ -389,13 +398,16 @@ class MessageRouter:
                     self._drop(ingress, key, last, "no usable 'to' address")
                     return
                 ingress.address = to
-            if not self._route(ingress):
+            if not self._route(ingress, flow=not last):
                 self._drop(ingress, key, last, "no destination")
                 return
         for stream in ingress.streams:
             stream.write(data)
+        if ingress.acked is not None and not last:
+            self._window(ingress)
         if last:
             del self._incoming[key]
+            self._unflow(ingress)
             ingress.ended = True
             for stream in ingress.streams:
                 stream.end(None)
@@ -432,8 +444,12 @@ class MessageRouter:
             self._incoming.pop(key, None)
             self._done(ingress, ingress.fate)
 
-    def _route(self, ingress: _Ingress) -> bool:
-        """Open the stream(s) of a delivery; False when it has nowhere to go."""
+    def _route(self, ingress: _Ingress, flow: bool = False) -> bool:
+        """Open the stream(s) of a delivery; False when it has nowhere to go.
+
+        ``flow``: more of the delivery is to come; its streams' far ends acknowledge
+        what they hand on, and the sender's connection waits past ``MESSAGE_WINDOW``.
+        """
         address = ingress.address
         assert address is not None
         forwarder = self.forwarder
@@ -478,12 +494,56 @@ class MessageRouter:
                 if multicast:
                     self._copies[stream_id] = (ingress, target)
                     ingress.mc_left += 1
+                if flow:
+                    if ingress.acked is None:
+                        ingress.acked = {}
+                    ingress.acked[stream_id] = 0
+                    self._flowing[stream_id] = ingress
+                    forwarder.on_ack(stream_id, MESSAGE, self._stream_acked)
             except StreamRefused:
                 if not multicast:
                     self._pending.pop(stream_id, None)
                     self._unreserve(ingress)
                     return False
         return bool(ingress.streams)
+
+    # -- a large delivery's window ------------------------------------------------------
+    def _stream_acked(self, stream_id: str, offset: int) -> None:
+        ingress = self._flowing.get(stream_id)
+        if ingress is None or ingress.acked is None:
+            return
+        if offset > ingress.acked.get(stream_id, 0):
+            ingress.acked[stream_id] = offset
+            self._window(ingress)
+
+    def _window(self, ingress: _Ingress) -> None:
+        """Pause or resume the sender's connection as the delivery's far ends keep up."""
+        acked = ingress.acked
+        behind = ingress.size - min(acked.values()) if acked else 0
+        if behind >= MESSAGE_WINDOW:
+            if not ingress.paused:
+                ingress.paused = True
+                ingress.sender.port.pause()
+        elif ingress.paused:
+            ingress.paused = False
+            ingress.sender.port.resume()
+
+    def _unflow(self, ingress: _Ingress, stream_id: str | None = None) -> None:
+        """The delivery is no longer read (or one of its streams is gone)."""
+        acked = ingress.acked
+        if acked is None:
+            return
+        for sid in [stream_id] if stream_id is not None else list(acked):
+            if acked.pop(sid, None) is not None:
+                self._flowing.pop(sid, None)
+                self.forwarder.forget_acks(sid, MESSAGE)
+        if stream_id is None or not acked:
+            ingress.acked = None
+            if ingress.paused:
+                ingress.paused = False
+                ingress.sender.port.resume()
+        else:
+            self._window(ingress)
 
     def _abort_streams(self, ingress: _Ingress) -> None:
         if ingress.mc_left:
@@ -509,6 +569,9 @@ class MessageRouter:
     def stream_lost(self, stream_id: str) -> None:
         """A stream ended before its delivery was whole at the far end: release it."""
         if stream_id in self._copies:
+            copy = self._flowing.get(stream_id)
+            if copy is not None:
+                self._unflow(copy, stream_id)  # the other copies go on
             self._copy_through(stream_id)  # a multicast copy lost: at most once
             return
         ingress = self._pending.get(stream_id)
@@ -516,6 +579,7 @@ class MessageRouter:
             key = (ingress.sender.port.port_id, ingress.delivery_id)
             if self._incoming.get(key) is ingress:
                 del self._incoming[key]  # the rest of its bytes have nowhere to go
+                self._unflow(ingress)
                 ingress.streams = []
             self._finish(stream_id, OUTCOME_RELEASED)
 
@@ -562,6 +626,7 @@ class MessageRouter:
             if self._incoming.get(key) is ingress:
                 # settled before it was whole here (refused on the way): stop sending it
                 del self._incoming[key]
+                self._unflow(ingress)
                 streams, ingress.streams = ingress.streams, []
                 for stream in streams:
                     stream.abort()
@@ -637,6 +702,14 @@ class MessageRouter:
         if egress.settled:
             return
         self.send_outcome(egress.source, egress.stream_id, outcome)
+
+    def output_moved(self, port: ClientPort) -> None:
+        """Held bytes of the port's outgoing deliveries moved into its engine: the large
+        ones acknowledge what moved to their ingress (see ``MESSAGE_WINDOW``)."""
+        outs = self._acking.get(port.port_id)
+        if outs:
+            for out in list(outs):
+                out.acknowledge()
 
     def delivery_settled(self, port: ClientPort, delivery_id: int, outcome: Outcome) -> None:
         """A local receiver settled a delivery: its outcome goes back to the ingress."""
