@@ -128,7 +128,7 @@ class LimitsConfig:
 
     max_addresses_per_router: int = _ROUTING.max_addresses_per_router
     max_addresses_per_update: int = _ROUTING.max_addresses_per_update
-    max_links_per_connection: int = 4096
+    max_links_per_connection: int = 32768
     max_frame_size: int = 1 << 20
     max_control_entries: int = 50_000
     max_message_size: int = 16 << 20

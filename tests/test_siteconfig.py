@@ -397,7 +397,7 @@ def test_limits_section_sets_the_peer_limits_and_refuses_bad_values() -> None:
     limits = parse_site_config(text, environ={}).limits
     assert limits.max_addresses_per_router == 20_000
     assert limits.max_frame_size == 65_536
-    assert limits.max_links_per_connection == 4096  # the default
+    assert limits.max_links_per_connection == 32768  # the default
     with pytest.raises(SiteConfigError) as caught:
         parse_site_config(f"site: east\n{PLAIN}\nlimits: {{max_links_per_connection: 2}}\n",
                           environ={})  # fmt: skip

@@ -34,7 +34,7 @@ class LinkLimits:
 
     #: AMQP links the peer may attach on one connection (its TCP streams, two per
     #: stream crossing it, and the two control links); past it attaches are refused
-    max_links_per_connection: int = 4096
+    max_links_per_connection: int = 32768
     #: the largest AMQP frame this router accepts (offered in its open)
     max_frame_size: int = 1 << 20
     #: entries in one list of a control message (addresses of an update, links of a

@@ -38,6 +38,8 @@ def guarded(tmp_path_factory):
     add_connector(mesh, "b", "hash", server.port)
     for node in mesh.nodes.values():
         node.nofile = 1024
+    # the cap the rogue runs into (below the default, to keep the test short)
+    mesh["a"].config["limits"] = {"max_links_per_connection": 4096}
     mesh.start()
     wait_until(lambda: mesh["a"].routes() == {"b": (1, ("b",))}, 15, what="a-b link")
     wait_matched(mesh, "a", "hash")

@@ -239,6 +239,27 @@ def test_local_addresses_are_batched_into_one_update_per_tick() -> None:
     assert a.local_addresses() == {"x", "y"}
 
 
+def test_bytes_on_a_link_keep_its_neighbour_alive_while_its_hello_waits() -> None:
+    """A busy router reads a backlog from a neighbour in order: the HELLO behind the
+    data arrives late, but the bytes before it prove the neighbour alive."""
+    settings = RoutingSettings()
+    a = RoutingEngine("A", 1, settings)
+    neighbour_up(a, "lb", "B", 0.0)
+    neighbour_up(a, "lc", "C", 0.0)
+    a.tick(0.0)
+    a.link_active("lb", 2.5)  # data, no HELLO
+    a.link_active("lc", 1.0)
+    lost = [e for e in a.tick(settings.hello_max_age + 0.1) if isinstance(e, NeighbourLost)]
+    assert lost == []  # C was last active at 1.0: not yet 3 s ago
+    lost = [e for e in a.tick(4.1) if isinstance(e, NeighbourLost)]
+    assert lost == [NeighbourLost(link_id="lc", router_id="C", reason="hello-timeout")]
+    lost = [e for e in a.tick(5.6) if isinstance(e, NeighbourLost)]
+    assert lost == [NeighbourLost(link_id="lb", router_id="B", reason="hello-timeout")]
+    # bytes never make a neighbour of a link that was not heard (or was lost)
+    a.link_active("lb", 6.0)
+    assert "lb" not in a.neighbours()
+
+
 def test_silent_link_times_out_and_closed_link_is_lost_at_once() -> None:
     settings = RoutingSettings()
     a = RoutingEngine("A", 1, settings)

@@ -2,6 +2,7 @@
 
     python tools/bench/tcp_bench.py [--quick] [--json FILE] [--paths direct,1node,2plain,2tls]
                                     [--throughput-tool auto|iperf3|builtin] [--profile DIR]
+    python tools/bench/tcp_bench.py --idle-rounds 5 [--idle-connections 10000] [--paths 2tls]
 
 Paths: ``direct`` (loopback), ``1node`` (listener and connector on one site),
 ``2plain`` (two sites, plaintext link), ``2tls`` (two sites, mutual TLS link). All
@@ -14,6 +15,7 @@ failed. See docs/benchmarks.md for what each figure means.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -48,6 +50,8 @@ from benchnodes import (  # noqa: E402
     tail,
 )
 from iperf import Iperf3  # noqa: E402
+
+from skupper_actors.management import ManagementClient, ManagementError  # noqa: E402
 
 PATHS = ("direct", "1node", "2plain", "2tls")
 STREAMS = 8
@@ -302,6 +306,74 @@ class Bench:
         self.add(path, "idle_rss_kib_per_conn", growth / count)
         self.extra[path]["rss_kib"] = {"before": before, "holding": held, "after_close": closed}
 
+    def measure_idle_rounds(self, path: str) -> None:
+        """``--idle-rounds``: open N idle connections, hold, close; again and again.
+
+        Per round, each node's RSS while holding them and after closing them: what a
+        connection costs once the node is warm, and whether closing gives it back
+        (issue 17: after round 5 within 10% of after round 1)."""
+        topology = self.topologies[path]
+        if not self.nodes_alive(path):
+            return
+        pids = topology.pids()
+        count = self.args.idle_connections
+        time.sleep(1.0)
+        before = {site: rss_kib(pid) for site, pid in pids.items()}
+        rounds: list[dict[str, Any]] = []
+        for number in range(1, self.args.idle_rounds + 1):
+            began = time.monotonic()
+            socks = self.attempt(
+                path, "idle", lambda: loadgen.open_idle(self.endpoints[path].echo, count)
+            )
+            if socks is None:
+                return
+            opened = time.monotonic() - began
+            try:
+                time.sleep(1.0)
+                held = {site: rss_kib(pid) for site, pid in pids.items()}
+            finally:
+                loadgen.close_all(socks)
+            time.sleep(3.0)
+            closed = {site: rss_kib(pid) for site, pid in pids.items()}
+            stalls = {}
+            for node in topology.nodes:  # the longest loop stall in the last seconds
+                with contextlib.suppress(ManagementError, OSError):
+                    recent = ManagementClient(node.runtime_dir, timeout=5).status().health
+                    stalls[node.site] = max((s for _, s, _ in recent.loop_stalls), default=0.0)
+            rounds.append({"round": number, "holding": held, "after_close": closed,
+                           "open_seconds": round(opened, 1), "stall_ms": stalls})
+            print(f"  {path} round {number}: holding {sum(held.values())} KiB, "
+                  f"after close {sum(closed.values())} KiB, longest loop stall (ms) "
+                  f"{stalls}", file=sys.stderr)
+        self.extra[path]["idle_rounds"] = {"connections": count, "before": before,
+                                           "rounds": rounds}
+
+    def rounds_report(self) -> str:
+        lines = []
+        for path in self.topologies:
+            found = self.extra[path].get("idle_rounds")
+            if not found:
+                continue
+            count, rounds = found["connections"], found["rounds"]
+            base = sum(found["before"].values())
+            lines.append(f"{path}: {count} idle connections per round, nodes' RSS summed "
+                         f"(KiB; {base} before the first round)")
+            lines.append("round  holding   KiB/conn (vs before the round)  after close")
+            previous = base
+            for entry in rounds:
+                held = sum(entry["holding"].values())
+                closed = sum(entry["after_close"].values())
+                per = (held - previous) / count
+                lines.append(f"{entry['round']:>5}  {held:>8}  {per:>8.1f}"
+                             f"{'':24}{closed:>10}")
+                previous = closed
+            first = sum(rounds[0]["after_close"].values())
+            last = sum(rounds[-1]["after_close"].values())
+            lines.append(f"after round {len(rounds)} / after round 1: {last / first:.3f} "
+                         "(target <= 1.10)")
+            lines.append("")
+        return "\n".join(lines)
+
     def profile(self, path: str) -> None:
         """py-spy on the nodes during extra (unscored) runs of the costly figures."""
         folder = Path(self.args.profile)
@@ -330,6 +402,12 @@ class Bench:
         tool = self.tool if self.iperf is None else f"iperf3 ({self.iperf.version})"
         print(f"throughput by {tool}; {len(self.paths)} paths; work folder {self.work}",
               file=sys.stderr)
+        if self.args.idle_rounds:
+            for path in self.topologies:
+                print(f"measuring {self.args.idle_rounds} idle rounds through {path} ...",
+                      file=sys.stderr)
+                self.measure_idle_rounds(path)
+            return
         for path in self.paths:  # also a warm-up of every path
             echo = self.endpoints[path].echo
             check = functools.partial(loadgen.integrity, echo, settings.integrity_mib)
@@ -500,6 +578,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="run nodes with CMD instead of 'python -m skupper_actors.node_cli' "
                         "(e.g. a patched build, to compare)")
     parser.add_argument("--work-dir", help="folder for configs and node logs (default: temp)")
+    parser.add_argument("--idle-rounds", type=int, default=0, metavar="N",
+                        help="only this: N rounds of opening, holding and closing "
+                        "--idle-connections idle connections (memory given back?)")
+    parser.add_argument("--idle-connections", type=int, default=10_000, metavar="C",
+                        help="connections per idle round (default 10000)")
     args = parser.parse_args(argv)
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     unknown = sorted(set(paths) - set(PATHS))
@@ -514,7 +597,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 16384)), hard))
+    wanted = 16384 + 2 * args.idle_connections if args.idle_rounds else 16384
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, wanted)), hard))
 
     def terminate(signum: int, frame: object) -> None:
         raise Interrupted(signal.Signals(signum).name)
@@ -531,6 +615,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         bench.stop()
+    if args.idle_rounds:
+        print(bench.rounds_report())
+        print(f"({time.monotonic() - started:.0f} s; node configs and logs in {bench.work})")
+        return 1 if any(bench.errors[p] for p in bench.paths) else 0
     text = bench.report()
     print(text)
     if bench.profiles:

@@ -348,6 +348,7 @@ class LinkActor(Actor):
         """
         conn = session.conn
         clock = time.monotonic
+        session.last_input = self.clock.now()
         iteration = session.loop.iteration
         if iteration != session.loop_iteration:
             session.loop_iteration = iteration

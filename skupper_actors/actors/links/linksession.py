@@ -258,6 +258,8 @@ class LinkSession:
         self.claimed: str | None = None  # the router id this connection holds a claim on
         self.links_refused = 0
         self.slice_started = 0.0  # since when the reader has held the loop
+        #: when the reader last took bytes from the peer (routing: the peer is alive)
+        self.last_input = 0.0
         self.loop = gevent.get_hub().loop
         self.loop_iteration = -1  # the loop's iteration when the reader last looked
         self.piece = 8 << 10  # bytes handed to the engine at a time (see LinkActor._receive)

@@ -113,6 +113,13 @@ class RoutingActor(Actor):
                 self._perform(self.engine.receive(message.link_id, message.message, now))
         elif isinstance(message, Tick):
             self._timer = None
+            ports = self.dataplane.ports
+            for link_id in self.links:
+                # bytes read from a neighbour keep it alive while its HELLO waits behind
+                # them (a busy node reading a backlog in order)
+                last_input = getattr(ports.get(link_id), "last_input", 0.0)
+                if last_input:
+                    self.engine.link_active(link_id, last_input)
             self._perform(self.engine.tick(now))
             self._schedule()
             return None

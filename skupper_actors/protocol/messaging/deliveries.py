@@ -16,6 +16,7 @@ from .records import MESSAGE_ACK_EVERY, MULTICAST_QUEUE, _Egress, _Receiver
 if TYPE_CHECKING:
     from .router import MessageRouter
 
+
 class _StreamOwner:
     """Told when the link carrying a delivery's stream ends before the stream did."""
 

@@ -6,8 +6,9 @@ returns. The engine only ever sends to neighbours; what must reach every router 
 
 - HELLO on every link each ``hello_interval`` (and at once to a newly heard neighbour).
   A link is two-way when the neighbour's HELLO lists us; only two-way links carry
-  routes and floods. A neighbour is lost after ``hello_max_age`` of silence, at once
-  when its link closes, and at once when a newer instance of it says HELLO elsewhere.
+  routes and floods. A neighbour is lost after ``hello_max_age`` of silence (no HELLO
+  and no bytes at all on its link: ``link_active``), at once when its link closes, and
+  at once when a newer instance of it says HELLO elsewhere.
 - LSU (an origin's whole link state), MAU (its mobile addresses) and RA (its sequence
   numbers) flood: a router that accepts one as new - ordered by ``(instance, seq)``,
   see ``database`` - sends it on one link to every two-way neighbour except the one it
@@ -168,6 +169,11 @@ class RoutingEngine:
         if self._db.ls_changed or self._db.changed_addresses:
             self._mark(now)
         return effects
+
+    def link_active(self, link_id: str, when: float) -> None:
+        """Bytes from the neighbour on ``link_id`` arrived at ``when`` (see
+        ``NeighbourTable.active``): it keeps a neighbour that was heard alive."""
+        self._neighbours.active(link_id, when)
 
     def tick(self, now: float) -> list[Effect]:
         """Do what is due: HELLOs, ageing, our own LSU/MAU/RA, shortest paths."""

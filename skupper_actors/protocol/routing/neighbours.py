@@ -123,6 +123,15 @@ class NeighbourTable:
                 self._forget(link)
         return lost
 
+    def active(self, link_id: str, when: float) -> None:
+        """Bytes arrived from the link's neighbour at ``when``: a neighbour already heard
+        is alive even if its HELLO still waits behind them (a busy receiver reads a
+        backlog of data in order, and must not drop the link it is reading from)."""
+        link = self._links.get(link_id)
+        if link is not None and link.last_heard is not None and when > link.last_heard:
+            link.last_heard = when
+            self._expiry = None
+
     def expire(self, now: float) -> list[NeighbourLost]:
         """Drop neighbours silent for ``max_age``; report links never heard at all."""
         lost: list[NeighbourLost] = []
