@@ -175,7 +175,9 @@ class RemoteStream:
                 self.held_end = (length,)  # after the held chunks
                 return
             self._end(length)
-            self.flush()
+            # the end of a stream waits for the loop pass to finish: the ends of many
+            # connections closing together leave in one write
+            self.session.flush_soon()
 
     def drop_held(self) -> None:
         """Forget the chunks still held (the stream or its connection ended)."""

@@ -313,14 +313,30 @@ class TcpConnectionActor(Actor, ABC):
                 self._event(Event.LOCAL_FAIL, f"reading the socket: {error}")
                 return
             if not data:
-                if self._send_error is not None:
-                    self._event(Event.LOCAL_FAIL, f"writing the socket: {self._send_error}")
-                else:
-                    self._event(Event.LOCAL_END, "the socket's peer ended")
+                # the end is handled from a loop callback, not here: libev runs every
+                # ready watcher of a poll in one go, and 10,000 clients closing at once
+                # would hold the loop for seconds (hellos missed, links dropped); gevent
+                # runs callbacks 5 ms at a time between polls
+                self._watcher.stop()
+                gevent.get_hub().loop.run_callback(self._socket_ended)
                 return
             window.on_sent(len(data))
             self.counters.octets_in += len(data)
             out.write(data)  # type: ignore[union-attr]  # set before the watcher starts
+        except Exception as error:  # on the hub: never let it escape
+            self.counters.errors += 1
+            self.log.error("tcp_connection_failed", exc_info=error)
+            self._event(Event.LOCAL_FAIL, "the connection failed")
+
+    def _socket_ended(self) -> None:
+        """The socket's end of file, read by ``_on_readable``, now handled."""
+        if self._watcher is None:
+            return  # the connection closed meanwhile
+        try:
+            if self._send_error is not None:
+                self._event(Event.LOCAL_FAIL, f"writing the socket: {self._send_error}")
+            else:
+                self._event(Event.LOCAL_END, "the socket's peer ended")
         except Exception as error:  # on the hub: never let it escape
             self.counters.errors += 1
             self.log.error("tcp_connection_failed", exc_info=error)
