@@ -7,8 +7,12 @@ the listener side, the connector side's co-record of it, and LOG records. Facts 
 as the typed messages below (a TCP connection tells it three things: opened, first
 byte back, closed); a live connection's octets are read once a second from the
 counters it keeps anyway, never counted here. Every 200 ms the emitter's due messages
-go to an ``Outbox``: until the node carries AMQP messages for clients, a
-``ManagementOutbox`` that management drains (docs/adr/0032).
+go to an ``Outbox``: a ``MessagingOutbox`` that sends them as AMQP messages into the
+node's MessageRouter (an internal client, protocol/messaging/local.py: multicast to
+every observer in the network that subscribed), and a ``ManagementOutbox`` that
+management drains while someone reads it (an observer on the same host,
+``skupper-observer -n SITE``). It receives a collector's FLUSH on ``sfe.<id>`` and other
+routers' co-records on ``vfcr.<id>`` the same way (docs/adr/0032, 0033).
 """
 
 from __future__ import annotations
@@ -26,16 +30,25 @@ import gevent
 
 from skupper_actors.kernel import Actor, ActorName, KernelError
 from skupper_actors.logconfig import WARNING_HOOKS
+from skupper_actors.protocol.messaging import AddressRefused
+from skupper_actors.protocol.messaging.addresses import advertised
+from skupper_actors.protocol.messaging.local import LocalEndpoint
 from skupper_actors.protocol.vanflow import (
     BEACON_ADDRESS,
     LOG_ERROR,
     LOG_WARNING,
     Attr,
     Emitter,
+    Flush,
     Outgoing,
     Record,
+    RecordBatch,
     RecordType,
     Value,
+    VanflowDecodeError,
+    corecord_address,
+    decode,
+    direct_address,
     encode,
     flows_address,
     logs_address,
@@ -46,7 +59,7 @@ from skupper_actors.protocol.vanflow import (
 
 from .context import RouterContext
 from .links.listener import GetBoundAddress
-from .messages import GetRoutingSnapshot
+from .messages import BindAddress, GetRoutingSnapshot, UnbindAddress
 
 TICK = 0.2
 POLL = 1.0
@@ -158,6 +171,14 @@ class _Tick:
     pass
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Arrived:
+    """An AMQP message for one of our addresses (``sfe.<id>``, ``vfcr.<id>``), as it came."""
+
+    address: str
+    data: bytes
+
+
 VanflowMessage = (
     AdaptorStarted
     | AdaptorStopped
@@ -229,6 +250,8 @@ class ManagementOutbox:
         return self.addresses
 
     def send(self, messages: list[Outgoing]) -> None:
+        if not self.consumers():
+            return  # nobody reads (the messages went to the other outbox's consumers)
         for message in messages:
             if len(self._held) == self._held.maxlen:
                 self.dropped += 1
@@ -239,6 +262,58 @@ class ManagementOutbox:
         held = tuple(self._held)
         self._held.clear()
         return held
+
+
+class MessagingOutbox:
+    """Sends the emitter's messages as AMQP messages over the VAN: through ``endpoint``
+    (an internal client of the node's MessageRouter) to Skupper's addresses, multicast
+    ones pre-settled. An address has a consumer while a receiver for it exists anywhere
+    in the network (a client here, or one another router advertises); a message to an
+    address without one is not sent. ``dropped``: messages lost here (the router's
+    window for this sender was full)."""
+
+    def __init__(self, endpoint: LocalEndpoint, source_id: str) -> None:
+        self.endpoint = endpoint
+        self.addresses = (
+            BEACON_ADDRESS,
+            records_address(source_id),
+            flows_address(source_id),
+            logs_address(source_id),
+        )
+        self.dropped = 0
+
+    def consumers(self) -> frozenset[str]:
+        has = self.endpoint.has_consumer
+        return frozenset(address for address in self.addresses if has(address))
+
+    def send(self, messages: list[Outgoing]) -> None:
+        endpoint = self.endpoint
+        for message in messages:
+            if not endpoint.has_consumer(message.address):
+                continue
+            try:
+                if not endpoint.send(message.address, encode(message)):
+                    self.dropped += 1
+            except AddressRefused:
+                self.dropped += 1
+
+
+class Outboxes:
+    """Several outboxes at once: consumers of any of them; each sends to its own."""
+
+    def __init__(self, *outboxes: Outbox) -> None:
+        self.outboxes = outboxes
+
+    def consumers(self) -> frozenset[str]:
+        return frozenset().union(*(outbox.consumers() for outbox in self.outboxes))
+
+    def send(self, messages: list[Outgoing]) -> None:
+        for outbox in self.outboxes:
+            outbox.send(messages)
+
+    @property
+    def dropped(self) -> int:
+        return sum(getattr(outbox, "dropped", 0) for outbox in self.outboxes)
 
 
 def site_identity(site_name: str) -> str:
@@ -267,7 +342,16 @@ class VanflowActor(Actor):
         self.wall = clock
         self.version = version
         self.emitter = Emitter(ctx.flow_ids, now=clock())
-        self.outbox: Outbox = outbox or ManagementOutbox(self.emitter.source_id)
+        source_id = self.emitter.source_id
+        #: the node's internal AMQP client: our messages out, FLUSH and co-records in
+        self.endpoint = LocalEndpoint(ctx.messages)
+        self.management = ManagementOutbox(source_id)
+        self.outbox: Outbox = outbox or Outboxes(
+            MessagingOutbox(self.endpoint, source_id), self.management
+        )
+        self.inbound = (direct_address(source_id), corecord_address(source_id))
+        self._bound_with: object = None  # the routing actor our addresses are bound with
+        self._bad_logged_at = -1e9
         self.site_id = site_identity(ctx.router_id)
         self._adaptors: dict[tuple[str, str], str] = {}  # (kind, name) -> identity
         self._live: dict[str, Callable[[], tuple[int, int]]] = {}
@@ -295,6 +379,9 @@ class VanflowActor(Actor):
         if self.version:
             router[Attr.BUILD_VERSION] = self.version
         self.emitter.add(RecordType.ROUTER, router, now=now, identity=self.emitter.source_id)
+        for address in self.inbound:
+            self.endpoint.receive(address, self._arrived)
+        self._bind_inbound()
         self._ticker = gevent.spawn(self._tick_loop)
 
     def on_stop(self, reason: object) -> None:
@@ -302,6 +389,32 @@ class VanflowActor(Actor):
             WARNING_HOOKS.remove(self._log_hook)
         if self._ticker is not None:
             self._ticker.kill(block=False)
+        self.endpoint.close()
+        routing = self.ctx.lookup("routing")
+        if routing is not None and routing is self._bound_with:
+            for address in self.inbound:
+                with contextlib.suppress(KernelError):
+                    routing.tell(UnbindAddress(address=advertised(address)))
+
+    def _bind_inbound(self) -> None:
+        """Advertise ``sfe.<id>`` and ``vfcr.<id>`` (mobile addresses, as a client's
+        receivers' are) with the routing actor, again if it restarted since."""
+        routing = self.ctx.lookup("routing")
+        if routing is None or routing is self._bound_with:
+            return
+        try:
+            for address in self.inbound:
+                routing.tell(BindAddress(address=advertised(address)))
+        except KernelError:
+            return
+        self._bound_with = routing
+
+    def _arrived(self, address: str, data: bytes) -> None:
+        """A message for one of our receivers (inside the router's call: hand it on)."""
+        try:
+            self.ref.tell(_Arrived(address=address, data=data))
+        except KernelError:
+            self.ctx.health.count("vanflow_events_lost")
 
     def _log_hook(self, method: str, event: MutableMapping[str, Any]) -> None:
         """A warning or error logged anywhere in the node: a LOG record."""
@@ -381,14 +494,19 @@ class VanflowActor(Actor):
             )
             if made is not None:
                 emitter.end(made, now=now)
+        elif isinstance(message, _Arrived):
+            self._inbound(message)
         elif isinstance(message, FlushRequested):
             emitter.flush()
         elif isinstance(message, CoRecordsReceived):
             for record in message.records:
                 emitter.merge_corecord(record.identity, dict(record.attrs))
         elif isinstance(message, DrainVanflow):
-            if isinstance(self.outbox, ManagementOutbox):
-                drained = self.outbox.drain()
+            management = self.outbox if isinstance(self.outbox, ManagementOutbox) else None
+            if isinstance(self.outbox, Outboxes):
+                management = self.management
+            if management is not None:
+                drained = management.drain()
                 if message.flush:
                     emitter.flush()
                 self._tick(now)  # consumers now exist: the next read has the records
@@ -399,6 +517,32 @@ class VanflowActor(Actor):
         return None
 
     # -- inside --------------------------------------------------------------------------------
+    def _inbound(self, message: _Arrived) -> None:
+        """A collector's FLUSH on ``sfe.<id>``, another router's co-records on
+        ``vfcr.<id>``; anything else there is logged and left."""
+        try:
+            decoded = decode(message.data)
+        except VanflowDecodeError as error:
+            self._bad_input("vanflow_bad_message", address=message.address, error=str(error))
+            return
+        if message.address == self.inbound[0] and isinstance(decoded, Flush):
+            self.emitter.flush()
+        elif message.address == self.inbound[1] and isinstance(decoded, RecordBatch):
+            for record in decoded.records:
+                if source_of(record.identity) == self.emitter.source_id:
+                    self.emitter.merge_corecord(record.identity, dict(record.attrs))
+        else:
+            kind = type(decoded).__name__
+            self._bad_input("vanflow_unexpected_message", address=message.address, kind=kind)
+
+    def _bad_input(self, event: str, **details: str) -> None:
+        """Counted; logged at most once every 10 s (each warning is a LOG record too)."""
+        self.ctx.health.count("vanflow_bad_input")
+        now = time.monotonic()
+        if now - self._bad_logged_at >= 10.0:
+            self._bad_logged_at = now
+            self.log.warning(event, **details)
+
     def _corecord_or_own(self, identity: str, attrs: dict[int, Value]) -> None:
         if source_of(identity) == self.emitter.source_id:
             if not self.emitter.update(identity, attrs):
@@ -468,6 +612,7 @@ class VanflowActor(Actor):
             self._sync_adaptors()
         if now - self._last_poll >= POLL:
             self._last_poll = now
+            self._bind_inbound()
             self._poll(now)
         out = emitter.tick(now)
         if out:

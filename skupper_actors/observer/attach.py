@@ -5,9 +5,10 @@ the collector's ``Subscribe`` / ``Unsubscribe`` effects say, sends its ``SendFlu
 effects, and hands every message (with the address it came on) to ``deliver``. The
 Container runs in a thread of its own (it blocks in its reactor); effects go in through
 an ``EventInjector``, messages come out through a queue that wakes the gevent hub. It
-needs a node that serves AMQP clients (multicast addresses across the VAN), which the
-messaging work brings; until then ``ManagementFeed`` reads the same messages from local
-nodes' management (docs/adr/0033).
+needs a site with an AMQP endpoint (``amqp:`` in its site file); every router of the
+network sends its records as multicast messages across the VAN to the receivers
+attached there. ``ManagementFeed`` reads the same messages from the management sockets
+of nodes on the same host, for sites without an AMQP endpoint (docs/adr/0033).
 """
 
 from __future__ import annotations
@@ -39,12 +40,14 @@ class _Handler(MessagingHandler):
         self.url = url
         self.out = out
         self.wake = wake
+        self.container: Any = None
         self.connection: Any = None
         self.sender: Any = None
         self.receivers: dict[str, Any] = {}
 
     def on_start(self, event: Any) -> None:
-        self.connection = event.container.connect(self.url, reconnect=True)
+        self.container = event.container
+        self.connection = event.container.connect(self.url)  # reconnects, backing off
         self.sender = event.container.create_sender(self.connection, None)  # anonymous
         self._subscribe(event.container, BEACON_ADDRESS)
 
@@ -61,7 +64,7 @@ class _Handler(MessagingHandler):
     def on_effects(self, event: Any) -> None:  # an ApplicationEvent named "effects"
         for effect in event.subject:
             if isinstance(effect, Subscribe):
-                self._subscribe(event.container, effect.address)
+                self._subscribe(self.container, effect.address)
             elif isinstance(effect, Unsubscribe):
                 receiver = self.receivers.pop(effect.address, None)
                 if receiver is not None:
@@ -83,15 +86,24 @@ class SiteAttachment:
         self._container = Container(self._handler)
         self._container.selectable(self._injector)
         self._thread: Any = None
+        #: why the AMQP client stopped by itself (None while it runs)
+        self.failure: str | None = None
 
     def start(self) -> None:
         self._thread = gevent.get_hub().threadpool.spawn(self._container.run)
+        self._thread.rawlink(self._ended)
+
+    def _ended(self, result: Any) -> None:
+        error = result.exception
+        self.failure = f"{type(error).__name__}: {error}" if error else "the AMQP client stopped"
 
     def apply(self, effects: list[Effect]) -> None:
         if effects:
             self._injector.trigger(ApplicationEvent("effects", subject=list(effects)))
 
     def stop(self) -> None:
+        if self._thread is not None:
+            self._thread.unlink(self._ended)
         self._injector.close()
         self._container.stop()
         self._async.stop()

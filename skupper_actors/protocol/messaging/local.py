@@ -171,7 +171,7 @@ class LocalEndpoint:
             self,
             link_id,
             next(self._delivery_ids),
-            encoded,
+            bytes(encoded),  # proton's encode gives a bytearray; connections take bytes
             first=True,
             last=True,
             aborted=False,
