@@ -63,6 +63,11 @@ from .messages import BindAddress, GetRoutingSnapshot, UnbindAddress
 
 TICK = 0.2
 POLL = 1.0
+#: bytes of arrived messages (FLUSH, co-records) waiting in the mailbox, at most; more
+#: are dropped (counted as vanflow_events_lost): what a client sends cannot grow memory
+ARRIVED_BYTES = 8 << 20
+#: one arrived message's bytes, at most (a RECORD carries at most 50 records)
+ARRIVED_MESSAGE = 256 << 10
 
 
 # -- what the node tells it ----------------------------------------------------------------
@@ -344,7 +349,7 @@ class VanflowActor(Actor):
         self.emitter = Emitter(ctx.flow_ids, now=clock())
         source_id = self.emitter.source_id
         #: the node's internal AMQP client: our messages out, FLUSH and co-records in
-        self.endpoint = LocalEndpoint(ctx.messages)
+        self.endpoint = LocalEndpoint(ctx.messages, max_message=ARRIVED_MESSAGE)
         self.management = ManagementOutbox(source_id)
         self.outbox: Outbox = outbox or Outboxes(
             MessagingOutbox(self.endpoint, source_id), self.management
@@ -352,6 +357,7 @@ class VanflowActor(Actor):
         self.inbound = (direct_address(source_id), corecord_address(source_id))
         self._bound_with: object = None  # the routing actor our addresses are bound with
         self._bad_logged_at = -1e9
+        self._arrived_bytes = 0  # of _Arrived messages in the mailbox
         self.site_id = site_identity(ctx.router_id)
         self._adaptors: dict[tuple[str, str], str] = {}  # (kind, name) -> identity
         self._live: dict[str, Callable[[], tuple[int, int]]] = {}
@@ -411,10 +417,15 @@ class VanflowActor(Actor):
 
     def _arrived(self, address: str, data: bytes) -> None:
         """A message for one of our receivers (inside the router's call: hand it on)."""
+        if self._arrived_bytes + len(data) > ARRIVED_BYTES:
+            self.ctx.health.count("vanflow_events_lost")
+            return
         try:
             self.ref.tell(_Arrived(address=address, data=data))
         except KernelError:
             self.ctx.health.count("vanflow_events_lost")
+            return
+        self._arrived_bytes += len(data)
 
     def _log_hook(self, method: str, event: MutableMapping[str, Any]) -> None:
         """A warning or error logged anywhere in the node: a LOG record."""
@@ -495,6 +506,7 @@ class VanflowActor(Actor):
             if made is not None:
                 emitter.end(made, now=now)
         elif isinstance(message, _Arrived):
+            self._arrived_bytes -= len(message.data)
             self._inbound(message)
         elif isinstance(message, FlushRequested):
             emitter.flush()
