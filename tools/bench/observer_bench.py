@@ -1,6 +1,6 @@
 """The observer attached over AMQP while TCP connections are made through two sites.
 
-    python tools/bench/observer_bench.py [--rate 500] [--duration 300] [--workers 32]
+    python tools/bench/observer_bench.py [--rate 500] [--duration 300] [--workers 128]
 
 Two nodes, a -> b, plain inter-router link; site a has an AMQP endpoint, listener
 ``bench-echo`` at a, connector at b (loadgen.py's echo server). ``skupper-observer
@@ -8,7 +8,9 @@ Two nodes, a -> b, plain inter-router link; site a has an AMQP endpoint, listene
 connections a second (paced, from ``--workers`` threads), each one 64-byte echo then
 close, for ``--duration`` seconds. Reported: the rate reached, the observer's RSS and
 CPU, each node's CPU, and the records lost: connections the load generator completed
-minus those the observer's REST API counts (every record must arrive: 0).
+minus those the observer's REST API counts (every record must arrive: 0), and the
+nodes' vanflow counters (records refused or dropped). ``--without-observer``: the same
+load with nothing attached, the nodes' baseline CPU.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from skupper_actors.management import ManagementClient
 
 ROOT = Path(__file__).resolve().parents[2]
 for path in (str(ROOT), str(ROOT / "tools" / "bench")):
@@ -111,8 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=500.0, help="new connections a second")
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of load")
-    parser.add_argument("--workers", type=int, default=32, help="load generator threads")
+    parser.add_argument("--workers", type=int, default=128, help="load generator threads")
     parser.add_argument("--keep", action="store_true", help="keep the nodes' folder")
+    parser.add_argument(
+        "--without-observer",
+        action="store_true",
+        help="the baseline: no observer attached (the nodes send no record)",
+    )
     args = parser.parse_args(argv)
 
     folder = Path(tempfile.mkdtemp(prefix="observer-bench-"))
@@ -141,42 +150,44 @@ def main(argv: list[str] | None = None) -> int:
         topology.start()
         topology.wait_ready()
         assert topology.endpoints is not None
-        observer = processes.start(
-            [
-                sys.executable,
-                "-m",
-                "skupper_actors.observer.main",
-                "--router-url",
-                f"amqp://127.0.0.1:{amqp}",
-                "--listen",
-                f"127.0.0.1:{http}",
-                "--log-level",
-                "warning",
-                "--flow-record-ttl",
-                "1h",
-                "--max-ended-connections",
-                str(int(args.rate * args.duration) + 10_000),
-            ],
-            folder / "observer.log",
-            env=node_env(),
-        )
+        observer = None
+        if not args.without_observer:
+            observer = processes.start(
+                [
+                    sys.executable,
+                    "-m",
+                    "skupper_actors.observer.main",
+                    "--router-url",
+                    f"amqp://127.0.0.1:{amqp}",
+                    "--listen",
+                    f"127.0.0.1:{http}",
+                    "--log-level",
+                    "warning",
+                    "--flow-record-ttl",
+                    "1h",
+                    "--max-ended-connections",
+                    str(int(args.rate * args.duration) + 10_000),
+                ],
+                folder / "observer.log",
+                env=node_env(),
+            )
 
-        def sites_seen() -> bool:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{http}/api/v2alpha1/sites", timeout=5
-            ) as response:
-                return len(json.load(response)["results"]) == 2
+            def sites_seen() -> bool:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{http}/api/v2alpha1/sites", timeout=5
+                ) as response:
+                    return len(json.load(response)["results"]) == 2
 
-        wait_until(sites_seen, 30, "the observer to see both sites")
-        time.sleep(3)  # its subscriptions to every source are in place
+            wait_until(sites_seen, 30, "the observer to see both sites")
+            time.sleep(3)  # its subscriptions to every source are in place
         pids = topology.pids()
         cpu_before = {site: cpu_seconds(pid) for site, pid in pids.items()}
-        observer_before = cpu_seconds(observer.pid)
-        peak = [rss_kib(observer.pid)]
+        observer_before = cpu_seconds(observer.pid) if observer else 0.0
+        peak = [rss_kib(observer.pid) if observer else 0]
         stop = threading.Event()
 
         def sample() -> None:
-            while not stop.wait(1.0):
+            while observer is not None and not stop.wait(1.0):
                 with contextlib.suppress(OSError):
                     peak[0] = max(peak[0], rss_kib(observer.pid))
 
@@ -187,31 +198,49 @@ def main(argv: list[str] | None = None) -> int:
             topology.endpoints.echo, args.rate, args.duration, args.workers
         )
         cpu_after = {site: cpu_seconds(pid) for site, pid in pids.items()}
-        observer_cpu = cpu_seconds(observer.pid) - observer_before
-        settle = time.monotonic()
-        counted = 0
-        while time.monotonic() - settle < 60:
-            counted = observed(http)
-            if counted >= completed:
-                break
-            time.sleep(2)
-        stop.set()
-        rss_end = rss_kib(observer.pid)
-        load_avg = os.getloadavg()
         rows = [
             ("connections completed (load generator)", f"{completed}"),
             ("connections failed", f"{failed}"),
             ("rate reached", f"{completed / seconds:.0f}/s over {seconds:.0f} s"),
-            ("connections counted by the observer", f"{counted}"),
-            ("records lost", f"{completed - counted}"),
-            ("observer CPU", f"{observer_cpu:.1f} s ({100 * observer_cpu / seconds:.0f} %)"),
-            ("observer RSS (end / peak)", f"{rss_end / 1024:.0f} / {peak[0] / 1024:.0f} MiB"),
         ]
-        for site in pids:
-            used = cpu_after[site] - cpu_before[site]
-            rows.append((f"node {site} CPU", f"{used:.1f} s ({100 * used / seconds:.0f} %)"))
+        counted = completed
+        if observer is not None:
+            observer_cpu = cpu_seconds(observer.pid) - observer_before
+            settle = time.monotonic()
+            while time.monotonic() - settle < 60:
+                counted = observed(http)
+                if counted >= completed:
+                    break
+                time.sleep(2)
+            stop.set()
+            rss_end = rss_kib(observer.pid)
+            peak[0] = max(peak[0], rss_end)
+            rows += [
+                ("connections counted by the observer", f"{counted}"),
+                ("records lost", f"{completed - counted}"),
+                ("observer CPU", f"{observer_cpu:.1f} s ({100 * observer_cpu / seconds:.0f} %)"),
+                ("observer RSS (end / peak)", f"{rss_end / 1024:.0f} / {peak[0] / 1024:.0f} MiB"),
+            ]
+        for node in topology.nodes:
+            used = cpu_after[node.site] - cpu_before[node.site]
+            per = 1e6 * used / max(completed, 1)
+            rows.append(
+                (
+                    f"node {node.site} CPU",
+                    f"{used:.1f} s ({100 * used / seconds:.0f} %, {per:.0f} µs/conn)",
+                )
+            )
+            status = ManagementClient(node.runtime_dir, timeout=5).status()
+            every = {**status.counters, **status.health.limits_exceeded}
+            lost = {k: v for k, v in every.items() if k.startswith("vanflow")}
+            rows.append(
+                (f"node {node.site} vanflow counters", json.dumps(lost) if lost else "none")
+            )
         rows.append(
-            ("load average (1/5/15 min) at the end", " / ".join(f"{x:.2f}" for x in load_avg))
+            (
+                "load average (1/5/15 min) at the end",
+                " / ".join(f"{x:.2f}" for x in os.getloadavg()),
+            )
         )
         print("| measure | value |\n|---|---|")
         for name, value in rows:
