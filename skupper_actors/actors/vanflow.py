@@ -385,9 +385,13 @@ class VanflowActor(Actor):
         if self.version:
             router[Attr.BUILD_VERSION] = self.version
         self.emitter.add(RecordType.ROUTER, router, now=now, identity=self.emitter.source_id)
-        for address in self.inbound:
-            self.endpoint.receive(address, self._arrived)
-        self._bind_inbound()
+        try:
+            for address in self.inbound:
+                self.endpoint.receive(address, self._arrived)
+            self._bind_inbound()
+        except BaseException:
+            self.endpoint.close()  # on_stop does not run for an actor that did not start
+            raise
         self._ticker = gevent.spawn(self._tick_loop)
 
     def on_stop(self, reason: object) -> None:
