@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import base64
 import queue
+import time
 from collections.abc import Callable
 from typing import Any
 
 import gevent
+import structlog
 from proton import Message
 from proton.handlers import MessagingHandler
 from proton.reactor import ApplicationEvent, Container, EventInjector
@@ -32,6 +34,12 @@ from .collector import Effect, SendFlush, Subscribe, Unsubscribe
 Delivered = tuple[str | None, Any, Any, Any]
 Deliver = Callable[[list[Delivered]], None]
 CREDIT = 256
+#: a failing attachment is logged at most this often (proton retries within 10 s)
+FAILURE_LOG_INTERVAL = 30.0
+
+
+def _log() -> Any:
+    return structlog.get_logger().bind(component="observer")
 
 
 class _Handler(MessagingHandler):
@@ -44,6 +52,7 @@ class _Handler(MessagingHandler):
         self.connection: Any = None
         self.sender: Any = None
         self.receivers: dict[str, Any] = {}
+        self.failed_at: float | None = None
 
     def on_start(self, event: Any) -> None:
         self.container = event.container
@@ -54,6 +63,20 @@ class _Handler(MessagingHandler):
     def _subscribe(self, container: Any, address: str) -> None:
         if address not in self.receivers:
             self.receivers[address] = container.create_receiver(self.connection, address)
+
+    def on_connection_opened(self, event: Any) -> None:
+        self.failed_at = None
+        _log().info("observer_attached", url=self.url)
+
+    def on_transport_error(self, event: Any) -> None:
+        """The site is down or refused us: proton reconnects, backing off (to 10 s)."""
+        now = time.monotonic()
+        if self.failed_at is not None and now - self.failed_at < FAILURE_LOG_INTERVAL:
+            return
+        self.failed_at = now
+        condition = event.transport.condition if event.transport else None
+        why = condition.description if condition is not None else "transport error"
+        _log().warning("observer_attach_failed", url=self.url, error=why)
 
     def on_message(self, event: Any) -> None:
         message = event.message

@@ -91,3 +91,13 @@ def test_twenty_connections_then_the_middle_site_killed(
             interval=0.2,
             what="both links down in the metrics",
         )
+        if transport == "amqp":
+            # b is gone and c is cut off from a: both fall silent over the VAN, and the
+            # observer forgets a silent source after 30 s, with its records
+            wait_until(
+                lambda: [s["name"] for s in net.results("sites")] == ["a"],
+                45,
+                interval=1,
+                what="b and c forgotten",
+            )
+            assert len(net.results("connections", "state=terminated&routingKey=hash")) == 20
