@@ -642,6 +642,9 @@ class VanflowActor(Actor):
         dropped = getattr(self.outbox, "dropped", 0)
         if dropped:
             counters["vanflow_outbox_dropped"] = dropped
+        too_large = self.endpoint.stats.dropped_too_large
+        if too_large:
+            counters["vanflow_inbound_too_large"] = too_large
 
     def _sync_adaptors(self) -> None:
         """Adaptors that started before this actor did (their word was lost): ask them
