@@ -274,10 +274,11 @@ class MessagingOutbox:
     (an internal client of the node's MessageRouter) to Skupper's addresses, multicast
     ones pre-settled. An address has a consumer while a receiver for it exists anywhere
     in the network (a client here, or one another router advertises); a message to an
-    address without one is not sent. ``dropped``: messages lost here (the router's
-    window for this sender was full)."""
+    address without one is not sent. While the router's window for an address is full
+    (a burst: a FLUSH of thousands of records), messages wait here, at most ``backlog``
+    of them, and go at the next tick; ``dropped``: messages lost past that bound."""
 
-    def __init__(self, endpoint: LocalEndpoint, source_id: str) -> None:
+    def __init__(self, endpoint: LocalEndpoint, source_id: str, backlog: int = 1_000) -> None:
         self.endpoint = endpoint
         self.addresses = (
             BEACON_ADDRESS,
@@ -286,21 +287,40 @@ class MessagingOutbox:
             logs_address(source_id),
         )
         self.dropped = 0
+        self.backlog = backlog
+        self._waiting: collections.deque[Outgoing] = collections.deque()
 
     def consumers(self) -> frozenset[str]:
         has = self.endpoint.has_consumer
         return frozenset(address for address in self.addresses if has(address))
 
     def send(self, messages: list[Outgoing]) -> None:
+        """Send ``messages`` after those waiting, in order per address (also called
+        with none, each tick, for those waiting)."""
         endpoint = self.endpoint
-        for message in messages:
-            if not endpoint.has_consumer(message.address):
-                continue
+        waiting, self._waiting = self._waiting, collections.deque()
+        waiting.extend(messages)
+        full: set[str] = set()
+        for message in waiting:
+            address = message.address
             try:
-                if not endpoint.send(message.address, encode(message)):
+                if not endpoint.has_consumer(address):
+                    continue  # nobody to send it to any more
+                if address in full or not endpoint.can_send(address):
+                    full.add(address)
+                    if len(self._waiting) < self.backlog:
+                        self._waiting.append(message)
+                    else:
+                        self.dropped += 1
+                    continue
+                if not endpoint.send(address, encode(message)):
                     self.dropped += 1
             except AddressRefused:
                 self.dropped += 1
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
 
 
 class Outboxes:
@@ -630,9 +650,8 @@ class VanflowActor(Actor):
             self._last_poll = now
             self._bind_inbound()
             self._poll(now)
-        out = emitter.tick(now)
-        if out:
-            self.outbox.send(out)
+        # every tick: what waited for the router's window goes now
+        self.outbox.send(emitter.tick(now))
         # refusals past a limit, with the node's others (management's limits_exceeded)
         counters = self.ctx.health.counters
         if emitter.stats.flows_not_made:

@@ -79,3 +79,76 @@ def test_local_to_local_and_limits() -> None:
         sender.send("_skupper/router/control", b"x")
     receiver.close()
     assert not sender.has_consumer("vfcr.x:0")
+
+
+def test_across_two_routers_the_senders_window_bounds_what_is_in_flight() -> None:
+    """Real engines between two forwarders (test_forwarder_pair.Mesh): an internal
+    sender at a, a receiver at b. While b passes nothing (stopped), the copies are not
+    acknowledged: after one credit batch the sender has no credit (``can_send`` says so,
+    ``send`` drops and counts); once b runs again, credit comes back."""
+    from test_forwarder_pair import Mesh, announce
+
+    mesh = Mesh(["a", "b"])
+    routers = {name: MessageRouter(fwd) for name, fwd in mesh.forwarders.items()}
+    mesh.connect("a", "b")
+    mesh.route("a", "b", "b")
+    mesh.route("b", "a", "a")
+    got: list[bytes] = []
+    LocalEndpoint(routers["b"]).receive("mc/sfe.all", lambda address, data: got.append(data))
+    announce(mesh, "_skupper/amqp/mc/sfe.all", frozenset({"b"}))
+    sender = LocalEndpoint(routers["a"])
+    assert sender.has_consumer("mc/sfe.all")
+    for n in range(60):
+        assert sender.send("mc/sfe.all", encoded("mc/sfe.all", n))
+        mesh.pump()
+    assert len(got) == 60
+    mesh.stopped.add("b")
+    sent = 0
+    while sender.can_send("mc/sfe.all"):
+        assert sender.send("mc/sfe.all", encoded("mc/sfe.all", "x"))
+        sent += 1
+        mesh.pump()
+    assert 0 < sent <= 250  # one sender's window at most
+    assert not sender.send("mc/sfe.all", encoded("mc/sfe.all", "lost"))
+    assert sender.stats.dropped_no_credit == 1
+    mesh.stopped.clear()
+    mesh.pump()
+    assert len(got) == 60 + sent
+    assert sender.can_send("mc/sfe.all")
+
+
+def test_the_vanflow_outbox_holds_a_burst_past_the_window_and_sends_it_later() -> None:
+    """MessagingOutbox (actors/vanflow.py) over the same two routers: a burst larger
+    than the window (a FLUSH of many records) waits, bounded, and goes at the next
+    tick once the far router has caught up."""
+    from test_forwarder_pair import Mesh, announce
+
+    from skupper_actors.actors.vanflow import MessagingOutbox
+    from skupper_actors.protocol.vanflow import heartbeat, records_address
+
+    mesh = Mesh(["a", "b"])
+    routers = {name: MessageRouter(fwd) for name, fwd in mesh.forwarders.items()}
+    mesh.connect("a", "b")
+    mesh.route("a", "b", "b")
+    mesh.route("b", "a", "a")
+    address = records_address("src:0")
+    got: list[bytes] = []
+    LocalEndpoint(routers["b"]).receive(address, lambda a, data: got.append(data))
+    outbox = MessagingOutbox(LocalEndpoint(routers["a"]), "src:0", backlog=200)
+    assert outbox.consumers() == frozenset()  # nobody has subscribed anywhere
+    outbox.send([heartbeat("src:0", 1)])
+    assert outbox.waiting == 0 and outbox.dropped == 0
+    announce(mesh, f"_skupper/amqp/{address}", frozenset({"b"}))
+    assert outbox.consumers() == frozenset({address})
+    mesh.stopped.add("b")  # b is slow: nothing comes back for a while
+    outbox.send([heartbeat("src:0", n) for n in range(400)])
+    mesh.pump()
+    assert outbox.waiting == 200 and outbox.dropped > 0  # the backlog's bound
+    first = 400 - outbox.waiting - outbox.dropped  # what the window took
+    assert 0 < first <= 250
+    mesh.stopped.clear()
+    for _ in range(10):  # ticks
+        mesh.pump()
+        outbox.send([])
+        mesh.pump()
+    assert outbox.waiting == 0 and len(got) == first + 200

@@ -12,7 +12,8 @@ advertised as any client's are.
 - ``send(address, encoded)``: one whole, already encoded AMQP message. Multicast
   addresses go pre-settled (at most once); others unsettled, and the outcome is not
   waited for (no retry: at most once as well). False when it was dropped: the sender
-  link has no credit left (the router's window for one sender), or it is too large.
+  link has no credit left (the router's window for one sender: ``can_send`` says so
+  beforehand), or it is too large.
 - ``receive(address, deliver)``: a receiver; ``deliver(address, bytes)`` is called for
   each whole delivery, inside the router's call (it must not block: hand the bytes on).
   Deliveries larger than ``max_message`` are dropped and counted; unsettled ones are
@@ -150,17 +151,27 @@ class LocalEndpoint:
     def has_consumer(self, address: str) -> bool:
         return self.router.has_destination(address)
 
+    def can_send(self, address: str) -> bool:
+        """Whether the sender link to ``address`` has credit now (attaching it if need
+        be): the router grants it back as earlier deliveries get through, so a caller
+        may hold a message and try again later. Raises AddressRefused, as ``send``."""
+        return self._credit.get(self._sender(address), 0) > 0
+
+    def _sender(self, address: str) -> int:
+        link_id = self._senders.get(address)
+        if link_id is None:
+            link_id = next(self._links)
+            self.router.attach_sender(self, link_id, address)
+            self._senders[address] = link_id
+        return link_id
+
     def send(self, address: str, encoded: bytes) -> bool:
         """Route one encoded message to ``address``; False when it was dropped here.
         Raises AddressRefused (from the router) for an address no client may use."""
         if len(encoded) > self.max_message:
             self.stats.dropped_too_large += 1
             return False
-        link_id = self._senders.get(address)
-        if link_id is None:
-            link_id = next(self._links)
-            self.router.attach_sender(self, link_id, address)
-            self._senders[address] = link_id
+        link_id = self._sender(address)
         credit = self._credit.get(link_id, 0)
         if credit <= 0:
             self.stats.dropped_no_credit += 1
