@@ -117,6 +117,9 @@ class _Connection:
     def abort_delivery(self, delivery_id: int) -> None:
         self._incoming.pop(delivery_id, None)
 
+    def held_for(self, delivery_id: int) -> int:
+        return 0  # every byte is taken at once (bounded by ``max_message``)
+
 
 class LocalEndpoint:
     """An internal client of ``router``: senders and receivers without a connection."""
@@ -136,6 +139,12 @@ class LocalEndpoint:
         self._settling = False
 
     # -- ClientPort --------------------------------------------------------------------
+    def pause(self) -> None:
+        pass  # the endpoint hands the router one whole message at a time
+
+    def resume(self) -> None:
+        pass
+
     def flush(self) -> None:
         """The router is done with a call: accept what our receivers got unsettled."""
         if self._settling:
