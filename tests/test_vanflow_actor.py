@@ -132,3 +132,89 @@ def test_the_management_outbox_is_a_consumer_while_read_and_bounded() -> None:
     assert outbox.consumers()
     now[0] = 59.0  # 30 s since the last read: the reader is gone
     assert outbox.consumers() == frozenset() and outbox.drain() == ()
+
+
+def test_over_amqp_nothing_is_sent_until_a_receiver_exists_then_flush_and_corecords_in(
+    no_leaked_greenlets: None,
+) -> None:
+    """The node's own MessageRouter: no receiver for the vanflow addresses anywhere, no
+    delivery at all; a client's receivers (an internal one here, a real LocalEndpoint)
+    get the beacon and the records; a FLUSH and another router's co-record sent to the
+    actor's addresses through the router reach it."""
+    from skupper_actors.protocol.messaging.local import LocalEndpoint
+    from skupper_actors.protocol.vanflow import (
+        BEACON_ADDRESS,
+        Beacon,
+        corecord_address,
+        decode,
+        direct_address,
+        encode,
+        flows_address,
+        flush,
+        records_address,
+        records_message,
+    )
+
+    ctx, ref, collector = started()
+    router = ctx.messages
+    try:
+        ref.tell(AdaptorStarted(kind="listener", name="web", routing_key="web", host="h", port=1))
+        gevent.sleep(1.0)  # five ticks with no consumer anywhere
+        assert not any(a.startswith("mc/sfe") for a in router.addresses())
+        source = ctx.flow_ids.source_id
+        # the actor receives on sfe.<id> and vfcr.<id>, as a client's receivers are
+        assert router.has_destination(direct_address(source))
+        assert router.has_destination(corecord_address(source))
+
+        observer = LocalEndpoint(router)
+        got: list[tuple[str, bytes]] = []
+        for address in (BEACON_ADDRESS, records_address(source), flows_address(source)):
+            observer.receive(address, lambda a, d: got.append((a, d)))
+        gevent.sleep(0.5)
+        beacons = [decode(d) for a, d in got if a == BEACON_ADDRESS]
+        assert beacons and isinstance(beacons[0], Beacon) and beacons[0].source == source
+        for _address, data in got:
+            collector.receive_bytes(data, now=NOW, source=source)
+        assert {s.get_str(Attr.NAME) for s in collector.by_type[RecordType.SITE].values()} == {
+            "west"
+        }
+        assert router.addresses()[BEACON_ADDRESS]["out"] >= 1
+
+        # a biflow of ours, its connector side's co-record from "another router"
+        identity = ctx.flow_ids.next()
+        ref.tell(
+            BiflowOpened(
+                identity=identity,
+                listener="web",
+                source_host="10.0.0.1",
+                source_port=5,
+                at=NOW,
+                octets=lambda: (0, 0),
+            )
+        )
+        part = Record(type=RecordType.BIFLOW_TPORT, identity=identity, attrs={Attr.TRACE: "0/x"})
+        other = LocalEndpoint(router)
+        assert other.send(
+            corecord_address(source), encode(records_message(corecord_address(source), [part]))
+        )
+        # a FLUSH: every live record in full again (a second later: once a second each)
+        CLOCK[0] += 2
+        got.clear()
+        assert other.send(direct_address(source), encode(flush(source)))
+        gevent.sleep(0.6)
+        again = Collector(now=NOW)
+        for _address, data in got:
+            again.receive_bytes(data, now=NOW, source=source)
+        assert set(again.by_type[RecordType.LISTENER])
+        assert again.by_type[RecordType.BIFLOW_TPORT][identity].attrs[Attr.TRACE] == "0/x"
+        # garbage to its addresses: counted, never a crash
+        assert other.send(direct_address(source), b"\x00not amqp")
+        gevent.sleep(0.3)
+        assert ref.alive and ctx.health.counters.get("vanflow_bad_input") == 1
+        observer.close()
+        gevent.sleep(0.5)
+        sent = router.addresses()[BEACON_ADDRESS]["in"]
+        gevent.sleep(0.6)
+        assert router.addresses()[BEACON_ADDRESS]["in"] == sent  # no consumer: no more
+    finally:
+        ref.stop()

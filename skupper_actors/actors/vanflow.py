@@ -7,8 +7,12 @@ the listener side, the connector side's co-record of it, and LOG records. Facts 
 as the typed messages below (a TCP connection tells it three things: opened, first
 byte back, closed); a live connection's octets are read once a second from the
 counters it keeps anyway, never counted here. Every 200 ms the emitter's due messages
-go to an ``Outbox``: until the node carries AMQP messages for clients, a
-``ManagementOutbox`` that management drains (docs/adr/0032).
+go to an ``Outbox``: a ``MessagingOutbox`` that sends them as AMQP messages into the
+node's MessageRouter (an internal client, protocol/messaging/local.py: multicast to
+every observer in the network that subscribed), and a ``ManagementOutbox`` that
+management drains while someone reads it (an observer on the same host,
+``skupper-observer -n SITE``). It receives a collector's FLUSH on ``sfe.<id>`` and other
+routers' co-records on ``vfcr.<id>`` the same way (docs/adr/0032, 0033).
 """
 
 from __future__ import annotations
@@ -26,16 +30,25 @@ import gevent
 
 from skupper_actors.kernel import Actor, ActorName, KernelError
 from skupper_actors.logconfig import WARNING_HOOKS
+from skupper_actors.protocol.messaging import AddressRefused
+from skupper_actors.protocol.messaging.addresses import advertised
+from skupper_actors.protocol.messaging.local import LocalEndpoint
 from skupper_actors.protocol.vanflow import (
     BEACON_ADDRESS,
     LOG_ERROR,
     LOG_WARNING,
     Attr,
     Emitter,
+    Flush,
     Outgoing,
     Record,
+    RecordBatch,
     RecordType,
     Value,
+    VanflowDecodeError,
+    corecord_address,
+    decode,
+    direct_address,
     encode,
     flows_address,
     logs_address,
@@ -46,10 +59,15 @@ from skupper_actors.protocol.vanflow import (
 
 from .context import RouterContext
 from .links.listener import GetBoundAddress
-from .messages import GetRoutingSnapshot
+from .messages import BindAddress, GetRoutingSnapshot, UnbindAddress
 
 TICK = 0.2
 POLL = 1.0
+#: bytes of arrived messages (FLUSH, co-records) waiting in the mailbox, at most; more
+#: are dropped (counted as vanflow_events_lost): what a client sends cannot grow memory
+ARRIVED_BYTES = 8 << 20
+#: one arrived message's bytes, at most (a RECORD carries at most 50 records)
+ARRIVED_MESSAGE = 256 << 10
 
 
 # -- what the node tells it ----------------------------------------------------------------
@@ -158,6 +176,14 @@ class _Tick:
     pass
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Arrived:
+    """An AMQP message for one of our addresses (``sfe.<id>``, ``vfcr.<id>``), as it came."""
+
+    address: str
+    data: bytes
+
+
 VanflowMessage = (
     AdaptorStarted
     | AdaptorStopped
@@ -229,6 +255,8 @@ class ManagementOutbox:
         return self.addresses
 
     def send(self, messages: list[Outgoing]) -> None:
+        if not self.consumers():
+            return  # nobody reads (the messages went to the other outbox's consumers)
         for message in messages:
             if len(self._held) == self._held.maxlen:
                 self.dropped += 1
@@ -239,6 +267,78 @@ class ManagementOutbox:
         held = tuple(self._held)
         self._held.clear()
         return held
+
+
+class MessagingOutbox:
+    """Sends the emitter's messages as AMQP messages over the VAN: through ``endpoint``
+    (an internal client of the node's MessageRouter) to Skupper's addresses, multicast
+    ones pre-settled. An address has a consumer while a receiver for it exists anywhere
+    in the network (a client here, or one another router advertises); a message to an
+    address without one is not sent. While the router's window for an address is full
+    (a burst: a FLUSH of thousands of records), messages wait here, at most ``backlog``
+    of them, and go at the next tick; ``dropped``: messages lost past that bound."""
+
+    def __init__(self, endpoint: LocalEndpoint, source_id: str, backlog: int = 1_000) -> None:
+        self.endpoint = endpoint
+        self.addresses = (
+            BEACON_ADDRESS,
+            records_address(source_id),
+            flows_address(source_id),
+            logs_address(source_id),
+        )
+        self.dropped = 0
+        self.backlog = backlog
+        self._waiting: collections.deque[Outgoing] = collections.deque()
+
+    def consumers(self) -> frozenset[str]:
+        has = self.endpoint.has_consumer
+        return frozenset(address for address in self.addresses if has(address))
+
+    def send(self, messages: list[Outgoing]) -> None:
+        """Send ``messages`` after those waiting, in order per address (also called
+        with none, each tick, for those waiting)."""
+        endpoint = self.endpoint
+        waiting, self._waiting = self._waiting, collections.deque()
+        waiting.extend(messages)
+        full: set[str] = set()
+        for message in waiting:
+            address = message.address
+            try:
+                if not endpoint.has_consumer(address):
+                    continue  # nobody to send it to any more
+                if address in full or not endpoint.can_send(address):
+                    full.add(address)
+                    if len(self._waiting) < self.backlog:
+                        self._waiting.append(message)
+                    else:
+                        self.dropped += 1
+                    continue
+                if not endpoint.send(address, encode(message)):
+                    self.dropped += 1
+            except AddressRefused:
+                self.dropped += 1
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+
+class Outboxes:
+    """Several outboxes at once: consumers of any of them; each sends to its own."""
+
+    def __init__(self, *outboxes: Outbox) -> None:
+        self.outboxes = outboxes
+
+    def consumers(self) -> frozenset[str]:
+        return frozenset().union(*(outbox.consumers() for outbox in self.outboxes))
+
+    def send(self, messages: list[Outgoing]) -> None:
+        for outbox in self.outboxes:
+            outbox.send(messages)
+
+    @property
+    def dropped(self) -> int:
+        return sum(getattr(outbox, "dropped", 0) for outbox in self.outboxes)
 
 
 def site_identity(site_name: str) -> str:
@@ -267,7 +367,17 @@ class VanflowActor(Actor):
         self.wall = clock
         self.version = version
         self.emitter = Emitter(ctx.flow_ids, now=clock())
-        self.outbox: Outbox = outbox or ManagementOutbox(self.emitter.source_id)
+        source_id = self.emitter.source_id
+        #: the node's internal AMQP client: our messages out, FLUSH and co-records in
+        self.endpoint = LocalEndpoint(ctx.messages, max_message=ARRIVED_MESSAGE)
+        self.management = ManagementOutbox(source_id)
+        self.outbox: Outbox = outbox or Outboxes(
+            MessagingOutbox(self.endpoint, source_id), self.management
+        )
+        self.inbound = (direct_address(source_id), corecord_address(source_id))
+        self._bound_with: object = None  # the routing actor our addresses are bound with
+        self._bad_logged_at = -1e9
+        self._arrived_bytes = 0  # of _Arrived messages in the mailbox
         self.site_id = site_identity(ctx.router_id)
         self._adaptors: dict[tuple[str, str], str] = {}  # (kind, name) -> identity
         self._live: dict[str, Callable[[], tuple[int, int]]] = {}
@@ -295,6 +405,13 @@ class VanflowActor(Actor):
         if self.version:
             router[Attr.BUILD_VERSION] = self.version
         self.emitter.add(RecordType.ROUTER, router, now=now, identity=self.emitter.source_id)
+        try:
+            for address in self.inbound:
+                self.endpoint.receive(address, self._arrived)
+            self._bind_inbound()
+        except BaseException:
+            self.endpoint.close()  # on_stop does not run for an actor that did not start
+            raise
         self._ticker = gevent.spawn(self._tick_loop)
 
     def on_stop(self, reason: object) -> None:
@@ -302,6 +419,37 @@ class VanflowActor(Actor):
             WARNING_HOOKS.remove(self._log_hook)
         if self._ticker is not None:
             self._ticker.kill(block=False)
+        self.endpoint.close()
+        routing = self.ctx.lookup("routing")
+        if routing is not None and routing is self._bound_with:
+            for address in self.inbound:
+                with contextlib.suppress(KernelError):
+                    routing.tell(UnbindAddress(address=advertised(address)))
+
+    def _bind_inbound(self) -> None:
+        """Advertise ``sfe.<id>`` and ``vfcr.<id>`` (mobile addresses, as a client's
+        receivers' are) with the routing actor, again if it restarted since."""
+        routing = self.ctx.lookup("routing")
+        if routing is None or routing is self._bound_with:
+            return
+        try:
+            for address in self.inbound:
+                routing.tell(BindAddress(address=advertised(address)))
+        except KernelError:
+            return
+        self._bound_with = routing
+
+    def _arrived(self, address: str, data: bytes) -> None:
+        """A message for one of our receivers (inside the router's call: hand it on)."""
+        if self._arrived_bytes + len(data) > ARRIVED_BYTES:
+            self.ctx.health.count("vanflow_events_lost")
+            return
+        try:
+            self.ref.tell(_Arrived(address=address, data=data))
+        except KernelError:
+            self.ctx.health.count("vanflow_events_lost")
+            return
+        self._arrived_bytes += len(data)
 
     def _log_hook(self, method: str, event: MutableMapping[str, Any]) -> None:
         """A warning or error logged anywhere in the node: a LOG record."""
@@ -381,14 +529,20 @@ class VanflowActor(Actor):
             )
             if made is not None:
                 emitter.end(made, now=now)
+        elif isinstance(message, _Arrived):
+            self._arrived_bytes -= len(message.data)
+            self._inbound(message)
         elif isinstance(message, FlushRequested):
             emitter.flush()
         elif isinstance(message, CoRecordsReceived):
             for record in message.records:
                 emitter.merge_corecord(record.identity, dict(record.attrs))
         elif isinstance(message, DrainVanflow):
-            if isinstance(self.outbox, ManagementOutbox):
-                drained = self.outbox.drain()
+            management = self.outbox if isinstance(self.outbox, ManagementOutbox) else None
+            if isinstance(self.outbox, Outboxes):
+                management = self.management
+            if management is not None:
+                drained = management.drain()
                 if message.flush:
                     emitter.flush()
                 self._tick(now)  # consumers now exist: the next read has the records
@@ -399,6 +553,32 @@ class VanflowActor(Actor):
         return None
 
     # -- inside --------------------------------------------------------------------------------
+    def _inbound(self, message: _Arrived) -> None:
+        """A collector's FLUSH on ``sfe.<id>``, another router's co-records on
+        ``vfcr.<id>``; anything else there is logged and left."""
+        try:
+            decoded = decode(message.data)
+        except VanflowDecodeError as error:
+            self._bad_input("vanflow_bad_message", address=message.address, error=str(error))
+            return
+        if message.address == self.inbound[0] and isinstance(decoded, Flush):
+            self.emitter.flush()
+        elif message.address == self.inbound[1] and isinstance(decoded, RecordBatch):
+            for record in decoded.records:
+                if source_of(record.identity) == self.emitter.source_id:
+                    self.emitter.merge_corecord(record.identity, dict(record.attrs))
+        else:
+            kind = type(decoded).__name__
+            self._bad_input("vanflow_unexpected_message", address=message.address, kind=kind)
+
+    def _bad_input(self, event: str, **details: str) -> None:
+        """Counted; logged at most once every 10 s (each warning is a LOG record too)."""
+        self.ctx.health.count("vanflow_bad_input")
+        now = time.monotonic()
+        if now - self._bad_logged_at >= 10.0:
+            self._bad_logged_at = now
+            self.log.warning(event, **details)
+
     def _corecord_or_own(self, identity: str, attrs: dict[int, Value]) -> None:
         if source_of(identity) == self.emitter.source_id:
             if not self.emitter.update(identity, attrs):
@@ -468,10 +648,10 @@ class VanflowActor(Actor):
             self._sync_adaptors()
         if now - self._last_poll >= POLL:
             self._last_poll = now
+            self._bind_inbound()
             self._poll(now)
-        out = emitter.tick(now)
-        if out:
-            self.outbox.send(out)
+        # every tick: what waited for the router's window goes now
+        self.outbox.send(emitter.tick(now))
         # refusals past a limit, with the node's others (management's limits_exceeded)
         counters = self.ctx.health.counters
         if emitter.stats.flows_not_made:
@@ -481,6 +661,9 @@ class VanflowActor(Actor):
         dropped = getattr(self.outbox, "dropped", 0)
         if dropped:
             counters["vanflow_outbox_dropped"] = dropped
+        too_large = self.endpoint.stats.dropped_too_large
+        if too_large:
+            counters["vanflow_inbound_too_large"] = too_large
 
     def _sync_adaptors(self) -> None:
         """Adaptors that started before this actor did (their word was lost): ask them

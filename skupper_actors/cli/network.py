@@ -19,6 +19,9 @@ from skupper_actors.observer.discovery import ObserverUnavailable, find, traffic
 def network() -> None:
     pass
 
+#: addresses the routers use for their flow records (Skupper's vanflow)
+FLOW_RECORD_PREFIXES = ("mc/sfe.", "sfe.", "vfcr.")
+
 
 def network_data(status: NodeStatus, local: NodeStatus | None = None) -> dict[str, Any]:
     """Sites, services (routing key -> sites), this site's links and routes, as plain data.
@@ -105,7 +108,11 @@ def status(ctx: CliContext, output: OutputFormat | None) -> None:
         [[s["routingKey"], s["listeners"], s["connectors"]] for s in data["services"]],
         title="Services",
     )
-    if data["amqpAddresses"]:
+    # the routers' own flow-record addresses (docs/messaging.md) are in -o json only
+    client_addresses = [
+        a for a in data["amqpAddresses"] if not a["address"].startswith(FLOW_RECORD_PREFIXES)
+    ]
+    if client_addresses:
         ctx.out()
         emit_table(
             ctx,
@@ -114,7 +121,7 @@ def status(ctx: CliContext, output: OutputFormat | None) -> None:
             [
                 [a["address"], a["distribution"], a["senders"], a["receivers"], a["remote"],
                  a["deliveredIn"], a["deliveredOut"], a["accepted"], a["released"], a["dropped"]]
-                for a in data["amqpAddresses"]
+                for a in client_addresses
             ],
             title=f"AMQP addresses at {me}",
         )

@@ -151,7 +151,8 @@ class NodeStatus:
     counters: dict[str, int] = field(default_factory=dict)
     health: HealthInfo = field(default_factory=HealthInfo)
     #: "vanflow": the AMQP-encoded vanflow messages the node sent since the last such
-    #: request (base64), for as long as no observer attaches over the VAN (docs/adr/0032)
+    #: request (base64), for an observer on the same host reading management (the
+    #: single-host mode; over the VAN the node sends them as AMQP messages, ADR 0033)
     vanflow: tuple[str, ...] = ()
 
 

@@ -5,19 +5,22 @@ the collector's ``Subscribe`` / ``Unsubscribe`` effects say, sends its ``SendFlu
 effects, and hands every message (with the address it came on) to ``deliver``. The
 Container runs in a thread of its own (it blocks in its reactor); effects go in through
 an ``EventInjector``, messages come out through a queue that wakes the gevent hub. It
-needs a node that serves AMQP clients (multicast addresses across the VAN), which the
-messaging work brings; until then ``ManagementFeed`` reads the same messages from local
-nodes' management (docs/adr/0033).
+needs a site with an AMQP endpoint (``amqp:`` in its site file); every router of the
+network sends its records as multicast messages across the VAN to the receivers
+attached there. ``ManagementFeed`` reads the same messages from the management sockets
+of nodes on the same host, for sites without an AMQP endpoint (docs/adr/0033).
 """
 
 from __future__ import annotations
 
 import base64
 import queue
+import time
 from collections.abc import Callable
 from typing import Any
 
 import gevent
+import structlog
 from proton import Message
 from proton.handlers import MessagingHandler
 from proton.reactor import ApplicationEvent, Container, EventInjector
@@ -31,6 +34,12 @@ from .collector import Effect, SendFlush, Subscribe, Unsubscribe
 Delivered = tuple[str | None, Any, Any, Any]
 Deliver = Callable[[list[Delivered]], None]
 CREDIT = 256
+#: a failing attachment is logged at most this often (proton retries within 10 s)
+FAILURE_LOG_INTERVAL = 30.0
+
+
+def _log() -> Any:
+    return structlog.get_logger().bind(component="observer")
 
 
 class _Handler(MessagingHandler):
@@ -39,18 +48,35 @@ class _Handler(MessagingHandler):
         self.url = url
         self.out = out
         self.wake = wake
+        self.container: Any = None
         self.connection: Any = None
         self.sender: Any = None
         self.receivers: dict[str, Any] = {}
+        self.failed_at: float | None = None
 
     def on_start(self, event: Any) -> None:
-        self.connection = event.container.connect(self.url, reconnect=True)
+        self.container = event.container
+        self.connection = event.container.connect(self.url)  # reconnects, backing off
         self.sender = event.container.create_sender(self.connection, None)  # anonymous
         self._subscribe(event.container, BEACON_ADDRESS)
 
     def _subscribe(self, container: Any, address: str) -> None:
         if address not in self.receivers:
             self.receivers[address] = container.create_receiver(self.connection, address)
+
+    def on_connection_opened(self, event: Any) -> None:
+        self.failed_at = None
+        _log().info("observer_attached", url=self.url)
+
+    def on_transport_error(self, event: Any) -> None:
+        """The site is down or refused us: proton reconnects, backing off (to 10 s)."""
+        now = time.monotonic()
+        if self.failed_at is not None and now - self.failed_at < FAILURE_LOG_INTERVAL:
+            return
+        self.failed_at = now
+        condition = event.transport.condition if event.transport else None
+        why = condition.description if condition is not None else "transport error"
+        _log().warning("observer_attach_failed", url=self.url, error=why)
 
     def on_message(self, event: Any) -> None:
         message = event.message
@@ -61,7 +87,7 @@ class _Handler(MessagingHandler):
     def on_effects(self, event: Any) -> None:  # an ApplicationEvent named "effects"
         for effect in event.subject:
             if isinstance(effect, Subscribe):
-                self._subscribe(event.container, effect.address)
+                self._subscribe(self.container, effect.address)
             elif isinstance(effect, Unsubscribe):
                 receiver = self.receivers.pop(effect.address, None)
                 if receiver is not None:
@@ -83,15 +109,24 @@ class SiteAttachment:
         self._container = Container(self._handler)
         self._container.selectable(self._injector)
         self._thread: Any = None
+        #: why the AMQP client stopped by itself (None while it runs)
+        self.failure: str | None = None
 
     def start(self) -> None:
         self._thread = gevent.get_hub().threadpool.spawn(self._container.run)
+        self._thread.rawlink(self._ended)
+
+    def _ended(self, result: Any) -> None:
+        error = result.exception
+        self.failure = f"{type(error).__name__}: {error}" if error else "the AMQP client stopped"
 
     def apply(self, effects: list[Effect]) -> None:
         if effects:
             self._injector.trigger(ApplicationEvent("effects", subject=list(effects)))
 
     def stop(self) -> None:
+        if self._thread is not None:
+            self._thread.unlink(self._ended)
         self._injector.close()
         self._container.stop()
         self._async.stop()

@@ -3,8 +3,8 @@
     skupper-observer -n west
 
 serves the REST API and /metrics on 127.0.0.1:8080. Binding another address needs
-``--username`` and ``--password-file``. ``--router-url`` attaches over AMQP instead
-(once nodes serve AMQP clients).
+``--username`` and ``--password-file``. ``--router-url amqp://HOST:PORT`` attaches over
+AMQP to a site's AMQP endpoint instead, and sees every site of the network.
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="read the flow records of the node whose runtime folder this is (repeatable)",
     )
     parser.add_argument(
-        "--router-url", help="attach over AMQP to the local site, e.g. amqp://127.0.0.1:5672"
+        "--router-url",
+        help="attach over AMQP to a site's AMQP endpoint (every site's records come to it), "
+        "e.g. amqp://127.0.0.1:5672",
     )
     parser.add_argument(
         "--flow-record-ttl", default="15m", help="how long ended connections are kept (15m)"
@@ -64,6 +66,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def router_url_problem(url: str) -> str | None:
+    """Why ``url`` is not an AMQP endpoint's URL the observer can attach to (None: it is)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        return str(error)
+    if parts.scheme == "amqps":
+        return "TLS to the AMQP endpoint is not supported yet: use amqp:// (tls: false)"
+    if parts.scheme != "amqp" or not parts.hostname or port is None:
+        return "expected amqp://HOST:PORT"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from skupper_actors.api.timetext import parse_duration
@@ -77,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if bool(args.router_url) == bool(args.namespace or args.management):
         return fail("give -n NAMESPACE or --management RUNTIME_DIR, or else --router-url")
+    if args.router_url:
+        problem = router_url_problem(args.router_url)
+        if problem:
+            return fail(f"--router-url {args.router_url!r}: {problem}")
     try:
         from skupper_actors.api.namespace import Namespace
 
@@ -169,7 +191,14 @@ def serve(args: argparse.Namespace, host: str, port: int, ttl: float, credential
     stop = gevent.event.Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)
     gevent.signal_handler(signal.SIGINT, stop.set)
+    code = EXIT_OK
     while not stop.wait(1.0):
+        if attachment is not None and attachment.failure is not None:
+            failure = attachment.failure
+            log.error("observer_attachment_failed", url=args.router_url, error=failure)
+            print(f"skupper-observer: the AMQP client failed: {failure}", file=sys.stderr)
+            code = 1
+            break
         if feed is not None:
             feed.poll()
         effects = collector.tick(time.time())
@@ -180,7 +209,7 @@ def serve(args: argparse.Namespace, host: str, port: int, ttl: float, credential
     if attachment is not None:
         attachment.stop()
     server.stop(timeout=2)
-    return EXIT_OK
+    return code
 
 
 if __name__ == "__main__":

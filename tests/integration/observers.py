@@ -47,14 +47,21 @@ class Observed:
 
 @contextmanager
 def observed_network(
-    folder: Path, sites: list[str], links: list[tuple[str, str]]
+    folder: Path, sites: list[str], links: list[tuple[str, str]], transport: str = "management"
 ) -> Iterator[Observed]:
     """``sites`` linked as ``links`` say (dialler first), listener "hash" at the first site,
-    connector "hash" at the last (a HashServer), and an observer reading every node."""
+    connector "hash" at the last (a HashServer), and an observer: reading every node's
+    management (``transport="management"``), or attached over AMQP to the first site,
+    the only one with an AMQP endpoint (``"amqp"``: it sees the others over the VAN)."""
     server = HashServer()
     mesh = Mesh(folder, sites)
     for dialler, accepter in links:
         mesh.link(dialler, accepter)
+    if transport == "amqp":
+        mesh[sites[0]].config["amqp"] = {"port": free_port()}
+        source = ["--router-url", f"amqp://127.0.0.1:{mesh[sites[0]].config['amqp']['port']}"]
+    else:
+        source = [arg for s in sites for arg in ("--management", mesh[s].config["runtime_dir"])]
     port = add_listener(mesh, sites[0], "hash")
     add_connector(mesh, sites[-1], "hash", server.port)
     http = free_port()
@@ -63,8 +70,7 @@ def observed_network(
         mesh.start()
         wait_matched(mesh, sites[0], "hash")
         observer = subprocess.Popen(
-            [*OBSERVER, "--listen", f"127.0.0.1:{http}"]
-            + [arg for s in sites for arg in ("--management", mesh[s].config["runtime_dir"])],
+            [*OBSERVER, "--listen", f"127.0.0.1:{http}", *source],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )

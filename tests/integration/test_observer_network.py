@@ -3,6 +3,10 @@
 middle site killed: its links go down in the API and in the metrics within 5 s.
 
     a ---- b ---- c     listener "hash" at a, connector "hash" at c (a HashServer)
+
+Two transports: the observer reads every node's management socket, or it attaches over
+AMQP to site a, the only site with an AMQP endpoint, and gets b's and c's records (and
+c's co-records, merged at a) as multicast messages across the VAN.
 """
 
 from __future__ import annotations
@@ -31,12 +35,15 @@ def links_by_status(metrics_url: str) -> dict[str, float]:
     return found
 
 
+@pytest.mark.parametrize("transport", ["management", "amqp"])
 @pytest.mark.parametrize("b_dials_c", [False, True], ids=["c-dials-b", "b-dials-c"])
-def test_twenty_connections_then_the_middle_site_killed(tmp_path, b_dials_c: bool) -> None:
+def test_twenty_connections_then_the_middle_site_killed(
+    tmp_path, b_dials_c: bool, transport: str
+) -> None:
     """A link's record is kept by the router that dialled it: when b dialled c, the
     link's own record dies with b, and the observer must still say it is down."""
     links = [("a", "b"), ("b", "c") if b_dials_c else ("c", "b")]
-    with observed_network(tmp_path, ["a", "b", "c"], links) as net:
+    with observed_network(tmp_path, ["a", "b", "c"], links, transport) as net:
         metrics = f"{net.base}metrics"
 
         def up_links() -> int:
@@ -84,3 +91,13 @@ def test_twenty_connections_then_the_middle_site_killed(tmp_path, b_dials_c: boo
             interval=0.2,
             what="both links down in the metrics",
         )
+        if transport == "amqp":
+            # b is gone and c is cut off from a: both fall silent over the VAN, and the
+            # observer forgets a silent source after 30 s, with its records
+            wait_until(
+                lambda: [s["name"] for s in net.results("sites")] == ["a"],
+                45,
+                interval=1,
+                what="b and c forgotten",
+            )
+            assert len(net.results("connections", "state=terminated&routingKey=hash")) == 20

@@ -165,8 +165,7 @@ def encode(message: Outgoing) -> bytes:
         properties=dict(message.properties) if message.properties else None,
         body=message.body,
     )
-    data: bytes = amqp.encode()
-    return data
+    return bytes(amqp.encode())  # proton gives a bytearray
 
 
 # -- from the wire -----------------------------------------------------------------------
