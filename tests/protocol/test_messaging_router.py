@@ -90,6 +90,21 @@ def test_delivery_settled_end_to_end_with_the_receivers_outcome(router) -> None:
     assert (stats["in"], stats["out"], stats["accepted"]) == (3, 3, 1)
 
 
+def test_pre_settled_deliveries_leave_no_outstanding_count(router) -> None:
+    """Balancing counts a delivery while it is outstanding: a pre-settled one stops
+    counting once it is through (it skewed the choice between destinations for ever)."""
+    receiving, sending = ClientPeer(router), ClientPeer(router)
+    inbox = receiving.receiver("ps", credit=10)
+    outbox = sending.sender("ps")
+    for n in range(5):
+        delivery = send(outbox, n, f"p{n}".encode())
+        delivery.settle()
+    sending.pump()
+    receiving.pump()
+    assert [take(inbox)[1] for _ in range(5)] == list(range(5))
+    assert not router._outstanding
+
+
 def test_no_receiver_no_credit_then_credit_when_one_attaches(router) -> None:
     sending = ClientPeer(router)
     outbox = sending.sender("later")

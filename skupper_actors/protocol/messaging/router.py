@@ -644,6 +644,7 @@ class MessageRouter:
         if ingress.finished:
             return
         ingress.finished = True
+        self._unreserve(ingress)  # a pre-settled one was counted until now, too
         sender = ingress.sender
         port = sender.port
         if outcome is not None and not ingress.settled:
