@@ -290,21 +290,32 @@ class Bench:
         count = self.settings.idle_connections
         time.sleep(1.0)
         before = {site: rss_kib(pid) for site, pid in pids.items()}
+        measured = self._hold_idle(path, count, settle=1.5)
+        if measured is None:
+            return
+        held, closed = measured
+        growth = sum(held.values()) - sum(before.values())
+        self.add(path, "idle_rss_kib_per_conn", growth / count)
+        self.extra[path]["rss_kib"] = {"before": before, "holding": held, "after_close": closed}
+
+    def _hold_idle(
+        self, path: str, count: int, settle: float
+    ) -> tuple[dict[str, int], dict[str, int]] | None:
+        """Open ``count`` idle connections, hold them a second, close them: the nodes'
+        RSS while held and ``settle`` seconds after the close (None: opening failed)."""
+        pids = self.topologies[path].pids()
         socks = self.attempt(
             path, "idle", lambda: loadgen.open_idle(self.endpoints[path].echo, count)
         )
         if socks is None:
-            return
+            return None
         try:
             time.sleep(1.0)
             held = {site: rss_kib(pid) for site, pid in pids.items()}
         finally:
             loadgen.close_all(socks)
-        time.sleep(1.5)
-        closed = {site: rss_kib(pid) for site, pid in pids.items()}
-        growth = sum(held.values()) - sum(before.values())
-        self.add(path, "idle_rss_kib_per_conn", growth / count)
-        self.extra[path]["rss_kib"] = {"before": before, "holding": held, "after_close": closed}
+        time.sleep(settle)
+        return held, {site: rss_kib(pid) for site, pid in pids.items()}
 
     def measure_idle_rounds(self, path: str) -> None:
         """``--idle-rounds``: open N idle connections, hold, close; again and again.
@@ -322,26 +333,18 @@ class Bench:
         rounds: list[dict[str, Any]] = []
         for number in range(1, self.args.idle_rounds + 1):
             began = time.monotonic()
-            socks = self.attempt(
-                path, "idle", lambda: loadgen.open_idle(self.endpoints[path].echo, count)
-            )
-            if socks is None:
+            measured = self._hold_idle(path, count, settle=3.0)
+            if measured is None:
                 return
-            opened = time.monotonic() - began
-            try:
-                time.sleep(1.0)
-                held = {site: rss_kib(pid) for site, pid in pids.items()}
-            finally:
-                loadgen.close_all(socks)
-            time.sleep(3.0)
-            closed = {site: rss_kib(pid) for site, pid in pids.items()}
+            held, closed = measured
+            seconds = time.monotonic() - began
             stalls = {}
             for node in topology.nodes:  # the longest loop stall in the last seconds
                 with contextlib.suppress(ManagementError, OSError):
                     recent = ManagementClient(node.runtime_dir, timeout=5).status().health
                     stalls[node.site] = max((s for _, s, _ in recent.loop_stalls), default=0.0)
             rounds.append({"round": number, "holding": held, "after_close": closed,
-                           "open_seconds": round(opened, 1), "stall_ms": stalls})
+                           "seconds": round(seconds, 1), "stall_ms": stalls})
             print(f"  {path} round {number}: holding {sum(held.values())} KiB, "
                   f"after close {sum(closed.values())} KiB, longest loop stall (ms) "
                   f"{stalls}", file=sys.stderr)
