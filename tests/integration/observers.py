@@ -32,6 +32,13 @@ class Observed:
     http: int  # the observer's
     observer: subprocess.Popen[bytes]
     server: HashServer
+    command: list[str]  # how the observer was started (a test may start it again)
+
+    def start_observer(self) -> None:
+        """Start the observer again (after the test killed it)."""
+        self.observer = subprocess.Popen(
+            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
 
     @property
     def base(self) -> str:
@@ -65,19 +72,18 @@ def observed_network(
     port = add_listener(mesh, sites[0], "hash")
     add_connector(mesh, sites[-1], "hash", server.port)
     http = free_port()
-    observer = None
+    observed = None
     try:
         mesh.start()
         wait_matched(mesh, sites[0], "hash")
-        observer = subprocess.Popen(
-            [*OBSERVER, "--listen", f"127.0.0.1:{http}", *source],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        yield Observed(mesh, port, http, observer, server)
-        assert observer.poll() is None, "the observer exited"
+        command = [*OBSERVER, "--listen", f"127.0.0.1:{http}", *source]
+        observer = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        observed = Observed(mesh, port, http, observer, server, command)
+        yield observed
+        assert observed.observer.poll() is None, "the observer exited"
     finally:
-        if observer is not None:
+        if observed is not None:
+            observer = observed.observer
             observer.terminate()
             code = observer.wait(10)
             assert code == 0, observer.stderr.read().decode() if observer.stderr else code

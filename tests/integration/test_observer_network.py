@@ -11,6 +11,7 @@ c's co-records, merged at a) as multicast messages across the VAN.
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.request
 
@@ -101,3 +102,47 @@ def test_twenty_connections_then_the_middle_site_killed(
                 what="b and c forgotten",
             )
             assert len(net.results("connections", "state=terminated&routingKey=hash")) == 20
+
+
+def test_the_observer_killed_and_started_again_never_disturbs_the_routers(tmp_path) -> None:
+    """Traffic runs while the observer (over AMQP) is killed with SIGKILL and started
+    again: every transfer completes intact, the nodes stay up, and the new observer
+    sees both sites and the connections made after it attached."""
+    with observed_network(tmp_path, ["a", "b"], [("a", "b")], "amqp") as net:
+        wait_until(
+            lambda: len(net.results("sites")) == 2, 30, interval=0.5, what="both sites seen"
+        )
+        results: list[tuple[bool, bool, object]] = []
+        stop = threading.Event()
+
+        def traffic() -> None:
+            seed = 0
+            while not stop.is_set():
+                seed += 1
+                results.append(transfer(net.port, 5000, 5000, seed=seed))
+
+        thread = threading.Thread(target=traffic, daemon=True)
+        thread.start()
+        try:
+            wait_until(lambda: len(results) >= 20, 20, what="traffic before the kill")
+            net.observer.kill()
+            net.observer.wait(10)
+            before = len(results)
+            wait_until(lambda: len(results) >= before + 50, 30, what="traffic after the kill")
+            net.start_observer()
+            wait_until(
+                lambda: len(net.results("sites")) == 2, 30, interval=0.5, what="sites seen again"
+            )
+            restarted = len(results)
+            wait_until(lambda: len(results) >= restarted + 20, 30, what="traffic after it")
+
+            def counted() -> int:
+                found = net.results("connections", "state=all&routingKey=hash")
+                return len(found)
+
+            wait_until(lambda: counted() >= 10, 20, interval=0.5, what="new connections seen")
+        finally:
+            stop.set()
+            thread.join(30)
+        assert all(r == (True, True, None) for r in results), [r for r in results if r[2]][:3]
+        assert all(node.alive for node in net.mesh.nodes.values())
