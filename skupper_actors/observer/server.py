@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
-from gevent.pywsgi import WSGIServer
+from gevent.pool import Pool
+from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from .api import Credentials, ObserverApp
+
+#: connections served at once; past it the server stops accepting (they wait in the
+#: kernel's backlog) until one ends: a flood of sockets costs the observer a bounded
+#: number of greenlets (docs/observer.md, "Limits")
+MAX_CONNECTIONS = 256
+#: connections the kernel holds for the server past those (then a client's connect waits)
+BACKLOG = 512
+#: seconds a connection may take to send a request (or stay idle between two)
+IDLE_TIMEOUT = 10.0
+
+
+class _Handler(WSGIHandler):  # type: ignore[misc]
+    """gevent's handler with a deadline on every read of the client."""
+
+    def handle(self) -> Any:
+        self.socket.settimeout(IDLE_TIMEOUT)
+        return super().handle()
 
 
 class InsecureBindError(ValueError):
@@ -33,4 +52,12 @@ def check_bind(host: str, credentials: Credentials | None) -> None:
 def make_server(app: ObserverApp, host: str = "127.0.0.1", port: int = 8080) -> WSGIServer:
     """A started-later server for ``app`` (``start()`` binds; ``server_port`` tells the port)."""
     check_bind(host, app.credentials)
-    return WSGIServer((host, port), app, log=None, error_log=None)
+    return WSGIServer(
+        (host, port),
+        app,
+        log=None,
+        error_log=None,
+        spawn=Pool(MAX_CONNECTIONS),
+        handler_class=_Handler,
+        backlog=BACKLOG,
+    )

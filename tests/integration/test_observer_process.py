@@ -4,9 +4,11 @@ their management sockets: REST and /metrics over HTTP, and its refusals."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import tarfile
+import time
 import urllib.request
 
 import pytest
@@ -131,3 +133,54 @@ def test_observer_reads_a_namespace_site_by_name(sites, tmp_path) -> None:
         env=west.env, capture_output=True, text=True, timeout=60,
     )
     assert plain.returncode == 0 and "Traffic" not in plain.stdout
+
+
+@pytest.mark.timeout(90)
+def test_a_flood_of_idle_sockets_costs_a_bounded_part_and_requests_still_answer(
+    tmp_path,
+) -> None:
+    """400 sockets that never send a request: the observer serves 256 at once (the
+    rest wait in the kernel's backlog), drops each after 10 s idle, and a real request
+    made during the flood is answered once the first idle ones are dropped."""
+    http = free_port()
+    observer = subprocess.Popen(
+        [*OBSERVER, "--management", str(tmp_path), "--listen", f"127.0.0.1:{http}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    idle: list[socket.socket] = []
+    try:
+        url = f"http://127.0.0.1:{http}/api/v2alpha1/sites"
+        wait_until(lambda: get_json_slowly(url, 5)["count"] == 0, 20, what="the observer serving")
+        before = rss_kib(observer.pid)
+        for _ in range(400):
+            idle.append(socket.create_connection(("127.0.0.1", http), timeout=5))
+        time.sleep(1.0)
+        grown = rss_kib(observer.pid) - before
+        started = time.monotonic()
+        assert get_json_slowly(url, timeout=40)["count"] == 0
+        waited = time.monotonic() - started
+        assert observer.poll() is None
+        assert grown < 16 << 10, f"RSS grew {grown} KiB for 400 idle sockets"
+        assert waited < 25, waited
+        # the first idle ones were dropped by the observer: reading them says so
+        idle[0].settimeout(5)
+        assert idle[0].recv(1) == b""
+    finally:
+        for sock in idle:
+            sock.close()
+        observer.terminate()
+        observer.wait(10)
+
+
+def get_json_slowly(url: str, timeout: float) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.load(response)
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0

@@ -35,10 +35,10 @@ FIGURES = (
 )
 
 
-def bench(paths: list[str], node_cmd: str) -> tcp_bench.Bench:
+def bench(paths: list[str], node_cmd: str, amqp_endpoint: bool = False) -> tcp_bench.Bench:
     args = argparse.Namespace(
         quick=True, paths=paths, node_cmd=node_cmd, work_dir=None, throughput_tool="builtin",
-        profile=None, json=None,
+        profile=None, json=None, amqp_endpoint=amqp_endpoint,
     )
     made = tcp_bench.Bench(args)
     made.start()
@@ -46,10 +46,19 @@ def bench(paths: list[str], node_cmd: str) -> tcp_bench.Bench:
 
 
 def observe(build: tcp_bench.Bench) -> None:
-    """A skupper-observer reading every node of the build (it stops with the build)."""
+    """A skupper-observer reading every node of the build (it stops with the build):
+    over AMQP, one per path attached to site a, when the build's sites serve AMQP;
+    else one reading every node's management socket."""
+    base = [sys.executable, "-m", "skupper_actors.observer.main"]
+    if build.amqp_ports:
+        for path, port in build.amqp_ports.items():
+            argv = [*base, "--listen", f"127.0.0.1:{build.ports.take()}",
+                    "--router-url", f"amqp://127.0.0.1:{port}"]
+            build.processes.start(argv, build.work / f"observer-{path}.log",
+                                  stdout=subprocess.DEVNULL)
+        return
     dirs = [str(n.runtime_dir) for t in build.topologies.values() for n in t.nodes]
-    argv = [sys.executable, "-m", "skupper_actors.observer.main", "--listen",
-            f"127.0.0.1:{build.ports.take()}"]
+    argv = [*base, "--listen", f"127.0.0.1:{build.ports.take()}"]
     for folder in dirs:
         argv += ["--management", folder]
     build.processes.start(argv, build.work / "observer.log", stdout=subprocess.DEVNULL)
@@ -64,12 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE")
     parser.add_argument("--a-observer", action="store_true",
                         help="attach a skupper-observer to build A's nodes (the cost of records)")
+    parser.add_argument("--observer-over-amqp", action="store_true",
+                        help="with --a-observer: site a of each path serves AMQP (in both "
+                        "builds alike) and the observer attaches there")
     args = parser.parse_args(argv)
     paths = args.paths.split(",")
     builds: dict[str, tcp_bench.Bench] = {}
     try:
-        builds["A"] = bench(paths, args.a_cmd)
-        builds["B"] = bench(paths, args.b_cmd)
+        builds["A"] = bench(paths, args.a_cmd, args.observer_over_amqp)
+        builds["B"] = bench(paths, args.b_cmd, args.observer_over_amqp)
         if args.a_observer:
             observe(builds["A"])
         for round_no in range(args.rounds):

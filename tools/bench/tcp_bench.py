@@ -34,6 +34,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -139,6 +141,7 @@ class Bench:
         self.processes = Processes()
         self.iperf: Iperf3 | None = None
         self.topologies: dict[str, Topology] = {}
+        self.amqp_ports: dict[str, int] = {}  # path -> site a's AMQP endpoint, if asked for
         self.endpoints: dict[str, Endpoints] = {}
         self.samples: dict[str, dict[str, list[float]]] = {p: {} for p in self.paths}
         self.errors: dict[str, dict[str, str]] = {p: {} for p in self.paths}
@@ -171,6 +174,13 @@ class Bench:
             topology = Topology(path, self.work / path, servers, self.ports, self.processes,
                                 node_cmd=shlex.split(self.args.node_cmd or ""))
             topology.configure()
+            if getattr(self.args, "amqp_endpoint", False):
+                # site a also serves AMQP clients (an observer attaches there: tcp_ab.py)
+                config_a = topology.nodes[0].config
+                config = yaml.safe_load(config_a.read_text())
+                self.amqp_ports[path] = port = self.ports.take()
+                config["amqp"] = {"host": "127.0.0.1", "port": port}
+                config_a.write_text(yaml.safe_dump(config, sort_keys=False))
             topology.start()
             self.topologies[path] = topology
         for path, topology in self.topologies.items():
