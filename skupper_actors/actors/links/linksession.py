@@ -11,6 +11,7 @@ stream bytes go straight to the stream's sink.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import deque
 from typing import Any
 
@@ -53,6 +54,11 @@ POOL_CREDIT = 64
 #: open after each stream's end, for the next one
 POOL_PREFIX = f"{MESSAGE}/~"
 POOL_TARGET = "_skupper/messages"
+#: seconds a message stream sent whole over a connection is remembered: if the connection
+#: is lost meanwhile (bytes in its buffers die with it, and a silent peer takes up to the
+#: HELLO age to notice), the stream's ingress releases the delivery unless its outcome
+#: came first (docs/adr/0018)
+RECENT_SECONDS = 5.0
 PENDING_CONTROL_LIMIT = 1000
 
 _log = structlog.get_logger("skupper_actors.link")
@@ -94,6 +100,7 @@ class RemoteStream:
         "delivery",
         "done",
         "flush",
+        "header",
         "held",
         "held_end",
         "link",
@@ -103,11 +110,17 @@ class RemoteStream:
     )
 
     def __init__(
-        self, session: LinkSession, link: int, delivery: int, pooled: bool = False
+        self,
+        session: LinkSession,
+        link: int,
+        delivery: int,
+        pooled: bool = False,
+        header: StreamHeader | None = None,
     ) -> None:
         self.session = session
         self.link = link
         self.delivery = delivery
+        self.header = header  # a message stream's (pooled), remembered once it ended
         #: on a pooled message link: the link goes back to the pool at the stream's end,
         #: and output is flushed once per loop pass (messages batch; TCP bytes do not wait)
         self.pooled = pooled
@@ -193,6 +206,9 @@ class RemoteStream:
         session.conn.end_stream(self.delivery, length)
         if self.pooled:
             session.link_free(self.link)
+            header = self.header
+            if header is not None:
+                session.sent_whole(header)
 
     def abort(self) -> None:
         session = self.session
@@ -293,6 +309,8 @@ class LinkSession:
         self.pooled_out: set[int] = set()
         self.pooled_in: set[int] = set()
         self.pool_ended: dict[int, int] = {}  # the peer's pooled link -> streams not re-credited
+        #: message streams sent whole lately: (when, stream id, ingress router)
+        self.recent: deque[tuple[float, str, str]] = deque()
         self._pool_names = 0
         self._flush_due = False
 
@@ -434,9 +452,17 @@ class LinkSession:
             ),
         )
         self.owners[link] = owner
-        stream = RemoteStream(self, link, delivery, pooled)
+        stream = RemoteStream(self, link, delivery, pooled, header if pooled else None)
         stream.flush()
         return stream
+
+    def sent_whole(self, header: StreamHeader) -> None:
+        """A message stream left whole over this connection: remembered for a while."""
+        now = time.monotonic()
+        recent = self.recent
+        recent.append((now, header.stream_id, header.source))
+        while recent[0][0] < now - RECENT_SECONDS:
+            recent.popleft()
 
     def link_free(self, link: int) -> None:
         """A pooled message link's stream is over (ended or aborted): the next may use it."""
@@ -670,3 +696,11 @@ class LinkSession:
             owner.link_closed("skupper:link-lost", f"link {self.link_id} to {self.peer} was lost")
         for sink in sinks.values():
             sink.end(True)
+        # messages sent whole lately may have died in this connection's buffers: their
+        # ingress routers release the deliveries (unless an outcome came first)
+        recent, self.recent = self.recent, deque()
+        since = time.monotonic() - RECENT_SECONDS
+        for when, stream_id, source in recent:
+            if when >= since:
+                body = {"k": OUTCOME_KIND, "s": stream_id, **OUTCOME_RELEASED.to_body()}
+                self.dataplane.router_message(source, body)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from ..addresses import MESSAGE
 from ..amqp.client import (
     OUTCOME_ACCEPTED,
+    OUTCOME_RELEASED,
 )
 from ..tcp.mapping import StreamHeader
 from .records import MESSAGE_ACK_EVERY, MULTICAST_QUEUE, _Egress, _Receiver
@@ -190,7 +191,14 @@ class _EgressSink(_Acking):
 
     def end(self, aborted: bool, length: int | None = None) -> None:
         self._untrack()
-        self.outs[0].end(aborted)
+        out = self.outs[0]
+        dead = out.dead  # its receiver detached: released already
+        out.end(aborted)
+        if aborted and not dead:
+            # cut on its way here (a connection lost on the path): never delivered, and
+            # the ingress may have sent all of it and wait for an outcome
+            header = self.header
+            self.router.send_outcome(header.source, header.stream_id, OUTCOME_RELEASED)
 
 
 class _MulticastSink(_Acking):

@@ -1,0 +1,93 @@
+"""A client delivery whose path breaks after it left the ingress whole, over real proton
+engines between three routers (test_forwarder_pair.Mesh) with proton clients
+(messaging_peer): it is never left unsettled while its destination stays reachable by
+another path."""
+
+from __future__ import annotations
+
+import pytest
+from messaging_peer import ClientPeer
+from proton import Delivery, Message
+from test_forwarder_pair import Mesh, announce
+
+from skupper_actors.protocol.messaging import MessageRouter
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def triangle() -> tuple[Mesh, dict[str, MessageRouter]]:
+    """a-b, b-c and a-c; a reaches c through b at first (a-c costs more)."""
+    mesh = Mesh(["a", "b", "c"])
+    routers = {name: MessageRouter(fwd) for name, fwd in mesh.forwarders.items()}
+    for one, other in (("a", "b"), ("b", "c"), ("a", "c")):
+        mesh.connect(one, other)
+    mesh.route("a", "c", "b", cost=2)
+    mesh.route("a", "b", "b")
+    mesh.route("b", "c", "c")
+    mesh.route("b", "a", "a")
+    mesh.route("c", "a", "a")
+    mesh.route("c", "b", "b")
+    announce(mesh, "_skupper/amqp/q", frozenset({"c"}))
+    return mesh, routers
+
+
+def lose(mesh: Mesh, one: str, other: str) -> None:
+    """The connection between two routers is gone (both ends see it)."""
+    for at, peer in ((one, other), (other, one)):
+        session = mesh.session(at, peer)
+        mesh.forwarders[at].ports.pop(session.link_id, None)
+        session.lost()
+    mesh.pairs = [
+        pair
+        for pair in mesh.pairs
+        if {pair[0].dataplane.router_id, pair[1].dataplane.router_id} != {one, other}
+    ]
+
+
+def send_one(client: ClientPeer, link, body: object) -> Delivery:
+    delivery = link.delivery(b"d1")
+    link.send(Message(body=body).encode())
+    link.advance()
+    client.pump()
+    return delivery
+
+
+def test_lost_behind_the_first_hop_the_transit_releases_it() -> None:
+    """b sent the whole message on to c, which had not read it when the b-c connection
+    was lost: b tells a (the message's ingress) it is released."""
+    mesh, routers = triangle()
+    receiving = ClientPeer(routers["c"])
+    receiving.receiver("q", credit=10)
+    sending = ClientPeer(routers["a"])
+    outbox = sending.sender("q")
+    mesh.stopped.add("c")  # a and b pass the message on; c reads nothing yet
+    delivery = send_one(sending, outbox, "cut")
+    mesh.pump()
+    lose(mesh, "b", "c")  # b's stream to c is aborted with the connection
+    mesh.route("a", "c", "c", cost=10)
+    mesh.route("c", "a", "a", cost=10)
+    mesh.stopped.clear()
+    mesh.pump()
+    sending.pump()
+    assert delivery.remote_state == Delivery.RELEASED
+
+
+def test_lost_with_the_first_hop_after_it_left_whole_it_is_released_not_hanging() -> None:
+    """The whole message left a by the a-b connection, which is lost before b read it:
+    nothing would ever come back, though c stays reachable (a-c): a releases it."""
+    mesh, routers = triangle()
+    receiving = ClientPeer(routers["c"])
+    inbox = receiving.receiver("q", credit=10)
+    sending = ClientPeer(routers["a"])
+    outbox = sending.sender("q")
+    mesh.stopped.add("b")  # the message waits in the a-b connection
+    delivery = send_one(sending, outbox, "stuck")
+    mesh.pump()
+    assert delivery.remote_state == 0  # unsettled, nothing came back
+    lose(mesh, "a", "b")
+    mesh.route("a", "c", "c", cost=10)  # routing's new view: c straight from a
+    mesh.stopped.clear()
+    mesh.pump()
+    sending.pump()
+    assert delivery.remote_state == Delivery.RELEASED
+    assert inbox.current is None  # it never reached c
