@@ -216,6 +216,10 @@ class Outbox(Protocol):
     def consumers(self) -> frozenset[str]:
         """The addresses that have a consumer now."""
 
+    def wants_corecords(self, source: str) -> bool:
+        """Whether co-records for router ``source``'s biflows would be read: someone
+        consumes its flow records (else they are not sent at all)."""
+
     def send(self, messages: list[Outgoing]) -> None: ...
 
 
@@ -253,6 +257,9 @@ class ManagementOutbox:
                 self._held.clear()  # nobody reads: nothing to keep
             return frozenset()
         return self.addresses
+
+    def wants_corecords(self, source: str) -> bool:
+        return bool(self.consumers())  # a reader merges every node's parts itself
 
     def send(self, messages: list[Outgoing]) -> None:
         if not self.consumers():
@@ -294,6 +301,10 @@ class MessagingOutbox:
         has = self.endpoint.has_consumer
         return frozenset(address for address in self.addresses if has(address))
 
+    def wants_corecords(self, source: str) -> bool:
+        has = self.endpoint.has_consumer
+        return has(flows_address(source)) or has(records_address(source))
+
     def send(self, messages: list[Outgoing]) -> None:
         """Send ``messages`` after those waiting, in order per address (also called
         with none, each tick, for those waiting)."""
@@ -331,6 +342,9 @@ class Outboxes:
 
     def consumers(self) -> frozenset[str]:
         return frozenset().union(*(outbox.consumers() for outbox in self.outboxes))
+
+    def wants_corecords(self, source: str) -> bool:
+        return any(outbox.wants_corecords(source) for outbox in self.outboxes)
 
     def send(self, messages: list[Outgoing]) -> None:
         for outbox in self.outboxes:
@@ -374,6 +388,9 @@ class VanflowActor(Actor):
         self.outbox: Outbox = outbox or Outboxes(
             MessagingOutbox(self.endpoint, source_id), self.management
         )
+        wants = getattr(self.outbox, "wants_corecords", None)
+        if wants is not None:  # a test's outbox may take every co-record
+            self.emitter.corecords_wanted = wants
         self.inbound = (direct_address(source_id), corecord_address(source_id))
         self._bound_with: object = None  # the routing actor our addresses are bound with
         self._bad_logged_at = -1e9

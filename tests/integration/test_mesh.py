@@ -47,9 +47,13 @@ def test_square_with_diagonal_converges_cuts_and_recovers(square, record_propert
     status = mesh["a"].status()
     assert status.router.tls is True
     assert {link.peer for link in status.links if link.state == "up"} == {"b", "c", "d"}
-    addresses = {a.address: a.routers for a in status.addresses}
+    # every router also advertises its flow-record addresses (sfe.<id>, vfcr.<id>)
+    services = [a for a in status.addresses if not a.address.startswith("_skupper/amqp/")]
+    addresses = {a.address: a.routers for a in services}
     assert addresses == {f"svc-{s}": (s,) for s in SITES}
-    assert {a.address for a in status.addresses if a.local} == {"svc-a"}
+    assert {a.address for a in services if a.local} == {"svc-a"}
+    flow_records = {a.routers for a in status.addresses if a not in services}
+    assert flow_records == {(s,) for s in SITES}  # two addresses per router
     # the network view: every router's links (from link state) and services, seen from b
     network = {view.router: view for view in mesh["b"].status().network}
     assert set(network) == set(SITES) and all(v.reachable for v in network.values())

@@ -174,3 +174,17 @@ def test_a_new_consumer_gets_live_records_in_full() -> None:
     emitter.set_consumer(records_address(SOURCE), True)
     (full,) = sent_records(emitter.tick(T0 + 2))
     assert full.attrs == {Attr.NAME: "db", Attr.FLOW_COUNT_L4: 2, Attr.START_TIME: T0 * 10**6}
+
+
+def test_corecords_wait_while_nobody_consumes_the_listener_routers_flows() -> None:
+    """Co-records cost a message router to router: none while nobody reads the
+    listener router's flow records; once someone does, the next change sends them whole."""
+    emitter = Emitter("zzzzz", now=T0)
+    readers: set[str] = set()
+    emitter.corecords_wanted = lambda source: source in readers
+    emitter.add_corecord("abcde:9", {Attr.CONNECTOR: "zzzzz:4", Attr.OCTETS: 10}, now=T0)
+    assert emitter.tick(T0) == []
+    readers.add("abcde:0")
+    emitter.end("abcde:9", now=T0 + 2, attrs={Attr.ERROR_CONNECTOR_SIDE: "reset"})
+    (part,) = sent_records(emitter.tick(T0 + 2))
+    assert part.attrs == {Attr.CONNECTOR: "zzzzz:4", Attr.ERROR_CONNECTOR_SIDE: "reset"}

@@ -18,6 +18,7 @@ transport to send. Times are seconds since the epoch (the owner's clock); record
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -119,6 +120,10 @@ class Emitter:
         self._next_heartbeat = now + self.limits.heartbeat_interval
         self._heartbeats = 0
         self._beacon_due = True
+        #: whether the router that made a biflow (its source id) wants our co-record
+        #: parts of it: only while someone consumes that router's flow records (the
+        #: owner says; by default always)
+        self.corecords_wanted: Callable[[str], bool] = lambda source: True
 
     # -- what the owner says ----------------------------------------------------------------
     def next_identity(self) -> str:
@@ -239,12 +244,19 @@ class Emitter:
             out.append(beacon(self.source_id))
         batches: dict[str, list[Record]] = {}
         interval = self.limits.min_interval
+        wanted: dict[str, bool] = {}  # per listener router, asked once a tick
         for identity in list(self._dirty):
             held = self._held.get(identity)
             if held is None:
                 del self._dirty[identity]
                 continue
-            consumed = held.co or held.address in self._consumers
+            if held.co:
+                source = source_of(identity)
+                consumed = wanted.get(source)
+                if consumed is None:
+                    consumed = wanted[source] = self.corecords_wanted(source)
+            else:
+                consumed = held.address in self._consumers
             if consumed and now - held.last_emit >= interval:
                 delta = {
                     code: value
