@@ -159,11 +159,16 @@ class NodeProcess:
 
     def rss_kib(self) -> int:
         assert self.proc is not None
-        with open(f"/proc/{self.proc.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
+        return rss_kib(self.proc.pid)
+
+
+def rss_kib(pid: int) -> int:
+    """A process's resident set size, in KiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 class Mesh:

@@ -12,7 +12,7 @@ import time
 import urllib.request
 
 import pytest
-from harness import free_port, wait_until
+from harness import free_port, rss_kib, wait_until
 from observers import OBSERVER, observed_network
 from prometheus_client.parser import text_string_to_metric_families
 from servers import transfer
@@ -176,11 +176,3 @@ def test_a_flood_of_idle_sockets_costs_a_bounded_part_and_requests_still_answer(
 def get_json_slowly(url: str, timeout: float) -> dict:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.load(response)
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
