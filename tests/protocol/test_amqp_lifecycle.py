@@ -17,6 +17,7 @@ from skupper_actors.protocol.amqp import (
     MessageReceived,
     StreamData,
     StreamEnded,
+    TransportFailed,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -170,3 +171,94 @@ def test_a_link_closed_before_the_peer_answered_its_attach_stays_closed() -> Non
     for side in (pair.client, pair.server):
         assert side.statistics().links == 0
         assert side.statistics().engine_links == 0
+
+
+def test_bytes_that_cross_a_detach_on_a_stream_session_do_not_stall_its_other_links() -> None:
+    # The same crossing as above, on a session that carries streaming links only: the
+    # flow frame that reopens the window must be on that session, through one of its
+    # own receiving links (here a long-lived one, like a pooled message link).
+    pair = AmqpPair(max_frame_size=16 * 1024, session_capacity=64 * 1024, stream_sessions=1)
+    keep = pair.client.open_sender("keep", "m/keep", streaming=True)
+    pair.pump()
+    (keep_in,) = [e.link_id for e in pair.take_server() if isinstance(e, LinkOpened)]
+    pair.server.flow(keep_in, 10)
+    pair.pump()
+    chunk = b"x" * (16 * 1024)
+    for round_ in range(3):
+        sender = pair.client.open_sender(f"s{round_}", "tcp/svc", streaming=True)
+        pair.pump()
+        (receiver,) = [e.link_id for e in pair.take_server() if isinstance(e, LinkOpened)]
+        pair.server.flow(receiver, 1)
+        pair.pump()
+        delivery = pair.client.start_stream(sender, MessageHeader(to="tcp/svc"))
+        pair.client.write_stream(delivery, chunk)
+        pair.pump()
+        pair.take_server()
+        pair.server.close_link(receiver, "skupper:connection-failed", "socket failed")
+        for _ in range(8):  # 128 KiB sent before the detach reaches the sender
+            pair.client.write_stream(delivery, chunk)
+        pair.pump()
+        pair.take_client()
+        pair.take_server()
+    delivery = pair.client.start_stream(keep, MessageHeader(to="m/keep"))
+    for _ in range(8):
+        pair.client.write_stream(delivery, chunk)
+    pair.client.end_stream(delivery)
+    pair.pump()
+    events = pair.take_server()
+    got = sum(len(e.data) for e in events if isinstance(e, StreamData) and e.link_id == keep_in)
+    assert got == 8 * len(chunk)
+    assert any(isinstance(e, StreamEnded) and not e.aborted for e in events)
+
+
+def test_streaming_links_take_turns_over_the_stream_sessions() -> None:
+    pair = AmqpPair(stream_sessions=4)
+    message = pair.client.open_sender("control", "router/control")
+    streams = [pair.client.open_sender(f"s{n}", "tcp/svc", streaming=True) for n in range(10)]
+    pair.pump()
+    opened = [e.link_id for e in pair.take_server() if isinstance(e, LinkOpened)]
+    assert len(opened) == 11
+    for link_id in opened:
+        pair.server.flow(link_id, 1)
+    pair.pump()
+    # each side's own session and its answer to the other's, plus the client's four
+    assert pair.client.statistics().sessions == 2 + 4
+    assert pair.server.statistics().sessions == 2 + 4
+    for n, sender in enumerate(streams):
+        delivery = pair.client.start_stream(sender, MessageHeader(to="tcp/svc"))
+        pair.client.write_stream(delivery, bytes([n]) * 1000)
+        pair.client.end_stream(delivery)
+    pair.client.send_message(message, AmqpMessage(to="router/control", body={"n": 1}))
+    pair.pump()
+    events = pair.take_server()
+    assert sum(len(e.data) for e in events if isinstance(e, StreamData)) == 10 * 1000
+    assert sum(isinstance(e, StreamEnded) for e in events) == 10
+    assert [m.message.body for m in events if isinstance(m, MessageReceived)] == [{"n": 1}]
+
+
+def test_a_peer_that_begins_too_many_sessions_is_closed() -> None:
+    # proton's own engine as the peer: 70 sessions, past the 64 channels a node allows
+    from proton import Connection, Transport
+
+    server = AmqpConnection("server", server=True)
+    server.open()
+    peer = Connection()
+    transport = Transport()
+    transport.bind(peer)
+    peer.open()
+    for _ in range(70):
+        peer.session().open()
+    failed = []
+    for _ in range(50):
+        data = transport.peek(1 << 20) or b""
+        if data:
+            transport.pop(len(data))
+            server.receive_data(data)
+        failed += [e for e in server.events() if isinstance(e, TransportFailed)]
+        reply = server.data_to_send()
+        if reply:
+            transport.push(reply)
+        if failed or not data:
+            break
+    assert failed, "a peer past channel-max must fail the connection"
+    assert "channel" in failed[0].reason

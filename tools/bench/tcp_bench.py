@@ -371,14 +371,17 @@ class Bench:
             base = sum(found["before"].values())
             lines.append(f"{path}: {count} idle connections per round, nodes' RSS summed "
                          f"(KiB; {base} before the first round)")
-            lines.append("round  holding   KiB/conn (vs before the round)  after close")
+            lines.append("round  holding   KiB/conn (vs before the round)  after close"
+                         "   seconds  per node: holding / after close (KiB)")
             previous = base
             for entry in rounds:
                 held = sum(entry["holding"].values())
                 closed = sum(entry["after_close"].values())
                 per = (held - previous) / count
+                nodes = ", ".join(f"{site} {kib} / {entry['after_close'][site]}"
+                                  for site, kib in sorted(entry["holding"].items()))
                 lines.append(f"{entry['round']:>5}  {held:>8}  {per:>8.1f}"
-                             f"{'':24}{closed:>10}")
+                             f"{'':24}{closed:>10}  {entry['seconds']:>8}  {nodes}")
                 previous = closed
             first = sum(rounds[0]["after_close"].values())
             last = sum(rounds[-1]["after_close"].values())

@@ -5,9 +5,13 @@ Bytes in (``receive_data``), bytes out (``data_to_send``), typed events out
 low-level ``lib`` calls: each high-level proton wrapper object costs microseconds,
 and this is the data path. No proton object leaves the package.
 
-Each side begins its own session at ``open()``; the peer's session is answered
-when its begin arrives. So each direction's links share one session and one
-incoming byte window (``session_capacity``). Deliveries are sent pre-settled: the
+Each side begins its own session at ``open()``; the peer's sessions are answered
+when their begin arrives. Message links share that session; streaming links are
+spread over up to ``stream_sessions`` more (begun as they are first needed), because
+proton finds the link an incoming attach names by walking every link of its session:
+with one session, opening the ten-thousandth stream cost ten thousand name compares
+(ADR 0019). Each session has its own incoming byte window (``session_capacity``); a
+peer may begin at most ``MAX_CHANNELS`` sessions. Deliveries are sent pre-settled: the
 layers above acknowledge end to end, and a lost link ends its streams.
 """
 
@@ -50,6 +54,10 @@ from .events import (
 _MAX_SECTION: Final = 0xFFFFFFFF
 _NO_OUTPUT: Final = memoryview(b"")
 _PEEK_LIMIT: Final = 1 << 20
+#: sessions a peer may begin on one connection (AMQP channel-max is this minus one)
+MAX_CHANNELS: Final = 64
+#: sessions this side spreads its streaming links over, by default
+STREAM_SESSIONS: Final = 16
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +68,7 @@ class AmqpStatistics:
     engine_links: int
     streams_out: int
     streams_in: int
+    sessions: int = 1  # open at both ends, in the engine
 
 
 def _release(transport: Any, connection: Any, collector: Any) -> None:
@@ -96,6 +105,9 @@ class AmqpConnection:
         "_reader",
         "_session",
         "_session_capacity",
+        "_stream_sessions",
+        "_stream_turn",
+        "_streams_over",
         "_tail_closed",
         "_transport",
         "_transport_failed",
@@ -111,9 +123,12 @@ class AmqpConnection:
         session_capacity: int = 8 << 20,
         idle_timeout: float = 0.0,
         max_message_size: int = 16 << 20,
+        stream_sessions: int = STREAM_SESSIONS,
     ) -> None:
         if session_capacity < max_frame_size:
             raise ValueError("session_capacity must hold at least one frame")
+        if not 0 <= stream_sessions < MAX_CHANNELS:
+            raise ValueError(f"stream_sessions must be 0 to {MAX_CHANNELS - 1}")
         transport = lib.pn_transport()
         connection = lib.pn_connection()
         collector = lib.pn_collector()
@@ -125,6 +140,7 @@ class AmqpConnection:
         if server:
             lib.pn_transport_set_server(transport)
         lib.pn_transport_set_max_frame(transport, max_frame_size)
+        lib.pn_transport_set_channel_max(transport, MAX_CHANNELS - 1)
         if idle_timeout > 0:
             lib.pn_transport_set_idle_timeout(transport, int(idle_timeout * 1000))
         cproton.pn_connection_set_container(connection, container_id)
@@ -135,6 +151,9 @@ class AmqpConnection:
         self._session_capacity = session_capacity
         self._session = lib.pn_session(connection)
         lib.pn_session_set_incoming_capacity(self._session, session_capacity)
+        self._stream_sessions: list[Any] = []
+        self._stream_turn = -1
+        self._streams_over = stream_sessions
         self._links = LinkTable(max_message_size)
         self._out_streams: dict[int, OutgoingStreamDelivery] = self._links.out_streams
         self._reader = Reader(
@@ -249,23 +268,23 @@ class AmqpConnection:
 
     def open_sender(self, name: str, target: str | None, *, streaming: bool = False) -> int:
         """Attach a sending link; names must be unique on the connection. Returns its id."""
-        ptr = cproton.pn_sender(self._session, name)
+        session = self._session_for(streaming)
+        ptr = cproton.pn_sender(session, name)
         if target is not None:
             cproton.pn_terminus_set_address(lib.pn_link_target(ptr), target)
-        link = self._links.attach(
-            ptr, self._session, name, target, is_sender=True, streaming=streaming
-        )
+        link = self._links.attach(ptr, session, name, target, is_sender=True, streaming=streaming)
         return link.link_id
 
     def open_receiver(
         self, name: str, source: str | None, *, credit: int = 0, streaming: bool = False
     ) -> int:
         """Attach a receiving link and grant ``credit``. Returns its id."""
-        ptr = cproton.pn_receiver(self._session, name)
+        session = self._session_for(streaming)
+        ptr = cproton.pn_receiver(session, name)
         if source is not None:
             cproton.pn_terminus_set_address(lib.pn_link_source(ptr), source)
         link = self._links.attach(
-            ptr, self._session, name, source, is_sender=False, streaming=streaming
+            ptr, session, name, source, is_sender=False, streaming=streaming
         )
         if credit:
             lib.pn_link_flow(ptr, credit)
@@ -282,6 +301,20 @@ class AmqpConnection:
         if link is not None:
             set_condition(lib.pn_link_condition(link.ptr), condition, description)
             self._links.drop(link, None, None, None)
+
+    def _session_for(self, streaming: bool) -> Any:
+        """The session a new link attaches on: streaming links take turns over the
+        stream sessions (a name walk per attach stays short), the others share one."""
+        if not streaming or not self._streams_over:
+            return self._session
+        sessions = self._stream_sessions
+        turn = self._stream_turn = (self._stream_turn + 1) % self._streams_over
+        if turn == len(sessions):
+            session = lib.pn_session(self._connection)
+            lib.pn_session_set_incoming_capacity(session, self._session_capacity)
+            lib.pn_session_open(session)
+            sessions.append(session)
+        return sessions[turn]
 
     def flow(self, link_id: int, credit: int) -> None:
         """Grant ``credit`` more deliveries on a receiving link."""
@@ -413,11 +446,18 @@ class AmqpConnection:
         while ptr:
             engine_links += 1
             ptr = lib.pn_link_next(ptr, 0)
+        sessions = 0
+        active = lib.PN_LOCAL_ACTIVE | lib.PN_REMOTE_ACTIVE
+        session = lib.pn_session_head(self._connection, active)
+        while session:
+            sessions += 1
+            session = lib.pn_session_next(session, active)
         return AmqpStatistics(
             links=len(self._links.by_id),
             engine_links=engine_links,
             streams_out=len(self._out_streams),
             streams_in=self._links.incoming_streams(),
+            sessions=sessions,
         )
 
     def _on_delivery(self, event: Any, out: list[AmqpEvent]) -> None:
@@ -474,18 +514,26 @@ class AmqpConnection:
         if link is not None:
             name, description = condition_of(lib.pn_link_remote_condition(ptr))
             self._links.drop(link, out, name, description)
-        elif self._links.closed_by_peer(ptr):
-            self._reopen_session_window()
+        else:
+            session = lib.pn_link_session(ptr)
+            if self._links.closed_by_peer(ptr):
+                self._reopen_session_window(session)
 
-    def _reopen_session_window(self) -> None:
-        """Send the peer a flow frame (see LinkTable.closed_by_peer): a credit change of
-        one on a message receiving link, taken back after the frame is made."""
+    def _reopen_session_window(self, session: Any) -> None:
+        """Send the peer a flow frame for ``session`` (see LinkTable.closed_by_peer): a
+        credit change of one on a receiving link of that session (a message link if it
+        has one), taken back after the frame is made. With no receiving link left on
+        it, the credit of the next one to attach there carries the window."""
+        chosen = None
         for link in self._links.by_id.values():
-            if not link.is_sender and not link.streaming:
-                lib.pn_link_flow(link.ptr, 1)
-                lib.pn_transport_pending(self._transport)  # the flow frame is made now
-                lib.pn_link_flow(link.ptr, -1)
-                return
+            if not link.is_sender and link.session == session:
+                chosen = link.ptr
+                if not link.streaming:
+                    break
+        if chosen is not None:
+            lib.pn_link_flow(chosen, 1)
+            lib.pn_transport_pending(self._transport)  # the flow frame is made now
+            lib.pn_link_flow(chosen, -1)
 
     def _on_session_remote_open(self, event: Any, out: list[AmqpEvent]) -> None:
         session = lib.pn_event_session(event)
