@@ -159,17 +159,15 @@ class ActorRef(Generic[M]):
         ``timeout=0`` kills at once (brutal). Returns the exit reason.
         """
         actor = self._actor
-        greenlet = actor._kernel_greenlet
-        if not actor._kernel_dead and greenlet is not None:
-            if greenlet is gevent.getcurrent():
+        if not actor._kernel_dead and actor._kernel_launched:
+            if actor._kernel_greenlet is gevent.getcurrent():
                 raise RuntimeError(f"{self.path} cannot wait for its own stop; use stop_self()")
             if timeout == 0:
-                greenlet.kill(block=True)
+                actor._kernel_kill()
             else:
                 actor._kernel_queue.put_nowait(_STOP)
-                greenlet.join(timeout)
-                if not greenlet.dead:
-                    greenlet.kill(block=True)
+                if not actor._kernel_exited.wait(timeout):
+                    actor._kernel_kill()
         actor._kernel_exited.wait()
         assert actor._kernel_exit_reason is not None
         return actor._kernel_exit_reason
@@ -197,6 +195,11 @@ class Actor:
     """
 
     mailbox_size: int = DEFAULT_MAILBOX_SIZE
+    #: An actor that keeps no greenlet while its mailbox is empty (one per TCP connection:
+    #: a parked greenlet's saved stack is most of an idle actor's ~9 KiB). ``on_start``
+    #: runs in the greenlet that starts it and must not block; each burst of messages
+    #: gets a greenlet that ends when the mailbox is empty again (Erlang's hibernate).
+    hibernates: ClassVar[bool] = False
     #: log level of actor_started / actor_stopped; per-connection actors keep it at debug.
     lifecycle_log_level: ClassVar[str] = "info"
 
@@ -212,6 +215,8 @@ class Actor:
         self._kernel_room_waiters: list[gevent.event.Event] = []
         self.ref: ActorRef[Any] = ActorRef(self)
         self._kernel_greenlet: Greenlet[Any, Any] | None = None
+        self._kernel_launched = False
+        self._kernel_started = False
         self._kernel_ready = gevent.event.Event()
         self._kernel_exited = gevent.event.Event()
         self._kernel_dead = False
@@ -219,7 +224,7 @@ class Actor:
         self._kernel_start_error: BaseException | None = None
         self._kernel_monitors: dict[int, ActorRef[Any]] = {}
         self._kernel_handled = 0
-        self._kernel_timers: set[Cancellable] = set()
+        self._kernel_timers: set[Cancellable] | None = None  # made by the first send_after
         self._kernel_registry: Registry | None = None
 
     # -- hooks -------------------------------------------------------------------------
@@ -256,11 +261,14 @@ class Actor:
         """Tell ``message`` to this actor after ``seconds`` (a timer; cancel to drop it)."""
 
         def fire() -> None:
-            self._kernel_timers.discard(timer)
+            if self._kernel_timers is not None:
+                self._kernel_timers.discard(timer)
             if not self._kernel_dead:
                 self._kernel_queue.put_nowait(message)
 
         timer = self.clock.call_later(seconds, fire)
+        if self._kernel_timers is None:
+            self._kernel_timers = set()
         self._kernel_timers.add(timer)
         return timer
 
@@ -284,8 +292,9 @@ class Actor:
         registry: Registry | None = None,
         log_context: dict[str, object] | None = None,
     ) -> ActorRef[Any]:
-        if self._kernel_greenlet is not None:
+        if self._kernel_launched:
             raise RuntimeError(f"{self.path} was already started")
+        self._kernel_launched = True
         if name is not None:
             self.name = name
         self.path = f"{parent_path}/{self.name}" if parent_path else self.name
@@ -297,32 +306,49 @@ class Actor:
         if registry is not None:
             registry.register(self.name, self.ref)
             self._kernel_registry = registry
-        self._kernel_greenlet = gevent.spawn(self._kernel_run)
-        self._kernel_ready.wait(start_timeout)
+        if self.hibernates:
+            self._kernel_run(first=True)
+        else:
+            self._kernel_greenlet = gevent.spawn(self._kernel_run, True)
+            self._kernel_ready.wait(start_timeout)
         if self._kernel_start_error is not None or not self._kernel_ready.is_set():
             reason: object = self._kernel_start_error or f"no readiness within {start_timeout:g} s"
             if not self._kernel_dead:
-                self._kernel_greenlet.kill(block=True)
+                self._kernel_kill()
             raise StartFailed(self.path, reason) from self._kernel_start_error
         return self.ref
 
-    def _kernel_run(self) -> None:
+    def _kernel_run(self, first: bool = False) -> None:
+        """Start (``first``) and/or handle messages until the exit, or until a
+        hibernating actor's mailbox is empty (then it waits for ``_kernel_wake``)."""
         reason: ExitReason = Normal()
-        started = False
+        ended = True
         try:
-            self.on_start()
-            started = True
-            self._kernel_ready.set()
-            self._lifecycle(self.lifecycle_log_level, "actor_started")
-            self._kernel_loop()
+            if first:
+                self.on_start()
+                self._kernel_started = True
+                self._kernel_ready.set()
+                self._lifecycle(self.lifecycle_log_level, "actor_started")
+                if self.hibernates:  # started in its starter's greenlet: messages get their own
+                    ended = False
+                    if self._kernel_queue.qsize():
+                        self._kernel_wake()
+                    else:
+                        self._kernel_queue.wake = self._kernel_wake
+                    return
+            if self._kernel_loop():
+                ended = False
+                return
             reason = Shutdown()
         except _StopSelf:
             reason = Normal()
         except gevent.GreenletExit:
             reason = Killed()
+            if self.hibernates and first and not self._kernel_started:
+                raise  # the starting greenlet was killed: it is not the actor's to catch
         except BaseException as error:  # the kernel is where crashes are caught
             reason = Crashed(error)
-            if started:
+            if self._kernel_started:
                 self.log.error("actor_crashed", reason=str(reason), exc_info=error)
             else:
                 self._kernel_start_error = error
@@ -331,13 +357,34 @@ class Actor:
                 else:
                     self.log.error("actor_start_failed", reason=str(reason), exc_info=error)
         finally:
-            self._kernel_exit(reason, started)
+            if ended and not self._kernel_dead:
+                self._kernel_exit(reason, self._kernel_started)
 
-    def _kernel_loop(self) -> None:
-        get = self._kernel_queue.get
+    def _kernel_wake(self) -> None:
+        """A message for a hibernating actor: a greenlet to handle it (and any after)."""
+        self._kernel_greenlet = gevent.spawn(self._kernel_run)
+
+    def _kernel_kill(self) -> None:
+        """End the actor at once (reason Killed), whether a greenlet runs it or not."""
+        greenlet = self._kernel_greenlet
+        if greenlet is not None and not greenlet.dead and greenlet is not gevent.getcurrent():
+            greenlet.kill(block=True)
+        if not self._kernel_dead:  # hibernating, or killed before its greenlet ran
+            self._kernel_queue.wake = None
+            self._kernel_exit(Killed(), self._kernel_started)
+
+    def _kernel_loop(self) -> bool:
+        """Handle messages; True when a hibernating actor's mailbox ran empty."""
+        queue = self._kernel_queue
+        get = queue.get
         receive = self.on_receive
         waiters = self._kernel_room_waiters
+        hibernates = self.hibernates
         while True:
+            if hibernates and not queue.qsize():
+                self._kernel_greenlet = None
+                queue.wake = self._kernel_wake
+                return True
             message = get()
             if waiters:
                 for room in waiters:
@@ -350,7 +397,7 @@ class Actor:
                 ask.result.set(receive(ask.message))
                 self._kernel_current = None
             elif cls is _Stop:
-                return
+                return False
             else:
                 receive(message)
             self._kernel_handled += 1
@@ -359,11 +406,12 @@ class Actor:
 
     def _kernel_exit(self, reason: ExitReason, started: bool) -> None:
         self._kernel_dead = True
+        self._kernel_queue.wake = None
         self._kernel_exit_reason = reason
         self.ref._bound = -1
-        for timer in list(self._kernel_timers):
+        timers, self._kernel_timers = self._kernel_timers, None
+        for timer in list(timers or ()):
             timer.cancel()
-        self._kernel_timers.clear()
         try:
             if started:
                 self.on_stop(reason)

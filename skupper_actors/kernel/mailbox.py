@@ -10,6 +10,7 @@ ActorRef's business, not the mailbox's.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from gevent import get_hub
@@ -19,11 +20,14 @@ from gevent.hub import Waiter
 class Mailbox:
     """Unbounded FIFO: ``put_nowait`` from any greenlet (or the hub), ``get`` by one."""
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items", "_waiter", "wake")
 
     def __init__(self) -> None:
         self._items: deque[object] | None = None
         self._waiter: Any = None  # the reader's Waiter while it waits
+        #: called (once, then cleared) by the next put when no reader waits: how a
+        #: hibernating actor, which keeps no greenlet while idle, gets one back
+        self.wake: Callable[[], None] | None = None
 
     def qsize(self) -> int:
         items = self._items
@@ -42,6 +46,9 @@ class Mailbox:
             self._waiter = None
             # a Waiter is switched to from the hub: the putter never yields
             get_hub().loop.run_callback(waiter.switch, None)
+        elif self.wake is not None:
+            wake, self.wake = self.wake, None
+            wake()
 
     def get_nowait(self) -> Any:
         """The oldest message; IndexError when there is none."""

@@ -63,6 +63,7 @@ class TcpConnectionActor(Actor, ABC):
 
     lifecycle_log_level = "debug"
     mailbox_size = 64
+    hibernates = True  # it reads and writes from watcher callbacks; its mailbox is for its end
 
     def __init__(
         self,
@@ -176,6 +177,8 @@ class TcpConnectionActor(Actor, ABC):
         tell_vanflow(self.ctx, message)
 
     def _runner_done(self, runner: gevent.Greenlet[Any, Any]) -> None:
+        if self._runner is runner:
+            self._runner = None  # a dead greenlet still costs ~0.5 KiB per connection
         failed = runner.exception is not None and not isinstance(
             runner.exception, gevent.GreenletExit
         )
@@ -430,6 +433,8 @@ class TcpConnectionActor(Actor, ABC):
                 budget.sub(len(chunk))  # written, failed or killed: it leaves the budget
             self._written(len(chunk))
         if sink.ended is None:
+            if self._writer is gevent.getcurrent():
+                self._writer = None  # it ends here: not kept by an idle connection
             return  # drained: the next chunk goes straight to the socket again
         sink.direct = sink.start_writer = None
         if sink.ended:

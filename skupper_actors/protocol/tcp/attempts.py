@@ -44,13 +44,13 @@ class Attempts:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.max_attempts = max_attempts
-        self._excluded: set[str] = set()
+        self._excluded: set[str] | None = None  # made at the first refusal (rare)
         self._tried: list[str] = []
 
     @property
     def excluded(self) -> frozenset[str]:
         """Routers the next attempt must not pick."""
-        return frozenset(self._excluded)
+        return frozenset(self._excluded or ())
 
     @property
     def tried(self) -> tuple[str, ...]:
@@ -77,6 +77,8 @@ class Attempts:
         if attempt != self.current or attempt == 0:
             return None
         if condition in DESTINATION_REFUSALS:
+            if self._excluded is None:
+                self._excluded = set()
             self._excluded.add(self._tried[-1])
             delay = 0.0
         else:

@@ -1,0 +1,179 @@
+"""Hibernating actors (one per TCP connection): no greenlet while the mailbox is empty,
+and otherwise every promise an ordinary actor makes (order, asks, timers, crashes,
+monitors, stops and kills, supervision)."""
+
+from __future__ import annotations
+
+import gevent
+import pytest
+from greenlet_census import live_greenlets
+from helpers import Crash, Echo, Recorder, Sleep
+
+from skupper_actors.kernel import (
+    BRUTAL,
+    ActorDead,
+    ChildSpec,
+    Crashed,
+    Killed,
+    ManualClock,
+    Normal,
+    Restart,
+    Shutdown,
+    StartFailed,
+    Strategy,
+    Supervisor,
+    spawn,
+)
+
+pytestmark = [pytest.mark.timeout(15), pytest.mark.usefixtures("no_leaked_greenlets")]
+
+
+class Sleeper(Recorder):
+    hibernates = True
+
+
+class Stopper(Sleeper):
+    def on_receive(self, message: object) -> object:
+        if message == "done":
+            self.stop_self()
+        return super().on_receive(message)
+
+
+def test_an_idle_hibernating_actor_holds_no_greenlet() -> None:
+    journal: list[tuple[str, str]] = []
+    before = len(live_greenlets())
+    refs = [spawn(Sleeper(journal, f"s{n}")) for n in range(50)]
+    assert len(live_greenlets()) == before  # started in this greenlet, none kept
+    assert [r.ask(Echo(value=n)) for n, r in enumerate(refs)] == list(range(50))
+    gevent.sleep(0)
+    assert len(live_greenlets()) == before  # the greenlets that answered have ended
+    for ref in refs:
+        assert ref.stop() == Shutdown()
+    assert journal.count(("s7", "stop")) == 1
+
+
+def test_messages_keep_their_order_across_hibernations() -> None:
+    seen: list[object] = []
+
+    class Collect(Sleeper):
+        def on_receive(self, message: object) -> object:
+            seen.append(message)
+            if message == 3:
+                gevent.sleep(0.01)  # a handler may block: it has its own greenlet
+            return None
+
+    ref = spawn(Collect([], "c"))
+    for n in range(6):
+        ref.tell(n)
+    gevent.sleep(0.05)
+    for n in range(6, 9):
+        ref.tell(n)
+    gevent.sleep(0.01)
+    assert seen == list(range(9))
+    ref.stop()
+
+
+def test_stop_self_crash_and_monitors() -> None:
+    journal: list[tuple[str, str]] = []
+    watcher_journal: list[tuple[str, str]] = []
+    watcher = Recorder(watcher_journal, "w")
+    wref = spawn(watcher)
+    stopper = spawn(Stopper(journal, "stopper"))
+    crasher = spawn(Sleeper(journal, "crasher"))
+    stopper.monitor(wref)
+    crasher.monitor(wref)
+    stopper.tell("done")
+    crasher.tell(Crash(why="planted"))
+    assert stopper.wait(2) == Normal()
+    reason = crasher.wait(2)
+    assert isinstance(reason, Crashed) and "planted" in str(reason)
+    wref.ask(Echo(value=None))  # the Downs are in before this answer
+    assert {type(d.reason) for d in watcher.downs} == {Normal, Crashed}
+    assert ("crasher", "stop") in journal and ("stopper", "stop") in journal
+    with pytest.raises(ActorDead):
+        crasher.tell(Echo(value=1))
+    wref.stop()
+
+
+def test_timers_wake_a_hibernating_actor() -> None:
+    clock = ManualClock()
+    seen: list[object] = []
+
+    class Timed(Sleeper):
+        def on_receive(self, message: object) -> object:
+            seen.append(message)
+            return None
+
+    actor = Timed([], "t")
+    ref = spawn(actor, clock=clock)
+    actor.send_after(5, "tick")
+    clock.advance(4)
+    gevent.sleep(0)
+    assert seen == []
+    clock.advance(2)
+    gevent.sleep(0)
+    assert seen == ["tick"]
+    ref.stop()
+
+
+def test_kill_while_idle_and_while_busy() -> None:
+    journal: list[tuple[str, str]] = []
+    idle = spawn(Sleeper(journal, "idle"))
+    busy = spawn(Sleeper(journal, "busy"))
+    busy.tell(Sleep(seconds=10))
+    gevent.sleep(0)
+    assert idle.stop(timeout=0) == Killed()
+    assert busy.stop(timeout=0.05) == Killed()
+    assert ("idle", "stop") in journal and ("busy", "stop") in journal
+
+
+def test_a_failing_start_fails_the_spawn() -> None:
+    with pytest.raises(StartFailed, match="cannot start"):
+        spawn(Sleeper([], "bad", fail_start=True))
+
+
+@pytest.mark.parametrize("strategy", list(Strategy), ids=lambda s: s.value)
+def test_supervised_hibernating_children_restart_and_stop(strategy: Strategy) -> None:
+    journal: list[tuple[str, str]] = []
+    specs = [
+        ChildSpec(id=n, start=lambda n=n: Sleeper(journal, n), shutdown=1.0) for n in "abc"
+    ]
+    sup = Supervisor(specs, strategy=strategy)
+    ref = spawn(sup, name="sup")
+    child = sup._children["b"].ref
+    assert child is not None
+    child.tell(Crash())
+    child.wait(2)
+    ref.which_children()
+    restarted = sup._children["b"].ref
+    assert restarted is not None and restarted is not child
+    assert restarted.ask(Echo(value="again")) == "again"
+    assert ("b", "start") in journal[3:]
+    first = sup._children["a"].ref
+    assert first is not None
+    ref.stop(timeout=None)
+    assert not restarted.alive and not first.alive
+
+
+def test_shutdown_kills_a_stuck_hibernating_child() -> None:
+    journal: list[tuple[str, str]] = []
+    specs = [
+        ChildSpec(id="stuck", start=lambda: Sleeper(journal, "stuck"), shutdown=0.1),
+        ChildSpec(id="brutal", start=lambda: Sleeper(journal, "brutal"), shutdown=BRUTAL),
+        ChildSpec(
+            id="idle", start=lambda: Sleeper(journal, "idle"), restart=Restart.TEMPORARY
+        ),
+    ]
+    sup = Supervisor(specs)
+    ref = spawn(sup, name="sup")
+    stuck = sup._children["stuck"].ref
+    brutal = sup._children["brutal"].ref
+    idle = sup._children["idle"].ref
+    assert stuck is not None and brutal is not None and idle is not None
+    stuck.tell(Sleep(seconds=10))
+    brutal.tell(Sleep(seconds=10))
+    gevent.sleep(0)
+    ref.stop(timeout=None)
+    assert stuck.wait() == Killed()
+    assert brutal.wait() == Killed()
+    assert idle.wait() == Shutdown()
