@@ -147,11 +147,28 @@ def _freeze_startup_objects() -> None:
 
 
 def dev_certs(args: argparse.Namespace) -> int:
-    from skupper_actors.security import generate_dev_mesh
+    from skupper_actors.security import generate_dev_mesh, issue_dev_clients
 
-    mesh = generate_dev_mesh(args.out, args.sites, sans=args.san or ("localhost", "127.0.0.1"))
-    for site in args.sites:
-        print(f"{site}: {mesh.site_folder(site)}")
+    clients = args.client or []
+    if not args.sites and not clients:
+        print("skupper-node dev-certs: name at least one site or --client", file=sys.stderr)
+        return EXIT_CONFIG
+    overlap = set(args.sites) & set(clients)
+    if overlap:
+        print(f"skupper-node dev-certs: {sorted(overlap)} named as site and client", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        if args.sites:
+            mesh = generate_dev_mesh(
+                args.out, args.sites, sans=args.san or ("localhost", "127.0.0.1")
+            )
+            for site in args.sites:
+                print(f"{site}: {mesh.site_folder(site)}")
+        for name, folder in issue_dev_clients(args.out, clients).items():
+            print(f"client {name}: {folder}")
+    except (OSError, ValueError) as error:
+        print(f"skupper-node dev-certs: {error}", file=sys.stderr)
+        return EXIT_CONFIG
     return EXIT_OK
 
 
@@ -180,11 +197,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     run_p.set_defaults(func=run)
     certs_p = sub.add_parser(
-        "dev-certs", help="make a CA and one credential set per site (development and tests)"
+        "dev-certs",
+        help="make a CA and one credential set per site, and client certificates "
+        "(development and tests)",
     )
     certs_p.add_argument("--out", required=True, help="folder for the CA and the sites' folders")
     certs_p.add_argument("--san", action="append", help="subject alternative name (repeatable)")
-    certs_p.add_argument("sites", nargs="+")
+    certs_p.add_argument(
+        "--client",
+        action="append",
+        metavar="NAME",
+        help="also issue a client certificate (CN NAME, for SASL EXTERNAL) into OUT/NAME, "
+        "from the CA made now or, with no site named, the one already in OUT/_ca (repeatable)",
+    )
+    certs_p.add_argument("sites", nargs="*", help="a new CA and these sites' certificates")
     certs_p.set_defaults(func=dev_certs)
     args = parser.parse_args(argv)
     return int(args.func(args))

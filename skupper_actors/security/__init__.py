@@ -19,7 +19,12 @@ from skupper_actors.security.credentials import (
     Credentials,
     CredentialsError,
 )
-from skupper_actors.security.devmesh import DEV_MESH_CA_FOLDER, DevMesh, generate_dev_mesh
+from skupper_actors.security.devmesh import (
+    DEV_MESH_CA_FOLDER,
+    DevMesh,
+    generate_dev_mesh,
+    issue_dev_clients,
+)
 from skupper_actors.security.tls import (
     client_context,
     client_endpoint_context,
@@ -46,6 +51,7 @@ __all__ = [
     "client_endpoint_context",
     "describe_peer",
     "generate_dev_mesh",
+    "issue_dev_clients",
     "issue_client_cert",
     "issue_server_cert",
     "load_identity",

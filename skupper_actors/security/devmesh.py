@@ -12,6 +12,7 @@ from skupper_actors.security._files import ensure_private_dir
 from skupper_actors.security.ca import (
     DEFAULT_CERT_VALID_DAYS,
     CertificateAuthority,
+    issue_client_cert,
     issue_server_cert,
 )
 from skupper_actors.security.credentials import Credentials
@@ -64,7 +65,49 @@ def generate_dev_mesh(
     return DevMesh(folder=root, ca=ca, credentials=MappingProxyType(issued))
 
 
-def _check_folder_name(name: str) -> None:
+def issue_dev_clients(
+    folder: str | os.PathLike[str],
+    client_names: Iterable[str],
+    valid_days: int = DEFAULT_CERT_VALID_DAYS,
+) -> dict[str, Path]:
+    """Issue client certificates (CN = the name, clientAuth only) from the CA in
+    `folder/_ca/`, for AMQP clients that log in with SASL EXTERNAL; each saved in
+    `folder/<name>/` like a site's. Raises FileNotFoundError when there is no CA there,
+    ValueError for a name that is no folder name or is taken by a site's credentials."""
+    root = Path(folder)
+    names = list(client_names)
+    for name in names:
+        _check_folder_name(name, "client")
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate client names in {names}")
+    ca_folder = root / DEV_MESH_CA_FOLDER
+    if not (ca_folder / "tls.key").exists():
+        raise FileNotFoundError(f"no CA in {ca_folder}: make one with sites first")
+    ca = CertificateAuthority.load(ca_folder)
+    saved: dict[str, Path] = {}
+    for name in names:
+        target = root / name
+        existing = target / "tls.crt"
+        if existing.exists() and not _is_client_cert(existing):
+            raise ValueError(f"{target} holds a site's certificate, not a client's")
+        issue_client_cert(ca, name, valid_days).save(target)
+        saved[name] = target
+    return saved
+
+
+def _is_client_cert(path: Path) -> bool:
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return list(usages) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+
+
+def _check_folder_name(name: str, kind: str = "site") -> None:
     # The name becomes a folder: refuse anything that could escape or hide in `folder`.
     if (
         not name
@@ -74,4 +117,4 @@ def _check_folder_name(name: str) -> None:
         or "\0" in name
         or name != name.strip()
     ):
-        raise ValueError(f"site name {name!r} cannot be used as a folder name")
+        raise ValueError(f"{kind} name {name!r} cannot be used as a folder name")
