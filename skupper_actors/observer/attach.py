@@ -17,11 +17,12 @@ import base64
 import queue
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gevent
 import structlog
-from proton import Message
+from proton import Message, SSLDomain, SSLException
 from proton.handlers import MessagingHandler
 from proton.reactor import ApplicationEvent, Container, EventInjector
 
@@ -42,10 +43,42 @@ def _log() -> Any:
     return structlog.get_logger().bind(component="observer")
 
 
+def client_tls(folder: Path) -> tuple[Any, str | None]:
+    """Proton's client TLS from ``folder``: (an SSLDomain, the SASL mechanism to allow).
+
+    ``ca.crt`` is required: the site's certificate must chain to it (the chain is
+    checked, not the host name: sites' certificates name DNS names, and the observer
+    usually dials an address). With ``tls.crt`` and ``tls.key`` the observer presents
+    that client certificate and logs in with SASL EXTERNAL; with neither, ANONYMOUS.
+    Raises ValueError (or OSError) with a one-line reason."""
+    ca = folder / "ca.crt"
+    cert, key = folder / "tls.crt", folder / "tls.key"
+    if not ca.is_file():
+        raise ValueError(f"no ca.crt in {folder}")
+    if cert.exists() != key.exists():
+        raise ValueError("tls.crt and tls.key go together")
+    domain = SSLDomain(SSLDomain.MODE_CLIENT)
+    try:
+        domain.set_trusted_ca_db(str(ca))
+        domain.set_peer_authentication(SSLDomain.VERIFY_PEER, str(ca))
+        if cert.exists():
+            domain.set_credentials(str(cert), str(key), None)
+    except SSLException as error:
+        raise ValueError(f"proton cannot use these files: {error}") from None
+    return domain, ("EXTERNAL" if cert.exists() else None)
+
+
 class _Handler(MessagingHandler):
-    def __init__(self, url: str, out: queue.SimpleQueue[Delivered], wake: Callable[[], None]):
+    def __init__(
+        self,
+        url: str,
+        out: queue.SimpleQueue[Delivered],
+        wake: Callable[[], None],
+        tls: Path | None = None,
+    ):
         super().__init__(prefetch=CREDIT)
         self.url = url
+        self.tls = tls
         self.out = out
         self.wake = wake
         self.container: Any = None
@@ -56,7 +89,14 @@ class _Handler(MessagingHandler):
 
     def on_start(self, event: Any) -> None:
         self.container = event.container
-        self.connection = event.container.connect(self.url)  # reconnects, backing off
+        options: dict[str, Any] = {}
+        if self.tls is not None:
+            domain, mechanism = client_tls(self.tls)
+            options["ssl_domain"] = domain
+            if mechanism is not None:
+                options["allowed_mechs"] = mechanism
+        # reconnects, backing off
+        self.connection = event.container.connect(self.url, **options)
         self.sender = event.container.create_sender(self.connection, None)  # anonymous
         self._subscribe(event.container, BEACON_ADDRESS)
 
@@ -99,13 +139,13 @@ class _Handler(MessagingHandler):
 class SiteAttachment:
     """One AMQP connection to the local site for the collector."""
 
-    def __init__(self, url: str, deliver: Deliver) -> None:
+    def __init__(self, url: str, deliver: Deliver, tls: Path | None = None) -> None:
         self.deliver = deliver
         self._queue: queue.SimpleQueue[Delivered] = queue.SimpleQueue()
         self._async = gevent.get_hub().loop.async_()
         self._async.start(self._drain)
         self._injector = EventInjector()
-        self._handler = _Handler(url, self._queue, self._async.send)
+        self._handler = _Handler(url, self._queue, self._async.send, tls)
         self._container = Container(self._handler)
         self._container.selectable(self._injector)
         self._thread: Any = None

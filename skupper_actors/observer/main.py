@@ -4,7 +4,9 @@
 
 serves the REST API and /metrics on 127.0.0.1:8080. Binding another address needs
 ``--username`` and ``--password-file``. ``--router-url amqp://HOST:PORT`` attaches over
-AMQP to a site's AMQP endpoint instead, and sees every site of the network.
+AMQP to a site's AMQP endpoint instead, and sees every site of the network;
+``amqps://`` with ``--router-tls DIR`` (``ca.crt``, and ``tls.crt`` + ``tls.key`` for an
+endpoint with ``auth: external``) over TLS.
 """
 
 from __future__ import annotations
@@ -46,7 +48,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--router-url",
         help="attach over AMQP to a site's AMQP endpoint (every site's records come to it), "
-        "e.g. amqp://127.0.0.1:5672",
+        "e.g. amqp://127.0.0.1:5672, or amqps://... with --router-tls",
+    )
+    parser.add_argument(
+        "--router-tls",
+        type=Path,
+        metavar="DIR",
+        help="for amqps://: a folder with ca.crt (the CA that signed the site's "
+        "certificate) and, for an endpoint with auth: external, tls.crt and tls.key (a "
+        "client certificate from that CA, e.g. skupper-node dev-certs --client)",
     )
     parser.add_argument(
         "--flow-record-ttl", default="15m", help="how long ended connections are kept (15m)"
@@ -75,10 +85,24 @@ def router_url_problem(url: str) -> str | None:
         port = parts.port
     except ValueError as error:
         return str(error)
-    if parts.scheme == "amqps":
-        return "TLS to the AMQP endpoint is not supported yet: use amqp:// (tls: false)"
-    if parts.scheme != "amqp" or not parts.hostname or port is None:
-        return "expected amqp://HOST:PORT"
+    if parts.scheme not in ("amqp", "amqps") or not parts.hostname or port is None:
+        return "expected amqp://HOST:PORT or amqps://HOST:PORT"
+    return None
+
+
+def router_tls_problem(url: str, folder: Path | None) -> str | None:
+    """Why ``--router-tls`` does not go with ``url`` (None: it does)."""
+    tls = url.startswith("amqps:")
+    if folder is None:
+        return "amqps:// needs --router-tls DIR (its ca.crt at least)" if tls else None
+    if not tls:
+        return "--router-tls goes with an amqps:// --router-url"
+    from skupper_actors.observer.attach import client_tls
+
+    try:
+        client_tls(folder)
+    except (OSError, ValueError) as error:
+        return f"--router-tls {folder}: {error}"
     return None
 
 
@@ -99,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         problem = router_url_problem(args.router_url)
         if problem:
             return fail(f"--router-url {args.router_url!r}: {problem}")
+    problem = router_tls_problem(args.router_url or "", args.router_tls)
+    if problem:
+        return fail(problem)
     try:
         from skupper_actors.api.namespace import Namespace
 
@@ -186,7 +213,7 @@ def serve(args: argparse.Namespace, host: str, port: int, ttl: float, credential
 
     feed = ManagementFeed(args.management, read) if args.management else None
     if args.router_url:
-        attachment = SiteAttachment(args.router_url, delivered)
+        attachment = SiteAttachment(args.router_url, delivered, tls=args.router_tls)
         attachment.start()
     stop = gevent.event.Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)

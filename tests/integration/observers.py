@@ -17,6 +17,8 @@ from harness import Mesh, free_port
 from servers import HashServer
 from test_tcp import add_connector, add_listener, wait_matched
 
+from skupper_actors.security import issue_client_cert
+
 OBSERVER = [sys.executable, "-m", "skupper_actors.observer.main"]
 
 
@@ -59,7 +61,8 @@ def observed_network(
     """``sites`` linked as ``links`` say (dialler first), listener "hash" at the first site,
     connector "hash" at the last (a HashServer), and an observer: reading every node's
     management (``transport="management"``), or attached over AMQP to the first site,
-    the only one with an AMQP endpoint (``"amqp"``: it sees the others over the VAN)."""
+    the only one with an AMQP endpoint (``"amqp"``: it sees the others over the VAN;
+    ``"amqps"``: the same over TLS with SASL EXTERNAL, a client certificate)."""
     server = HashServer()
     mesh = Mesh(folder, sites)
     for dialler, accepter in links:
@@ -67,6 +70,14 @@ def observed_network(
     if transport == "amqp":
         mesh[sites[0]].config["amqp"] = {"port": free_port()}
         source = ["--router-url", f"amqp://127.0.0.1:{mesh[sites[0]].config['amqp']['port']}"]
+    elif transport == "amqps":  # TLS, the observer logs in with a client certificate
+        amqp_port = free_port()
+        mesh[sites[0]].config["amqp"] = {"port": amqp_port, "tls": True, "auth": "external"}
+        issue_client_cert(mesh.certs.ca, "observer").save(folder / "observer-client")
+        source = [
+            "--router-url", f"amqps://127.0.0.1:{amqp_port}",
+            "--router-tls", str(folder / "observer-client"),
+        ]  # fmt: skip
     else:
         source = [arg for s in sites for arg in ("--management", mesh[s].config["runtime_dir"])]
     port = add_listener(mesh, sites[0], "hash")

@@ -26,8 +26,11 @@ def get(url: str) -> bytes:
         return data
 
 
-def test_observer_serves_a_two_site_network(tmp_path) -> None:
-    with observed_network(tmp_path, ["a", "b"], [("a", "b")]) as net:
+@pytest.mark.parametrize("transport", ["management", "amqps"])
+def test_observer_serves_a_two_site_network(tmp_path, transport: str) -> None:
+    """``amqps``: attached to a's AMQP endpoint over TLS with a client certificate
+    (``tls: true, auth: external``), as ``--router-tls`` says."""
+    with observed_network(tmp_path, ["a", "b"], [("a", "b")], transport) as net:
 
         def sites() -> int:
             try:
@@ -74,6 +77,40 @@ def test_observer_serves_a_two_site_network(tmp_path) -> None:
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path, args: list[str], message: str) -> None:
     done = subprocess.run(
         [*OBSERVER, "--management", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--router-url", "amqps://127.0.0.1:1"], "amqps:// needs --router-tls"),
+        (["--router-url", "https://127.0.0.1:1"], "expected amqp://HOST:PORT"),
+        (["--router-url", "amqp://127.0.0.1:1", "--router-tls", "."], "goes with an amqps://"),
+        (["--router-url", "amqps://127.0.0.1:1", "--router-tls", "{tmp}"], "no ca.crt in"),
+        (["--router-url", "amqps://127.0.0.1:1", "--router-tls", "{bad}"], "proton cannot use"),
+        (["--router-url", "amqps://127.0.0.1:1", "--router-tls", "{half}"], "go together"),
+    ],
+)
+def test_bad_router_arguments_are_one_line_and_exit_2(
+    tmp_path, args: list[str], message: str
+) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "ca.crt").write_text("not a certificate\n")
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / "ca.crt").write_text("x")
+    (half / "tls.crt").write_text("x")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    folders = {"{tmp}": str(empty), "{bad}": str(bad), "{half}": str(half)}
+    done = subprocess.run(
+        [*OBSERVER, *(folders.get(arg, arg) for arg in args)],
         capture_output=True,
         text=True,
         timeout=30,
