@@ -155,7 +155,8 @@ def dev_certs(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     overlap = set(args.sites) & set(clients)
     if overlap:
-        print(f"skupper-node dev-certs: {sorted(overlap)} named as site and client", file=sys.stderr)
+        named = sorted(overlap)
+        print(f"skupper-node dev-certs: {named} named as site and client", file=sys.stderr)
         return EXIT_CONFIG
     try:
         if args.sites:

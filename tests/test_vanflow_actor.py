@@ -6,7 +6,8 @@ from __future__ import annotations
 import gevent
 
 from skupper_actors.actors.context import RouterContext
-from skupper_actors.actors.vanflow import (
+from skupper_actors.actors.vanflow import VanflowActor
+from skupper_actors.actors.vanflow_messages import (
     VANFLOW,
     AdaptorStarted,
     BiflowClosed,
@@ -16,7 +17,6 @@ from skupper_actors.actors.vanflow import (
     DrainVanflow,
     FirstByteBack,
     FlushRequested,
-    VanflowActor,
 )
 from skupper_actors.kernel import Registry, spawn
 from skupper_actors.observer.collector import Collector
@@ -117,7 +117,7 @@ def test_a_local_connection_and_a_remote_corecord_make_one_record_each(
 
 
 def test_the_management_outbox_is_a_consumer_while_read_and_bounded() -> None:
-    from skupper_actors.actors.vanflow import ManagementOutbox
+    from skupper_actors.actors.vanflow_outbox import ManagementOutbox
     from skupper_actors.protocol.vanflow import heartbeat
 
     now = [0.0]

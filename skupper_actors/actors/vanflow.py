@@ -17,20 +17,18 @@ routers' co-records on ``vfcr.<id>`` the same way (docs/adr/0032, 0033).
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import socket
 import time
 import uuid
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import gevent
 
-from skupper_actors.kernel import Actor, ActorName, KernelError
+from skupper_actors.kernel import Actor, KernelError
 from skupper_actors.logconfig import WARNING_HOOKS
-from skupper_actors.protocol.messaging import AddressRefused
 from skupper_actors.protocol.messaging.addresses import advertised
 from skupper_actors.protocol.messaging.local import LocalEndpoint
 from skupper_actors.protocol.vanflow import (
@@ -40,8 +38,6 @@ from skupper_actors.protocol.vanflow import (
     Attr,
     Emitter,
     Flush,
-    Outgoing,
-    Record,
     RecordBatch,
     RecordType,
     Value,
@@ -49,7 +45,6 @@ from skupper_actors.protocol.vanflow import (
     corecord_address,
     decode,
     direct_address,
-    encode,
     flows_address,
     logs_address,
     micros,
@@ -60,6 +55,21 @@ from skupper_actors.protocol.vanflow import (
 from .context import RouterContext
 from .links.listener import GetBoundAddress
 from .messages import BindAddress, GetRoutingSnapshot, UnbindAddress
+from .vanflow_messages import (
+    AdaptorStarted,
+    AdaptorStopped,
+    AnnounceToVanflow,
+    BiflowClosed,
+    BiflowOpened,
+    CoRecordClosed,
+    CoRecordOpened,
+    CoRecordsReceived,
+    DrainVanflow,
+    FirstByteBack,
+    FlushRequested,
+    LogRecord,
+)
+from .vanflow_outbox import ManagementOutbox, MessagingOutbox, Outbox, Outboxes
 
 TICK = 0.2
 POLL = 1.0
@@ -70,105 +80,14 @@ ARRIVED_BYTES = 8 << 20
 ARRIVED_MESSAGE = 256 << 10
 
 
-# -- what the node tells it ----------------------------------------------------------------
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AdaptorStarted:
-    kind: str  # listener | connector
-    name: str
-    routing_key: str
-    host: str
-    port: int
-    #: connections opened so far (flowCountL4), read once a second
-    opened: Callable[[], int] | None = None
+def site_identity(site_name: str) -> str:
+    """The SITE record's identity: a UUID stable for the site's name."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"skupper-actors-site:{site_name}"))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AnnounceToVanflow:
-    """To a TCP listener or connector: tell the VanflowActor ``AdaptorStarted`` again."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AdaptorStopped:
-    kind: str
-    name: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BiflowOpened:
-    """A listener's client connected: its BIFLOW_TPORT begins."""
-
-    identity: str
-    listener: str
-    source_host: str
-    source_port: int
-    at: float
-    #: (client -> server, server -> client) octets so far, read once a second
-    octets: Callable[[], tuple[int, int]]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FirstByteBack:
-    """The first byte came back: at the listener side, the latency of the biflow; at
-    the connector side, the server's (processLatency)."""
-
-    identity: str
-    latency: float  # seconds
-    connector_side: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BiflowClosed:
-    identity: str
-    at: float
-    octets: int
-    octets_reverse: int
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CoRecordOpened:
-    """The connector side of biflow ``identity`` (made by the listener's router)."""
-
-    identity: str
-    connector: str
-    proxy_host: str | None
-    proxy_port: int | None
-    trace: str
-    at: float
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CoRecordClosed:
-    identity: str
-    at: float
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogRecord:
-    severity: int
-    text: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FlushRequested:
-    """A collector's FLUSH (to ``sfe.<id>``): send every live record in full."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CoRecordsReceived:
-    """Another router's co-record parts of our biflows (on ``vfcr.<id>``), as decoded
-    from a RECORD message's body."""
-
-    records: tuple[Record, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DrainVanflow:
-    """Management's read of the outbox: the encoded messages since the last read;
-    ``flush``: the emitter re-sends every live record in full for the next read."""
-
-    flush: bool = False
+def access_identity(router_id: str, port: int) -> str:
+    """A ROUTER_ACCESS identity that the far end of a link can name too (a LINK's peer)."""
+    return f"access:{router_id}:{port}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,187 +101,6 @@ class _Arrived:
 
     address: str
     data: bytes
-
-
-VanflowMessage = (
-    AdaptorStarted
-    | AdaptorStopped
-    | BiflowOpened
-    | FirstByteBack
-    | BiflowClosed
-    | CoRecordOpened
-    | CoRecordClosed
-    | LogRecord
-    | FlushRequested
-    | CoRecordsReceived
-    | DrainVanflow
-)
-VANFLOW: ActorName[VanflowMessage] = ActorName("vanflow")
-
-
-def tell_vanflow(ctx: RouterContext, message: VanflowMessage) -> None:
-    """Tell the node's VanflowActor, if it runs; a full mailbox loses the fact (counted
-    there as ``vanflow_events_lost``), never the connection."""
-    ref = ctx.lookup(VANFLOW)
-    if ref is not None:
-        try:
-            ref.tell(message)
-        except KernelError:
-            ctx.health.count("vanflow_events_lost")
-
-
-# -- where the messages go -----------------------------------------------------------------
-class Outbox(Protocol):
-    def consumers(self) -> frozenset[str]:
-        """The addresses that have a consumer now."""
-
-    def wants_corecords(self, source: str) -> bool:
-        """Whether co-records for router ``source``'s biflows would be read: someone
-        consumes its flow records (else they are not sent at all)."""
-
-    def send(self, messages: list[Outgoing]) -> None: ...
-
-
-class ManagementOutbox:
-    """Holds the last ``size`` messages for management to read. It has a consumer for
-    every address of its source while someone reads it: from a read until ``idle_after``
-    seconds without one (before and after, the emitter sends nothing, as a router with
-    no observer attached; the next reader gets every live record in full)."""
-
-    def __init__(
-        self,
-        source_id: str,
-        size: int = 2_000,
-        idle_after: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.addresses = frozenset(
-            {
-                BEACON_ADDRESS,
-                records_address(source_id),
-                flows_address(source_id),
-                logs_address(source_id),
-            }
-        )
-        self.idle_after = idle_after
-        self.clock = clock
-        self.read_at: float | None = None
-        self.dropped = 0
-        self._held: collections.deque[bytes] = collections.deque(maxlen=size)
-
-    def consumers(self) -> frozenset[str]:
-        read_at = self.read_at
-        if read_at is None or self.clock() - read_at >= self.idle_after:
-            if self._held:
-                self._held.clear()  # nobody reads: nothing to keep
-            return frozenset()
-        return self.addresses
-
-    def wants_corecords(self, source: str) -> bool:
-        return bool(self.consumers())  # a reader merges every node's parts itself
-
-    def send(self, messages: list[Outgoing]) -> None:
-        if not self.consumers():
-            return  # nobody reads (the messages went to the other outbox's consumers)
-        for message in messages:
-            if len(self._held) == self._held.maxlen:
-                self.dropped += 1
-            self._held.append(encode(message))
-
-    def drain(self) -> tuple[bytes, ...]:
-        self.read_at = self.clock()
-        held = tuple(self._held)
-        self._held.clear()
-        return held
-
-
-class MessagingOutbox:
-    """Sends the emitter's messages as AMQP messages over the VAN: through ``endpoint``
-    (an internal client of the node's MessageRouter) to Skupper's addresses, multicast
-    ones pre-settled. An address has a consumer while a receiver for it exists anywhere
-    in the network (a client here, or one another router advertises); a message to an
-    address without one is not sent. While the router's window for an address is full
-    (a burst: a FLUSH of thousands of records), messages wait here, at most ``backlog``
-    of them, and go at the next tick; ``dropped``: messages lost past that bound."""
-
-    def __init__(self, endpoint: LocalEndpoint, source_id: str, backlog: int = 1_000) -> None:
-        self.endpoint = endpoint
-        self.addresses = (
-            BEACON_ADDRESS,
-            records_address(source_id),
-            flows_address(source_id),
-            logs_address(source_id),
-        )
-        self.dropped = 0
-        self.backlog = backlog
-        self._waiting: collections.deque[Outgoing] = collections.deque()
-
-    def consumers(self) -> frozenset[str]:
-        has = self.endpoint.has_consumer
-        return frozenset(address for address in self.addresses if has(address))
-
-    def wants_corecords(self, source: str) -> bool:
-        has = self.endpoint.has_consumer
-        return has(flows_address(source)) or has(records_address(source))
-
-    def send(self, messages: list[Outgoing]) -> None:
-        """Send ``messages`` after those waiting, in order per address (also called
-        with none, each tick, for those waiting)."""
-        endpoint = self.endpoint
-        waiting, self._waiting = self._waiting, collections.deque()
-        waiting.extend(messages)
-        full: set[str] = set()
-        for message in waiting:
-            address = message.address
-            try:
-                if not endpoint.has_consumer(address):
-                    continue  # nobody to send it to any more
-                if address in full or not endpoint.can_send(address):
-                    full.add(address)
-                    if len(self._waiting) < self.backlog:
-                        self._waiting.append(message)
-                    else:
-                        self.dropped += 1
-                    continue
-                if not endpoint.send(address, encode(message)):
-                    self.dropped += 1
-            except AddressRefused:
-                self.dropped += 1
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
-
-
-class Outboxes:
-    """Several outboxes at once: consumers of any of them; each sends to its own."""
-
-    def __init__(self, *outboxes: Outbox) -> None:
-        self.outboxes = outboxes
-
-    def consumers(self) -> frozenset[str]:
-        return frozenset().union(*(outbox.consumers() for outbox in self.outboxes))
-
-    def wants_corecords(self, source: str) -> bool:
-        return any(outbox.wants_corecords(source) for outbox in self.outboxes)
-
-    def send(self, messages: list[Outgoing]) -> None:
-        for outbox in self.outboxes:
-            outbox.send(messages)
-
-    @property
-    def dropped(self) -> int:
-        return sum(getattr(outbox, "dropped", 0) for outbox in self.outboxes)
-
-
-def site_identity(site_name: str) -> str:
-    """The SITE record's identity: a UUID stable for the site's name."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"skupper-actors-site:{site_name}"))
-
-
-def access_identity(router_id: str, port: int) -> str:
-    """A ROUTER_ACCESS identity that the far end of a link can name too (a LINK's peer)."""
-    return f"access:{router_id}:{port}"
 
 
 class VanflowActor(Actor):

@@ -13,10 +13,10 @@ from proton import Connection, Transport
 from skupper_actors.protocol.amqp import AmqpUsageError, ConnectionOpened, TransportFailed
 from skupper_actors.protocol.amqp import client as client_module
 from skupper_actors.protocol.amqp._external import set_external_security
-from skupper_actors.protocol.amqp.client import (
+from skupper_actors.protocol.amqp.client import ClientConnection
+from skupper_actors.protocol.amqp.client_events import (
     AuthenticationFailed,
     ClientAuthenticated,
-    ClientConnection,
     ClientEvent,
 )
 

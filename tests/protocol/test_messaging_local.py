@@ -123,7 +123,7 @@ def test_the_vanflow_outbox_holds_a_burst_past_the_window_and_sends_it_later() -
     tick once the far router has caught up."""
     from test_forwarder_pair import Mesh, announce
 
-    from skupper_actors.actors.vanflow import MessagingOutbox
+    from skupper_actors.actors.vanflow_outbox import MessagingOutbox
     from skupper_actors.protocol.vanflow import heartbeat, records_address
 
     mesh = Mesh(["a", "b"])

@@ -29,7 +29,7 @@ from ..context import RouterContext
 from ..health import run_off_loop
 from ..links.routing import RoutingSnapshot
 from ..messages import GetAdaptorInfo, GetRoutingSnapshot, Reload
-from ..vanflow import VANFLOW, DrainVanflow
+from ..vanflow_messages import VANFLOW, DrainVanflow
 from .grants import GetGrantCounters
 from .memory import memory_counters
 

@@ -27,12 +27,11 @@ import gevent.socket
 
 from skupper_actors.kernel import Actor, ChildSpec, KernelError, Restart, Supervisor
 from skupper_actors.protocol import amqp
-from skupper_actors.protocol.amqp.client import (
+from skupper_actors.protocol.amqp.client import ClientConnection, external_unavailable
+from skupper_actors.protocol.amqp.client_events import (
     AuthenticationFailed,
     ClientAuthenticated,
-    ClientConnection,
     ClientEvent,
-    external_unavailable,
 )
 from skupper_actors.protocol.messaging import MessageRouter
 from skupper_actors.security import describe_peer

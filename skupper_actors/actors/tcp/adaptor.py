@@ -28,7 +28,7 @@ from skupper_actors.protocol.tcp import (
 from ..acceptpause import AcceptPause, accept_forever
 from ..context import RouterContext
 from ..messages import BindAddress, GetAdaptorInfo, UnbindAddress
-from ..vanflow import AdaptorStarted, AdaptorStopped, AnnounceToVanflow, tell_vanflow
+from ..vanflow_messages import AdaptorStarted, AdaptorStopped, AnnounceToVanflow, tell_vanflow
 from .dataplane import ConnectorBinding, EgressSink, StreamRefused
 from .tcpconn import TcpConnectionActor
 from .tcpedge import IncomingStream, ServerAddress, TcpCounters, listener_address, reset_on_close

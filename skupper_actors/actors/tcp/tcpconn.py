@@ -31,7 +31,7 @@ from skupper_actors.protocol.tcp import (
 )
 
 from ..context import RouterContext
-from ..vanflow import BiflowClosed, CoRecordClosed, FirstByteBack, tell_vanflow
+from ..vanflow_messages import BiflowClosed, CoRecordClosed, FirstByteBack, tell_vanflow
 from .dataplane import EgressSink, OutStream
 from .tcpedge import ServerAddress, SocketSink, TcpCounters, close_cleanly, reset
 

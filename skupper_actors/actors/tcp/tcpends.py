@@ -26,7 +26,7 @@ from skupper_actors.protocol.tcp import (
     trace_of,
 )
 
-from ..vanflow import BiflowOpened, CoRecordClosed, CoRecordOpened, tell_vanflow
+from ..vanflow_messages import BiflowOpened, CoRecordClosed, CoRecordOpened, tell_vanflow
 from .dataplane import StreamRefused
 from .tcpconn import AttemptOwner, TcpConnectionActor
 from .tcpedge import SocketSink, close_cleanly, reset, reset_on_close

@@ -12,14 +12,28 @@ them cut-through, and stops reading (``read_paused``) when its outgoing side is 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Final, TypeAlias
+from typing import Any, Final
 
 import cproton
 from cproton import ffi, lib
 
 from ._external import external_unavailable, set_external_security
 from ._links import condition_of, set_condition
+from .client_events import (
+    MODIFIED,
+    OUTCOME_ACCEPTED,
+    OUTCOME_RELEASED,
+    OUTCOMES,
+    REJECTED,
+    RELEASED,
+    AuthenticationFailed,
+    ClientAttach,
+    ClientAuthenticated,
+    ClientEvent,
+    DeliveryChunk,
+    DeliveryOutcome,
+    Outcome,
+)
 from .connection import AmqpConnection
 from .errors import AmqpUsageError
 from .events import (
@@ -31,125 +45,11 @@ from .events import (
     TransportFailed,
 )
 
-#: The outcomes a delivery can end with (AMQP 1.0 part 3.4), by proton's state codes.
-ACCEPTED: Final = int(lib.PN_ACCEPTED)
-REJECTED: Final = int(lib.PN_REJECTED)
-RELEASED: Final = int(lib.PN_RELEASED)
-MODIFIED: Final = int(lib.PN_MODIFIED)
-OUTCOMES: Final = frozenset({ACCEPTED, REJECTED, RELEASED, MODIFIED})
-
 _READ_CHUNK: Final = 256 << 10
 #: the AMQP SASL protocol header's length (b"AMQP\x03\x01\x00\x00")
 _SASL_HEADER: Final = 8
 #: unframed bytes of one outgoing delivery proton may hold (see write_delivery)
 DELIVERY_BACKLOG: Final = 240 << 10
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Outcome:
-    """A delivery's terminal state, as a receiver said it."""
-
-    state: int
-    delivery_failed: bool = False
-    undeliverable: bool = False
-    condition: str | None = None
-    description: str | None = None
-
-    def to_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"o": self.state}
-        if self.delivery_failed:
-            body["f"] = True
-        if self.undeliverable:
-            body["u"] = True
-        if self.condition is not None:
-            body["c"] = self.condition
-            body["e"] = self.description or ""
-        return body
-
-    @staticmethod
-    def from_body(body: Any) -> Outcome | None:
-        if not isinstance(body, dict):
-            return None
-        state = body.get("o")
-        if state not in OUTCOMES:
-            return None
-        condition = body.get("c")
-        description = body.get("e")
-        return Outcome(
-            state=state,
-            delivery_failed=body.get("f") is True,
-            undeliverable=body.get("u") is True,
-            condition=condition if isinstance(condition, str) else None,
-            description=description if isinstance(description, str) else None,
-        )
-
-
-OUTCOME_ACCEPTED: Final = Outcome(state=ACCEPTED)
-OUTCOME_RELEASED: Final = Outcome(state=RELEASED)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ClientAttach:
-    """The client attached a link: answer with ``accept_link`` or ``refuse_link``.
-
-    ``incoming``: the client sends on it (its target is ``address``); else the client
-    receives (its source is ``address``, or a dynamic one to assign).
-    """
-
-    link_id: int
-    name: str
-    incoming: bool
-    address: str | None
-    dynamic: bool
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeliveryChunk:
-    """Bytes of a delivery the client is sending; ``first``/``last`` bracket it."""
-
-    link_id: int
-    delivery_id: int
-    data: bytes
-    first: bool
-    last: bool
-    aborted: bool = False
-    settled: bool = False  # the client sent it pre-settled: no outcome goes back
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeliveryOutcome:
-    """The client settled (or updated) a delivery this side sent it."""
-
-    link_id: int
-    delivery_id: int
-    outcome: Outcome
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ClientAuthenticated:
-    """SASL succeeded: ``user`` is who the client is (``anonymous`` for ANONYMOUS)."""
-
-    mechanism: str
-    user: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AuthenticationFailed:
-    """SASL failed, or the connection ended before it succeeded where it is required;
-    ``description`` says why in one line. The connection is over."""
-
-    mechanism: str | None
-    description: str
-
-
-ClientEvent: TypeAlias = (
-    AmqpEvent
-    | ClientAttach
-    | DeliveryChunk
-    | DeliveryOutcome
-    | ClientAuthenticated
-    | AuthenticationFailed
-)
 
 
 class _ClientLink:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..addresses import MESSAGE
-from ..amqp.client import (
+from ..amqp.client_events import (
     OUTCOME_ACCEPTED,
     OUTCOME_RELEASED,
 )

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from typing import cast
 
 from ..addressing import DistributionMode
-from ..amqp.client import OUTCOME_ACCEPTED, ClientConnection, Outcome
+from ..amqp.client import ClientConnection
+from ..amqp.client_events import OUTCOME_ACCEPTED, Outcome
 from .router import MessageRouter
 
 __all__ = ["LocalEndpoint", "LocalStats"]

@@ -8,10 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from ..addressing import Destination, DistributionMode
-from ..amqp.client import (
-    ClientConnection,
-    Outcome,
-)
+from ..amqp.client import ClientConnection
+from ..amqp.client_events import Outcome
 from ..forwarding import OutStream
 
 if TYPE_CHECKING:

@@ -21,7 +21,6 @@ window.
 Calls never yield: greenlets of client connections and links call in turn.
 """
 
-
 from __future__ import annotations
 
 import itertools
@@ -38,7 +37,7 @@ from ..amqp import (
     LinkClosed,
     TransportFailed,
 )
-from ..amqp.client import (
+from ..amqp.client_events import (
     OUTCOME_ACCEPTED,
     OUTCOME_RELEASED,
     ClientAttach,

@@ -1,0 +1,142 @@
+"""What the node tells its VanflowActor (actors/vanflow.py): typed facts about adaptors,
+connections and logs, and ``tell_vanflow``, which never fails the teller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from skupper_actors.kernel import ActorName, KernelError
+from skupper_actors.protocol.vanflow import (
+    Record,
+)
+
+from .context import RouterContext
+
+
+# -- what the node tells it ----------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdaptorStarted:
+    kind: str  # listener | connector
+    name: str
+    routing_key: str
+    host: str
+    port: int
+    #: connections opened so far (flowCountL4), read once a second
+    opened: Callable[[], int] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnnounceToVanflow:
+    """To a TCP listener or connector: tell the VanflowActor ``AdaptorStarted`` again."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdaptorStopped:
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BiflowOpened:
+    """A listener's client connected: its BIFLOW_TPORT begins."""
+
+    identity: str
+    listener: str
+    source_host: str
+    source_port: int
+    at: float
+    #: (client -> server, server -> client) octets so far, read once a second
+    octets: Callable[[], tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FirstByteBack:
+    """The first byte came back: at the listener side, the latency of the biflow; at
+    the connector side, the server's (processLatency)."""
+
+    identity: str
+    latency: float  # seconds
+    connector_side: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BiflowClosed:
+    identity: str
+    at: float
+    octets: int
+    octets_reverse: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoRecordOpened:
+    """The connector side of biflow ``identity`` (made by the listener's router)."""
+
+    identity: str
+    connector: str
+    proxy_host: str | None
+    proxy_port: int | None
+    trace: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoRecordClosed:
+    identity: str
+    at: float
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogRecord:
+    severity: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlushRequested:
+    """A collector's FLUSH (to ``sfe.<id>``): send every live record in full."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoRecordsReceived:
+    """Another router's co-record parts of our biflows (on ``vfcr.<id>``), as decoded
+    from a RECORD message's body."""
+
+    records: tuple[Record, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrainVanflow:
+    """Management's read of the outbox: the encoded messages since the last read;
+    ``flush``: the emitter re-sends every live record in full for the next read."""
+
+    flush: bool = False
+
+
+VanflowMessage = (
+    AdaptorStarted
+    | AdaptorStopped
+    | BiflowOpened
+    | FirstByteBack
+    | BiflowClosed
+    | CoRecordOpened
+    | CoRecordClosed
+    | LogRecord
+    | FlushRequested
+    | CoRecordsReceived
+    | DrainVanflow
+)
+VANFLOW: ActorName[VanflowMessage] = ActorName("vanflow")
+
+
+def tell_vanflow(ctx: RouterContext, message: VanflowMessage) -> None:
+    """Tell the node's VanflowActor, if it runs; a full mailbox loses the fact (counted
+    there as ``vanflow_events_lost``), never the connection."""
+    ref = ctx.lookup(VANFLOW)
+    if ref is not None:
+        try:
+            ref.tell(message)
+        except KernelError:
+            ctx.health.count("vanflow_events_lost")
