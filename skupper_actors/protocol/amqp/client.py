@@ -20,12 +20,7 @@ from cproton import ffi, lib
 from ._external import external_unavailable, set_external_security
 from ._links import condition_of, set_condition
 from .client_events import (
-    MODIFIED,
-    OUTCOME_ACCEPTED,
-    OUTCOME_RELEASED,
     OUTCOMES,
-    REJECTED,
-    RELEASED,
     AuthenticationFailed,
     ClientAttach,
     ClientAuthenticated,
@@ -33,6 +28,8 @@ from .client_events import (
     DeliveryChunk,
     DeliveryOutcome,
     Outcome,
+    remote_outcome,
+    set_outcome,
 )
 from .connection import AmqpConnection
 from .errors import AmqpUsageError
@@ -271,7 +268,7 @@ class ClientConnection(AmqpConnection):
         delivery = self._deliveries.pop(delivery_id, None)
         if delivery is None:
             return
-        _set_outcome(delivery, outcome)
+        set_outcome(delivery, outcome)
         lib.pn_delivery_settle(delivery)
 
     # -- outgoing deliveries ------------------------------------------------------------
@@ -454,7 +451,7 @@ class ClientConnection(AmqpConnection):
         delivery_id = self._out_ids.pop(delivery, None)
         if delivery_id is None or self._deliveries.pop(delivery_id, None) is None:
             return
-        outcome = _remote_outcome(delivery, state)
+        outcome = remote_outcome(delivery, state)
         lib.pn_delivery_settle(delivery)
         out.append(DeliveryOutcome(link_id=link.link_id, delivery_id=delivery_id, outcome=outcome))
 
@@ -567,33 +564,6 @@ def _aborted(link: _ClientLink) -> DeliveryChunk:
         last=True,
         aborted=True,
     )
-
-
-def _set_outcome(delivery: Any, outcome: Outcome) -> None:
-    local = lib.pn_delivery_local(delivery)
-    if outcome.state == MODIFIED:
-        lib.pn_disposition_set_failed(local, outcome.delivery_failed)
-        lib.pn_disposition_set_undeliverable(local, outcome.undeliverable)
-    elif outcome.state == REJECTED and outcome.condition is not None:
-        set_condition(lib.pn_disposition_condition(local), outcome.condition, outcome.description)
-    lib.pn_delivery_update(delivery, outcome.state)
-
-
-def _remote_outcome(delivery: Any, state: int) -> Outcome:
-    if state not in OUTCOMES:
-        # settled with no outcome: the receiver's default outcome, accepted (AMQP 3.4)
-        return OUTCOME_ACCEPTED
-    remote = lib.pn_delivery_remote(delivery)
-    if state == MODIFIED:
-        return Outcome(
-            state=state,
-            delivery_failed=bool(lib.pn_disposition_is_failed(remote)),
-            undeliverable=bool(lib.pn_disposition_is_undeliverable(remote)),
-        )
-    if state == REJECTED:
-        name, description = condition_of(lib.pn_disposition_condition(remote))
-        return Outcome(state=state, condition=name, description=description)
-    return OUTCOME_RELEASED if state == RELEASED else OUTCOME_ACCEPTED
 
 
 _CLIENT_HANDLERS: Final = {

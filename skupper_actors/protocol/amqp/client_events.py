@@ -1,5 +1,6 @@
 """What a client connection reports (``ClientEvent``) and the outcomes deliveries end
-with (``Outcome``), for ``ClientConnection`` (client.py) and the messaging router."""
+with (``Outcome``, to and from proton's dispositions), for ``ClientConnection``
+(client.py) and the messaging router."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, Final, TypeAlias
 
 from cproton import lib
 
+from ._links import condition_of, set_condition
 from .events import AmqpEvent
 
 #: The outcomes a delivery can end with (AMQP 1.0 part 3.4), by proton's state codes.
@@ -123,3 +125,32 @@ ClientEvent: TypeAlias = (
     | ClientAuthenticated
     | AuthenticationFailed
 )
+
+
+def set_outcome(delivery: Any, outcome: Outcome) -> None:
+    """Put ``outcome`` on proton's delivery as this side's disposition."""
+    local = lib.pn_delivery_local(delivery)
+    if outcome.state == MODIFIED:
+        lib.pn_disposition_set_failed(local, outcome.delivery_failed)
+        lib.pn_disposition_set_undeliverable(local, outcome.undeliverable)
+    elif outcome.state == REJECTED and outcome.condition is not None:
+        set_condition(lib.pn_disposition_condition(local), outcome.condition, outcome.description)
+    lib.pn_delivery_update(delivery, outcome.state)
+
+
+def remote_outcome(delivery: Any, state: int) -> Outcome:
+    """The outcome the peer put on proton's delivery (its remote ``state``)."""
+    if state not in OUTCOMES:
+        # settled with no outcome: the receiver's default outcome, accepted (AMQP 3.4)
+        return OUTCOME_ACCEPTED
+    remote = lib.pn_delivery_remote(delivery)
+    if state == MODIFIED:
+        return Outcome(
+            state=state,
+            delivery_failed=bool(lib.pn_disposition_is_failed(remote)),
+            undeliverable=bool(lib.pn_disposition_is_undeliverable(remote)),
+        )
+    if state == REJECTED:
+        name, description = condition_of(lib.pn_disposition_condition(remote))
+        return Outcome(state=state, condition=name, description=description)
+    return OUTCOME_RELEASED if state == RELEASED else OUTCOME_ACCEPTED
