@@ -237,3 +237,41 @@ def test_unencodable_values_raise_type_errors() -> None:
             encode_message(AmqpMessage(body=body))  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         encode_message(AmqpMessage(application_properties={"k": [1]}))  # type: ignore[dict-item]
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(max_size=20),
+        st.one_of(st.text(max_size=40), st.integers(-300, 300), st.booleans(), st.none()),
+        max_size=8,
+    ),
+    st.lists(st.one_of(st.none(), st.text(max_size=30)), max_size=5),
+)
+def test_one_loop_readers_agree_with_the_general_decoder(
+    properties: dict[str, Any], fields: list[str | None]
+) -> None:
+    """The fast readers of the properties and application-properties sections give what
+    the general decoder gives, or step aside (None) for it."""
+    from skupper_actors.protocol.amqp._codec import _addresses_at, _string_map
+    from skupper_actors.protocol.amqp._types import decode_value, encode_value
+
+    encoded = bytearray(b"xx")
+    encode_value(properties, encoded)
+    found = _string_map(bytes(encoded), 2)
+    if found is not None:
+        assert found == decode_value(bytes(encoded), 2)
+    elif properties and all(type(v) in (str, int) for v in properties.values()):
+        # only long strings or ints beyond a byte make it step aside
+        assert any(
+            len(k.encode()) > 255 or (type(v) is str and len(v.encode()) > 255)
+            or (type(v) is int and not -128 <= v <= 127)
+            for k, v in properties.items()
+        ) or len(encoded) > 250
+    listed = bytearray()
+    encode_value(fields, listed)
+    at = _addresses_at(bytes(listed), 0)
+    if at is not None:
+        general, end = decode_value(bytes(listed), 0)
+        assert isinstance(general, list)
+        assert at == (*(general + [None] * 5)[2:5], end)

@@ -20,7 +20,7 @@ from skupper_actors.protocol.amqp import (
     StreamStarted,
     TransportFailed,
 )
-from skupper_actors.protocol.amqp._codec import parse_section_head, section_head_need
+from skupper_actors.protocol.amqp._codec import parse_section_head, section_at, section_head_need
 
 pytestmark = pytest.mark.timeout(20)
 AMQP_HEADER = b"AMQP\x00\x01\x00\x00"
@@ -222,3 +222,24 @@ def test_parse_section_head() -> None:
     assert parse_section_head(b"\x00\x80\x00\x00\x00\x00\x00\x00\x00\x75\xa0\x07") == (0x75, 7)
     with pytest.raises(AmqpDecodeError):
         parse_section_head(b"\x00\x53\x75\xa1\x01")  # data section holding a string
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"\x00\x53\x75\xb0\x00\x01\x00\x00",
+        b"\x00\x80\x00\x00\x00\x00\x00\x00\x00\x75\xa0\x07",
+        b"\x00\x53\x70\x45",
+        b"\x00\x53\x74\xc1\x10",
+    ],
+)
+def test_section_at_reads_what_the_head_parser_reads(head: bytes) -> None:
+    """In memory, at an offset, the same (code, size) and where the body starts."""
+    data = b"junk" + head + b"body"
+    assert section_at(data, 4) == (*parse_section_head(head), 4 + len(head))
+    for cut in range(4, 4 + len(head)):
+        assert section_at(data[:cut], 4) is None  # the head is not all there yet
+    with pytest.raises(AmqpDecodeError):
+        section_at(b"\x00\x53\x75\xa1\x01", 0)  # a data section holding a string
+    with pytest.raises(AmqpDecodeError):
+        section_at(b"\x00\xa3\x75\xa0", 0)  # symbolic descriptor

@@ -6,7 +6,7 @@ import hashlib
 import random
 
 import pytest
-from amqp_pair import AmqpPair
+from amqp_pair import AmqpPair, whole
 
 from skupper_actors.protocol.amqp import (
     AmqpEvent,
@@ -15,9 +15,12 @@ from skupper_actors.protocol.amqp import (
     MessageHeader,
     StreamData,
     StreamEnded,
+    StreamLength,
     StreamStarted,
+    StreamWhole,
     TransportFailed,
 )
+from skupper_actors.protocol.amqp._receive import READ_AHEAD
 
 pytestmark = pytest.mark.timeout(30)
 HEADER = MessageHeader(
@@ -280,3 +283,74 @@ def test_stream_waits_for_credit_then_flows() -> None:
     pair.pump()
     ((marks, body),) = collect(pair.take_server()).values()
     assert body == b"held" and len(marks) == 2
+
+
+@pytest.mark.parametrize("at_once", [False, True], ids=["frame-by-frame", "all-at-once"])
+def test_sections_cut_across_transfers_read_the_same_small_or_large(at_once: bool) -> None:
+    """Small arrivals are read whole and parsed in memory, large ones head by head.
+
+    512-byte frames cut section heads and bodies anywhere; handed over one byte at a
+    time the receiver sees each transfer alone (the in-memory path, heads left over
+    between arrivals), handed over whole it sees ~40 KiB at once (the exact path).
+    """
+    pair = opened_pair(max_frame_size=512)
+    sender, receiver = stream_link(pair)
+    rng = random.Random(5)
+    writes = [b"", b"x", rng.randbytes(3), rng.randbytes(20_000), b"", rng.randbytes(5)]
+    writes += [rng.randbytes(rng.randrange(1, 700)) for _ in range(40)]
+    delivery = pair.client.start_stream(sender, HEADER)
+    for chunk in writes:
+        pair.client.write_stream(delivery, chunk)
+    pair.client.end_stream(delivery)
+    pair.pump(whole if at_once else (lambda data: (data[i : i + 1] for i in range(len(data)))))
+    ((marks, body),) = collect(pair.take_server()).values()
+    started, ended = marks
+    assert isinstance(started, StreamStarted) and started.header == HEADER
+    assert ended == StreamEnded(link_id=receiver, delivery_id=started.delivery_id, aborted=False)
+    assert body == b"".join(writes)
+
+
+def test_read_whole_link_reports_a_complete_small_stream_as_one_event() -> None:
+    pair = opened_pair()
+    sender, receiver = stream_link(pair)
+    pair.server.read_whole(receiver)
+    pair.server.flow(receiver, 3)
+    pair.pump()
+    pair.take_client()
+    # complete in one arrival: one event with the header, the body joined, its length
+    delivery = pair.client.start_stream(sender, HEADER)
+    for chunk in (b"ab", b"", b"cd" * 100):
+        pair.client.write_stream(delivery, chunk)
+    pair.client.end_stream(delivery, 202)
+    pair.pump()
+    (whole,) = pair.take_server()
+    assert whole == StreamWhole(
+        link_id=receiver, delivery_id=whole.delivery_id, header=HEADER, body=b"ab" + b"cd" * 100,
+        length=202,
+    )  # fmt: skip
+    # no body at all
+    pair.client.end_stream(pair.client.start_stream(sender, HEADER))
+    pair.pump()
+    (empty,) = pair.take_server()
+    assert isinstance(empty, StreamWhole) and empty.body == b"" and empty.length is None
+    # begun before its end arrived: the usual events, as it arrives
+    delivery = pair.client.start_stream(sender, HEADER)
+    pair.pump()
+    (started,) = pair.take_server()
+    assert isinstance(started, StreamStarted)
+    pair.client.write_stream(delivery, b"late")
+    pair.client.end_stream(delivery, 4)
+    pair.pump()
+    assert [type(e) for e in pair.take_server()] == [StreamData, StreamLength, StreamEnded]
+
+
+def test_read_whole_link_streams_what_is_too_large_to_read_at_once() -> None:
+    pair = opened_pair()
+    sender, receiver = stream_link(pair)
+    pair.server.read_whole(receiver)
+    payload = random.Random(3).randbytes(READ_AHEAD + 1)
+    send_stream(pair, sender, payload, write_size=len(payload))
+    events = pair.take_server()
+    assert not any(isinstance(e, StreamWhole) for e in events)
+    ((marks, body),) = collect(events).values()
+    assert body == payload and isinstance(marks[0], StreamStarted)

@@ -61,6 +61,8 @@ def dispatch(session: LinkSession) -> None:
             session.stream_data(event)
         elif isinstance(event, amqp.StreamStarted):
             session.stream_started(event)
+        elif isinstance(event, amqp.StreamWhole):
+            session.stream_whole(event)
         elif isinstance(event, amqp.StreamLength):
             session.stream_length(event)
         elif isinstance(event, amqp.StreamEnded):

@@ -396,6 +396,8 @@ class LinkActor(Actor):
             kind = type(event)
             if kind is amqp.StreamData:
                 session.stream_data(event)  # type: ignore[arg-type]
+            elif kind is amqp.StreamWhole:
+                session.stream_whole(event)  # type: ignore[arg-type]
             elif kind is amqp.StreamStarted:
                 session.stream_started(event)  # type: ignore[arg-type]
             elif kind is amqp.StreamEnded:

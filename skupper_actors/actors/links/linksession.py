@@ -334,6 +334,7 @@ class LinkSession:
                 return True
             if event.name.startswith(POOL_PREFIX):
                 self.pooled_in.add(event.link_id)
+                self.conn.read_whole(event.link_id)  # a small message: one event
                 self.conn.flow(event.link_id, POOL_CREDIT)
             else:
                 self.conn.flow(event.link_id, STREAM_CREDIT)
@@ -367,16 +368,30 @@ class LinkSession:
         )
 
     def stream_started(self, event: amqp.StreamStarted) -> None:
-        self.unstarted.pop(event.link_id, None)
-        header = event.header
+        self._open_sink(event.link_id, event.header)
+
+    def stream_whole(self, event: amqp.StreamWhole) -> None:
+        """A small stream that arrived complete: started, its body, ended, in one go."""
+        link = event.link_id
+        sink = self._open_sink(link, event.header)
+        if sink is not None:
+            if event.body:
+                sink.data(event.body)
+            if self.sinks.get(link) is sink:  # data may have refused it
+                self._incoming_done(link)
+                sink.end(False, event.length)
+        self._pooled_stream_ended(link)
+
+    def _open_sink(self, link: int, header: amqp.MessageHeader) -> Sink | None:
+        """An incoming stream's header arrived: its sink here or at the next hop."""
+        self.unstarted.pop(link, None)
         try:
             stream = parse_header(header.to, header.reply_to, header.application_properties)
         except StreamHeaderError as error:
             _log.warning("stream_refused", link_id=self.link_id, error=str(error))
-            self.pooled_in.discard(event.link_id)  # no header: the link is closed
-            self.refuse_stream(event.link_id, "amqp:invalid-field", str(error))
-            return
-        link = event.link_id
+            self.pooled_in.discard(link)  # no header: the link is closed
+            self.refuse_stream(link, "amqp:invalid-field", str(error))
+            return None
         try:
             if stream.destination == self.dataplane.router_id:
                 sink: Sink = self.dataplane.arrive(
@@ -399,10 +414,11 @@ class LinkSession:
                 sink = _TransitSink(out)
         except StreamRefused as refused:
             self.refuse_stream(link, refused.condition, refused.description, stream)
-            return
+            return None
         self.sinks[link] = sink
         self.headers[link] = stream
         self.dataplane.stream_entered(stream, self)  # its acks go back over this connection
+        return sink
 
     def stream_data(self, event: amqp.StreamData) -> None:
         sink = self.sinks.get(event.link_id)
@@ -418,7 +434,10 @@ class LinkSession:
         length = self.lengths.pop(event.link_id, None)
         if sink is not None:
             sink.end(event.aborted, length)
-        link = event.link_id
+        self._pooled_stream_ended(event.link_id)
+
+    def _pooled_stream_ended(self, link: int) -> None:
+        """A stream on ``link`` is over: a pooled link is kept, any other one closed."""
         if link in self.pooled_in:
             # kept open for the sender's next messages; credit goes back in batches (a
             # flow frame per message would be a frame, and often a write, per message)
@@ -430,7 +449,7 @@ class LinkSession:
             self.pool_ended[link] = ended
             return
         try:  # noqa: SIM105  (per connection: no contextlib)
-            self.conn.close_link(event.link_id)
+            self.conn.close_link(link)
         except amqp.AmqpUsageError:
             pass
 

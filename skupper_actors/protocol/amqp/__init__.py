@@ -23,6 +23,7 @@ from .events import (
     StreamEnded,
     StreamLength,
     StreamStarted,
+    StreamWhole,
     TransportFailed,
 )
 
@@ -49,5 +50,6 @@ __all__ = [
     "StreamEnded",
     "StreamLength",
     "StreamStarted",
+    "StreamWhole",
     "TransportFailed",
 ]

@@ -116,6 +116,41 @@ def parse_section_head(head: bytes | bytearray) -> tuple[int, int]:
     return code, size
 
 
+def section_at(data: bytes, pos: int) -> tuple[int, int, int] | None:
+    """The section whose head starts at ``data[pos]``: (code, body length, body start).
+
+    None when ``data`` ends inside the head. The same layouts as ``section_head_need``
+    and ``parse_section_head`` accept, for a head already in memory.
+    """
+    end = len(data)
+    if end - pos < 4:
+        return None
+    if data[pos] != 0:
+        raise AmqpDecodeError("section is not a described type")
+    form = data[pos + 1]
+    if form == 0x53:
+        code = data[pos + 2]
+        ctor_at = pos + 3
+    elif form == 0x80:
+        if end - pos < 11:
+            return None
+        code = _ULONG.unpack_from(data, pos + 2)[0]
+        ctor_at = pos + 10
+    else:
+        raise AmqpDecodeError(f"section descriptor format 0x{form:02x} is not supported")
+    ctor = data[ctor_at]
+    width = _SIZE_WIDTH.get(ctor)
+    if width is None:
+        raise AmqpDecodeError(f"section constructor 0x{ctor:02x} is not supported")
+    start = ctor_at + 1 + width
+    if start > end:
+        return None
+    size = int.from_bytes(data[ctor_at + 1 : start], "big") if width else 0
+    if code == DATA_SECTION and ctor not in _BINARY_CONSTRUCTORS:
+        raise AmqpDecodeError("data section does not hold binary")
+    return code, size, start
+
+
 _COMPOUND = (list, tuple, dict)
 
 
@@ -164,8 +199,27 @@ def encode_stream_header(header: MessageHeader) -> bytes:
     return bytes(out)
 
 
+_Decoded = tuple[str | None, str | None, str | None, dict[str, AmqpSimple], AmqpBody]
+
+
 def decode_message(data: bytes) -> AmqpMessage:
     """Decode a complete message; raises AmqpDecodeError for what we do not carry."""
+    to, reply_to, subject, properties, body = _decode(data)
+    return AmqpMessage(
+        to=to, reply_to=reply_to, subject=subject, application_properties=properties, body=body
+    )
+
+
+def decode_stream_header(data: bytes) -> MessageHeader:
+    """A stream's header sections (no body) as the header its StreamStarted reports."""
+    to, reply_to, subject, properties, _ = _decode(data)
+    return MessageHeader(
+        to=to, reply_to=reply_to, subject=subject, application_properties=properties
+    )
+
+
+def _decode(data: bytes) -> _Decoded:
+    """(to, reply-to, subject, application properties, body) of a message's sections."""
     to = reply_to = subject = None
     properties: dict[str, AmqpSimple] = {}
     body: AmqpBody = None
@@ -174,6 +228,16 @@ def decode_message(data: bytes) -> AmqpMessage:
     end = len(data)
     while pos < end:
         code, pos = _descriptor(data, pos)
+        if code == APPLICATION_PROPERTIES:
+            found = _string_map(data, pos)
+            if found is not None:
+                properties, pos = found
+                continue
+        elif code == PROPERTIES:
+            fields = _addresses_at(data, pos)
+            if fields is not None:
+                to, subject, reply_to, pos = fields
+                continue
         try:
             value, pos = decode_value(data, pos)
         except RecursionError as exc:
@@ -194,19 +258,38 @@ def decode_message(data: bytes) -> AmqpMessage:
             raise AmqpDecodeError(f"message section 0x{code:x} is not supported")
     if parts:
         body = parts[0] if len(parts) == 1 else b"".join(parts)
-    return AmqpMessage(
-        to=to, reply_to=reply_to, subject=subject, application_properties=properties, body=body
-    )
+    return to, reply_to, subject, properties, body
 
 
-def decode_stream_header(data: bytes) -> MessageHeader:
-    message = decode_message(data)
-    return MessageHeader(
-        to=message.to,
-        reply_to=message.reply_to,
-        subject=message.subject,
-        application_properties=message.application_properties,
-    )
+def _addresses_at(data: bytes, pos: int) -> tuple[str | None, str | None, str | None, int] | None:
+    """The common properties section read in one loop: a list8 of at most five fields,
+    each null or str8 (message-id, user-id, to, subject, reply-to). None for anything
+    else, which the general decoder then reads."""
+    end = len(data)
+    if pos + 3 > end or data[pos] != 0xC0:
+        return None
+    stop = pos + 2 + data[pos + 1]
+    count = data[pos + 2]
+    if stop > end or count > 5:
+        return None
+    fields: list[str | None] = [None, None, None, None, None]
+    at = pos + 3
+    try:
+        for index in range(count):
+            ctor = data[at]
+            if ctor == 0x40:
+                at += 1
+            elif ctor == 0xA1:
+                after = at + 2 + data[at + 1]
+                fields[index] = data[at + 2 : after].decode()
+                at = after
+            else:
+                return None
+    except (IndexError, UnicodeDecodeError):
+        return None
+    if at != stop or fields[0] is not None or fields[1] is not None:
+        return None  # message or user ids: the general decoder checks their types
+    return fields[2], fields[3], fields[4], stop
 
 
 def _descriptor(data: bytes, pos: int) -> tuple[int, int]:
@@ -228,6 +311,43 @@ def _addresses(value: AmqpValue) -> tuple[str | None, str | None, str | None]:
         if field is not None and not isinstance(field, str):
             raise AmqpDecodeError("to, subject and reply-to must be strings")
     return fields[0], fields[1], fields[2]  # type: ignore[return-value]
+
+
+def _string_map(data: bytes, pos: int) -> tuple[dict[str, AmqpSimple], int] | None:
+    """The common application-properties map read in one loop: a map8 of str8 or sym8
+    keys to str8 or small int values. None for anything else (or anything odd), which
+    the general decoder then reads, or rejects with its reasons."""
+    end = len(data)
+    if pos + 3 > end or data[pos] != 0xC1:
+        return None
+    stop = pos + 2 + data[pos + 1]
+    count = data[pos + 2]
+    if stop > end or count & 1:
+        return None
+    result: dict[str, AmqpSimple] = {}
+    at = pos + 3
+    try:
+        for _ in range(count >> 1):
+            ctor = data[at]
+            if ctor != 0xA1 and ctor != 0xA3:
+                return None
+            after = at + 2 + data[at + 1]
+            key = data[at + 2 : after].decode()
+            ctor = data[after]
+            if ctor == 0xA1:
+                at = after + 2 + data[after + 1]
+                result[key] = data[after + 2 : at].decode()
+            elif ctor == 0x55 or ctor == 0x54:  # smalllong, smallint
+                small = data[after + 1]
+                result[key] = small - 256 if small > 127 else small
+                at = after + 2
+            else:
+                return None
+    except (IndexError, UnicodeDecodeError):
+        return None
+    if at != stop:
+        return None
+    return result, stop
 
 
 def _simple_map(value: AmqpValue) -> dict[str, AmqpSimple]:

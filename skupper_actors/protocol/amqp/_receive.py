@@ -17,6 +17,7 @@ from ._codec import (
     decode_stream_footer,
     decode_stream_header,
     parse_section_head,
+    section_at,
     section_head_need,
 )
 from ._state import InStream, Link
@@ -28,7 +29,11 @@ from .events import (
     StreamEnded,
     StreamLength,
     StreamStarted,
+    StreamWhole,
 )
+
+#: arrivals up to this size are read at once and parsed in memory
+READ_AHEAD = 16 * 1024
 
 
 class MessageTooLarge(AmqpDecodeError):
@@ -38,9 +43,11 @@ class MessageTooLarge(AmqpDecodeError):
 class Reader:
     """Copies delivery bytes out of proton through one reusable buffer.
 
-    A stream's body is read exactly section by section (``pn_link_recv`` of just the
-    bytes still owed to the current section), so every StreamData is one copy of
-    payload with no framing left to strip.
+    What arrived of a stream is read in one piece when it is small (``READ_AHEAD``: a
+    whole message stream, an echo's chunk) and its sections parsed in memory; a large
+    arrival is read section by section (``pn_link_recv`` of the head, then of just the
+    bytes still owed to the body), so bulk payload is copied once, whole. Either way a
+    StreamData holds payload only, no framing.
     """
 
     __slots__ = ("_buffer", "_buffer_size", "_limit", "_max_message_size", "_next_id")
@@ -84,48 +91,41 @@ class Reader:
             return True
         ptr = link.ptr
         available: int = lib.pn_delivery_pending(delivery)
+        if (
+            link.whole
+            and available <= READ_AHEAD
+            and not stream.started
+            and not stream.header
+            and not stream.head
+            and not stream.remaining
+            and not lib.pn_delivery_partial(delivery)
+        ):
+            stream.collected = []  # all of it is here: one read, one event
         while available > 0:
             remaining = stream.remaining
             if remaining:
                 data = self._recv(ptr, min(remaining, available))
-                size = len(data)
-                stream.remaining = remaining - size
-                available -= size
-                if stream.footer is not None:
-                    stream.footer += data
-                elif stream.started:
-                    out.append(
-                        StreamData(link_id=link.link_id, delivery_id=stream.delivery_id, data=data)
-                    )
-                else:
-                    stream.header += data
-                    if len(stream.header) > MAX_HEADER_BYTES:
-                        raise AmqpDecodeError("stream header is too large")
-                continue
-            head = stream.head
-            chunk = self._recv(ptr, min(section_head_need(head), available))
-            head += chunk
-            available -= len(chunk)
-            if section_head_need(head):
-                continue
-            code, size = parse_section_head(head)
-            if stream.footer is not None:
-                raise AmqpDecodeError("a stream's footer must be its last section")
-            if code == DATA_SECTION:
-                if not stream.started:
-                    self._start(link, stream, out)
-            elif code == FOOTER_SECTION and stream.started:
-                if size > MAX_FOOTER_BYTES:
-                    raise AmqpDecodeError("stream footer is too large")
-                stream.footer = bytearray()
-            elif stream.started:
-                raise AmqpDecodeError("a stream's body holds data sections only")
-            elif code in HEADER_SECTIONS:
-                stream.header += head
+                stream.remaining = remaining - len(data)
+                available -= len(data)
+                self._body(link, stream, data, out)
+            elif available <= READ_AHEAD:
+                # Small arrivals (a whole message stream, an echo's chunk): one read,
+                # the sections parsed in memory.
+                data = self._recv(ptr, available)
+                available -= len(data)
+                self._sections(link, stream, data, out)
             else:
-                raise AmqpDecodeError(f"section 0x{code:x} cannot start a stream's body")
-            head.clear()
-            stream.remaining = size
+                # Large arrivals: the head exactly, so the body is copied once, whole.
+                head = stream.head
+                chunk = self._recv(ptr, min(section_head_need(head), available))
+                head += chunk
+                available -= len(chunk)
+                if section_head_need(head):
+                    continue
+                code, size = parse_section_head(head)
+                self._begin(link, stream, head, code, size, out)
+                head.clear()
+                stream.remaining = size
         if lib.pn_delivery_partial(delivery):
             return False
         if stream.head or stream.remaining:
@@ -136,6 +136,20 @@ class Reader:
         link.finished = True
         footer = stream.footer
         length = decode_stream_footer(footer) if footer is not None else None
+        collected = stream.collected
+        if collected is not None:
+            assert stream.decoded is not None  # started above
+            body = collected[0] if len(collected) == 1 else b"".join(collected)
+            out.append(
+                StreamWhole(
+                    link_id=link.link_id,
+                    delivery_id=stream.delivery_id,
+                    header=stream.decoded,
+                    body=body,
+                    length=length,
+                )
+            )
+            return True
         if length is not None:
             out.append(
                 StreamLength(link_id=link.link_id, delivery_id=stream.delivery_id, length=length)
@@ -143,10 +157,77 @@ class Reader:
         out.append(StreamEnded(link_id=link.link_id, delivery_id=stream.delivery_id, aborted=False))
         return True
 
+    def _body(self, link: Link, stream: InStream, data: bytes, out: list[AmqpEvent]) -> None:
+        """Body bytes of the current section: payload, footer or header."""
+        if stream.footer is not None:
+            stream.footer += data
+        elif stream.started:
+            if stream.collected is not None:
+                stream.collected.append(data)
+            else:
+                out.append(
+                    StreamData(link_id=link.link_id, delivery_id=stream.delivery_id, data=data)
+                )
+        else:
+            stream.header += data
+            if len(stream.header) > MAX_HEADER_BYTES:
+                raise AmqpDecodeError("stream header is too large")
+
+    def _begin(
+        self,
+        link: Link,
+        stream: InStream,
+        head: bytes | bytearray,
+        code: int,
+        size: int,
+        out: list[AmqpEvent],
+    ) -> None:
+        """A section whose head is ``head`` begins: check it may come here."""
+        if stream.footer is not None:
+            raise AmqpDecodeError("a stream's footer must be its last section")
+        if code == DATA_SECTION:
+            if not stream.started:
+                self._start(link, stream, out)
+        elif code == FOOTER_SECTION and stream.started:
+            if size > MAX_FOOTER_BYTES:
+                raise AmqpDecodeError("stream footer is too large")
+            stream.footer = bytearray()
+        elif stream.started:
+            raise AmqpDecodeError("a stream's body holds data sections only")
+        elif code in HEADER_SECTIONS:
+            stream.header += head
+        else:
+            raise AmqpDecodeError(f"section 0x{code:x} cannot start a stream's body")
+
+    def _sections(self, link: Link, stream: InStream, data: bytes, out: list[AmqpEvent]) -> None:
+        """Parse the sections in ``data``, which starts between two sections."""
+        if stream.head:
+            data = bytes(stream.head) + data
+            stream.head.clear()
+        pos = 0
+        end = len(data)
+        while pos < end:
+            found = section_at(data, pos)
+            if found is None:
+                stream.head += data[pos:]
+                return
+            code, size, start = found
+            self._begin(link, stream, data[pos:start], code, size, out)
+            stop = start + size
+            if stop > end:
+                stream.remaining = stop - end
+                stop = end
+            if stop > start:
+                self._body(link, stream, data[start:stop], out)
+            pos = stop
+
     def _start(self, link: Link, stream: InStream, out: list[AmqpEvent]) -> None:
         header = decode_stream_header(bytes(stream.header))
         stream.header = bytearray()
         stream.started = True
+        if stream.collected is not None:
+            stream.decoded = header  # reported with the rest in one StreamWhole
+            return
         out.append(
             StreamStarted(link_id=link.link_id, delivery_id=stream.delivery_id, header=header)
         )

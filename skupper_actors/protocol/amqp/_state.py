@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .events import MessageHeader
+
 
 class Link:
     """One link this connection knows about; ``ptr`` is proton's pn_link_t."""
@@ -21,6 +23,7 @@ class Link:
         "ptr",
         "session",
         "streaming",
+        "whole",
     )
 
     def __init__(
@@ -49,6 +52,8 @@ class Link:
         self.out_stream: OutgoingStreamDelivery | None = None
         # Parts of a complete message that arrived in several transfers.
         self.message_buffer: bytearray | None = None
+        # Receiving streaming links: a small stream that arrives complete is one StreamWhole.
+        self.whole = False
 
 
 class OutgoingStreamDelivery:
@@ -70,7 +75,16 @@ class InStream:
     sections until the first data section starts the body.
     """
 
-    __slots__ = ("delivery_id", "footer", "head", "header", "remaining", "started")
+    __slots__ = (
+        "collected",
+        "decoded",
+        "delivery_id",
+        "footer",
+        "head",
+        "header",
+        "remaining",
+        "started",
+    )
 
     def __init__(self, delivery_id: int) -> None:
         self.delivery_id = delivery_id
@@ -80,3 +94,6 @@ class InStream:
         self.started = False
         #: the footer section's body once it began (nothing may follow it but the end)
         self.footer: bytearray | None = None
+        #: read whole (one StreamWhole): the body's pieces and the decoded header
+        self.collected: list[bytes] | None = None
+        self.decoded: MessageHeader | None = None

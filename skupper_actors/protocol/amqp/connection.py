@@ -325,6 +325,13 @@ class AmqpConnection:
             raise AmqpUsageError("flow grants credit on receiving links only")
         lib.pn_link_flow(link.ptr, credit)
 
+    def read_whole(self, link_id: int) -> None:
+        """A small streaming delivery that arrives complete on this receiving link comes
+        as one StreamWhole event (not StreamStarted, StreamData..., StreamEnded)."""
+        link = self._links.by_id.get(link_id)
+        if link is not None and link.streaming and not link.is_sender:
+            link.whole = True
+
     def credit(self, link_id: int) -> int:
         """Deliveries the peer lets this side send now on a sending link (0 if ended)."""
         link = self._links.by_id.get(link_id)

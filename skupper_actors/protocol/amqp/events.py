@@ -153,6 +153,19 @@ class StreamLength:
     length: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamWhole:
+    """A small streaming delivery that arrived complete, on a link that asked for it
+    (``AmqpConnection.read_whole``): what StreamStarted, its StreamData, StreamLength and
+    a clean StreamEnded would say, in one event."""
+
+    link_id: int
+    delivery_id: int
+    header: MessageHeader
+    body: bytes
+    length: int | None
+
+
 AmqpEvent: TypeAlias = (
     ConnectionOpened
     | ConnectionClosed
@@ -165,4 +178,5 @@ AmqpEvent: TypeAlias = (
     | StreamData
     | StreamEnded
     | StreamLength
+    | StreamWhole
 )
