@@ -275,3 +275,17 @@ def test_one_loop_readers_agree_with_the_general_decoder(
         general, end = decode_value(bytes(listed), 0)
         assert isinstance(general, list)
         assert at == (*(general + [None] * 5)[2:5], end)
+
+
+@pytest.mark.parametrize("value", ["r/1/2", "x" * 200, "é" * 300])
+def test_a_header_template_renders_what_the_header_encodes_to(value: str) -> None:
+    """Every entry but one encoded once; the rendered header decodes to the same header
+    (map8 or, past 255 bytes, map32)."""
+    from skupper_actors.protocol.amqp import StreamHeaderTemplate
+
+    properties = {"V": 1, "x-skupper-from": "a", "x-skupper-stream": value, "x-dir": "m"}
+    header = MessageHeader(to="bench", reply_to="multicast", application_properties=properties)
+    rendered = StreamHeaderTemplate(header, "x-skupper-stream").render(value)
+    assert rendered.endswith(HEADER_END)
+    assert decode_stream_header(rendered[: -len(HEADER_END)]) == header
+    assert len(rendered) == len(encode_stream_header(header))

@@ -33,6 +33,7 @@ from skupper_actors.protocol.tcp import (
     REVERSE,
     StreamHeader,
     StreamHeaderError,
+    encoded_message_header,
     parse_header,
     through,
 )
@@ -272,7 +273,9 @@ class LinkSession:
             link = conn.open_sender(_stream_link_name(header), header.routing_key, streaming=True)
         delivery = conn.start_stream(
             link,
-            amqp.MessageHeader(
+            encoded_message_header(header)
+            if pooled and header.flow_id is None and header.trace is None
+            else amqp.MessageHeader(
                 to=header.routing_key,
                 reply_to=header.reply_to,
                 application_properties=header.to_properties(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._codec import StreamHeaderTemplate
 from ._links import STREAMING_PROPERTY
 from .connection import AmqpConnection, AmqpStatistics
 from .errors import AmqpDecodeError, AmqpUsageError
@@ -48,6 +49,7 @@ __all__ = [
     "MessageReceived",
     "StreamData",
     "StreamEnded",
+    "StreamHeaderTemplate",
     "StreamLength",
     "StreamStarted",
     "StreamWhole",

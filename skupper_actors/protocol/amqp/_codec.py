@@ -15,7 +15,7 @@ from typing import Any
 from proton import Data, symbol
 
 from ..addresses import FOOTER_STREAM_LENGTH
-from ._types import decode_value, encode_value
+from ._types import _put_compound, decode_value, encode_value
 from .errors import AmqpDecodeError
 from .events import AmqpBody, AmqpMessage, AmqpSimple, AmqpValue, MessageHeader
 
@@ -197,6 +197,35 @@ def encode_stream_header(header: MessageHeader) -> bytes:
     out = _encode_header(header.to, header.reply_to, header.subject, header.application_properties)
     out += HEADER_END
     return bytes(out)
+
+class StreamHeaderTemplate:
+    """Stream headers that differ only in one application property (a stream id):
+    everything else is encoded once, each ``render`` adds that one entry."""
+
+    __slots__ = ("_count", "_entries", "_key", "_properties")
+
+    def __init__(self, header: MessageHeader, key: str) -> None:
+        rest = {k: v for k, v in header.application_properties.items() if k != key}
+        self._properties = bytes(_encode_header(header.to, header.reply_to, header.subject, {}))
+        entries = bytearray()
+        encode_value(rest, entries)
+        # the map's entries without its constructor, size and count (map8 or map32)
+        self._entries = bytes(entries[3:] if entries[0] == 0xC1 else entries[9:])
+        self._count = 2 * len(rest) + 2
+        key_bytes = bytearray()
+        encode_value(key, key_bytes)
+        self._key = bytes(key_bytes)
+
+    def render(self, value: str) -> bytes:
+        """The encoded header (ending with HEADER_END) with ``key`` set to ``value``."""
+        body = bytearray(self._entries)
+        body += self._key
+        encode_value(value, body)
+        out = bytearray(self._properties)
+        out += b"\x00\x53\x74"
+        _put_compound(0xC1, 0xD1, self._count, body, out)
+        out += HEADER_END
+        return bytes(out)
 
 
 _Decoded = tuple[str | None, str | None, str | None, dict[str, AmqpSimple], AmqpBody]

@@ -356,17 +356,18 @@ class AmqpConnection:
         lib.pn_delivery_settle(delivery)
         link.credit_seen = lib.pn_link_credit(ptr)
 
-    def start_stream(self, link_id: int, header: MessageHeader) -> int:
+    def start_stream(self, link_id: int, header: MessageHeader | bytes) -> int:
         """Begin a streaming delivery on a streaming sending link; returns its delivery id.
 
-        A link carries one stream at a time: end or abort it before the next.
+        ``header``: the stream's header, or its encoding (``StreamHeaderTemplate``). A
+        link carries one stream at a time: end or abort it before the next.
         """
         link = self._links.sending(link_id, streaming=True)
         if link is None:
             return self._links.new_id()  # the link has ended: writes to this stream are dropped
         if link.out_stream is not None:
             raise AmqpUsageError(f"link {link_id} already carries stream {link.out_stream}")
-        head = encode_stream_header(header)
+        head = header if isinstance(header, bytes) else encode_stream_header(header)
         ptr = link.ptr
         delivery_id, delivery = self._new_delivery(ptr)
         lib.pn_link_send(ptr, head, len(head))

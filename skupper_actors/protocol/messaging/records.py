@@ -105,6 +105,7 @@ class _Ingress:
     #: a delivery bigger than its first chunk: stream id -> bytes its far end acknowledged
     acked: dict[str, int] | None = None
     paused: bool = False  # its sender's connection waits for acknowledgements
+    multicast: bool = False  # its address is multicast (known once routed)
 
 
 @dataclass(slots=True, eq=False)

@@ -299,6 +299,10 @@ class MessageRouter:
     # -- credit -------------------------------------------------------------------------
     def _replenish(self, sender: _Sender) -> None:
         """Top the sender's credit up to its window if its address has a destination."""
+        if sender.bytes_in_flight >= SENDER_BYTES or sender.credit > CREDIT_BATCH // 2:
+            # its next settlement asks again; credit goes out in batches (a flow frame
+            # per settlement would have the client send one message per packet)
+            return
         if (sender.port.port_id, sender.link_id) not in self._senders:
             return
         address = sender.address
@@ -308,10 +312,6 @@ class MessageRouter:
             and not self.has_destination(address)
         ):
             self._waiting.setdefault(address, set()).add(sender)
-            return
-        if sender.bytes_in_flight >= SENDER_BYTES or sender.credit > CREDIT_BATCH // 2:
-            # its next settlement asks again; credit goes out in batches (a flow frame
-            # per settlement would have the client send one message per packet)
             return
         more = min(SENDER_WINDOW - sender.in_flight, CREDIT_BATCH) - sender.credit
         if more > 0:
@@ -413,10 +413,7 @@ class MessageRouter:
             if (
                 ingress.settled
                 or ingress.sender.mode is DistributionMode.MULTICAST
-                or (
-                    ingress.address is not None
-                    and self.distribution.mode(ingress.address) is DistributionMode.MULTICAST
-                )
+                or ingress.multicast
             ):
                 self._done(ingress, OUTCOME_ACCEPTED)
             else:
@@ -454,7 +451,9 @@ class MessageRouter:
         forwarder = self.forwarder
         stats = self._stats(address)
         stats.delivered_in += 1
-        mode = self.distribution.mode(address)
+        sender = ingress.sender
+        mode = sender.mode if address == sender.address else self.distribution.mode(address)
+        ingress.multicast = mode is DistributionMode.MULTICAST
         router = dynamic_router(address)
         if router is not None:
             routers = [router]

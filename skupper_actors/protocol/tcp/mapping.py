@@ -26,6 +26,7 @@ from skupper_actors.protocol.addresses import (
     STREAM_MAPPING_VERSION,
     STREAM_REPLY_PREFIX,
 )
+from skupper_actors.protocol.amqp import MessageHeader, StreamHeaderTemplate
 
 #: the longest trace a stream header carries (about 60 hops of short router names)
 MAX_TRACE = 2048
@@ -61,6 +62,32 @@ class StreamHeader:
         if self.trace is not None:
             properties[PROP_TRACE] = self.trace
         return properties
+
+
+#: message streams' headers, encoded but for the stream id: (to, from, to router) -> template
+_TEMPLATES: dict[tuple[str, str | None, str, str], StreamHeaderTemplate] = {}
+_TEMPLATES_MAX = 1024
+
+
+def encoded_message_header(header: StreamHeader) -> bytes:
+    """The encoded header of a message stream (direction MESSAGE, no flow or trace).
+
+    Every message stream from this router to one address at one router differs only in
+    its stream id: the rest is encoded once (5 us a header otherwise, per message)."""
+    key = (header.routing_key, header.reply_to, header.source, header.destination)
+    template = _TEMPLATES.get(key)
+    if template is None:
+        if len(_TEMPLATES) >= _TEMPLATES_MAX:
+            _TEMPLATES.clear()
+        template = _TEMPLATES[key] = StreamHeaderTemplate(
+            MessageHeader(
+                to=header.routing_key,
+                reply_to=header.reply_to,
+                application_properties=header.to_properties(),
+            ),
+            PROP_STREAM,
+        )
+    return template.render(header.stream_id)
 
 
 def router_name(router_id: str) -> str:
