@@ -91,3 +91,52 @@ def test_lost_with_the_first_hop_after_it_left_whole_it_is_released_not_hanging(
     sending.pump()
     assert delivery.remote_state == Delivery.RELEASED
     assert inbox.current is None  # it never reached c
+
+
+def test_a_batch_of_outcomes_reaches_each_sender_delivery_unchanged() -> None:
+    """c collects the outcomes of one loop pass (``defer``) and sends them to a: plain
+    accepted and released ones as lists of stream ids (more than OUTCOME_BATCH accepted:
+    two router messages), rejected and modified ones with their details."""
+    from skupper_actors.protocol.messaging.router import OUTCOME_BATCH
+
+    mesh, routers = triangle()
+    deferred: list = []
+    routers["c"].defer = deferred.append
+    receiving = ClientPeer(routers["c"])
+    inbox = receiving.receiver("q", credit=300)
+    sending = ClientPeer(routers["a"])
+    outbox = sending.sender("q")
+    sent: list[Delivery] = []
+    while len(sent) < 240:
+        assert outbox.credit > 0
+        while outbox.credit and len(sent) < 240:
+            sent.append(outbox.delivery(f"t{len(sent)}".encode()))
+            outbox.send(Message(body=len(sent)).encode())
+            outbox.advance()
+        sending.pump()
+        mesh.pump()
+        receiving.pump()
+    wanted = [
+        Delivery.REJECTED if n % 20 == 0 else
+        Delivery.MODIFIED if n % 20 == 1 else
+        Delivery.RELEASED if n % 20 == 2 else Delivery.ACCEPTED
+        for n in range(240)
+    ]  # fmt: skip
+    assert sum(w == Delivery.ACCEPTED for w in wanted) > OUTCOME_BATCH
+    for outcome in wanted:
+        delivery = inbox.current
+        assert delivery is not None and not delivery.partial
+        inbox.recv(delivery.pending)
+        inbox.advance()
+        if outcome == Delivery.MODIFIED:
+            delivery.local.undeliverable = True
+        delivery.update(outcome)
+        delivery.settle()
+    receiving.pump()
+    assert len(deferred) == 1  # one send for the whole pass
+    deferred.pop()()
+    mesh.pump()
+    sending.pump()
+    assert [d.remote_state for d in sent] == wanted
+    modified = [d for d, w in zip(sent, wanted, strict=True) if w == Delivery.MODIFIED]
+    assert all(d.remote.undeliverable for d in modified)
