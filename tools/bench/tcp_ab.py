@@ -1,8 +1,15 @@
 #!/usr/bin/env python3
 """A/B of two node builds on a noisy machine: the same figures as tcp_bench.py, interleaved.
 
-    python tools/bench/tcp_ab.py --b-cmd "env PYTHONPATH=/path/to/old/tree python -m \
-        skupper_actors.node_cli" [--a-cmd CMD] [--paths 2plain,2tls] [--rounds 10]
+    python tools/bench/tcp_ab.py --b-tree /path/to/old/checkout [--a-tree PATH]
+        [--paths 2plain,2tls] [--rounds 10]
+    python tools/bench/tcp_ab.py --b-cmd CMD [--a-cmd CMD] ...
+
+A build given as a tree runs as ``env PYTHONPATH=TREE python -P -m
+skupper_actors.node_cli``: ``-P``, because ``python -m`` puts the working directory
+(this checkout) first on ``sys.path``, ahead of PYTHONPATH, and both builds would be
+this tree. A ``--b-cmd`` that sets PYTHONPATH and runs ``-m`` without ``-P`` is refused
+for that reason.
 
 Both builds run at once (one topology each); every round measures each figure on A and
 then on B (B first on odd rounds), so that a neighbour's burst falls on both alike.
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import subprocess
 import sys
@@ -64,10 +72,22 @@ def observe(build: tcp_bench.Bench) -> None:
     build.processes.start(argv, build.work / "observer.log", stdout=subprocess.DEVNULL)
 
 
+def tree_command(tree: str) -> str:
+    """The node command that runs the checkout at ``tree`` (not the working directory's)."""
+    return shlex.join(
+        ["env", f"PYTHONPATH={Path(tree).resolve()}", sys.executable, "-P", "-m",
+         "skupper_actors.node_cli"]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--a-cmd", default="", help="build A's node command (default: this tree)")
-    parser.add_argument("--b-cmd", required=True, help="build B's node command")
+    parser.add_argument(
+        "--b-cmd", default=None, help="build B's node command ('' for this tree)"
+    )
+    parser.add_argument("--a-tree", default="", help="build A: another checkout's tree")
+    parser.add_argument("--b-tree", default="", help="build B: another checkout's tree")
     parser.add_argument("--paths", default="2plain,2tls")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--json", metavar="FILE")
@@ -77,6 +97,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --a-observer: site a of each path serves AMQP (in both "
                         "builds alike) and the observer attaches there")
     args = parser.parse_args(argv)
+    for which in ("a", "b"):
+        tree = getattr(args, f"{which}_tree")
+        if tree:
+            if not (Path(tree) / "skupper_actors" / "node_cli.py").is_file():
+                parser.error(f"--{which}-tree {tree}: not a skupper-actors checkout")
+            setattr(args, f"{which}_cmd", tree_command(tree))
+        command = getattr(args, f"{which}_cmd") or ""
+        if "PYTHONPATH=" in command and " -m " in f" {command} " and " -P " not in f" {command} ":
+            parser.error(
+                f"--{which}-cmd sets PYTHONPATH but runs 'python -m' without -P: the working "
+                "directory comes first on sys.path, so it would run this tree (use --"
+                f"{which}-tree)"
+            )
+    if args.b_cmd is None:
+        parser.error("build B is needed: --b-tree or --b-cmd")
     paths = args.paths.split(",")
     builds: dict[str, tcp_bench.Bench] = {}
     try:
