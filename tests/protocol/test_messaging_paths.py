@@ -140,3 +140,30 @@ def test_a_batch_of_outcomes_reaches_each_sender_delivery_unchanged() -> None:
     assert [d.remote_state for d in sent] == wanted
     modified = [d for d, w in zip(sent, wanted, strict=True) if w == Delivery.MODIFIED]
     assert all(d.remote.undeliverable for d in modified)
+
+
+def test_a_whole_message_stream_with_a_bad_header_closes_only_its_pooled_link() -> None:
+    """A peer's pooled message link carries a complete stream (one StreamWhole) whose
+    header is not a stream header: that link is closed with amqp:invalid-field, the
+    connection and the next message are fine."""
+    from skupper_actors.actors.links.linksession import POOL_PREFIX, POOL_TARGET
+    from skupper_actors.protocol import amqp
+
+    mesh, routers = triangle()
+    a_to_b = mesh.session("a", "b")
+    rogue = a_to_b.conn.open_sender(f"{POOL_PREFIX}99", POOL_TARGET, streaming=True)
+    mesh.pump()
+    delivery = a_to_b.conn.start_stream(rogue, amqp.MessageHeader(to="q"))  # no stream props
+    a_to_b.conn.write_stream(delivery, b"body")
+    a_to_b.conn.end_stream(delivery, 4)
+    mesh.pump()
+    assert rogue not in a_to_b.conn._links.by_id  # closed by b
+    assert not a_to_b.conn.failed and not mesh.session("b", "a").conn.failed
+    receiving = ClientPeer(routers["c"])
+    inbox = receiving.receiver("q", credit=10)
+    sending = ClientPeer(routers["a"])
+    outbox = sending.sender("q")
+    delivery = send_one(sending, outbox, "after")
+    mesh.pump()
+    receiving.pump()
+    assert inbox.current is not None and not inbox.current.partial
