@@ -97,7 +97,7 @@ def test_a_batch_of_outcomes_reaches_each_sender_delivery_unchanged() -> None:
     """c collects the outcomes of one loop pass (``defer``) and sends them to a: plain
     accepted and released ones as lists of stream ids (more than OUTCOME_BATCH accepted:
     two router messages), rejected and modified ones with their details."""
-    from skupper_actors.protocol.messaging.router import OUTCOME_BATCH
+    from skupper_actors.protocol.messaging.outcomes import OUTCOME_BATCH
 
     mesh, routers = triangle()
     deferred: list = []

@@ -25,10 +25,9 @@ from skupper_actors.protocol.addresses import (
     CONTROL_ADDRESS,
     MESSAGE,
     MESSAGE_ADDRESS,
-    OUTCOME_KIND,
     ROUTER_PREFIX,
 )
-from skupper_actors.protocol.amqp.client_events import OUTCOME_RELEASED
+from skupper_actors.protocol.messaging.outcomes import released_body
 from skupper_actors.protocol.tcp import (
     REVERSE,
     StreamHeader,
@@ -309,7 +308,7 @@ class LinkSession:
             known = self.headers.get(link, header)
             self._incoming_done(link)
             if known is not None:
-                body = {"k": OUTCOME_KIND, "s": known.stream_id, **OUTCOME_RELEASED.to_body()}
+                body = released_body(known.stream_id)
                 self.dataplane.router_message(known.source, body)
                 return
         self._incoming_done(link)
@@ -551,5 +550,5 @@ class LinkSession:
         since = time.monotonic() - RECENT_SECONDS
         for when, stream_id, source in recent:
             if when >= since:
-                body = {"k": OUTCOME_KIND, "s": stream_id, **OUTCOME_RELEASED.to_body()}
+                body = released_body(stream_id)
                 self.dataplane.router_message(source, body)

@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from ..addresses import MESSAGE, OUTCOME_KIND
+from ..addresses import MESSAGE
 from ..addressing import Destination, DistributionMode
 from ..amqp import (
     ConnectionClosed,
@@ -58,6 +58,7 @@ from .addresses import (
     is_dynamic,
 )
 from .deliveries import _Acking, _EgressSink, _MulticastSink, _StreamOwner
+from .outcomes import OutcomeBatches, read_outcomes
 from .records import (
     CREDIT_BATCH,
     MESSAGE_WINDOW,
@@ -75,9 +76,6 @@ from .records import (
 from .sections import MAX_LEADING_BYTES, Incomplete, message_to
 
 __all__ = ["SENDER_WINDOW", "AddressStats", "ClientPort", "Handled", "MessageRouter"]
-
-#: outcomes for one router travel together, at most this many per router message
-OUTCOME_BATCH = 200
 
 
 def _now(call: Callable[[], None]) -> None:
@@ -111,8 +109,7 @@ class MessageRouter:
         #: runs a call once the caller's batch of work is done (the node's event loop sets
         #: it); outcomes for one router asked for meanwhile leave as one router message
         self.defer: Callable[[Callable[[], None]], None] = _now
-        #: per ingress router: stream ids accepted, released, and other outcomes' entries
-        self._outcomes: dict[str, tuple[list[str], list[str], list[dict[str, Any]]]] = {}
+        self._outcomes = OutcomeBatches()
         #: stream id -> the delivery it carries, while that delivery is read in pieces
         #: (its far end acknowledges the bytes handed on: ``MESSAGE_WINDOW``)
         self._flowing: dict[str, _Ingress] = {}
@@ -584,55 +581,16 @@ class MessageRouter:
 
     def send_outcome(self, router: str, stream_id: str, outcome: Outcome) -> None:
         """Tell the ingress ``router`` how the delivery of ``stream_id`` ended (batched)."""
-        batch = self._outcomes.get(router)
-        first = batch is None and not self._outcomes
-        if batch is None:
-            batch = self._outcomes[router] = ([], [], [])
-        if outcome is OUTCOME_ACCEPTED or outcome == OUTCOME_ACCEPTED:
-            batch[0].append(stream_id)
-        elif outcome is OUTCOME_RELEASED or outcome == OUTCOME_RELEASED:
-            batch[1].append(stream_id)
-        else:
-            batch[2].append({"s": stream_id, **outcome.to_body()})
-        if first:
+        if self._outcomes.add(router, stream_id, outcome):
             self.defer(self._send_outcomes)  # (unit tests: at once)
 
     def _send_outcomes(self) -> None:
-        """One router message per ingress router (more past ``OUTCOME_BATCH`` each):
-        the stream ids of plain accepted and released outcomes as two lists, the few
-        others (rejected, modified) as entries with their details."""
-        batches, self._outcomes = self._outcomes, {}
-        for router, (accepted, released, others) in batches.items():
-            while accepted or released or others:
-                body: dict[str, Any] = {"k": OUTCOME_KIND}
-                if accepted:
-                    body["a"], accepted = accepted[:OUTCOME_BATCH], accepted[OUTCOME_BATCH:]
-                if released:
-                    body["r"], released = released[:OUTCOME_BATCH], released[OUTCOME_BATCH:]
-                if others:
-                    body["b"], others = others[:OUTCOME_BATCH], others[OUTCOME_BATCH:]
-                self.forwarder.router_message(router, body)
+        for router, body in self._outcomes.take():
+            self.forwarder.router_message(router, body)
 
     def outcome_arrived(self, body: dict[str, Any]) -> None:
-        """Outcomes came back from an egress router (a batch, or one)."""
-        for key, outcome in (("a", OUTCOME_ACCEPTED), ("r", OUTCOME_RELEASED)):
-            ids = body.get(key)
-            if isinstance(ids, list):
-                for stream_id in ids[:OUTCOME_BATCH]:
-                    if type(stream_id) is str:
-                        self._outcome(stream_id, outcome)
-        batch = body.get("b")
-        if isinstance(batch, list):
-            for entry in batch[:OUTCOME_BATCH]:
-                if isinstance(entry, dict):
-                    self._outcome_entry(entry)
-        elif "s" in body:
-            self._outcome_entry(body)
-
-    def _outcome_entry(self, body: dict[str, Any]) -> None:
-        stream_id = body.get("s")
-        outcome = Outcome.from_body(body)
-        if isinstance(stream_id, str) and outcome is not None:
+        """Outcomes came back from an egress router (outcomes.py has the shape)."""
+        for stream_id, outcome in read_outcomes(body):
             self._outcome(stream_id, outcome)
 
     def _outcome(self, stream_id: str, outcome: Outcome) -> None:
