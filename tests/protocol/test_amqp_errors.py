@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import cproton
 import pytest
 from amqp_pair import AmqpPair
 from cproton import lib
@@ -243,3 +244,50 @@ def test_section_at_reads_what_the_head_parser_reads(head: bytes) -> None:
         section_at(b"\x00\x53\x75\xa1\x01", 0)  # a data section holding a string
     with pytest.raises(AmqpDecodeError):
         section_at(b"\x00\xa3\x75\xa0", 0)  # symbolic descriptor
+
+
+_PROPERTIES = b"\x00\x53\x73\xc0\x05\x03\x40\x40\xa1\x00"  # to: ""
+_DATA = b"\x00\x53\x75\xa0\x03abc"
+_FOOTER = b"\x00\x53\x78\xc1\x01\x00"
+_VALUE = b"\x00\x53\x77\xa1\x01x"  # an amqp-value section
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (_PROPERTIES + _DATA + _VALUE, "a stream's body holds data sections only"),
+        (_PROPERTIES + _DATA + _FOOTER + _DATA, "a stream's footer must be its last section"),
+        (_PROPERTIES + _VALUE + _DATA, "section 0x77 cannot start a stream's body"),
+        (_PROPERTIES + b"\x00\x53\x75\xa0\x09abc", "stream ended inside a section"),
+        (_PROPERTIES + _DATA + b"\x00\x53", "stream ended inside a section"),
+        (_PROPERTIES + _DATA + b"\x00\x53\x78\xd1" + (5000).to_bytes(4, "big")
+         + (0).to_bytes(4, "big") + bytes(4996), "stream footer is too large"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("whole", [False, True], ids=["streamed", "read-whole"])
+def test_bad_sections_fail_the_link_alike_read_whole_or_not(
+    raw: bytes, why: str, whole: bool
+) -> None:
+    """A complete small stream on a link that reads it whole (one StreamWhole) is checked
+    as the section-by-section reader checks it: same condition, same words."""
+    pair = AmqpPair()
+    pair.take_client()
+    pair.take_server()
+    sender = pair.client.open_sender("rogue", "tcp/x", streaming=True)
+    pair.pump()
+    (opened,) = [e for e in pair.take_server() if isinstance(e, LinkOpened)]
+    if whole:
+        pair.server.read_whole(opened.link_id)
+    pair.server.flow(opened.link_id, 1)
+    pair.pump()
+    pair.take_client()
+    link = pair.client._links.by_id[sender]
+    cproton.pn_delivery(link.ptr, b"t1")
+    lib.pn_link_send(link.ptr, raw, len(raw))
+    lib.pn_link_advance(link.ptr)
+    pair.pump()
+    closed = [e for e in pair.take_server() if isinstance(e, LinkClosed)]
+    assert closed == [
+        LinkClosed(link_id=opened.link_id, condition="amqp:decode-error", description=why)
+    ]
+    assert not pair.server.failed

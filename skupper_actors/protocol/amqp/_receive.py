@@ -50,7 +50,14 @@ class Reader:
     StreamData holds payload only, no framing.
     """
 
-    __slots__ = ("_buffer", "_buffer_size", "_limit", "_max_message_size", "_next_id")
+    __slots__ = (
+        "_buffer",
+        "_buffer_size",
+        "_limit",
+        "_max_message_size",
+        "_next_id",
+        "_whole_limit",
+    )
 
     def __init__(self, next_id: Callable[[], int], *, limit: int, max_message_size: int) -> None:
         self._next_id = next_id
@@ -58,6 +65,8 @@ class Reader:
         self._max_message_size = max_message_size
         self._buffer_size = 0
         self._buffer: Any = None
+        # a stream read whole must come out of one pn_link_recv
+        self._whole_limit = min(READ_AHEAD, limit)
 
     def buffer(self, size: int) -> Any:
         """A scratch buffer of at least ``size`` bytes (also used to drain the transport)."""
@@ -78,6 +87,7 @@ class Reader:
     def stream(self, link: Link, delivery: Any, out: list[AmqpEvent]) -> bool:
         """Turn what arrived of a streaming delivery into events; True once it is over."""
         stream = link.in_stream
+        fresh = stream is None
         if stream is None:
             stream = link.in_stream = InStream(self._next_id())
             link.finished = False  # a link may carry one stream after another
@@ -92,15 +102,16 @@ class Reader:
         ptr = link.ptr
         available: int = lib.pn_delivery_pending(delivery)
         if (
-            link.whole
-            and available <= READ_AHEAD
-            and not stream.started
-            and not stream.header
-            and not stream.head
-            and not stream.remaining
+            fresh
+            and link.whole
+            and 0 < available <= self._whole_limit
             and not lib.pn_delivery_partial(delivery)
         ):
-            stream.collected = []  # all of it is here: one read, one event
+            # all of it is here, and small: one read, one event
+            self._whole(link, stream, self._recv(ptr, available), out)
+            link.in_stream = None
+            link.finished = True
+            return True
         while available > 0:
             remaining = stream.remaining
             if remaining:
@@ -136,20 +147,6 @@ class Reader:
         link.finished = True
         footer = stream.footer
         length = decode_stream_footer(footer) if footer is not None else None
-        collected = stream.collected
-        if collected is not None:
-            assert stream.decoded is not None  # started above
-            body = collected[0] if len(collected) == 1 else b"".join(collected)
-            out.append(
-                StreamWhole(
-                    link_id=link.link_id,
-                    delivery_id=stream.delivery_id,
-                    header=stream.decoded,
-                    body=body,
-                    length=length,
-                )
-            )
-            return True
         if length is not None:
             out.append(
                 StreamLength(link_id=link.link_id, delivery_id=stream.delivery_id, length=length)
@@ -162,12 +159,7 @@ class Reader:
         if stream.footer is not None:
             stream.footer += data
         elif stream.started:
-            if stream.collected is not None:
-                stream.collected.append(data)
-            else:
-                out.append(
-                    StreamData(link_id=link.link_id, delivery_id=stream.delivery_id, data=data)
-                )
+            out.append(StreamData(link_id=link.link_id, delivery_id=stream.delivery_id, data=data))
         else:
             stream.header += data
             if len(stream.header) > MAX_HEADER_BYTES:
@@ -221,13 +213,52 @@ class Reader:
                 self._body(link, stream, data[start:stop], out)
             pos = stop
 
+    def _whole(self, link: Link, stream: InStream, data: bytes, out: list[AmqpEvent]) -> None:
+        """All of a small stream, in memory: its sections checked as ``_begin`` checks
+        them as they arrive, then one StreamWhole."""
+        pos = 0
+        end = len(data)
+        started = -1  # where the first data section starts: the header is before it
+        body: list[bytes] = []
+        footer: bytes | None = None
+        while pos < end:
+            found = section_at(data, pos)
+            if found is None:
+                raise AmqpDecodeError("stream ended inside a section")
+            code, size, start = found
+            stop = start + size
+            if stop > end:
+                raise AmqpDecodeError("stream ended inside a section")
+            if footer is not None:
+                raise AmqpDecodeError("a stream's footer must be its last section")
+            if code == DATA_SECTION:
+                if started < 0:
+                    started = pos
+                if size:
+                    body.append(data[start:stop])
+            elif started >= 0:
+                if code != FOOTER_SECTION:
+                    raise AmqpDecodeError("a stream's body holds data sections only")
+                if size > MAX_FOOTER_BYTES:
+                    raise AmqpDecodeError("stream footer is too large")
+                footer = data[start:stop]
+            elif code not in HEADER_SECTIONS:
+                raise AmqpDecodeError(f"section 0x{code:x} cannot start a stream's body")
+            pos = stop
+        out.append(
+            StreamWhole(
+                link_id=link.link_id,
+                delivery_id=stream.delivery_id,
+                header=decode_stream_header(data[:started] if started >= 0 else data),
+                body=body[0] if len(body) == 1 else b"".join(body),
+                length=decode_stream_footer(footer) if footer is not None else None,
+            )
+        )
+
     def _start(self, link: Link, stream: InStream, out: list[AmqpEvent]) -> None:
         header = decode_stream_header(bytes(stream.header))
         stream.header = bytearray()
         stream.started = True
-        if stream.collected is not None:
-            stream.decoded = header  # reported with the rest in one StreamWhole
-            return
         out.append(
             StreamStarted(link_id=link.link_id, delivery_id=stream.delivery_id, header=header)
         )

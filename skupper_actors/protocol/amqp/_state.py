@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .events import MessageHeader
-
 
 class Link:
     """One link this connection knows about; ``ptr`` is proton's pn_link_t."""
@@ -75,16 +73,7 @@ class InStream:
     sections until the first data section starts the body.
     """
 
-    __slots__ = (
-        "collected",
-        "decoded",
-        "delivery_id",
-        "footer",
-        "head",
-        "header",
-        "remaining",
-        "started",
-    )
+    __slots__ = ("delivery_id", "footer", "head", "header", "remaining", "started")
 
     def __init__(self, delivery_id: int) -> None:
         self.delivery_id = delivery_id
@@ -94,6 +83,3 @@ class InStream:
         self.started = False
         #: the footer section's body once it began (nothing may follow it but the end)
         self.footer: bytearray | None = None
-        #: read whole (one StreamWhole): the body's pieces and the decoded header
-        self.collected: list[bytes] | None = None
-        self.decoded: MessageHeader | None = None
