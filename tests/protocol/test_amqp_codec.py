@@ -263,11 +263,15 @@ def test_one_loop_readers_agree_with_the_general_decoder(
         assert found == decode_value(bytes(encoded), 2)
     elif properties and all(type(v) in (str, int) for v in properties.values()):
         # only long strings or ints beyond a byte make it step aside
-        assert any(
-            len(k.encode()) > 255 or (type(v) is str and len(v.encode()) > 255)
-            or (type(v) is int and not -128 <= v <= 127)
-            for k, v in properties.items()
-        ) or len(encoded) > 250
+        assert (
+            any(
+                len(k.encode()) > 255
+                or (type(v) is str and len(v.encode()) > 255)
+                or (type(v) is int and not -128 <= v <= 127)
+                for k, v in properties.items()
+            )
+            or len(encoded) > 250
+        )
     listed = bytearray()
     encode_value(fields, listed)
     at = _addresses_at(bytes(listed), 0)

@@ -198,6 +198,7 @@ def encode_stream_header(header: MessageHeader) -> bytes:
     out += HEADER_END
     return bytes(out)
 
+
 class StreamHeaderTemplate:
     """Stream headers that differ only in one application property (a stream id):
     everything else is encoded once, each ``render`` adds that one entry."""
