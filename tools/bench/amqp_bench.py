@@ -54,6 +54,8 @@ CLIENT_SOURCE = Path(__file__).resolve().parent / "amqp_client" / "bench_client.
 CLIENT_HEADERS = Path("/usr/include/proton/messaging_handler.hpp")
 #: credit the receiver keeps open (it grants one more per message taken)
 PREFETCH = 300
+#: seconds a sender may still run after the receiver exited (its last outcomes)
+RECEIVER_GRACE = 10
 
 
 class _Accepting:
@@ -220,8 +222,8 @@ class CppClients:
         command += [str(args.messages), str(args.size), str(args.in_flight)]
         sender = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert sender.stdout is not None
+        status, usage = self._wait_sender(sender)
         out = sender.stdout.read()
-        _, status, usage = os.wait4(sender.pid, 0)  # the sender's own rusage
         sender.returncode = os.waitstatus_to_exitcode(status)
         assert sender.returncode == 0, f"the sender failed ({sender.returncode})"
         result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
@@ -233,6 +235,26 @@ class CppClients:
             "receiver": round(receiver_cpu / args.messages * 1e6, 1),
         }
         return result
+
+    def _wait_sender(self, sender: subprocess.Popen[str]) -> tuple[int, Any]:
+        """The sender's exit status and own rusage, once it exits. A receiver that exits
+        while the sender still waits (for credit, or outcomes) ends the run after
+        RECEIVER_GRACE seconds with an error, instead of a run that never ends."""
+        gone = None
+        while True:
+            pid, status, usage = os.wait4(sender.pid, os.WNOHANG)
+            if pid:
+                return status, usage
+            if gone is None and self.receiver.poll() is not None:
+                gone = time.monotonic()
+            if gone is not None and time.monotonic() - gone > RECEIVER_GRACE:
+                sender.kill()
+                os.wait4(sender.pid, 0)
+                raise RuntimeError(
+                    f"the receiver exited (code {self.receiver.returncode}) and the sender "
+                    f"had not finished {RECEIVER_GRACE} s later: see the nodes' logs"
+                )
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.receiver.poll() is None:
@@ -394,6 +416,8 @@ def main() -> None:
     try:
         for name in args.topology or ["direct", "1node", "2tls"]:
             results.append(run(name, args, ports, processes))
+    except RuntimeError as error:
+        sys.exit(f"amqp_bench: {error}")
     finally:
         processes.stop_all()
     if args.json:
