@@ -36,6 +36,23 @@ from .events import (
 READ_AHEAD = 16 * 1024
 
 
+def _check_section(code: int, size: int, started: bool, after_footer: bool) -> None:
+    """A stream's layout: header sections, then data sections (the first one starts the
+    body), then at most one footer, last. Raises AmqpDecodeError for anything else; past
+    this, a non-data section is a header section before the body, the footer after it."""
+    if after_footer:
+        raise AmqpDecodeError("a stream's footer must be its last section")
+    if code == DATA_SECTION:
+        return
+    if started:
+        if code != FOOTER_SECTION:
+            raise AmqpDecodeError("a stream's body holds data sections only")
+        if size > MAX_FOOTER_BYTES:
+            raise AmqpDecodeError("stream footer is too large")
+    elif code not in HEADER_SECTIONS:
+        raise AmqpDecodeError(f"section 0x{code:x} cannot start a stream's body")
+
+
 class MessageTooLarge(AmqpDecodeError):
     """A complete message grew past the receiving link's limit."""
 
@@ -175,21 +192,14 @@ class Reader:
         out: list[AmqpEvent],
     ) -> None:
         """A section whose head is ``head`` begins: check it may come here."""
-        if stream.footer is not None:
-            raise AmqpDecodeError("a stream's footer must be its last section")
+        _check_section(code, size, stream.started, stream.footer is not None)
         if code == DATA_SECTION:
             if not stream.started:
                 self._start(link, stream, out)
-        elif code == FOOTER_SECTION and stream.started:
-            if size > MAX_FOOTER_BYTES:
-                raise AmqpDecodeError("stream footer is too large")
-            stream.footer = bytearray()
         elif stream.started:
-            raise AmqpDecodeError("a stream's body holds data sections only")
-        elif code in HEADER_SECTIONS:
-            stream.header += head
+            stream.footer = bytearray()
         else:
-            raise AmqpDecodeError(f"section 0x{code:x} cannot start a stream's body")
+            stream.header += head
 
     def _sections(self, link: Link, stream: InStream, data: bytes, out: list[AmqpEvent]) -> None:
         """Parse the sections in ``data``, which starts between two sections."""
@@ -214,8 +224,8 @@ class Reader:
             pos = stop
 
     def _whole(self, link: Link, stream: InStream, data: bytes, out: list[AmqpEvent]) -> None:
-        """All of a small stream, in memory: its sections checked as ``_begin`` checks
-        them as they arrive, then one StreamWhole."""
+        """All of a small stream, in memory: its sections checked as they are when they
+        arrive one by one (``_check_section``), then one StreamWhole."""
         pos = 0
         end = len(data)
         started = -1  # where the first data section starts: the header is before it
@@ -229,21 +239,14 @@ class Reader:
             stop = start + size
             if stop > end:
                 raise AmqpDecodeError("stream ended inside a section")
-            if footer is not None:
-                raise AmqpDecodeError("a stream's footer must be its last section")
+            _check_section(code, size, started >= 0, footer is not None)
             if code == DATA_SECTION:
                 if started < 0:
                     started = pos
                 if size:
                     body.append(data[start:stop])
             elif started >= 0:
-                if code != FOOTER_SECTION:
-                    raise AmqpDecodeError("a stream's body holds data sections only")
-                if size > MAX_FOOTER_BYTES:
-                    raise AmqpDecodeError("stream footer is too large")
                 footer = data[start:stop]
-            elif code not in HEADER_SECTIONS:
-                raise AmqpDecodeError(f"section 0x{code:x} cannot start a stream's body")
             pos = stop
         out.append(
             StreamWhole(
