@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from benchnodes import (
 )
 
 from skupper_actors.management import ManagementClient
+from skupper_actors.management.client import ManagementError
 
 ADDRESS = "bench"
 CLIENT_SOURCE = Path(__file__).resolve().parent / "amqp_client" / "bench_client.cpp"
@@ -56,6 +58,10 @@ CLIENT_HEADERS = Path("/usr/include/proton/messaging_handler.hpp")
 PREFETCH = 300
 #: seconds a sender may still run after the receiver exited (its last outcomes)
 RECEIVER_GRACE = 10
+#: a run whose sender is not done after this long (plus a time per message) stalled: it
+#: ends with the nodes' counters for the address instead of waiting for ever
+STALL_SECONDS = 30
+STALL_PER_MESSAGE = 0.001
 
 
 class _Accepting:
@@ -204,11 +210,20 @@ def build_client() -> Path:
     return binary
 
 
+def _exited(pid: int) -> bool:
+    """Has child ``pid`` exited? It stays a zombie (``Popen.poll`` would reap it, and
+    its /proc entry, with its CPU times, would be gone)."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
 class CppClients:
     """The receiver runs while the sender sends; CPU per message of each, from /proc."""
 
     def __init__(self, binary: Path, receive_args: list[str]) -> None:
         self.binary = binary
+        self.messages = 0
+        #: what the nodes say about the address, when a run stalls (set by ``run``)
+        self.describe_nodes: Callable[[], str] = lambda: "no nodes"
         self.receiver = subprocess.Popen(
             [str(binary), *receive_args], stdout=subprocess.PIPE, text=True
         )
@@ -218,6 +233,7 @@ class CppClients:
 
     def send(self, url: str, args: argparse.Namespace) -> dict[str, Any]:
         receiver_before = cpu_seconds(self.receiver.pid)
+        self.messages = args.messages
         command = [str(self.binary), "send", url, ADDRESS]
         command += [str(args.messages), str(args.size), str(args.in_flight)]
         sender = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -241,11 +257,18 @@ class CppClients:
         while the sender still waits (for credit, or outcomes) ends the run after
         RECEIVER_GRACE seconds with an error, instead of a run that never ends."""
         gone = None
+        deadline = time.monotonic() + STALL_SECONDS + self.messages * STALL_PER_MESSAGE
         while True:
             pid, status, usage = os.wait4(sender.pid, os.WNOHANG)
             if pid:
                 return status, usage
-            if gone is None and self.receiver.poll() is not None:
+            if time.monotonic() > deadline:
+                seen = self.describe_nodes()  # while the sender is still attached
+                sender.kill()
+                os.wait4(sender.pid, 0)
+                raise RuntimeError(f"the run stalled: {seen}")
+            # exited? (not reaped: its CPU is read from /proc once the sender is done)
+            if gone is None and _exited(self.receiver.pid):
                 gone = time.monotonic()
             if gone is not None and time.monotonic() - gone > RECEIVER_GRACE:
                 sender.kill()
@@ -351,6 +374,26 @@ def _start_clients(args: argparse.Namespace, url: str, listen: bool = False) -> 
     return CppClients(binary, ["receive", url, ADDRESS, str(args.messages)])
 
 
+def _describe(folder: Path, nodes: dict[str, Any]) -> str:
+    """One line: each node's counters for the benchmark's address (or why not)."""
+    parts = []
+    for site in nodes:
+        try:
+            status = ManagementClient(folder / "run" / site, timeout=2).status()
+        except (ManagementError, OSError) as error:
+            parts.append(f"{site}: no status ({error})")
+            continue
+        for entry in status.messaging:
+            if entry.address == ADDRESS:
+                parts.append(
+                    f"{site}: senders {entry.senders} receivers {entry.receivers} "
+                    f"in {entry.delivered_in} out {entry.delivered_out} "
+                    f"accepted {entry.accepted} released {entry.released} "
+                    f"dropped {entry.dropped}"
+                )
+    return "; ".join(parts) + f" (logs in {folder})"
+
+
 def run(name: str, args: argparse.Namespace, ports: Ports, processes: Processes) -> dict[str, Any]:
     if name == "direct":  # the clients alone: the receiver listens, the sender connects
         url = f"127.0.0.1:{ports.take()}"
@@ -385,6 +428,8 @@ def run(name: str, args: argparse.Namespace, ports: Ports, processes: Processes)
             return found is not None and (found.local or egress in found.routers)
 
         wait_until(routed, 30, "the address to reach site a")
+        if isinstance(clients, CppClients):
+            clients.describe_nodes = lambda: _describe(folder, nodes)
         cpu_before = {site: cpu_seconds(proc.pid) for site, proc in nodes.items()}
         try:
             result = clients.send(f"amqp://127.0.0.1:{amqp['a']}", args)
