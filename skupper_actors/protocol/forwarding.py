@@ -83,6 +83,8 @@ class Port(Protocol):
 
     def open_stream(self, header: StreamHeader, owner: StreamOwner) -> OutStream: ...
 
+    def send_whole(self, header: StreamHeader, body: bytes) -> None: ...
+
     def send_router_message(self, to_router: str, body: dict[str, Any]) -> None: ...
 
 
@@ -258,6 +260,9 @@ class Forwarder:
     #: arriving for this router, an outcome coming back, routes or addresses changed
     message_arrival: Callable[[StreamHeader, Callable[[str, str], None]], Sink] | None = None
     message_outcome: Callable[[dict[str, Any]], None] | None = None
+    #: a whole client message for this router, handed on at once (True), or not (False:
+    #: it takes ``message_arrival``'s way)
+    message_whole: Callable[[StreamHeader, bytes], bool] | None = None
     on_change: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
@@ -338,6 +343,15 @@ class Forwarder:
         if port is None:
             raise StreamRefused("skupper:no-route", f"no route to router {header.destination}")
         return port.open_stream(header, owner)
+
+    def send_whole(self, header: StreamHeader, body: bytes) -> None:
+        """Send a message stream whose body is all of ``body`` toward another router, as
+        one complete delivery (raises StreamRefused). Nothing to own: an outcome comes
+        back for it, or its connection's loss releases it (``LinkSession.recent``)."""
+        port = self._hop(header, None)
+        if port is None:
+            raise StreamRefused("skupper:no-route", f"no route to router {header.destination}")
+        port.send_whole(header, body)
 
     def transit_hop(self, header: StreamHeader) -> Port | None:
         """The connection a stream passing through leaves by (None: no route).

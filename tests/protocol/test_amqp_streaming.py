@@ -20,6 +20,7 @@ from skupper_actors.protocol.amqp import (
     StreamWhole,
     TransportFailed,
 )
+from skupper_actors.protocol.amqp._codec import encode_stream_header
 from skupper_actors.protocol.amqp._receive import READ_AHEAD
 
 pytestmark = pytest.mark.timeout(30)
@@ -354,3 +355,33 @@ def test_read_whole_link_streams_what_is_too_large_to_read_at_once() -> None:
     assert not any(isinstance(e, StreamWhole) for e in events)
     ((marks, body),) = collect(events).values()
     assert body == payload and isinstance(marks[0], StreamStarted)
+
+
+def test_send_stream_is_a_whole_stream_in_one_call() -> None:
+    """``send_stream`` (header bytes and body at once) arrives as the same stream as
+    start, write and end would send, and leaves the link free for the next one."""
+    pair = opened_pair()
+    sender, receiver = stream_link(pair)
+    pair.server.read_whole(receiver)
+    pair.server.flow(receiver, 3)
+    pair.pump()
+    pair.take_client()
+    head = encode_stream_header(HEADER)
+    assert pair.client.send_stream(sender, head, b"body" * 50)
+    assert pair.client.send_stream(sender, head, b"")
+    pair.pump()
+    first, second = pair.take_server()
+    assert first == StreamWhole(
+        link_id=receiver, delivery_id=first.delivery_id, header=HEADER, body=b"body" * 50,
+        length=None,
+    )  # fmt: skip
+    assert isinstance(second, StreamWhole) and second.body == b""
+    # the same link then carries a stream written piece by piece
+    delivery = pair.client.start_stream(sender, HEADER)
+    pair.client.write_stream(delivery, b"more")
+    pair.client.end_stream(delivery)
+    pair.pump()
+    (third,) = pair.take_server()
+    assert isinstance(third, StreamWhole) and third.body == b"more"
+    # a link that has ended sends nothing
+    assert not pair.client.send_stream(12345, head, b"x")

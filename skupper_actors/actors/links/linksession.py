@@ -285,6 +285,25 @@ class LinkSession:
         stream.flush()
         return stream
 
+    def send_whole(self, header: StreamHeader, body: bytes) -> None:
+        """Send a message stream whose body is all here, as one complete delivery on a
+        pooled link: no stream object, and the link stays idle for the next one."""
+        idle = self.idle_out
+        if idle:
+            link = idle[-1]
+        else:
+            self._pool_names += 1
+            link = self.conn.open_sender(
+                f"{POOL_PREFIX}{self._pool_names}", POOL_TARGET, streaming=True
+            )
+            self.pooled_out.add(link)
+            idle.append(link)
+        if not self.conn.send_stream(link, encoded_message_header(header), body):
+            # the link ended under us (its LinkClosed is on the way): like no route
+            raise StreamRefused("skupper:path-lost", f"link to {self.peer} ended")
+        self.sent_whole(header)
+        self.flush_soon()
+
     def sent_whole(self, header: StreamHeader) -> None:
         """A message stream left whole over this connection: remembered for a while."""
         now = time.monotonic()
@@ -375,25 +394,53 @@ class LinkSession:
     def stream_whole(self, event: amqp.StreamWhole) -> None:
         """A small stream that arrived complete: started, its body, ended, in one go."""
         link = event.link_id
-        sink = self._open_sink(link, event.header)
-        if sink is not None:
-            if event.body:
-                sink.data(event.body)
-            if self.sinks.get(link) is sink:  # data may have refused it
-                self._incoming_done(link)
-                sink.end(False, event.length)
+        stream = self._parse(link, event.header)
+        if stream is not None and not self._message_whole(link, stream, event.body):
+            sink = self._open(link, stream)
+            if sink is not None:
+                if event.body:
+                    sink.data(event.body)
+                if self.sinks.get(link) is sink:  # data may have refused it
+                    self._incoming_done(link)
+                    sink.end(False, event.length)
         self._pooled_stream_ended(link)
+
+    def _message_whole(self, link: int, stream: StreamHeader, body: bytes) -> bool:
+        """A whole client message: to a local receiver at once, or on to the next hop as
+        one delivery (no sink, no stream object). False: it takes a stream's way."""
+        if stream.direction != MESSAGE:
+            return False
+        dataplane = self.dataplane
+        if stream.destination == dataplane.router_id:
+            whole = dataplane.message_whole
+            return whole is not None and whole(stream, body)
+        try:
+            port = dataplane.transit_hop(stream)
+            if port is None:
+                raise StreamRefused("skupper:no-route", f"no route to router {stream.destination}")
+            port.send_whole(stream, body)
+        except StreamRefused as refused:
+            self.refuse_stream(link, refused.condition, refused.description, stream)
+        return True
 
     def _open_sink(self, link: int, header: amqp.MessageHeader) -> Sink | None:
         """An incoming stream's header arrived: its sink here or at the next hop."""
+        stream = self._parse(link, header)
+        return None if stream is None else self._open(link, stream)
+
+    def _parse(self, link: int, header: amqp.MessageHeader) -> StreamHeader | None:
+        """The stream header of an incoming stream; None (and the link closed) if bad."""
         self.unstarted.pop(link, None)
         try:
-            stream = parse_header(header.to, header.reply_to, header.application_properties)
+            return parse_header(header.to, header.reply_to, header.application_properties)
         except StreamHeaderError as error:
             _log.warning("stream_refused", link_id=self.link_id, error=str(error))
             self.pooled_in.discard(link)  # no header: the link is closed
             self.refuse_stream(link, "amqp:invalid-field", str(error))
             return None
+
+    def _open(self, link: int, stream: StreamHeader) -> Sink | None:
+        """The sink of an incoming stream, here or at the next hop (None: refused)."""
         try:
             if stream.destination == self.dataplane.router_id:
                 sink: Sink = self.dataplane.arrive(

@@ -375,6 +375,30 @@ class AmqpConnection:
         self._out_streams[delivery_id] = link.out_stream = stream
         return delivery_id
 
+    def send_stream(self, link_id: int, header: bytes, body: bytes) -> bool:
+        """Send a whole stream (encoded header, then ``body`` as data sections) as one
+        complete delivery, as ``start_stream``, ``write_stream`` and ``end_stream`` would
+        (no footer). False when the link has ended (nothing sent)."""
+        link = self._links.sending(link_id, streaming=True)
+        if link is None:
+            return False
+        if link.out_stream is not None:
+            raise AmqpUsageError(f"link {link_id} already carries stream {link.out_stream}")
+        ptr = link.ptr
+        _, delivery = self._new_delivery(ptr)
+        send = lib.pn_link_send
+        send(ptr, header, len(header))
+        size = len(body)
+        if size > _MAX_SECTION:
+            raise AmqpUsageError(f"a whole stream of {size} bytes: stream it (write_stream)")
+        if size:
+            send(ptr, DATA_HEAD.pack(DATA_PREFIX, size), 8)
+            send(ptr, body, size)
+        lib.pn_link_advance(ptr)
+        lib.pn_delivery_settle(delivery)
+        link.credit_seen = lib.pn_link_credit(ptr)
+        return True
+
     def write_stream(self, delivery_id: int, data: bytes | bytearray | memoryview) -> None:
         """Append body bytes to a stream as one data section (copied into proton)."""
         stream = self._out_streams.get(delivery_id)

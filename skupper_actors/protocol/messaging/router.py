@@ -117,6 +117,7 @@ class MessageRouter:
         self._acking: dict[int, set[_Acking]] = {}
         forwarder.message_arrival = self.arrive
         forwarder.message_outcome = self.outcome_arrived
+        forwarder.message_whole = self.arrive_whole
         forwarder.on_change = self.routes_changed
 
     # -- addresses ----------------------------------------------------------------------
@@ -360,6 +361,8 @@ class MessageRouter:
             sender = self._senders.get((port.port_id, link_id))
             if sender is None:
                 return
+            if last and not aborted and self._send_whole(sender, delivery_id, data, settled):
+                return
             sender.credit = max(0, sender.credit - 1)
             sender.in_flight += 1
             ingress = _Ingress(sender, delivery_id, settled, sender.address)
@@ -417,6 +420,56 @@ class MessageRouter:
             else:
                 self._replenish(ingress.sender)  # it is whole: the sender may send more
                 ingress.sender.port.flush()
+
+    def _send_whole(self, sender: _Sender, delivery_id: int, data: bytes, settled: bool) -> bool:
+        """The common case, a whole delivery from an anycast sender to another router,
+        sent as one complete message stream (no stream object, owner or window). False:
+        the general path takes it (multicast, anonymous, local, nowhere to go)."""
+        address = sender.address
+        if address is None or sender.mode is DistributionMode.MULTICAST:
+            return False
+        router = dynamic_router(address)
+        if router is None:
+            destination = self.forwarder.table.select(
+                self._key(address), sender.mode, self._outstanding
+            )
+            if destination is None:
+                return False
+            router = destination.router_id
+        else:
+            destination = Destination(router_id=router)
+        if router == self.router_id:
+            return False
+        stream_id = self.forwarder.new_stream_id()
+        header = StreamHeader(
+            stream_id=stream_id,
+            direction=MESSAGE,
+            source=self.router_id,
+            destination=router,
+            routing_key=address,
+        )
+        try:
+            self.forwarder.send_whole(header, data)
+        except StreamRefused:
+            return False
+        sender.credit = max(0, sender.credit - 1)
+        sender.in_flight += 1
+        size = len(data)
+        sender.bytes_in_flight += size
+        ingress = _Ingress(sender, delivery_id, settled, address)
+        ingress.size = size
+        ingress.stream_id = stream_id
+        ingress.destination = destination
+        ingress.ended = True
+        self._outstanding[destination] += 1
+        self._stats(address).delivered_in += 1
+        if settled:
+            self._done(ingress, OUTCOME_ACCEPTED)
+        else:
+            self._pending[stream_id] = ingress
+            self._replenish(sender)  # it is whole: the sender may send more
+            sender.port.flush()
+        return True
 
     def _allowed_to(self, address: str) -> bool:
         try:
@@ -665,12 +718,43 @@ class MessageRouter:
             return _MulticastSink(self, address, list(receivers or ()), header)
         if not receivers:
             raise StreamRefused(NO_RECEIVER, f"no receiver for {address!r} here")
+        return _EgressSink(self, self._pick(receivers), header)
+
+    def _pick(self, receivers: list[_Receiver]) -> _Receiver:
+        """The receiver with the most credit left over its outstanding deliveries (ties
+        in turn)."""
+        if len(receivers) == 1:
+            return receivers[0]
         turn = next(self._turn)
-        receiver = min(
+        return min(
             receivers,
             key=lambda r: (r.outstanding - r.credit, (hash(r.receiver_id) + turn) % 7),
         )
-        return _EgressSink(self, receiver, header)
+
+    def arrive_whole(self, header: StreamHeader, body: bytes) -> bool:
+        """A whole anycast message for this router: written to a local receiver at once
+        when that receiver's link is free (no sink, no waiting). False: ``arrive`` takes
+        it (multicast, no receiver here, the receiver busy with a delivery)."""
+        receivers = self._receivers.get(header.routing_key)
+        if not receivers or header.reply_to == "multicast":
+            return False
+        receiver = self._pick(receivers)
+        if receiver.current is not None:
+            return False
+        port = receiver.port
+        conn = port.conn
+        delivery_id = conn.start_delivery(receiver.link_id)
+        if not delivery_id:
+            return False
+        receiver.outstanding += 1
+        conn.write_delivery(delivery_id, body)
+        conn.finish_delivery(delivery_id, settled=False)
+        self._stats(receiver.address).delivered_out += 1
+        self._egress[(port.port_id, delivery_id)] = _Egress(
+            receiver, delivery_id, header.stream_id, header.source, False
+        )
+        port.flush()
+        return True
 
     def _settle_egress(self, egress: _Egress, outcome: Outcome) -> None:
         receiver = egress.receiver
