@@ -15,7 +15,8 @@ from ..tcp.mapping import StreamHeader
 from .records import MESSAGE_ACK_EVERY, MULTICAST_QUEUE, _Egress, _Receiver
 
 if TYPE_CHECKING:
-    from .router import MessageRouter
+    from .egress import EgressSide
+    from .ingress import IngressSide
 
 
 class _StreamOwner:
@@ -23,7 +24,7 @@ class _StreamOwner:
 
     __slots__ = ("router", "stream_id")
 
-    def __init__(self, router: MessageRouter, stream_id: str) -> None:
+    def __init__(self, router: IngressSide, stream_id: str) -> None:
         self.router = router
         self.stream_id = stream_id
 
@@ -50,7 +51,7 @@ class _Outgoing:
     )
 
     def __init__(
-        self, router: MessageRouter, receiver: _Receiver, header: StreamHeader, settled: bool
+        self, router: EgressSide, receiver: _Receiver, header: StreamHeader, settled: bool
     ) -> None:
         self.router = router
         self.receiver = receiver
@@ -143,7 +144,7 @@ class _Acking:
 
     __slots__ = ("acked_at", "header", "outs", "received", "router", "tracked")
 
-    def __init__(self, router: MessageRouter, header: StreamHeader) -> None:
+    def __init__(self, router: EgressSide, header: StreamHeader) -> None:
         self.router = router
         self.header = header
         self.outs: list[_Outgoing] = []
@@ -185,7 +186,7 @@ class _EgressSink(_Acking):
 
     __slots__ = ()
 
-    def __init__(self, router: MessageRouter, receiver: _Receiver, header: StreamHeader) -> None:
+    def __init__(self, router: EgressSide, receiver: _Receiver, header: StreamHeader) -> None:
         super().__init__(router, header)
         self.outs.append(_Outgoing(router, receiver, header, settled=False))
 
@@ -207,7 +208,7 @@ class _MulticastSink(_Acking):
     __slots__ = ()
 
     def __init__(
-        self, router: MessageRouter, address: str, receivers: list[_Receiver], header: StreamHeader
+        self, router: EgressSide, address: str, receivers: list[_Receiver], header: StreamHeader
     ) -> None:
         super().__init__(router, header)
         # a receiver whose link already has MULTICAST_QUEUE deliveries waiting misses this
