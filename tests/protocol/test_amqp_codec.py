@@ -293,3 +293,48 @@ def test_a_header_template_renders_what_the_header_encodes_to(value: str) -> Non
     assert rendered.endswith(HEADER_END)
     assert decode_stream_header(rendered[: -len(HEADER_END)]) == header
     assert len(rendered) == len(encode_stream_header(header))
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(max_size=12),
+        st.one_of(st.text(max_size=20), st.integers(-300, 300), st.booleans(), st.none()),
+        max_size=5,
+    ),
+    st.lists(st.text(max_size=12), min_size=1, max_size=6),
+    st.one_of(st.none(), st.text(max_size=20)),
+)
+def test_templated_headers_decode_as_the_general_decoder_does(
+    properties: dict[str, Any], values: list[str], to: str | None
+) -> None:
+    """Headers differing only in their last property's value (cached after the first)
+    decode exactly as the plain decoder decodes them, whatever came before."""
+    from skupper_actors.protocol.amqp._codec import decode_templated_header
+
+    for value in values:
+        header = MessageHeader(to=to, application_properties={**properties, "z-last": value})
+        data = encode_stream_header(header)[: -len(HEADER_END)]
+        assert decode_templated_header(data) == decode_stream_header(data) == header
+
+
+def test_templated_header_bytes_that_are_not_that_template_are_decoded_in_full() -> None:
+    """A cached prefix followed by bytes that are not UTF-8, or by more or fewer bytes
+    than its value's length, is no cache hit: the plain decoder says what they are."""
+    from skupper_actors.protocol.amqp._codec import decode_templated_header
+
+    header = MessageHeader(to="bench", application_properties={"V": 1, "s": "r/1/23"})
+    data = encode_stream_header(header)[: -len(HEADER_END)]
+    assert decode_templated_header(data) == header  # learned
+    assert decode_templated_header(data[:-6] + b"r/1/99").application_properties["s"] == "r/1/99"
+    with pytest.raises(AmqpDecodeError):
+        decode_templated_header(data[:-6] + b"\xff\xfe/1/9")
+    for broken in (data[:-1], data + b"4"):
+        with pytest.raises(AmqpDecodeError):
+            decode_stream_header(broken)
+        with pytest.raises(AmqpDecodeError):
+            decode_templated_header(broken)
+    # a last value that is not a string is never a template: decoded every time
+    numbered = MessageHeader(to="bench", application_properties={"s": "x", "n": 7})
+    numbered_data = encode_stream_header(numbered)[: -len(HEADER_END)]
+    assert decode_templated_header(numbered_data) == numbered

@@ -244,7 +244,18 @@ class CppClients:
         assert sender.returncode == 0, f"the sender failed ({sender.returncode})"
         result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
         receiver_cpu = cpu_seconds(self.receiver.pid) - receiver_before
-        self.receiver.wait(30)
+        if result["accepted"] != args.messages:
+            raise RuntimeError(
+                f"{result['accepted']} of {args.messages} messages accepted: "
+                f"{self.describe_nodes()}"
+            )
+        try:
+            self.receiver.wait(30)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(
+                f"every message accepted but the receiver had not all of them 30 s later: "
+                f"{self.describe_nodes()}"
+            ) from None
         sender_cpu = usage.ru_utime + usage.ru_stime
         result["client_cpu_us_per_msg"] = {
             "sender": round(sender_cpu / args.messages * 1e6, 1),

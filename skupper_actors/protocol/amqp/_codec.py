@@ -248,6 +248,105 @@ def decode_stream_header(data: bytes) -> MessageHeader:
     )
 
 
+def decode_templated_header(data: bytes) -> MessageHeader:
+    """``decode_stream_header`` for headers that come many times but for the value of
+    their last application property (a ``StreamHeaderTemplate``'s stream id, as message
+    streams have): each kind is decoded once (``_HeaderCache``)."""
+    found = _HEADERS.get(data)
+    if found is not None:
+        return found
+    header = decode_stream_header(data)
+    _HEADERS.learn(data, header)
+    return header
+
+
+class _HeaderCache:
+    """Decoded stream headers by their bytes but for a trailing str8 value.
+
+    An entry is the bytes before the last application property's value (its str8
+    constructor and length included) and the header decoded with that value left out.
+    Bytes that are such a prefix followed by exactly that many bytes of UTF-8 decode as
+    the entry with the value put back: the decoder reads left to right, so identical
+    bytes up to the value's length leave it in the same place, and the rest is that
+    value's content. An entry is learned only when a second decode, with the value's
+    bytes replaced, proves the bytes are that value and nothing else."""
+
+    __slots__ = ("_entries", "_lengths")
+
+    def __init__(self) -> None:
+        self._entries: dict[bytes, tuple[MessageHeader, str]] = {}
+        self._lengths: list[int] = []  # value lengths seen, the latest first
+
+    def get(self, data: bytes) -> MessageHeader | None:
+        end = len(data)
+        for n in self._lengths:
+            cut = end - n
+            if cut < 2 or data[cut - 1] != n or data[cut - 2] != 0xA1:
+                continue
+            found = self._entries.get(data[:cut])
+            if found is None:
+                continue
+            header, key = found
+            try:
+                value = data[cut:].decode()
+            except UnicodeDecodeError:
+                return None
+            properties = dict(header.application_properties)
+            properties[key] = value
+            return MessageHeader(
+                to=header.to,
+                reply_to=header.reply_to,
+                subject=header.subject,
+                application_properties=properties,
+            )
+        return None
+
+    def learn(self, data: bytes, header: MessageHeader) -> None:
+        properties = header.application_properties
+        if not properties:
+            return
+        key = list(properties)[-1]
+        value = properties[key]
+        if not isinstance(value, str):
+            return
+        encoded = value.encode()
+        n = len(encoded)
+        cut = len(data) - n
+        if not 0 < n < 256 or cut < 2 or data[cut - 2 :] != bytes((0xA1, n)) + encoded:
+            return
+        probe = bytes(0x62 if b == 0x61 else 0x61 for b in encoded)  # differs at every byte
+        try:
+            to, reply_to, subject, seen, _ = _decode(data[:cut] + probe)
+        except AmqpDecodeError:
+            return
+        rest = {k: v for k, v in properties.items() if k != key}
+        if (
+            (to, reply_to, subject) != (header.to, header.reply_to, header.subject)
+            or seen.get(key) != probe.decode()
+            or {k: v for k, v in seen.items() if k != key} != rest
+        ):
+            return
+        entries = self._entries
+        if len(entries) >= _HEADERS_MAX:
+            entries.clear()
+            self._lengths.clear()
+        entries[data[:cut]] = (
+            MessageHeader(to=to, reply_to=reply_to, subject=subject, application_properties=rest),
+            key,
+        )
+        lengths = self._lengths
+        if n in lengths:
+            lengths.remove(n)
+        lengths.insert(0, n)
+        del lengths[8:]
+
+
+#: stream header prefixes remembered (a router's message streams come in one per
+#: address and pair of routers; past this the cache starts again)
+_HEADERS_MAX = 256
+_HEADERS = _HeaderCache()
+
+
 def _decode(data: bytes) -> _Decoded:
     """(to, reply-to, subject, application properties, body) of a message's sections."""
     to = reply_to = subject = None

@@ -16,6 +16,7 @@ from ._codec import (
     decode_message,
     decode_stream_footer,
     decode_stream_header,
+    decode_templated_header,
     parse_section_head,
     section_at,
     section_head_need,
@@ -252,7 +253,7 @@ class Reader:
             StreamWhole(
                 link_id=link.link_id,
                 delivery_id=stream.delivery_id,
-                header=decode_stream_header(data[:started] if started >= 0 else data),
+                header=decode_templated_header(data[:started] if started >= 0 else data),
                 body=body[0] if len(body) == 1 else b"".join(body),
                 length=decode_stream_footer(footer) if footer is not None else None,
             )
