@@ -203,7 +203,7 @@ class StreamHeaderTemplate:
     """Stream headers that differ only in one application property (a stream id):
     everything else is encoded once, each ``render`` adds that one entry."""
 
-    __slots__ = ("_count", "_entries", "_key", "_properties")
+    __slots__ = ("_count", "_entries", "_key", "_prefixes", "_properties")
 
     def __init__(self, header: MessageHeader, key: str) -> None:
         rest = {k: v for k, v in header.application_properties.items() if k != key}
@@ -216,9 +216,23 @@ class StreamHeaderTemplate:
         key_bytes = bytearray()
         encode_value(key, key_bytes)
         self._key = bytes(key_bytes)
+        #: per length of a str8 value: every byte before the value's own (the map's size
+        #: depends on that length only)
+        self._prefixes: dict[int, bytes] = {}
 
     def render(self, value: str) -> bytes:
         """The encoded header (ending with HEADER_END) with ``key`` set to ``value``."""
+        encoded = value.encode()
+        n = len(encoded)
+        if n < 256:
+            prefix = self._prefixes.get(n)
+            if prefix is None:
+                whole = self._render(value)
+                prefix = self._prefixes[n] = whole[: -n - len(HEADER_END)]
+            return b"".join((prefix, encoded, HEADER_END))
+        return self._render(value)
+
+    def _render(self, value: str) -> bytes:
         body = bytearray(self._entries)
         body += self._key
         encode_value(value, body)

@@ -278,7 +278,7 @@ class ClientConnection(AmqpConnection):
         if link is None or link.incoming:
             return 0
         delivery_id = self._new()
-        delivery = cproton.pn_delivery(link.ptr, delivery_id.to_bytes(8, "big"))
+        delivery = lib.pn_delivery(link.ptr, (8, ffi.from_buffer(delivery_id.to_bytes(8, "big"))))
         self._deliveries[delivery_id] = delivery
         self._out_ids[delivery] = delivery_id
         return delivery_id

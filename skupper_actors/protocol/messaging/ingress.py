@@ -395,10 +395,14 @@ class IngressSide(EgressSide):
             self._outcome(stream_id, outcome)
 
     def _outcome(self, stream_id: str, outcome: Outcome) -> None:
+        ingress = self._pending.get(stream_id)
+        if ingress is not None and ingress.ended:  # the common case: sent whole, in flight
+            del self._pending[stream_id]
+            self._done(ingress, outcome)
+            return
         if stream_id in self._copies:
             self._copy_through(stream_id)
             return
-        ingress = self._pending.get(stream_id)
         if ingress is not None:
             key = (ingress.sender.port.port_id, ingress.delivery_id)
             if self._incoming.get(key) is ingress:
