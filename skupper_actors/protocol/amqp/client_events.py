@@ -1,6 +1,7 @@
 """What a client connection reports (``ClientEvent``) and the outcomes deliveries end
 with (``Outcome``, to and from proton's dispositions), for ``ClientConnection``
-(client.py) and the messaging router."""
+(client.py) and the messaging router. ``DeliveryChunk`` and ``DeliveryOutcome``, built
+per delivery, are read-only by convention rather than frozen (see events.py)."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ class ClientAttach:
     dynamic: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)  # read-only by convention: see the module doc
 class DeliveryChunk:
     """Bytes of a delivery the client is sending; ``first``/``last`` bracket it."""
 
@@ -91,7 +92,7 @@ class DeliveryChunk:
     settled: bool = False  # the client sent it pre-settled: no outcome goes back
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)  # read-only by convention: see the module doc
 class DeliveryOutcome:
     """The client settled (or updated) a delivery this side sent it."""
 

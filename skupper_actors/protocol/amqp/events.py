@@ -1,4 +1,9 @@
-"""Typed values that cross the AMQP wrapper's boundary: messages in, events out."""
+"""Typed values that cross the AMQP wrapper's boundary: messages in, events out.
+
+The events built for every message or stream chunk (``StreamData``, ``StreamWhole``,
+``MessageHeader``, ``CreditAvailable``...) are plain slotted dataclasses, read-only by
+convention, not frozen: a frozen dataclass pays about 0.2 us per field to be built, and
+a message crossing a router builds several (docs/adr/0018, second addendum)."""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ class LinkRole(enum.StrEnum):
     RECEIVER = "receiver"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)  # read-only by convention: see the module doc
 class MessageHeader:
     """The addressing part of a message: what a streaming delivery starts with."""
 
@@ -97,7 +102,7 @@ class LinkClosed:
     description: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)  # read-only by convention: see the module doc
 class CreditAvailable:
     """The peer granted credit on a sending link; ``credit`` is the total now available."""
 
@@ -105,7 +110,7 @@ class CreditAvailable:
     credit: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)  # read-only by convention: see the module doc
 class MessageReceived:
     """A complete message arrived on a non-streaming receiving link."""
 
@@ -113,7 +118,7 @@ class MessageReceived:
     message: AmqpMessage
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)  # read-only by convention: see the module doc
 class StreamStarted:
     """A streaming delivery began; its header is known, its body follows as StreamData."""
 
@@ -122,7 +127,7 @@ class StreamStarted:
     header: MessageHeader
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)  # read-only by convention: see the module doc
 class StreamData:
     """Body bytes of a streaming delivery that arrived since the previous StreamData."""
 
@@ -131,7 +136,7 @@ class StreamData:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)  # read-only by convention: see the module doc
 class StreamEnded:
     """A streaming delivery finished; ``aborted`` when the sender, link or connection gave up."""
 
@@ -140,7 +145,7 @@ class StreamEnded:
     aborted: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)  # read-only by convention: see the module doc
 class StreamLength:
     """The stream's footer announced its body's length; StreamEnded follows at once.
 
@@ -153,7 +158,7 @@ class StreamLength:
     length: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)  # read-only by convention: see the module doc
 class StreamWhole:
     """A small streaming delivery that arrived complete, on a link that asked for it
     (``AmqpConnection.read_whole``): what StreamStarted, its StreamData, StreamLength and

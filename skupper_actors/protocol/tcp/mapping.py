@@ -4,7 +4,9 @@ Each TCP connection becomes two streaming AMQP deliveries, after skupper-router'
 mapping: the forward one ``to`` the routing key with ``reply_to`` naming the reverse
 direction and application property ``V: 1``; the reverse one to that reply address.
 Extra properties carry what the mesh needs to route and resume a stream: the stream
-id, the ingress and destination routers, the direction.
+id, the ingress and destination routers, the direction. A ``StreamHeader`` is built
+per stream and per message: read-only by convention rather than frozen (as the AMQP
+events, protocol/amqp/events.py); ``through`` makes a changed copy.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class StreamHeaderError(ValueError):
     """A streaming delivery whose header is not a TCP stream of a version we speak."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)  # read-only by convention: see the module doc
 class StreamHeader:
     """What a stream's first frame says about it."""
 
