@@ -14,6 +14,7 @@ from skupper_actors.protocol.messaging.outcomes import (
     OUTCOME_BATCH,
     OutcomeBatches,
     read_outcomes,
+    released_batches,
     released_body,
 )
 
@@ -47,3 +48,13 @@ def test_the_first_shape_and_malformed_parts() -> None:
     assert list(read_outcomes(odd)) == [("ok", OUTCOME_ACCEPTED)]
     flood = {"k": "mo", "a": [f"s-{n}" for n in range(OUTCOME_BATCH * 3)]}
     assert len(list(read_outcomes(flood))) == OUTCOME_BATCH  # a peer's flood is cut short
+
+
+def test_released_batches_release_each_stream_once_in_few_messages() -> None:
+    """A lost connection's recent streams (thousands) leave as one message per ingress
+    router and OUTCOME_BATCH streams, each read back as released."""
+    streams = [(f"s-{n}", "r1") for n in range(2 * OUTCOME_BATCH + 50)] + [("t-0", "r2")]
+    messages = list(released_batches(streams))
+    assert [router for router, _ in messages] == ["r1", "r1", "r1", "r2"]
+    back = [(router, pair) for router, body in messages for pair in read_outcomes(body)]
+    assert back == [(router, (stream_id, OUTCOME_RELEASED)) for stream_id, router in streams]

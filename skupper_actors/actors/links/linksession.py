@@ -27,7 +27,7 @@ from skupper_actors.protocol.addresses import (
     MESSAGE_ADDRESS,
     ROUTER_PREFIX,
 )
-from skupper_actors.protocol.messaging.outcomes import released_body
+from skupper_actors.protocol.messaging.outcomes import released_batches, released_body
 from skupper_actors.protocol.tcp import (
     REVERSE,
     StreamHeader,
@@ -595,7 +595,6 @@ class LinkSession:
         # ingress routers release the deliveries (unless an outcome came first)
         recent, self.recent = self.recent, deque()
         since = time.monotonic() - RECENT_SECONDS
-        for when, stream_id, source in recent:
-            if when >= since:
-                body = released_body(stream_id)
-                self.dataplane.router_message(source, body)
+        lost = ((stream_id, source) for when, stream_id, source in recent if when >= since)
+        for source, body in released_batches(lost):
+            self.dataplane.router_message(source, body)

@@ -10,7 +10,7 @@ the first shape) is still read. See docs/adr/0018.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..addresses import OUTCOME_KIND
@@ -25,6 +25,16 @@ _Batch = tuple[list[str], list[str], list[dict[str, Any]]]
 def released_body(stream_id: str) -> dict[str, Any]:
     """The router message that releases one delivery at its ingress."""
     return {"k": OUTCOME_KIND, "r": [stream_id]}
+
+
+def released_batches(streams: Iterable[tuple[str, str]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Router messages that release deliveries, given as (stream id, ingress router)
+    pairs: one per ingress router and ``OUTCOME_BATCH`` stream ids (a connection lost
+    while busy releases tens of thousands)."""
+    batches = OutcomeBatches()
+    for stream_id, router in streams:
+        batches.add(router, stream_id, OUTCOME_RELEASED)
+    return batches.take()
 
 
 class OutcomeBatches:
