@@ -21,7 +21,14 @@ from skupper_actors.protocol.amqp import (
     StreamStarted,
     TransportFailed,
 )
-from skupper_actors.protocol.amqp._codec import parse_section_head, section_at, section_head_need
+from skupper_actors.protocol.amqp._codec import (
+    HEADER_END,
+    decode_templated_header,
+    encode_stream_header,
+    parse_section_head,
+    section_at,
+    section_head_need,
+)
 
 pytestmark = pytest.mark.timeout(20)
 AMQP_HEADER = b"AMQP\x00\x01\x00\x00"
@@ -265,11 +272,18 @@ _VALUE = b"\x00\x53\x77\xa1\x01x"  # an amqp-value section
     ],
 )  # fmt: skip
 @pytest.mark.parametrize("whole", [False, True], ids=["streamed", "read-whole"])
+@pytest.mark.parametrize("learned", [False, True], ids=["new-header", "header-met-before"])
 def test_bad_sections_fail_the_link_alike_read_whole_or_not(
-    raw: bytes, why: str, whole: bool
+    raw: bytes, why: str, whole: bool, learned: bool
 ) -> None:
     """A complete small stream on a link that reads it whole (one StreamWhole) is checked
-    as the section-by-section reader checks it: same condition, same words."""
+    as the section-by-section reader checks it: same condition, same words; also when
+    its header is one met before (its sections are then not walked)."""
+    if learned:
+        header = MessageHeader(to="x", application_properties={"V": 1, "s": "id-1"})
+        known = encode_stream_header(header)[: -len(HEADER_END)]
+        decode_templated_header(known)  # met before
+        raw = known[:-4] + b"id-2" + raw[len(_PROPERTIES) :]
     pair = AmqpPair()
     pair.take_client()
     pair.take_server()

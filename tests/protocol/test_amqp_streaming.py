@@ -385,3 +385,31 @@ def test_send_stream_is_a_whole_stream_in_one_call() -> None:
     assert isinstance(third, StreamWhole) and third.body == b"more"
     # a link that has ended sends nothing
     assert not pair.client.send_stream(12345, head, b"x")
+
+
+def test_whole_streams_with_a_header_met_before_read_the_same() -> None:
+    """Message streams from one template (only the stream id differs) read alike whether
+    their header is decoded or recognised, even with the data section's marker inside
+    the address."""
+    from skupper_actors.protocol.amqp import StreamHeaderTemplate
+
+    pair = opened_pair()
+    sender, receiver = stream_link(pair)
+    pair.server.read_whole(receiver)
+    pair.server.flow(receiver, 10)
+    pair.pump()
+    pair.take_client()
+    properties = {"V": 1, "x-skupper-stream": "s-1"}
+    template = StreamHeaderTemplate(
+        MessageHeader(to="odd\x00Su/address", application_properties=properties),
+        "x-skupper-stream",
+    )
+    ids = ["s-1", "s-2", "s-33", "s-4", "s-é"]
+    for stream_id in ids:
+        assert pair.client.send_stream(sender, template.render(stream_id), stream_id.encode() * 3)
+    pair.pump()
+    events = pair.take_server()
+    assert [(e.header.application_properties["x-skupper-stream"], e.body) for e in events] == [
+        (stream_id, stream_id.encode() * 3) for stream_id in ids
+    ]
+    assert all(e.header.to == "odd\x00Su/address" for e in events)

@@ -262,6 +262,12 @@ def decode_stream_header(data: bytes) -> MessageHeader:
     )
 
 
+def cached_header(data: bytes) -> MessageHeader | None:
+    """The header ``data`` decodes to if it is one ``decode_templated_header`` has met
+    (its kind), else None (``data`` may then be anything)."""
+    return _HEADERS.get(data)
+
+
 def decode_templated_header(data: bytes) -> MessageHeader:
     """``decode_stream_header`` for headers that come many times but for the value of
     their last application property (a ``StreamHeaderTemplate``'s stream id, as message

@@ -13,6 +13,7 @@ from ._codec import (
     HEADER_SECTIONS,
     MAX_FOOTER_BYTES,
     MAX_HEADER_BYTES,
+    cached_header,
     decode_message,
     decode_stream_footer,
     decode_stream_header,
@@ -35,6 +36,9 @@ from .events import (
 
 #: arrivals up to this size are read at once and parsed in memory
 READ_AHEAD = 16 * 1024
+#: a data section's descriptor (0x00 smallulong 0x75): where a stream's body begins,
+#: when the bytes before it are a header met before
+_DATA_MARK = b"\x00\x53\x75"
 
 
 def _check_section(code: int, size: int, started: bool, after_footer: bool) -> None:
@@ -106,6 +110,14 @@ class Reader:
         """Turn what arrived of a streaming delivery into events; True once it is over."""
         stream = link.in_stream
         fresh = stream is None
+        if fresh and link.whole and not lib.pn_delivery_aborted(delivery):
+            pending: int = lib.pn_delivery_pending(delivery)
+            if 0 < pending <= self._whole_limit and not lib.pn_delivery_partial(delivery):
+                # all of it is here, and small: one read, one event
+                data = self._recv(link.ptr, pending)
+                self._whole(link, self._next_id(), data, out)
+                link.finished = True
+                return True
         if stream is None:
             stream = link.in_stream = InStream(self._next_id())
             link.finished = False  # a link may carry one stream after another
@@ -119,17 +131,6 @@ class Reader:
             return True
         ptr = link.ptr
         available: int = lib.pn_delivery_pending(delivery)
-        if (
-            fresh
-            and link.whole
-            and 0 < available <= self._whole_limit
-            and not lib.pn_delivery_partial(delivery)
-        ):
-            # all of it is here, and small: one read, one event
-            self._whole(link, stream, self._recv(ptr, available), out)
-            link.in_stream = None
-            link.finished = True
-            return True
         while available > 0:
             remaining = stream.remaining
             if remaining:
@@ -224,12 +225,19 @@ class Reader:
                 self._body(link, stream, data[start:stop], out)
             pos = stop
 
-    def _whole(self, link: Link, stream: InStream, data: bytes, out: list[AmqpEvent]) -> None:
+    def _whole(self, link: Link, delivery_id: int, data: bytes, out: list[AmqpEvent]) -> None:
         """All of a small stream, in memory: its sections checked as they are when they
-        arrive one by one (``_check_section``), then one StreamWhole."""
+        arrive one by one (``_check_section``), then one StreamWhole. A header met before
+        (``decode_templated_header``) is taken as a whole, its sections not walked."""
         pos = 0
         end = len(data)
         started = -1  # where the first data section starts: the header is before it
+        header = None
+        cut = data.find(_DATA_MARK)
+        if cut > 0:
+            header = cached_header(data[:cut])
+            if header is not None:
+                pos = started = cut
         body: list[bytes] = []
         footer: bytes | None = None
         while pos < end:
@@ -249,11 +257,13 @@ class Reader:
             elif started >= 0:
                 footer = data[start:stop]
             pos = stop
+        if header is None:
+            header = decode_templated_header(data[:started] if started >= 0 else data)
         out.append(
             StreamWhole(
                 link_id=link.link_id,
-                delivery_id=stream.delivery_id,
-                header=decode_templated_header(data[:started] if started >= 0 else data),
+                delivery_id=delivery_id,
+                header=header,
                 body=body[0] if len(body) == 1 else b"".join(body),
                 length=decode_stream_footer(footer) if footer is not None else None,
             )
