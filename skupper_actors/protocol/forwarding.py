@@ -279,7 +279,10 @@ class Forwarder:
         route = self.routes.get(router)
         if route is None:
             return None
-        hops = [self.ports[h] for h in route.next_hops if h in self.ports]
+        next_hops = route.next_hops
+        if len(next_hops) == 1:  # the common case, without a list
+            return self.ports.get(next_hops[0])
+        hops = [self.ports[h] for h in next_hops if h in self.ports]
         if not hops:
             return None
         # equal-cost paths: spread streams by a hash of their id
