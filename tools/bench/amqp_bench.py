@@ -1,14 +1,16 @@
 """AMQP messaging benchmark: proton clients through one site, and through two over mTLS.
 
     python tools/bench/amqp_bench.py [--messages N] [--size BYTES] [--in-flight K]
-        [--topology direct|1node|2tls ...] [--client cpp|python] [--json]
+        [--topology direct|1node|2tls|skr-2tls ...] [--client cpp|python] [--json]
 
 A proton sender at site a sends N (default 20000) messages of BYTES (default 1024) to
 the anycast address ``bench``, unsettled, keeping K (default 100) in flight; a proton
 receiver in its own process accepts each at site a (``1node``) or at site b, linked to a
 over mutual TLS (``2tls``); ``direct`` is the two clients connected to each other, no
-router (what the clients alone can do). Reports messages per second, the p50/p99 of
-send-to-settle latency, and CPU per message of each node and each client.
+router (what the clients alone can do); ``skr-2tls`` is ``2tls`` through two
+skupper-routers (skrouterd 3.5.1, one worker thread each, from ../shared/anchors) instead
+of our nodes. Reports messages per second, the p50/p99 of send-to-settle latency, and
+CPU per message of each node (router) and each client.
 
 Clients: ``cpp`` (the default) is proton's C++ API (``amqp_client/bench_client.cpp``,
 built on first use with g++ against Debian's ``libqpid-proton-cpp12-dev``, which the
@@ -47,6 +49,7 @@ from benchnodes import (
     node_env,
     wait_until,
 )
+from skrouter import SkRouterPath, find_skrouterd
 
 from skupper_actors.management import ManagementClient
 from skupper_actors.management.client import ManagementError
@@ -61,6 +64,8 @@ RECEIVER_GRACE = 10
 #: a run whose sender is not done after this long (plus a time per message) stalled: it
 #: ends with the nodes' counters for the address instead of waiting for ever
 STALL_SECONDS = 30
+#: seconds the skr-2tls topology waits after the receiver attached (see _run_skupper_router)
+SKR_SETTLE = 2.0
 STALL_PER_MESSAGE = 0.001
 
 
@@ -405,6 +410,40 @@ def _describe(folder: Path, nodes: dict[str, Any]) -> str:
     return "; ".join(parts) + f" (logs in {folder})"
 
 
+def _run_skupper_router(
+    args: argparse.Namespace, ports: Ports, processes: Processes
+) -> dict[str, Any]:
+    """The same clients through two skupper-routers (skrouterd, one worker thread each),
+    linked over mutual TLS: the sender at a, the receiver at b."""
+    binary = find_skrouterd()
+    if binary is None:
+        raise RuntimeError("skr-2tls needs skrouterd: see ../shared/anchors/README.md")
+    path = SkRouterPath(
+        Path("/tmp") / "amqp-bench-skr-2tls", binary, {}, ports, processes,
+        clients={"a": ports.take(), "b": ports.take()},
+    )  # fmt: skip
+    try:
+        path.start({})
+        clients = _start_clients(args, f"amqp://127.0.0.1:{path.clients['b']}")
+        # no status to ask: give the receiver's address a moment to reach router a (the
+        # sender would wait for credit meanwhile, counted in its time)
+        time.sleep(SKR_SETTLE)
+        pids = dict(zip(("a", "b"), path.pids(), strict=True))
+        cpu_before = {site: cpu_seconds(pid) for site, pid in pids.items()}
+        try:
+            result = clients.send(f"amqp://127.0.0.1:{path.clients['a']}", args)
+        finally:
+            clients.stop()
+        used = {site: cpu_seconds(pid) - cpu_before[site] for site, pid in pids.items()}
+    finally:
+        path.stop()
+    result["node_cpu_s"] = {site: round(cpu, 2) for site, cpu in used.items()}
+    result["node_cpu_us_per_msg"] = {
+        site: round(cpu / args.messages * 1e6, 1) for site, cpu in used.items()
+    }
+    return {"topology": "skr-2tls", **result}
+
+
 def run(name: str, args: argparse.Namespace, ports: Ports, processes: Processes) -> dict[str, Any]:
     if name == "direct":  # the clients alone: the receiver listens, the sender connects
         url = f"127.0.0.1:{ports.take()}"
@@ -414,6 +453,8 @@ def run(name: str, args: argparse.Namespace, ports: Ports, processes: Processes)
         finally:
             clients.stop()
         return {"topology": name, **result, "node_cpu_s": {}, "node_cpu_us_per_msg": {}}
+    if name == "skr-2tls":
+        return _run_skupper_router(args, ports, processes)
     folder = Path("/tmp") / f"amqp-bench-{name}"
     configs, amqp = _configure(name, folder, ports)
     nodes = {
@@ -462,7 +503,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--in-flight", type=int, default=100)
-    parser.add_argument("--topology", action="append", choices=["direct", "1node", "2tls"])
+    parser.add_argument(
+        "--topology", action="append", choices=["direct", "1node", "2tls", "skr-2tls"]
+    )
     parser.add_argument("--client", choices=["cpp", "python"], default="cpp")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

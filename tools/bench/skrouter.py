@@ -1,7 +1,8 @@
 """skupper-router (skrouterd, the C router we are measured against) as a bench path.
 
 Two routers, a -> b, mutual TLS (or plain), one TCP listener at a and one connector at b
-per service, the same shape as the skupper-actors ``2tls`` path. Installed from
+per service, the same shape as the skupper-actors ``2tls`` path; optionally a listener
+for AMQP clients on each (``clients``, for tools/bench/amqp_bench.py). Installed from
 ``../shared/anchors/`` (see its README); absent, the bench leaves its columns out.
 """
 
@@ -39,6 +40,8 @@ class SkRouterPath:
     worker_threads: int | None = 1
     endpoints: dict[str, int] = field(default_factory=dict)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: router name ("a", "b") -> a port for AMQP clients (plain, SASL ANONYMOUS)
+    clients: dict[str, int] = field(default_factory=dict)
 
     def configure(self) -> list[Path]:
         if self.folder.exists():
@@ -86,6 +89,12 @@ class SkRouterPath:
                                       "port": str(port)}]
                     for key, port in self.servers.items()
                 ]
+            if name in self.clients:
+                entities.append(["listener", {
+                    "name": "clients", "role": "normal", "host": "127.0.0.1",
+                    "port": str(self.clients[name]), "saslMechanisms": "ANONYMOUS",
+                    "authenticatePeer": False,
+                }])
             path = self.folder / f"{name}.json"
             path.write_text(json.dumps(entities, indent=1))
             configs.append(path)
@@ -99,9 +108,9 @@ class SkRouterPath:
                 [self.binary, "-c", str(config)], log, cwd=self.folder,
                 stdout=subprocess.DEVNULL,
             ))
-        ports = list(self.endpoints.values())
+        ports = [*self.endpoints.values(), *self.clients.values()]
         wait_until(lambda: all(listening(p) for p in ports), timeout,
-                   "skupper-router's TCP listeners")
+                   "skupper-router's listeners")
 
         def answers() -> bool:
             for proc in self.procs:
