@@ -515,7 +515,7 @@ def main() -> None:
     try:
         for name in args.topology or ["direct", "1node", "2tls"]:
             results.append(run(name, args, ports, processes))
-    except RuntimeError as error:
+    except (RuntimeError, TimeoutError) as error:  # a run that cannot finish: one line
         sys.exit(f"amqp_bench: {error}")
     finally:
         processes.stop_all()
