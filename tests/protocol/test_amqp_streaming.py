@@ -311,13 +311,19 @@ def test_sections_cut_across_transfers_read_the_same_small_or_large(at_once: boo
     assert body == b"".join(writes)
 
 
-def test_read_whole_link_reports_a_complete_small_stream_as_one_event() -> None:
+def read_whole_link(credit: int) -> tuple[AmqpPair, int, int]:
+    """A streaming link whose receiver reads small streams whole, ``credit`` granted."""
     pair = opened_pair()
     sender, receiver = stream_link(pair)
     pair.server.read_whole(receiver)
-    pair.server.flow(receiver, 3)
+    pair.server.flow(receiver, credit)
     pair.pump()
     pair.take_client()
+    return pair, sender, receiver
+
+
+def test_read_whole_link_reports_a_complete_small_stream_as_one_event() -> None:
+    pair, sender, receiver = read_whole_link(3)
     # complete in one arrival: one event with the header, the body joined, its length
     delivery = pair.client.start_stream(sender, HEADER)
     for chunk in (b"ab", b"", b"cd" * 100):
@@ -360,12 +366,7 @@ def test_read_whole_link_streams_what_is_too_large_to_read_at_once() -> None:
 def test_send_stream_is_a_whole_stream_in_one_call() -> None:
     """``send_stream`` (header bytes and body at once) arrives as the same stream as
     start, write and end would send, and leaves the link free for the next one."""
-    pair = opened_pair()
-    sender, receiver = stream_link(pair)
-    pair.server.read_whole(receiver)
-    pair.server.flow(receiver, 3)
-    pair.pump()
-    pair.take_client()
+    pair, sender, receiver = read_whole_link(3)
     head = encode_stream_header(HEADER)
     assert pair.client.send_stream(sender, head, b"body" * 50)
     assert pair.client.send_stream(sender, head, b"")
@@ -393,12 +394,7 @@ def test_whole_streams_with_a_header_met_before_read_the_same() -> None:
     the address."""
     from skupper_actors.protocol.amqp import StreamHeaderTemplate
 
-    pair = opened_pair()
-    sender, receiver = stream_link(pair)
-    pair.server.read_whole(receiver)
-    pair.server.flow(receiver, 10)
-    pair.pump()
-    pair.take_client()
+    pair, sender, _ = read_whole_link(10)
     properties = {"V": 1, "x-skupper-stream": "s-1"}
     template = StreamHeaderTemplate(
         MessageHeader(to="odd\x00Su/address", application_properties=properties),

@@ -195,13 +195,7 @@ class IngressSide(EgressSide):
         if router == self.router_id:
             return False
         stream_id = self.forwarder.new_stream_id()
-        header = StreamHeader(
-            stream_id=stream_id,
-            direction=MESSAGE,
-            source=self.router_id,
-            destination=router,
-            routing_key=address,
-        )
+        header = self._message_header(stream_id, router, address)
         try:
             self.forwarder.send_whole(header, data)
         except StreamRefused:
@@ -224,6 +218,19 @@ class IngressSide(EgressSide):
             self._replenish(sender)  # it is whole: the sender may send more
             sender.port.flush()
         return True
+
+    def _message_header(
+        self, stream_id: str, router: str, address: str, multicast: bool = False
+    ) -> StreamHeader:
+        """The header of a message stream from here to ``router`` for ``address``."""
+        return StreamHeader(
+            stream_id=stream_id,
+            direction=MESSAGE,
+            source=self.router_id,
+            destination=router,
+            routing_key=address,
+            reply_to="multicast" if multicast else None,
+        )
 
     def _allowed_to(self, address: str) -> bool:
         try:
@@ -276,14 +283,7 @@ class IngressSide(EgressSide):
         multicast = mode is DistributionMode.MULTICAST and router is None
         for target in routers:
             stream_id = forwarder.new_stream_id()
-            header = StreamHeader(
-                stream_id=stream_id,
-                direction=MESSAGE,
-                source=self.router_id,
-                destination=target,
-                routing_key=address,
-                reply_to="multicast" if multicast else None,
-            )
+            header = self._message_header(stream_id, target, address, multicast)
             owner = _StreamOwner(self, stream_id)
             if not multicast:
                 ingress.stream_id = stream_id
