@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -25,6 +25,10 @@ from .addresses import FORWARD, MESSAGE, OUTCOME_KIND, REVERSE
 from .addressing import AddressTable, Destination, DistributionMode
 from .tcp.budget import BufferBudget
 from .tcp.mapping import StreamHeader
+
+#: router messages held, node-wide, for routers this router has no route to yet (the
+#: oldest go first past it): a neighbour's route lags the link it sends over
+UNROUTED_LIMIT = 1024
 
 
 class StreamRefused(Exception):
@@ -264,6 +268,11 @@ class Forwarder:
     #: it takes ``message_arrival``'s way)
     message_whole: Callable[[StreamHeader, bytes], bool] | None = None
     on_change: Callable[[], None] | None = None
+    #: router messages waiting for a route to their router (``router_message``)
+    _unrouted: deque[tuple[str, dict[str, Any]]] = field(default_factory=deque)
+    #: told (router, messages dropped so far) when the oldest held message is dropped
+    on_unrouted_drop: Callable[[str, int], None] | None = None
+    unrouted_dropped: int = 0
 
     def __post_init__(self) -> None:
         self.table = AddressTable(self.router_id)
@@ -292,6 +301,10 @@ class Forwarder:
     def set_routes(self, routes: Mapping[str, rt.Route]) -> None:
         self.routes = routes
         self.table.set_route_costs({router: route.cost for router, route in routes.items()})
+        if self._unrouted:
+            held, self._unrouted = self._unrouted, deque()
+            for to_router, body in held:
+                self.router_message(to_router, body)  # held again if still no way there
         if self.on_change is not None:
             self.on_change()
 
@@ -481,6 +494,25 @@ class Forwarder:
         if port is not None and port.peer is not None:
             port.send_router_message(port.peer, ack.to_body())
 
+    def _neighbour(self, router: str) -> Port | None:
+        for port in self.ports.values():
+            if port.peer == router:
+                return port
+        return None
+
+    def _hold(self, to_router: str, body: dict[str, Any]) -> None:
+        held = self._unrouted
+        held.append((to_router, body))
+        if len(held) > UNROUTED_LIMIT:
+            dropped_for, _ = held.popleft()
+            self.unrouted_dropped += 1
+            if self.on_unrouted_drop is not None:
+                self.on_unrouted_drop(dropped_for, self.unrouted_dropped)
+
+    def unrouted(self) -> int:
+        """Router messages waiting for a route (diagnostics, tests)."""
+        return len(self._unrouted)
+
     def deliver_ack(self, ack: Ack) -> None:
         """An ack arrived: for a stream this router sends (its handler), or one passing
         through (one hop further back)."""
@@ -491,11 +523,23 @@ class Forwarder:
             self._ack_upstream(ack)
 
     def router_message(self, to_router: str, body: Mapping[str, Any]) -> None:
-        """A router-addressed message arrived on a link: deliver here or pass it on."""
+        """A router-addressed message arrived on a link, or is sent from here: deliver
+        it here or pass it on.
+
+        With no route to ``to_router`` it goes to that router if it is a neighbour, else
+        it waits for a route (``set_routes``; at most ``UNROUTED_LIMIT`` node-wide). A
+        router's route to a new neighbour can lag the neighbour's route to it by a few
+        routing exchanges, and the outcomes of the first messages the neighbour sends
+        meanwhile must not vanish: its senders would wait for them for ever.
+        """
         if to_router != self.router_id:
             port = self.next_hop(to_router, str(body.get("s", "")))
+            if port is None:
+                port = self._neighbour(to_router)
             if port is not None:
                 port.send_router_message(to_router, dict(body))
+            else:
+                self._hold(to_router, dict(body))
             return
         if body.get("k") == OUTCOME_KIND:
             if self.message_outcome is not None:

@@ -16,6 +16,7 @@ from skupper_actors.actors.links.linksession import LinkSession
 from skupper_actors.protocol import amqp
 from skupper_actors.protocol import routing as rt
 from skupper_actors.protocol.forwarding import (
+    UNROUTED_LIMIT,
     ConnectorBinding,
     EgressSink,
     Forwarder,
@@ -471,3 +472,49 @@ def test_a_reverse_stream_goes_back_through_the_transit_routers_of_its_forward_s
     mesh.pump()
     assert reverse_acks == [300]
     assert mesh.forwarders["y"].crossing() == 0
+
+
+def outcomes_at(mesh: Mesh, router: str) -> list[dict[str, object]]:
+    seen: list[dict[str, object]] = []
+    mesh.forwarders[router].message_outcome = seen.append
+    return seen
+
+
+def test_a_router_message_waits_for_a_route_to_its_router() -> None:
+    # c's route to a lags (as a new neighbour's route can): its outcomes wait, then go
+    mesh = Mesh(["a", "b", "c"])
+    mesh.connect("a", "b")
+    mesh.connect("b", "c")
+    mesh.route("b", "a", via="a")
+    seen = outcomes_at(mesh, "a")
+    body = {"k": "mo", "a": ["a/0/1", "a/0/2"]}
+    mesh.forwarders["c"].router_message("a", body)
+    mesh.pump()
+    assert seen == [] and mesh.forwarders["c"].unrouted() == 1
+    mesh.route("c", "b", via="b")  # a route, but not to a: still waiting
+    mesh.pump()
+    assert seen == [] and mesh.forwarders["c"].unrouted() == 1
+    mesh.route("c", "a", via="b", cost=2)
+    mesh.pump()
+    assert seen == [body] and mesh.forwarders["c"].unrouted() == 0
+
+
+def test_a_router_message_goes_to_a_neighbour_with_no_route_yet() -> None:
+    mesh = Mesh(["a", "b"])
+    mesh.connect("a", "b")
+    seen = outcomes_at(mesh, "a")
+    mesh.forwarders["b"].router_message("a", {"k": "mo", "r": ["a/0/7"]})
+    mesh.pump()
+    assert seen == [{"k": "mo", "r": ["a/0/7"]}]
+    assert mesh.forwarders["b"].unrouted() == 0
+
+
+def test_router_messages_waiting_for_a_route_are_bounded() -> None:
+    fwd = Forwarder("x")
+    drops: list[tuple[str, int]] = []
+    fwd.on_unrouted_drop = lambda router, count: drops.append((router, count))
+    for n in range(UNROUTED_LIMIT + 3):
+        fwd.router_message(f"r{n % 2}", {"k": "mo", "a": [f"r/0/{n}"]})
+    assert fwd.unrouted() == UNROUTED_LIMIT
+    assert drops == [("r0", 1), ("r1", 2), ("r0", 3)]  # the oldest went first
+    assert fwd.unrouted_dropped == 3

@@ -16,6 +16,7 @@ from skupper_actors.kernel import Actor, ActorDead, ActorRef, Cancellable, Mailb
 from skupper_actors.management import AddressInfo, LinkInfo, PeerLink, RouteInfo, SiteView
 from skupper_actors.protocol import routing as rt
 from skupper_actors.protocol.addresses import LISTENER_PREFIX
+from skupper_actors.protocol.forwarding import UNROUTED_LIMIT
 
 from ..health import NodeHealth
 from ..messages import (
@@ -93,12 +94,24 @@ class RoutingActor(Actor):
         self._due = float("inf")
 
     def on_start(self) -> None:
+        self.dataplane.on_unrouted_drop = self._unrouted_drop
         now = self.clock.now()
         for address in self.initial_addresses:
             self.local_addresses.add(address)
             self._perform(self.engine.add_local_address(address, now))
         self._perform(self.engine.tick(now))
         self._schedule()
+
+    def _unrouted_drop(self, router: str, dropped: int) -> None:
+        """A router message that waited too long in line for a route was dropped."""
+        if dropped == 1 or dropped % 1000 == 0:
+            self.log.warning(
+                "router_message_dropped",
+                router=router,
+                dropped=dropped,
+                error=f"no route to router {router}: more than {UNROUTED_LIMIT} "
+                "router messages waited for one",
+            )
 
     def on_receive(self, message: object) -> Any:
         reply = self._handle(message)
