@@ -167,3 +167,35 @@ def test_a_whole_message_stream_with_a_bad_header_closes_only_its_pooled_link() 
     mesh.pump()
     receiving.pump()
     assert inbox.current is not None and not inbox.current.partial
+
+
+def test_an_outcome_waits_for_the_egress_to_have_a_route_to_the_ingress() -> None:
+    """a-b-c in a line; c's route back to a lags a's route to c (link state reaches
+    routers at different times): the receiver's outcome waits at c until the route is
+    there, and the sender gets it (it was dropped, and the sender waited for ever)."""
+    mesh = Mesh(["a", "b", "c"])
+    routers = {name: MessageRouter(fwd) for name, fwd in mesh.forwarders.items()}
+    mesh.connect("a", "b")
+    mesh.connect("b", "c")
+    mesh.route("a", "c", "b", cost=2)
+    mesh.route("b", "c", "c")
+    mesh.route("b", "a", "a")
+    announce(mesh, "_skupper/amqp/q", frozenset({"c"}))
+    receiving = ClientPeer(routers["c"])
+    inbox = receiving.receiver("q", credit=10)
+    sending = ClientPeer(routers["a"])
+    delivery = send_one(sending, sending.sender("q"), "early")
+    mesh.pump()
+    receiving.pump()
+    assert inbox.current is not None and not inbox.current.partial
+    inbox.current.update(Delivery.ACCEPTED)
+    inbox.current.settle()
+    receiving.pump()
+    mesh.pump()
+    sending.pump()
+    assert delivery.remote_state == 0  # no route from c to a yet
+    assert mesh.forwarders["c"].unrouted() == 1
+    mesh.route("c", "a", "b", cost=2)
+    mesh.pump()
+    sending.pump()
+    assert delivery.remote_state == Delivery.ACCEPTED
