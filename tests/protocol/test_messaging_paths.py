@@ -199,3 +199,38 @@ def test_an_outcome_waits_for_the_egress_to_have_a_route_to_the_ingress() -> Non
     mesh.pump()
     sending.pump()
     assert delivery.remote_state == Delivery.ACCEPTED
+
+
+def test_an_outcome_lost_with_its_connection_goes_again_by_another_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """c's receiver held the message for a minute (long past the time a connection's
+    loss releases what it carried) and accepts it; the outcome dies in the b-c
+    connection's buffers with that connection. c sends it again over c-a, and the
+    sender gets accepted (it waited for ever)."""
+    from skupper_actors.actors.links import recent
+
+    clock = [1000.0]
+    monkeypatch.setattr(recent.time, "monotonic", lambda: clock[0])
+    mesh, routers = triangle()
+    mesh.route("c", "a", "b", cost=2)  # c answers a through b, as a reaches c
+    receiving = ClientPeer(routers["c"])
+    inbox = receiving.receiver("q", credit=10)
+    sending = ClientPeer(routers["a"])
+    delivery = send_one(sending, sending.sender("q"), "slow")
+    mesh.pump()
+    receiving.pump()
+    assert inbox.current is not None and not inbox.current.partial
+    clock[0] += 60
+    mesh.stopped.add("b")  # b reads nothing more: the outcome stays in c's connection
+    inbox.current.update(Delivery.ACCEPTED)
+    inbox.current.settle()
+    receiving.pump()
+    mesh.pump()
+    lose(mesh, "b", "c")
+    mesh.stopped.clear()
+    mesh.route("c", "a", "a", cost=10)
+    mesh.route("a", "c", "c", cost=10)
+    mesh.pump()
+    sending.pump()
+    assert delivery.remote_state == Delivery.ACCEPTED

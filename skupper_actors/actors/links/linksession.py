@@ -11,7 +11,6 @@ stream bytes go straight to the stream's sink.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections import deque
 from typing import Any
 
@@ -25,9 +24,10 @@ from skupper_actors.protocol.addresses import (
     CONTROL_ADDRESS,
     MESSAGE,
     MESSAGE_ADDRESS,
+    OUTCOME_KIND,
     ROUTER_PREFIX,
 )
-from skupper_actors.protocol.messaging.outcomes import released_batches, released_body
+from skupper_actors.protocol.messaging.outcomes import released_body
 from skupper_actors.protocol.tcp import (
     REVERSE,
     StreamHeader,
@@ -41,6 +41,7 @@ from skupper_actors.security.identity import UNKNOWN, PeerIdentity
 from ..context import LinkLimits
 from ..health import NodeHealth
 from ..tcp.dataplane import DataPlane, Sink, StreamOwner, StreamRefused
+from .recent import RecentlySent
 from .remotestream import RemoteStream, _TransitOwner, _TransitSink
 from .wire import Wire
 
@@ -55,11 +56,6 @@ POOL_CREDIT = 64
 #: open after each stream's end, for the next one
 POOL_PREFIX = f"{MESSAGE}/~"
 POOL_TARGET = "_skupper/messages"
-#: seconds a message stream sent whole over a connection is remembered: if the connection
-#: is lost meanwhile (bytes in its buffers die with it, and a silent peer takes up to the
-#: HELLO age to notice), the stream's ingress releases the delivery unless its outcome
-#: came first (docs/adr/0018)
-RECENT_SECONDS = 5.0
 PENDING_CONTROL_LIMIT = 1000
 
 _log = structlog.get_logger("skupper_actors.link")
@@ -136,8 +132,8 @@ class LinkSession:
         self.pooled_out: set[int] = set()
         self.pooled_in: set[int] = set()
         self.pool_ended: dict[int, int] = {}  # the peer's pooled link -> streams not re-credited
-        #: message streams sent whole lately: (when, stream id, ingress router)
-        self.recent: deque[tuple[float, str, str]] = deque()
+        #: client messages sent whole and outcomes sent lately (lost with the connection?)
+        self.recent = RecentlySent()
         self._pool_names = 0
         self._flush_due = False
 
@@ -254,6 +250,8 @@ class LinkSession:
         self.conn.send_message(
             self.message_sender, amqp.AmqpMessage(to=f"{ROUTER_PREFIX}{to_router}", body=body)
         )
+        if body.get("k") == OUTCOME_KIND:
+            self.recent.outcome(to_router, body)
         self.flush_soon()
 
     def open_stream(self, header: StreamHeader, owner: StreamOwner) -> RemoteStream:
@@ -306,11 +304,7 @@ class LinkSession:
 
     def sent_whole(self, header: StreamHeader) -> None:
         """A message stream left whole over this connection: remembered for a while."""
-        now = time.monotonic()
-        recent = self.recent
-        recent.append((now, header.stream_id, header.source))
-        while recent[0][0] < now - RECENT_SECONDS:
-            recent.popleft()
+        self.recent.whole(header.stream_id, header.source)
 
     def link_free(self, link: int) -> None:
         """A pooled message link's stream is over (ended or aborted): the next may use it."""
@@ -591,10 +585,6 @@ class LinkSession:
             owner.link_closed("skupper:link-lost", f"link {self.link_id} to {self.peer} was lost")
         for sink in sinks.values():
             sink.end(True)
-        # messages sent whole lately may have died in this connection's buffers: their
-        # ingress routers release the deliveries (unless an outcome came first)
-        recent, self.recent = self.recent, deque()
-        since = time.monotonic() - RECENT_SECONDS
-        lost = ((stream_id, source) for when, stream_id, source in recent if when >= since)
-        for source, body in released_batches(lost):
-            self.dataplane.router_message(source, body)
+        # what this connection carried lately may have died in its buffers
+        for router, body in self.recent.lost():
+            self.dataplane.router_message(router, body)
