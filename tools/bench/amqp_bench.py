@@ -1,7 +1,8 @@
 """AMQP messaging benchmark: proton clients through one site, and through two over mTLS.
 
     python tools/bench/amqp_bench.py [--messages N] [--size BYTES] [--in-flight K]
-        [--topology direct|1node|2tls|skr-2tls ...] [--client cpp|python] [--json]
+        [--topology direct|1node|2tls|skr-2tls ...] [--client cpp|python] [--repeats R]
+        [--json]
 
 A proton sender at site a sends N (default 20000) messages of BYTES (default 1024) to
 the anycast address ``bench``, unsettled, keeping K (default 100) in flight; a proton
@@ -10,7 +11,9 @@ over mutual TLS (``2tls``); ``direct`` is the two clients connected to each othe
 router (what the clients alone can do); ``skr-2tls`` is ``2tls`` through two
 skupper-routers (skrouterd 3.5.1, one worker thread each, from ../shared/anchors) instead
 of our nodes. Reports messages per second, the p50/p99 of send-to-settle latency, and
-CPU per message of each node (router) and each client.
+CPU per message of each node (router) and each client. ``--repeats R`` runs the
+topologies R times over, interleaved (a drift of this shared machine touches each alike),
+prints every run and then each topology's medians.
 
 Clients: ``cpp`` (the default) is proton's C++ API (``amqp_client/bench_client.cpp``,
 built on first use with g++ against Debian's ``libqpid-proton-cpp12-dev``, which the
@@ -507,14 +510,18 @@ def main() -> None:
         "--topology", action="append", choices=["direct", "1node", "2tls", "skr-2tls"]
     )
     parser.add_argument("--client", choices=["cpp", "python"], default="cpp")
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     ports = Ports()
     processes = Processes()
     results = []
     try:
-        for name in args.topology or ["direct", "1node", "2tls"]:
-            results.append(run(name, args, ports, processes))
+        for _ in range(args.repeats):
+            for name in args.topology or ["direct", "1node", "2tls"]:
+                results.append(run(name, args, ports, processes))
     except (RuntimeError, TimeoutError) as error:  # a run that cannot finish: one line
         sys.exit(f"amqp_bench: {error}")
     finally:
@@ -527,12 +534,38 @@ def main() -> None:
         "node CPU µs/msg            client CPU µs/msg"
     )
     for r in results:
-        nodes = " ".join(f"{k}={v}" for k, v in r["node_cpu_us_per_msg"].items()) or "-"
-        clients = r["client_cpu_us_per_msg"]
-        print(
-            f"{r['topology']:10} {r['msgs_per_s']:>9} {r['p50_ms']:>8} {r['p99_ms']:>8}  "
-            f"{nodes:26} sender={clients['sender']} receiver={clients['receiver']}"
-        )
+        _print_row(r)
+    if args.repeats > 1:
+        print(f"medians of {args.repeats}:")
+        for name in dict.fromkeys(r["topology"] for r in results):
+            _print_row(_medians([r for r in results if r["topology"] == name]))
+
+
+def _print_row(r: dict[str, Any]) -> None:
+    nodes = " ".join(f"{k}={v}" for k, v in r["node_cpu_us_per_msg"].items()) or "-"
+    clients = r["client_cpu_us_per_msg"]
+    print(
+        f"{r['topology']:10} {r['msgs_per_s']:>9} {r['p50_ms']:>8} {r['p99_ms']:>8}  "
+        f"{nodes:26} sender={clients['sender']} receiver={clients['receiver']}"
+    )
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row of a topology's medians, figure by figure, over its runs."""
+
+    def median(values: list[float], digits: int = 2) -> float:
+        return round(statistics.median(values), digits)
+
+    first = runs[0]
+    return {
+        "topology": first["topology"],
+        "msgs_per_s": median([r["msgs_per_s"] for r in runs], 1),
+        **{key: median([r[key] for r in runs]) for key in ("p50_ms", "p99_ms")},
+        **{
+            group: {k: median([r[group][k] for r in runs]) for k in first[group]}
+            for group in ("node_cpu_us_per_msg", "client_cpu_us_per_msg")
+        },
+    }
 
 
 if __name__ == "__main__":
