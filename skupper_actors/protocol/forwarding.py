@@ -26,9 +26,12 @@ from .addressing import AddressTable, Destination, DistributionMode
 from .tcp.budget import BufferBudget
 from .tcp.mapping import StreamHeader
 
-#: router messages held, node-wide, for routers this router has no route to yet (the
-#: oldest go first past it): a neighbour's route lags the link it sends over
+#: router messages held, node-wide, for routers this router has no route to yet, and
+#: their size (as ``repr`` measures it), at most: the oldest go first past either (a
+#: neighbour's route lags the link it sends over; a peer naming routers that never
+#: appear, with messages as large as a link takes, must not grow memory)
 UNROUTED_LIMIT = 1024
+UNROUTED_BYTES = 4 << 20
 
 
 class StreamRefused(Exception):
@@ -269,7 +272,8 @@ class Forwarder:
     message_whole: Callable[[StreamHeader, bytes], bool] | None = None
     on_change: Callable[[], None] | None = None
     #: router messages waiting for a route to their router (``router_message``)
-    _unrouted: deque[tuple[str, dict[str, Any]]] = field(default_factory=deque)
+    _unrouted: deque[tuple[str, dict[str, Any], int]] = field(default_factory=deque)
+    _unrouted_size: int = 0
     #: told (router, messages dropped so far) when the oldest held message is dropped
     on_unrouted_drop: Callable[[str, int], None] | None = None
     unrouted_dropped: int = 0
@@ -302,8 +306,8 @@ class Forwarder:
         self.routes = routes
         self.table.set_route_costs({router: route.cost for router, route in routes.items()})
         if self._unrouted:
-            held, self._unrouted = self._unrouted, deque()
-            for to_router, body in held:
+            held, self._unrouted, self._unrouted_size = self._unrouted, deque(), 0
+            for to_router, body, _ in held:
                 self.router_message(to_router, body)  # held again if still no way there
         if self.on_change is not None:
             self.on_change()
@@ -502,9 +506,12 @@ class Forwarder:
 
     def _hold(self, to_router: str, body: dict[str, Any]) -> None:
         held = self._unrouted
-        held.append((to_router, body))
-        if len(held) > UNROUTED_LIMIT:
-            dropped_for, _ = held.popleft()
+        size = len(repr(body))  # rare: only while a route lags
+        held.append((to_router, body, size))
+        self._unrouted_size += size
+        while len(held) > UNROUTED_LIMIT or self._unrouted_size > UNROUTED_BYTES:
+            dropped_for, _, dropped_size = held.popleft()
+            self._unrouted_size -= dropped_size
             self.unrouted_dropped += 1
             if self.on_unrouted_drop is not None:
                 self.on_unrouted_drop(dropped_for, self.unrouted_dropped)
@@ -527,7 +534,7 @@ class Forwarder:
         it here or pass it on.
 
         With no route to ``to_router`` it goes to that router if it is a neighbour, else
-        it waits for a route (``set_routes``; at most ``UNROUTED_LIMIT`` node-wide). A
+        it waits for a route (``set_routes``; ``UNROUTED_LIMIT`` and ``UNROUTED_BYTES``). A
         router's route to a new neighbour can lag the neighbour's route to it by a few
         routing exchanges, and the outcomes of the first messages the neighbour sends
         meanwhile must not vanish: its senders would wait for them for ever.

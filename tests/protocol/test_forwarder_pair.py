@@ -16,6 +16,7 @@ from skupper_actors.actors.links.linksession import LinkSession
 from skupper_actors.protocol import amqp
 from skupper_actors.protocol import routing as rt
 from skupper_actors.protocol.forwarding import (
+    UNROUTED_BYTES,
     UNROUTED_LIMIT,
     ConnectorBinding,
     EgressSink,
@@ -518,3 +519,13 @@ def test_router_messages_waiting_for_a_route_are_bounded() -> None:
     assert fwd.unrouted() == UNROUTED_LIMIT
     assert drops == [("r0", 1), ("r1", 2), ("r0", 3)]  # the oldest went first
     assert fwd.unrouted_dropped == 3
+
+
+def test_router_messages_waiting_for_a_route_are_bounded_in_size_too() -> None:
+    fwd = Forwarder("x")
+    big = "s" * (UNROUTED_BYTES // 3)
+    for n in range(4):
+        fwd.router_message("nowhere", {"k": "mo", "a": [f"{big}{n}"]})
+    assert fwd.unrouted() == 2 and fwd.unrouted_dropped == 2
+    fwd.router_message("nowhere", {"k": "mo", "a": ["s" * UNROUTED_BYTES]})
+    assert fwd.unrouted() == 0  # larger than the bound alone: nothing else stays either

@@ -16,7 +16,7 @@ from skupper_actors.kernel import Actor, ActorDead, ActorRef, Cancellable, Mailb
 from skupper_actors.management import AddressInfo, LinkInfo, PeerLink, RouteInfo, SiteView
 from skupper_actors.protocol import routing as rt
 from skupper_actors.protocol.addresses import LISTENER_PREFIX
-from skupper_actors.protocol.forwarding import UNROUTED_LIMIT
+from skupper_actors.protocol.forwarding import UNROUTED_BYTES, UNROUTED_LIMIT
 
 from ..health import NodeHealth
 from ..messages import (
@@ -109,8 +109,8 @@ class RoutingActor(Actor):
                 "router_message_dropped",
                 router=router,
                 dropped=dropped,
-                error=f"no route to router {router}: more than {UNROUTED_LIMIT} "
-                "router messages waited for one",
+                error=f"no route to router {router}: router messages waiting for routes "
+                f"passed {UNROUTED_LIMIT} or {UNROUTED_BYTES >> 20} MiB; the oldest was dropped",
             )
 
     def on_receive(self, message: object) -> Any:
