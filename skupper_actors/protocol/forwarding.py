@@ -92,7 +92,9 @@ class Port(Protocol):
 
     def send_whole(self, header: StreamHeader, body: bytes) -> None: ...
 
-    def send_router_message(self, to_router: str, body: dict[str, Any]) -> None: ...
+    def send_router_message(
+        self, to_router: str, body: dict[str, Any], ours: bool = False
+    ) -> None: ...
 
 
 @dataclass(slots=True)
@@ -272,7 +274,7 @@ class Forwarder:
     message_whole: Callable[[StreamHeader, bytes], bool] | None = None
     on_change: Callable[[], None] | None = None
     #: router messages waiting for a route to their router (``router_message``)
-    _unrouted: deque[tuple[str, dict[str, Any], int]] = field(default_factory=deque)
+    _unrouted: deque[tuple[str, dict[str, Any], int, bool]] = field(default_factory=deque)
     _unrouted_size: int = 0
     #: told (router, messages dropped so far) when the oldest held message is dropped
     on_unrouted_drop: Callable[[str, int], None] | None = None
@@ -307,8 +309,8 @@ class Forwarder:
         self.table.set_route_costs({router: route.cost for router, route in routes.items()})
         if self._unrouted:
             held, self._unrouted, self._unrouted_size = self._unrouted, deque(), 0
-            for to_router, body, _ in held:
-                self.router_message(to_router, body)  # held again if still no way there
+            for to_router, body, _, ours in held:
+                self.router_message(to_router, body, ours)  # held again if still no way
         if self.on_change is not None:
             self.on_change()
 
@@ -504,13 +506,13 @@ class Forwarder:
                 return port
         return None
 
-    def _hold(self, to_router: str, body: dict[str, Any]) -> None:
+    def _hold(self, to_router: str, body: dict[str, Any], ours: bool) -> None:
         held = self._unrouted
         size = len(repr(body))  # rare: only while a route lags
-        held.append((to_router, body, size))
+        held.append((to_router, body, size, ours))
         self._unrouted_size += size
         while len(held) > UNROUTED_LIMIT or self._unrouted_size > UNROUTED_BYTES:
-            dropped_for, _, dropped_size = held.popleft()
+            dropped_for, _, dropped_size, _ = held.popleft()
             self._unrouted_size -= dropped_size
             self.unrouted_dropped += 1
             if self.on_unrouted_drop is not None:
@@ -529,9 +531,10 @@ class Forwarder:
         else:
             self._ack_upstream(ack)
 
-    def router_message(self, to_router: str, body: Mapping[str, Any]) -> None:
-        """A router-addressed message arrived on a link, or is sent from here: deliver
-        it here or pass it on.
+    def router_message(self, to_router: str, body: Mapping[str, Any], ours: bool = False) -> None:
+        """A router-addressed message arrived on a link, or is sent from here (``ours``:
+        the connection it leaves by remembers it a while, LinkSession.recent): deliver it
+        here or pass it on.
 
         With no route to ``to_router`` it goes to that router if it is a neighbour, else
         it waits for a route (``set_routes``; ``UNROUTED_LIMIT`` and ``UNROUTED_BYTES``). A
@@ -544,9 +547,9 @@ class Forwarder:
             if port is None:
                 port = self._neighbour(to_router)
             if port is not None:
-                port.send_router_message(to_router, dict(body))
+                port.send_router_message(to_router, dict(body), ours)
             else:
-                self._hold(to_router, dict(body))
+                self._hold(to_router, dict(body), ours)
             return
         if body.get("k") == OUTCOME_KIND:
             if self.message_outcome is not None:

@@ -529,3 +529,18 @@ def test_router_messages_waiting_for_a_route_are_bounded_in_size_too() -> None:
     assert fwd.unrouted() == 2 and fwd.unrouted_dropped == 2
     fwd.router_message("nowhere", {"k": "mo", "a": ["s" * UNROUTED_BYTES]})
     assert fwd.unrouted() == 0  # larger than the bound alone: nothing else stays either
+
+
+def test_only_a_routers_own_outcomes_are_remembered_by_the_connection_they_leave_by() -> None:
+    # a peer's router messages pass through: they could be as large as a link takes
+    mesh = Mesh(["a", "b", "c"])
+    mesh.connect("a", "b")
+    mesh.connect("b", "c")
+    mesh.route("c", "a", via="b", cost=2)
+    mesh.route("b", "a", via="a")
+    seen = outcomes_at(mesh, "a")
+    mesh.forwarders["c"].router_message("a", {"k": "mo", "a": ["a/0/1"]}, ours=True)
+    mesh.pump()
+    assert seen == [{"k": "mo", "a": ["a/0/1"]}]
+    assert [to for _, to, _ in mesh.session("c", "b").recent.outcomes] == ["a"]
+    assert not mesh.session("b", "a").recent.outcomes  # passed on by b: not b's own

@@ -243,14 +243,17 @@ class LinkSession:
             body = rt.encode(self.pending_control.popleft())
             conn.send_message(sender, amqp.AmqpMessage(to=CONTROL_ADDRESS, body=body))
 
-    def send_router_message(self, to_router: str, body: dict[str, Any]) -> None:
+    def send_router_message(self, to_router: str, body: dict[str, Any], ours: bool = False) -> None:
+        """Send a router-addressed message; ``ours`` (an outcome this router sent, not one
+        it passes on: a peer's could be as large as a link takes) is remembered a while
+        (``recent``), to go again by another way if this connection is lost."""
         if self.message_sender is None:
             return
         # proton queues the message if the peer has not granted credit yet
         self.conn.send_message(
             self.message_sender, amqp.AmqpMessage(to=f"{ROUTER_PREFIX}{to_router}", body=body)
         )
-        if body.get("k") == OUTCOME_KIND:
+        if ours and body.get("k") == OUTCOME_KIND:
             self.recent.outcome(to_router, body)
         self.flush_soon()
 
@@ -322,7 +325,7 @@ class LinkSession:
             self._incoming_done(link)
             if known is not None:
                 body = released_body(known.stream_id)
-                self.dataplane.router_message(known.source, body)
+                self.dataplane.router_message(known.source, body, ours=True)
                 return
         self._incoming_done(link)
         self.conn.close_link(link, condition, description)
@@ -587,4 +590,4 @@ class LinkSession:
             sink.end(True)
         # what this connection carried lately may have died in its buffers
         for router, body in self.recent.lost():
-            self.dataplane.router_message(router, body)
+            self.dataplane.router_message(router, body, ours=True)

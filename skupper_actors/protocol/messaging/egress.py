@@ -118,4 +118,4 @@ class EgressSide:
 
     def _send_outcomes(self) -> None:
         for router, body in self._outcomes.take():
-            self.forwarder.router_message(router, body)
+            self.forwarder.router_message(router, body, ours=True)
