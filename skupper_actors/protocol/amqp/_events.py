@@ -6,7 +6,8 @@ what happened. Cut from connection.py, which keeps the commands (open, links, se
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
 
 import cproton
 from cproton import lib
@@ -26,6 +27,27 @@ from .events import (
     TransportFailed,
 )
 
+_Owner = TypeVar("_Owner")
+_Event = TypeVar("_Event")
+
+
+def drain(
+    owner: _Owner,
+    collector: Any,
+    handlers: Mapping[int, Callable[[_Owner, Any, list[_Event]], None]],
+    out: list[_Event],
+) -> None:
+    """Hand each event waiting in proton's ``collector`` to its handler (by event type;
+    none: skipped), in order, until the collector is empty."""
+    peek = lib.pn_collector_peek
+    pop = lib.pn_collector_pop
+    event_type = lib.pn_event_type
+    while event := peek(collector):
+        handler = handlers.get(event_type(event))
+        if handler is not None:
+            handler(owner, event, out)
+        pop(collector)
+
 
 class EngineEvents:
     """The event half of ``AmqpConnection``: its handlers of proton's events."""
@@ -44,19 +66,8 @@ class EngineEvents:
     def events(self) -> list[AmqpEvent]:
         """Drain proton's collector into typed events, answering the peer where needed."""
         out: list[AmqpEvent] = []
-        collector = self._collector
-        peek = lib.pn_collector_peek
-        pop = lib.pn_collector_pop
-        event_type = lib.pn_event_type
-        handlers = _HANDLERS
-        while True:
-            event = peek(collector)
-            if not event:
-                return out
-            handler = handlers.get(event_type(event))
-            if handler is not None:
-                handler(self, event, out)
-            pop(collector)
+        drain(self, self._collector, _HANDLERS, out)
+        return out
 
     def _on_delivery(self, event: Any, out: list[AmqpEvent]) -> None:
         link = self._links.by_ptr.get(lib.pn_event_link(event))

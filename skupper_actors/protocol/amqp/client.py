@@ -17,6 +17,7 @@ from typing import Any, Final
 import cproton
 from cproton import ffi, lib
 
+from ._events import drain
 from ._external import external_unavailable, set_external_security
 from ._links import condition_of, set_condition
 from .client_events import (
@@ -382,20 +383,9 @@ class ClientConnection(AmqpConnection):
     def client_events(self) -> list[ClientEvent]:
         """Drain proton's collector into typed events (answering sessions as they begin)."""
         out: list[ClientEvent] = []
-        collector = self._collector
-        peek = lib.pn_collector_peek
-        pop = lib.pn_collector_pop
-        event_type = lib.pn_event_type
-        handlers = _CLIENT_HANDLERS
-        while True:
-            event = peek(collector)
-            if not event:
-                self._check_auth(out)
-                return out
-            handler = handlers.get(event_type(event))
-            if handler is not None:
-                handler(self, event, out)
-            pop(collector)
+        drain(self, self._collector, _CLIENT_HANDLERS, out)
+        self._check_auth(out)
+        return out
 
     def _c_on_link_remote_open(self, event: Any, out: list[ClientEvent]) -> None:
         ptr = lib.pn_event_link(event)
