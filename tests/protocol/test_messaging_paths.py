@@ -5,6 +5,8 @@ another path."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from messaging_peer import ClientPeer
 from proton import Delivery, Message
@@ -169,6 +171,21 @@ def test_a_whole_message_stream_with_a_bad_header_closes_only_its_pooled_link() 
     assert inbox.current is not None and not inbox.current.partial
 
 
+def one_held_at_c(
+    mesh: Mesh, routers: dict[str, MessageRouter], body: object
+) -> tuple[ClientPeer, Any, ClientPeer, Delivery]:
+    """A message from a client at a, whole and unsettled in a receiver's hands at c:
+    (the receiving client, its link, the sending client, the sender's delivery)."""
+    receiving = ClientPeer(routers["c"])
+    inbox = receiving.receiver("q", credit=10)
+    sending = ClientPeer(routers["a"])
+    delivery = send_one(sending, sending.sender("q"), body)
+    mesh.pump()
+    receiving.pump()
+    assert inbox.current is not None and not inbox.current.partial
+    return receiving, inbox, sending, delivery
+
+
 def test_an_outcome_waits_for_the_egress_to_have_a_route_to_the_ingress() -> None:
     """a-b-c in a line; c's route back to a lags a's route to c (link state reaches
     routers at different times): the receiver's outcome waits at c until the route is
@@ -181,13 +198,7 @@ def test_an_outcome_waits_for_the_egress_to_have_a_route_to_the_ingress() -> Non
     mesh.route("b", "c", "c")
     mesh.route("b", "a", "a")
     announce(mesh, "_skupper/amqp/q", frozenset({"c"}))
-    receiving = ClientPeer(routers["c"])
-    inbox = receiving.receiver("q", credit=10)
-    sending = ClientPeer(routers["a"])
-    delivery = send_one(sending, sending.sender("q"), "early")
-    mesh.pump()
-    receiving.pump()
-    assert inbox.current is not None and not inbox.current.partial
+    receiving, inbox, sending, delivery = one_held_at_c(mesh, routers, "early")
     inbox.current.update(Delivery.ACCEPTED)
     inbox.current.settle()
     receiving.pump()
@@ -214,13 +225,7 @@ def test_an_outcome_lost_with_its_connection_goes_again_by_another_way(
     monkeypatch.setattr(recent.time, "monotonic", lambda: clock[0])
     mesh, routers = triangle()
     mesh.route("c", "a", "b", cost=2)  # c answers a through b, as a reaches c
-    receiving = ClientPeer(routers["c"])
-    inbox = receiving.receiver("q", credit=10)
-    sending = ClientPeer(routers["a"])
-    delivery = send_one(sending, sending.sender("q"), "slow")
-    mesh.pump()
-    receiving.pump()
-    assert inbox.current is not None and not inbox.current.partial
+    receiving, inbox, sending, delivery = one_held_at_c(mesh, routers, "slow")
     clock[0] += 60
     mesh.stopped.add("b")  # b reads nothing more: the outcome stays in c's connection
     inbox.current.update(Delivery.ACCEPTED)
