@@ -144,7 +144,8 @@ class EngineEvents:
             lib.pn_transport_pending(self._transport)  # the flow frame is made now
             lib.pn_link_flow(chosen, -1)
 
-    def _on_session_remote_open(self, event: Any, out: list[AmqpEvent]) -> None:
+    def _on_session_remote_open(self, event: Any, out: list[Any]) -> None:
+        """Answer a peer's begin (both connection kinds: it reports nothing)."""
         session = lib.pn_event_session(event)
         if lib.pn_session_state(session) & lib.PN_LOCAL_UNINIT:
             lib.pn_session_set_incoming_capacity(session, self._session_capacity)

@@ -491,12 +491,6 @@ class ClientConnection(AmqpConnection):
             else:
                 self._deliveries[delivery_id] = delivery
 
-    def _on_client_session_remote_open(self, event: Any, out: list[ClientEvent]) -> None:
-        session = lib.pn_event_session(event)
-        if lib.pn_session_state(session) & lib.PN_LOCAL_UNINIT:
-            lib.pn_session_set_incoming_capacity(session, self._session_capacity)
-            lib.pn_session_open(session)
-
     def _on_client_connection_remote_open(self, event: Any, out: list[ClientEvent]) -> None:
         self._check_auth(out)  # SASL is over once the client's open is in
         self._auth_decided = True
@@ -562,7 +556,7 @@ _CLIENT_HANDLERS: Final = {
     lib.PN_LINK_REMOTE_OPEN: ClientConnection._c_on_link_remote_open,
     lib.PN_LINK_REMOTE_CLOSE: ClientConnection._c_on_link_remote_close,
     lib.PN_LINK_REMOTE_DETACH: ClientConnection._c_on_link_remote_close,
-    lib.PN_SESSION_REMOTE_OPEN: ClientConnection._on_client_session_remote_open,
+    lib.PN_SESSION_REMOTE_OPEN: ClientConnection._on_session_remote_open,
     lib.PN_CONNECTION_REMOTE_OPEN: ClientConnection._on_client_connection_remote_open,
     lib.PN_CONNECTION_REMOTE_CLOSE: ClientConnection._on_client_connection_remote_close,
     lib.PN_TRANSPORT_ERROR: ClientConnection._on_client_transport_error,
