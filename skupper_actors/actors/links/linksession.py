@@ -56,6 +56,11 @@ POOL_CREDIT = 64
 #: open after each stream's end, for the next one
 POOL_PREFIX = f"{MESSAGE}/~"
 POOL_TARGET = "_skupper/messages"
+#: idle pooled links a connection keeps for its next streams; one freed past this is
+#: closed, so a burst of connections does not leave its links attached for ever
+POOL_IDLE_MAX = 256
+#: the router message (kind) by which a receiver refuses a TCP stream on a pooled link
+REFUSAL_KIND = "sr"
 PENDING_CONTROL_LIMIT = 1000
 
 _log = structlog.get_logger("skupper_actors.link")
@@ -132,6 +137,8 @@ class LinkSession:
         self.pooled_out: set[int] = set()
         self.pooled_in: set[int] = set()
         self.pool_ended: dict[int, int] = {}  # the peer's pooled link -> streams not re-credited
+        #: our TCP streams on pooled links, by (stream id, direction): a refusal names one
+        self.out_streams: dict[tuple[str, str], RemoteStream] = {}
         #: client messages sent whole and outcomes sent lately (lost with the connection?)
         self.recent = RecentlySent()
         self._pool_names = 0
@@ -258,23 +265,21 @@ class LinkSession:
         self.flush_soon()
 
     def open_stream(self, header: StreamHeader, owner: StreamOwner) -> RemoteStream:
+        """A stream toward the peer, on a pooled streaming link (one delivery after
+        another on a link kept attached, credit granted ahead: a stream costs no attach,
+        no flow and no detach, nor the round trips they took; docs/adr/0021)."""
         conn = self.conn
-        pooled = header.direction == MESSAGE
-        if pooled:
-            if self.idle_out:
-                link = self.idle_out.pop()
-            else:
-                self._pool_names += 1
-                link = conn.open_sender(
-                    f"{POOL_PREFIX}{self._pool_names}", POOL_TARGET, streaming=True
-                )
-                self.pooled_out.add(link)
+        message = header.direction == MESSAGE
+        if self.idle_out:
+            link = self.idle_out.pop()
         else:
-            link = conn.open_sender(_stream_link_name(header), header.routing_key, streaming=True)
+            self._pool_names += 1
+            link = conn.open_sender(f"{POOL_PREFIX}{self._pool_names}", POOL_TARGET, streaming=True)
+            self.pooled_out.add(link)
         delivery = conn.start_stream(
             link,
             encoded_message_header(header)
-            if pooled and header.flow_id is None and header.trace is None
+            if message and header.flow_id is None and header.trace is None
             else amqp.MessageHeader(
                 to=header.routing_key,
                 reply_to=header.reply_to,
@@ -282,8 +287,15 @@ class LinkSession:
             ),
         )
         self.owners[link] = owner
-        stream = RemoteStream(self, link, delivery, pooled, header if pooled else None)
-        stream.flush()
+        stream = RemoteStream(self, link, delivery, True, header, message)
+        if not message:
+            # a TCP stream is refused by a router message naming it (the link stays)
+            self.out_streams[(header.stream_id, header.direction)] = stream
+            # its header leaves with the first bytes if they follow in this loop pass
+            # (an ingress's early data), else at the pass's end: one write, not two
+            self.flush_soon()
+        else:
+            stream.flush()
         return stream
 
     def send_whole(self, header: StreamHeader, body: bytes) -> None:
@@ -310,9 +322,41 @@ class LinkSession:
         self.recent.whole(header.stream_id, header.source)
 
     def link_free(self, link: int) -> None:
-        """A pooled message link's stream is over (ended or aborted): the next may use it."""
+        """A pooled link's stream is over (ended or aborted): the next may use it, or,
+        past ``POOL_IDLE_MAX`` idle links, it is closed (a burst's links are given back)."""
         if link in self.pooled_out:
-            self.idle_out.append(link)
+            if len(self.idle_out) < POOL_IDLE_MAX:
+                self.idle_out.append(link)
+            else:
+                self.pooled_out.discard(link)
+                with contextlib.suppress(amqp.AmqpUsageError):
+                    self.conn.close_link(link)
+
+    def stream_done(self, stream: RemoteStream) -> None:
+        """A TCP stream we sent ended or was aborted: a refusal naming it comes too late."""
+        header = stream.header
+        if header is not None and not stream.message:
+            self.out_streams.pop((header.stream_id, header.direction), None)
+
+    def _refused(self, body: dict[str, Any]) -> None:
+        """The peer refused one of our TCP streams on a pooled link (``refuse_stream``
+        there): abort it here (the link goes back to the pool) and tell its owner, as a
+        detach with that condition would have."""
+        stream_id, direction = body.get("s"), body.get("d")
+        if not isinstance(stream_id, str) or not isinstance(direction, str):
+            _log.warning("stream_refusal_invalid", link_id=self.link_id, peer=self.peer)
+            return
+        stream = self.out_streams.pop((stream_id, direction), None)
+        if stream is None:
+            return  # it ended (or was aborted) meanwhile
+        owner = self.owners.get(stream.link)
+        stream.abort()
+        if owner is not None:
+            condition, why = body.get("c"), body.get("t")
+            owner.link_closed(
+                condition if isinstance(condition, str) else "skupper:refused",
+                why if isinstance(why, str) else None,
+            )
 
     def refuse_stream(
         self, link: int, condition: str, description: str, header: StreamHeader | None = None
@@ -321,11 +365,27 @@ class LinkSession:
         detach), or on a pooled message link, which stays open for the next message,
         drop the rest of the stream and send its ingress a released outcome."""
         if link in self.pooled_in:
-            known = self.headers.get(link, header)
-            self._incoming_done(link)
+            current = self.headers.get(link)
+            known = header if header is not None else current
+            if current is None or current is known:
+                self._incoming_done(link)  # else the link carries a later stream now
             if known is not None:
-                body = released_body(known.stream_id)
-                self.dataplane.router_message(known.source, body, ours=True)
+                if known.direction == MESSAGE:
+                    body = released_body(known.stream_id)
+                    self.dataplane.router_message(known.source, body, ours=True)
+                elif self.peer is not None:
+                    # hop by hop, like the detach it replaces: the peer aborts its
+                    # stream (a transit router refuses its own incoming one in turn)
+                    self.send_router_message(
+                        self.peer,
+                        {
+                            "k": REFUSAL_KIND,
+                            "s": known.stream_id,
+                            "d": known.direction,
+                            "c": condition,
+                            "t": description,
+                        },
+                    )
                 return
         self._incoming_done(link)
         self.conn.close_link(link, condition, description)
@@ -443,7 +503,7 @@ class LinkSession:
                 sink: Sink = self.dataplane.arrive(
                     stream,
                     refuse=lambda condition, description: self.refuse_stream(
-                        link, condition, description
+                        link, condition, description, stream
                     ),
                     via=self,
                 )
@@ -455,7 +515,7 @@ class LinkSession:
                     )
                 # a flow's forward stream names this router in its trace
                 forwarded = through(stream, self.dataplane.router_id)
-                out = port.open_stream(forwarded, _TransitOwner(self, link))
+                out = port.open_stream(forwarded, _TransitOwner(self, link, stream))
                 assert isinstance(out, RemoteStream)
                 sink = _TransitSink(out)
         except StreamRefused as refused:
@@ -539,7 +599,10 @@ class LinkSession:
             to = event.message.to or ""
             body = event.message.body
             if to.startswith(ROUTER_PREFIX) and isinstance(body, dict):
-                self.dataplane.router_message(to[len(ROUTER_PREFIX) :], body)
+                if body.get("k") == REFUSAL_KIND:
+                    self._refused(body)  # about a stream on this connection: not routed
+                else:
+                    self.dataplane.router_message(to[len(ROUTER_PREFIX) :], body)
             return None
         if link != self.control_receiver:
             return None
@@ -581,6 +644,7 @@ class LinkSession:
         self.lengths.clear()
         self.unstarted.clear()
         self.idle_out.clear()
+        self.out_streams.clear()
         self.pooled_out.clear()
         self.pooled_in.clear()
         self.pool_ended.clear()

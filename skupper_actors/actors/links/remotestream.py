@@ -33,6 +33,7 @@ class RemoteStream:
         "held",
         "held_end",
         "link",
+        "message",
         "pooled",
         "session",
         "unchecked",
@@ -45,15 +46,18 @@ class RemoteStream:
         delivery: int,
         pooled: bool = False,
         header: StreamHeader | None = None,
+        message: bool = False,
     ) -> None:
         self.session = session
         self.link = link
         self.delivery = delivery
-        self.header = header  # a message stream's (pooled), remembered once it ended
-        #: on a pooled message link: the link goes back to the pool at the stream's end,
-        #: and output is flushed once per loop pass (messages batch; TCP bytes do not wait)
+        self.header = header  # a message stream's is remembered once it ended
+        #: on a pooled link the link goes back to the pool at the stream's end
         self.pooled = pooled
-        self.flush = session.flush_soon if pooled else session.flush
+        #: a client message's stream: output is flushed once per loop pass (messages
+        #: batch; TCP bytes do not wait)
+        self.message = message
+        self.flush = session.flush_soon if message else session.flush
         self.done = False
         self.held: deque[bytes] | None = None  # chunks waiting for proton's backlog to shrink
         self.held_end: tuple[int | None] | None = None  # an end waiting behind them
@@ -137,7 +141,10 @@ class RemoteStream:
             session.link_free(self.link)
             header = self.header
             if header is not None:
-                session.sent_whole(header)
+                if self.message:
+                    session.sent_whole(header)
+                else:
+                    session.stream_done(self)
 
     def abort(self) -> None:
         session = self.session
@@ -148,6 +155,7 @@ class RemoteStream:
             session.conn.abort_stream(self.delivery)
             if self.pooled:
                 session.link_free(self.link)  # the far end sees the abort, keeps the link
+                session.stream_done(self)
             else:
                 session.conn.close_link(self.link)
             self.flush()
@@ -174,13 +182,14 @@ class _TransitSink:
 class _TransitOwner:
     """The next hop ended our outgoing half early: end the incoming half too."""
 
-    __slots__ = ("in_link", "session")
+    __slots__ = ("header", "in_link", "session")
 
-    def __init__(self, session: LinkSession, in_link: int) -> None:
+    def __init__(self, session: LinkSession, in_link: int, header: StreamHeader) -> None:
         self.session = session
         self.in_link = in_link
+        self.header = header  # the incoming stream's: its pooled link may carry another by now
 
     def link_closed(self, condition: str | None, description: str | None) -> None:
         self.session.refuse_stream(
-            self.in_link, condition or "skupper:path-lost", description or ""
+            self.in_link, condition or "skupper:path-lost", description or "", self.header
         )
