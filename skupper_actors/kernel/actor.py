@@ -200,6 +200,12 @@ class Actor:
     #: runs in the greenlet that starts it and must not block; each burst of messages
     #: gets a greenlet that ends when the mailbox is empty again (Erlang's hibernate).
     hibernates: ClassVar[bool] = False
+    #: With ``hibernates``: none of its handlers (``on_receive``, ``on_stop``) ever
+    #: blocks, so a burst of messages is handled in a loop callback, with no greenlet at
+    #: all (a TCP connection's end: a greenlet's start and its stack cost more than the
+    #: handler). A handler that does block crashes the actor (gevent refuses to block
+    #: the hub).
+    wakes_inline: ClassVar[bool] = False
     #: log level of actor_started / actor_stopped; per-connection actors keep it at debug.
     lifecycle_log_level: ClassVar[str] = "info"
 
@@ -361,8 +367,16 @@ class Actor:
                 self._kernel_exit(reason, self._kernel_started)
 
     def _kernel_wake(self) -> None:
-        """A message for a hibernating actor: a greenlet to handle it (and any after)."""
-        self._kernel_greenlet = gevent.spawn(self._kernel_run)
+        """A message for a hibernating actor: a greenlet to handle it (and any after),
+        or a loop callback for an actor that ``wakes_inline``."""
+        if self.wakes_inline:
+            gevent.get_hub().loop.run_callback(self._kernel_run_inline)
+        else:
+            self._kernel_greenlet = gevent.spawn(self._kernel_run)
+
+    def _kernel_run_inline(self) -> None:
+        if not self._kernel_dead:  # else killed while this callback waited
+            self._kernel_run()
 
     def _kernel_kill(self) -> None:
         """End the actor at once (reason Killed), whether a greenlet runs it or not."""

@@ -177,3 +177,71 @@ def test_shutdown_kills_a_stuck_hibernating_child() -> None:
     assert stuck.wait() == Killed()
     assert brutal.wait() == Killed()
     assert idle.wait() == Shutdown()
+
+
+class Inline(Sleeper):
+    wakes_inline = True
+
+
+def test_an_inline_actor_handles_messages_with_no_greenlet() -> None:
+    seen: list[object] = []
+    spawned: list[object] = []
+
+    class Collect(Inline):
+        def on_receive(self, message: object) -> object:
+            seen.append(message)
+            spawned.append(gevent.getcurrent() is gevent.get_hub())
+            return message.value if isinstance(message, Echo) else None
+
+    ref = spawn(Collect([], "c"))
+    for n in range(5):
+        ref.tell(n)
+    assert ref.ask(Echo(value="x")) == "x"  # after the five, in order
+    for n in range(5, 8):
+        ref.tell(n)
+    gevent.sleep(0)
+    assert seen[:5] == list(range(5)) and seen[6:] == [5, 6, 7]
+    assert all(spawned)  # every message was handled in the hub's callbacks
+    assert ref.stop() == Shutdown()
+
+
+def test_an_inline_actor_stops_itself_is_killed_and_monitored() -> None:
+    journal: list[tuple[str, str]] = []
+    watcher_journal: list[tuple[str, str]] = []
+    watcher = Recorder(watcher_journal, "w")
+    wref = spawn(watcher)
+
+    class InlineStopper(Inline):
+        def on_receive(self, message: object) -> object:
+            if message == "done":
+                self.stop_self()
+            return super().on_receive(message)
+
+    stopper = spawn(InlineStopper(journal, "stopper"))
+    killed = spawn(Inline(journal, "killed"))
+    stopper.monitor(wref)
+    killed.monitor(wref)
+    stopper.tell("done")
+    assert stopper.wait(2) == Normal()
+    killed.tell(Echo(value=1))  # a wake-up is pending when the kill comes
+    assert killed.stop(timeout=0) == Killed()
+    gevent.sleep(0.01)  # the pending callback finds it dead and does nothing
+    wref.ask(Echo(value=None))
+    assert {type(d.reason) for d in watcher.downs} == {Normal, Killed}
+    assert journal.count(("killed", "stop")) == 1
+    wref.stop()
+
+
+def test_an_inline_actor_whose_handler_blocks_crashes_and_says_so() -> None:
+    journal: list[tuple[str, str]] = []
+
+    class Blocks(Inline):
+        def on_receive(self, message: object) -> object:
+            gevent.sleep(0.01)  # the hub cannot wait: a mistake, reported as a crash
+            return None
+
+    ref = spawn(Blocks(journal, "b"))
+    ref.tell("x")
+    reason = ref.wait(2)
+    assert isinstance(reason, Crashed)
+    assert ("b", "stop") in journal

@@ -64,6 +64,7 @@ class TcpConnectionActor(Actor, ABC):
     lifecycle_log_level = "debug"
     mailbox_size = 64
     hibernates = True  # it reads and writes from watcher callbacks; its mailbox is for its end
+    wakes_inline = True  # its end and its stop never block: handled without a greenlet
 
     def __init__(
         self,
@@ -356,10 +357,28 @@ class TcpConnectionActor(Actor, ABC):
         writer = self._writer
         if (writer is None or writer.dead) and self.conn.receive is _OPEN:
             sink = self.inbound
+            if sink.chunks and not sink.busy and sink.direct is not None:
+                self._send_queued(sink)  # what came before the socket was ready, most often
             if not sink.chunks and not sink.busy:
                 self._write_loop()  # only the end to handle, which never waits: no greenlet
             else:
                 self._writer = gevent.spawn(self._write_loop)
+
+    def _send_queued(self, sink: SocketSink) -> None:
+        """Send queued chunks as far as the socket takes them without waiting (the
+        writer greenlet, needed only if it does not, keeps the rest in order)."""
+        chunks = sink.chunks
+        budget = sink.budget
+        while chunks and self._send_error is None:
+            chunk = chunks[0]
+            sent = self._send_now(chunk)
+            if sent:
+                budget.sub(sent)
+            if sent < len(chunk):
+                if sent:
+                    chunks[0] = chunk[sent:]
+                return
+            chunks.popleft()
 
     def _send_now(self, chunk: bytes) -> int:
         """Write what the socket takes without waiting; the writer greenlet does the rest."""
