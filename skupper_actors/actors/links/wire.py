@@ -44,13 +44,26 @@ def describe_ssl_error(error: ssl.SSLError) -> str:
 class _SocketWire:
     """What both wires do with the TCP socket itself."""
 
-    __slots__ = ("_buffer", "_raw", "_view", "sock")
+    __slots__ = ("_buffer", "_emptied", "_raw", "_view", "sock")
 
     def __init__(self, sock: Any) -> None:
         self.sock = sock
         self._raw = sock._sock  # gevent's socket wraps a non-blocking stdlib socket
         self._buffer = bytearray(READ_SIZE)
         self._view = memoryview(self._buffer)
+        self._emptied = False  # the last read did not fill the buffer
+
+    def _recv_into(self, buffer: bytearray) -> int:
+        """Read into ``buffer``, waiting for bytes. After a read that did not fill the
+        buffer the kernel most likely holds nothing more: wait for the socket to be
+        readable before asking (a ``recv`` that fails with EAGAIN is a system call and
+        an exception for nothing, once per read otherwise)."""
+        sock = self.sock
+        if self._emptied:
+            sock._wait(sock._read_event)  # gevent's own wait: timeouts, close, as recv's
+        count: int = sock.recv_into(buffer)
+        self._emptied = count < len(buffer)
+        return count
 
     def wait_writable(self) -> None:
         gevent.socket.wait_write(self._raw.fileno())
@@ -69,7 +82,7 @@ class PlainWire(_SocketWire):
 
     def read(self) -> memoryview:
         """Wait for bytes; empty at end of file. Valid until the next ``read``."""
-        count = self.sock.recv_into(self._buffer)
+        count = self._recv_into(self._buffer)
         return self._view[:count]
 
     def write_some(self, data: memoryview) -> int:
@@ -86,12 +99,14 @@ class PlainWire(_SocketWire):
 class TlsWire(_SocketWire):
     """TLS over a TCP socket through memory BIOs (after ``tls_handshake``)."""
 
-    __slots__ = ("_incoming", "_outgoing", "_pending", "_tls")
+    __slots__ = ("_cipher", "_cipher_view", "_incoming", "_outgoing", "_pending", "_tls")
 
     def __init__(
         self, sock: Any, tls: ssl.SSLObject, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO
     ) -> None:
         super().__init__(sock)
+        self._cipher = bytearray(READ_SIZE)  # ciphertext read, before the decryptor takes it
+        self._cipher_view = memoryview(self._cipher)
         self._tls = tls
         self._incoming = incoming
         self._outgoing = outgoing
@@ -119,11 +134,11 @@ class TlsWire(_SocketWire):
                     return view[:count]
             except ssl.SSLEOFError:
                 return view[:count]  # the connection ended without close_notify
-            data = self.sock.recv(READ_SIZE)
-            if not data:
+            got = self._recv_into(self._cipher)
+            if not got:
                 self._incoming.write_eof()
             else:
-                self._incoming.write(data)
+                self._incoming.write(self._cipher_view[:got])
 
     def write_some(self, data: memoryview) -> int:
         """Encrypt up to one chunk if the last one's ciphertext has left; 0 if not."""
