@@ -405,11 +405,20 @@ class Bench:
         for name, run in runs:
             recordings = profiling.record(pids, seconds, folder / f"{path}-{name}")
             time.sleep(0.3)  # py-spy attaching
-            self.attempt(path, f"profile-{name}", run)
+            before = {site: cpu_seconds(pid) for site, pid in pids.items()}
+            result = self.attempt(path, f"profile-{name}", run)
+            cpu = {site: cpu_seconds(pid) - before[site] for site, pid in pids.items()}
+            # units of work: connections, echo round trips (CPU per unit per node)
+            units = getattr(result, "connections", None) or getattr(result, "rounds", None)
+            if units and name == "echo":
+                units += 200  # the warm-up rounds ran too
             for out, proc in recordings:
                 _, err = proc.communicate(timeout=seconds + 30)
                 if out.exists():
                     self.profiles.append(profiling.summarize(out, seconds))
+                    site = out.stem.rsplit("-", 1)[-1]
+                    per_unit = cpu[site] * 1e6 / units if units and site in cpu else None
+                    self.profiles.append(profiling.phase_table(out, per_unit))
                 else:
                     self.profiles.append(f"{out.name}: py-spy failed: {err.decode().strip()}")
 
