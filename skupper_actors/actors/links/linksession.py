@@ -1,11 +1,12 @@
 """LinkSession: one live inter-router connection (socket + AMQP engine) and its links.
 
-Four kinds of AMQP link run over it: the control link (routing protocol), the message
-link (small router-addressed messages: stream acknowledgements, messaging outcomes), one
-streaming link per TCP stream direction crossing it (opened by the sender, closed by the
-receiver after the end of the message), and a pool of streaming links for client
-messages, each carrying one message's stream after another (docs/adr/0018). Received
-stream bytes go straight to the stream's sink.
+Three kinds of AMQP link run over it: the control link (routing protocol), the message
+link (small router-addressed messages: stream acknowledgements, messaging outcomes,
+refusals of TCP streams), and a pool of streaming links, each carrying one stream (a TCP
+stream direction or a client message) after another, attached once with credit granted
+ahead (docs/adr/0018, 0021). A peer's link named otherwise carries one stream and is
+closed at its end (the shape before ADR 0021, still understood). Received stream bytes
+go straight to the stream's sink.
 """
 
 from __future__ import annotations
