@@ -117,23 +117,31 @@ class TlsWire(_SocketWire):
         return self._tls
 
     def read(self) -> memoryview:
-        """Decrypt every whole record received; wait for more only when there is none."""
+        """Decrypt every whole record received; wait for more only when there is none.
+
+        The decryptor is asked only while it has ciphertext (or plaintext) left, or the
+        end to report: asking it with none raises SSLWantReadError, an exception per
+        read twice over (before the ``recv`` and after the last record)."""
         tls = self._tls
         view = self._view
+        incoming = self._incoming
         while True:
             count = 0
-            try:
-                while count < READ_SIZE:
-                    got = tls.read(READ_SIZE - count, view[count:])
-                    if not got:
-                        return view[:count]  # the peer's close_notify
-                    count += got
-                return view
-            except ssl.SSLWantReadError:
-                if count:
-                    return view[:count]
-            except ssl.SSLEOFError:
-                return view[:count]  # the connection ended without close_notify
+            if incoming.pending or incoming.eof or tls.pending():
+                try:
+                    while count < READ_SIZE:
+                        got = tls.read(READ_SIZE - count, view[count:])
+                        if not got:
+                            return view[:count]  # the peer's close_notify
+                        count += got
+                        if not incoming.pending and not tls.pending():
+                            return view[:count]  # all of it: no need to ask again
+                    return view
+                except ssl.SSLWantReadError:
+                    if count:
+                        return view[:count]
+                except ssl.SSLEOFError:
+                    return view[:count]  # the connection ended without close_notify
             got = self._recv_into(self._cipher)
             if not got:
                 self._incoming.write_eof()

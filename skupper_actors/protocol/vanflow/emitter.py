@@ -113,7 +113,10 @@ class Emitter:
         self.stats = EmitterStats()
         self._held: dict[str, _Held] = {}
         self._dirty: dict[str, None] = {}  # insertion-ordered set of identities
-        self._ended: dict[str, None] = {}
+        self._ended: dict[str, None] = {}  # ended, dropped once emitted
+        #: ended biflows kept ``ended_keep`` after their end, in the order they ended:
+        #: a tick looks at the oldest only (a scan of all was a cost per connection)
+        self._aging: dict[str, None] = {}
         self._consumers: set[str] = set()
         self._flows = 0
         self._flows_paused = False
@@ -204,7 +207,10 @@ class Emitter:
         if held is None or held.ended_at is not None:
             return
         held.ended_at = now
-        self._ended[identity] = None
+        if held.type is RecordType.BIFLOW_TPORT and not held.co:
+            self._aging[identity] = None
+        else:
+            self._ended[identity] = None
         if not held.co:
             self.update(identity, {**(attrs or {}), Attr.END_TIME: micros(now)})
         elif attrs:
@@ -305,17 +311,28 @@ class Emitter:
         return records_address(self.source_id)
 
     def _drop_ended(self, now: float) -> None:
-        keep = self.limits.ended_keep
-        gone = []
-        for identity in self._ended:
-            held = self._held[identity]
-            if identity in self._dirty or held.ended_at is None:
-                continue
-            kept = held.type is RecordType.BIFLOW_TPORT and not held.co
-            if not kept or now >= held.ended_at + keep:
-                gone.append(identity)
+        dirty = self._dirty
+        gone = [identity for identity in self._ended if identity not in dirty]
         for identity in gone:
             del self._ended[identity]
-            held = self._held.pop(identity)
-            if held.type in FLOW_TYPES:
-                self._flows -= 1
+            self._drop(identity)
+        # kept biflows: oldest first, until one is too young (those after it ended later)
+        keep = self.limits.ended_keep
+        aging = self._aging
+        held_of = self._held
+        gone.clear()
+        for identity in aging:
+            ended_at = held_of[identity].ended_at
+            assert ended_at is not None
+            if now < ended_at + keep:
+                break
+            if identity not in dirty:
+                gone.append(identity)
+        for identity in gone:
+            del aging[identity]
+            self._drop(identity)
+
+    def _drop(self, identity: str) -> None:
+        held = self._held.pop(identity)
+        if held.type in FLOW_TYPES:
+            self._flows -= 1
