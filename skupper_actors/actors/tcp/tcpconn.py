@@ -127,7 +127,9 @@ class TcpConnectionActor(Actor, ABC):
         self.counters.opened += 1
         self.counters.active += 1
         self._runner = gevent.spawn(self._set_up)
-        self._runner.link(self._runner_done)
+        # rawlink: called from the hub when the set-up ends (``link`` would start a
+        # greenlet for the call, one more per connection); _runner_done never blocks
+        self._runner.rawlink(self._runner_done)
 
     def on_receive(self, message: object) -> Any:
         if isinstance(message, _Finished):

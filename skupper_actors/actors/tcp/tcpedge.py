@@ -111,6 +111,15 @@ class ServerAddress:
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
 
+    def single_address(self) -> tuple[Any, Any] | None:
+        """The one address this host resolved to, once known (None: resolve first)."""
+        addresses = self._resolved
+        return addresses[0] if len(addresses) == 1 else None
+
+    def forget(self) -> None:
+        """A connect failed: the host is looked up again next time."""
+        self._resolved = []
+
     def connect(self, timeout: float) -> Any:
         """A connected gevent socket; raises OSError when no address answers."""
         addresses = self._resolved

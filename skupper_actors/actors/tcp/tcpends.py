@@ -11,10 +11,15 @@ reverse stream, back the way the forward one came.
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import socket
 import time
+from collections.abc import Callable
+from typing import Any
 
 import gevent
+import gevent.socket
 
 from skupper_actors.protocol.tcp import (
     FORWARD,
@@ -36,6 +41,68 @@ ACCEPT_TIMEOUT = 10.0  # forward stream sent -> reverse stream must arrive
 # Client bytes already waiting when the forward stream opens go with it at once, before
 # the far end has answered; they are kept to be sent again if another attempt follows.
 EARLY_DATA = 64 * 1024
+
+
+class PendingConnect:
+    """A non-blocking connect to one address, its outcome handed to ``done(sock,
+    error)`` from a loop callback: a connected gevent socket, or the OSError."""
+
+    __slots__ = ("_done", "_raw", "_timer", "_watcher")
+
+    def __init__(self, address: tuple[int, Any], done: Callable[[Any, OSError | None], None]):
+        family, sockaddr = address
+        self._done = done
+        self._raw: socket.socket | None = socket.socket(family, socket.SOCK_STREAM)
+        self._raw.setblocking(False)
+        self._watcher: Any = None
+        self._timer: Any = None
+        code = self._raw.connect_ex(sockaddr)
+        loop = gevent.get_hub().loop
+        if code in (0, errno.EISCONN):
+            loop.run_callback(self._writable)
+            return
+        if code not in (errno.EINPROGRESS, errno.EAGAIN):
+            self._raw.close()
+            self._raw = None
+            raise OSError(code, os.strerror(code))
+        self._watcher = loop.io(self._raw.fileno(), 2)  # 2: writable, the connect's end
+        self._watcher.start(self._writable)
+        self._timer = loop.timer(CONNECT_TIMEOUT)
+        self._timer.start(self._timed_out, update=True)  # from now, not the loop's last pass
+
+    def _writable(self) -> None:
+        raw = self._raw
+        if raw is None:
+            return  # cancelled
+        code = raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            self._end(None, OSError(code, os.strerror(code)))
+            return
+        self._raw = None
+        self._stop_watching()
+        sock = gevent.socket.socket(raw.family, raw.type, raw.proto, fileno=raw.detach())
+        self._done(sock, None)
+
+    def _timed_out(self) -> None:
+        self._end(None, TimeoutError(errno.ETIMEDOUT, "timed out"))
+
+    def _end(self, sock: Any, error: OSError) -> None:
+        self.cancel()
+        self._done(sock, error)
+
+    def _stop_watching(self) -> None:
+        for watcher in (self._watcher, self._timer):
+            if watcher is not None:
+                watcher.stop()
+                watcher.close()
+        self._watcher = self._timer = None
+
+    def cancel(self) -> None:
+        """Stop waiting; the socket is closed (the outcome is never told)."""
+        self._stop_watching()
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            raw.close()
 
 
 class IngressConnection(TcpConnectionActor):
@@ -149,24 +216,84 @@ class IngressConnection(TcpConnectionActor):
 
 
 class EgressConnection(TcpConnectionActor):
-    """A connector's stream: connects to the server, answers with the reverse stream."""
+    """A connector's stream: connects to the server, answers with the reverse stream.
+
+    With the server's address known (every connection after the first), the connect
+    runs from loop callbacks, with no greenlet: a socket's non-blocking connect, a
+    watcher for its completion and a timer for ``CONNECT_TIMEOUT``. Otherwise (the
+    name to resolve, several addresses to try) a greenlet does it, as the ingress's
+    set-up always does."""
+
+    _connecting: PendingConnect | None = None
+
+    def on_start(self) -> None:
+        assert self.server is not None
+        address = self.server.single_address()
+        if address is None:
+            super().on_start()  # the set-up greenlet: resolve, try each address
+            return
+        self.counters.opened += 1
+        self.counters.active += 1
+        try:
+            self._connecting = PendingConnect(address, self._connect_done)
+        except OSError as error:
+            self._connect_done(None, error)
+
+    def on_stop(self, reason: object) -> None:
+        pending = self._connecting
+        if pending is not None:
+            self._connecting = None
+            pending.cancel()
+        super().on_stop(reason)
+
+    def _connect_done(self, sock: Any, error: OSError | None) -> None:
+        """The connect's outcome (from a loop callback): set up, or refuse."""
+        self._connecting = None
+        if self._finished:
+            if sock is not None:
+                reset(sock)  # stopped meanwhile
+            return
+        try:
+            if error is not None:
+                assert self.server is not None
+                self.server.forget()
+                self._refused_by_server(error)
+            else:
+                self._connected(sock)
+        except Exception as failure:  # on the hub: never let it escape (as _runner_done)
+            self.counters.errors += 1
+            self.log.error("tcp_connection_failed", exc_info=failure)
+            if self.sock is None and sock is not None:
+                reset(sock)
+            self._finish()
+            return
+        if not self._pumping:
+            self._finish()
 
     def _set_up(self) -> None:
-        assert self.header is not None and self.egress_sink is not None and self.server
-        flow_id = self.header.flow_id
+        assert self.server is not None
         try:
             sock = self.server.connect(CONNECT_TIMEOUT)
         except OSError as error:
-            self.counters.refused += 1
-            self.log.info("tcp_connect_failed", server=str(self.server), error=str(error))
-            self.egress_sink.refuse("skupper:connect-failed", f"{self.server}: {error}")
-            if flow_id is not None:
-                self._corecord_opened(flow_id, None)
-                failed = f"skupper:connect-failed: {self.server}: {error}"
-                tell_vanflow(
-                    self.ctx, CoRecordClosed(identity=flow_id, at=time.time(), error=failed)
-                )
+            self._refused_by_server(error)
             return
+        self._connected(sock)
+
+    def _refused_by_server(self, error: OSError) -> None:
+        assert self.header is not None and self.egress_sink is not None
+        flow_id = self.header.flow_id
+        self.counters.refused += 1
+        self.log.info("tcp_connect_failed", server=str(self.server), error=str(error))
+        self.egress_sink.refuse("skupper:connect-failed", f"{self.server}: {error}")
+        if flow_id is not None:
+            self._corecord_opened(flow_id, None)
+            failed = f"skupper:connect-failed: {self.server}: {error}"
+            tell_vanflow(self.ctx, CoRecordClosed(identity=flow_id, at=time.time(), error=failed))
+
+    def _connected(self, sock: Any) -> None:
+        """Connected to the server: the reverse stream, then the socket is pumped."""
+        assert self.header is not None and self.egress_sink is not None
+        flow_id = self.header.flow_id
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         reset_on_close(sock)

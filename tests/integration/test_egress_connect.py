@@ -1,0 +1,115 @@
+"""The egress's connect to its server without a greenlet (``PendingConnect``, ADR 0021):
+real sockets on 127.0.0.1, then real nodes whose server goes away and comes back."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import gevent
+import pytest
+from harness import Mesh, free_port
+from servers import HashServer, transfer
+from test_tcp import adaptor, add_connector, add_listener, wait_matched
+
+from skupper_actors.actors.tcp import tcpends
+from skupper_actors.actors.tcp.tcpends import PendingConnect
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+
+def outcome_of(port: int) -> tuple[object, OSError | None]:
+    told: list[tuple[object, OSError | None]] = []
+    PendingConnect((socket.AF_INET, ("127.0.0.1", port)), lambda s, e: told.append((s, e)))
+    with gevent.Timeout(5):
+        while not told:
+            gevent.sleep(0.01)
+    assert len(told) == 1
+    return told[0]
+
+
+def test_a_connect_that_succeeds_hands_over_a_connected_socket() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        sock, error = outcome_of(listener.getsockname()[1])
+        assert error is None
+        accepted, _ = listener.accept()
+        sock.sendall(b"ping")  # type: ignore[attr-defined]
+        assert accepted.recv(4) == b"ping"
+        accepted.close()
+        sock.close()  # type: ignore[attr-defined]
+    finally:
+        listener.close()
+
+
+def test_a_refused_connect_says_why() -> None:
+    sock, error = outcome_of(free_port())
+    assert sock is None and isinstance(error, ConnectionRefusedError)
+
+
+def test_a_cancelled_connect_tells_nothing_and_closes_its_socket() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        told: list[object] = []
+        pending = PendingConnect(
+            (socket.AF_INET, listener.getsockname()), lambda s, e: told.append((s, e))
+        )
+        pending.cancel()
+        gevent.sleep(0.1)
+        assert told == []
+        accepted, _ = listener.accept()  # the kernel had completed it; we closed our end
+        accepted.settimeout(2)
+        assert accepted.recv(1) == b""
+        accepted.close()
+    finally:
+        listener.close()
+
+
+def test_a_connect_that_hangs_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tcpends, "CONNECT_TIMEOUT", 0.3)
+    # a listener that never accepts, its queue full: further SYNs are dropped, and a
+    # connect waits (the kernel retries) until our timer gives up
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    try:
+        for _ in range(2):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(listener.getsockname())
+            fillers.append(filler)
+        time.sleep(0.2)
+        started = time.monotonic()
+        sock, error = outcome_of(listener.getsockname()[1])
+        assert sock is None and isinstance(error, TimeoutError)
+        assert 0.25 < time.monotonic() - started < 2
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+def test_a_server_that_goes_away_is_refused_then_served_again(tmp_path) -> None:
+    server = HashServer()
+    port = server.port
+    mesh = Mesh(tmp_path, ["a", "b"])
+    mesh.link("a", "b")
+    listener = add_listener(mesh, "a", "k")
+    add_connector(mesh, "b", "k", port)
+    try:
+        mesh.start()
+        wait_matched(mesh, "a", "k")
+        assert transfer(listener, 1000, 1000) == (True, True, None)  # address now known
+        server.close()
+        started = time.monotonic()
+        result = transfer(listener, 10, 10, timeout=10)
+        assert result.sent_ok is False and result.received_ok is False
+        assert time.monotonic() - started < 2.0
+        assert adaptor(mesh, "b", "connector", "k").refused >= 1
+        server = HashServer(port=port)
+        for seed in range(5):
+            assert transfer(listener, 5000, 5000, seed=seed) == (True, True, None)
+    finally:
+        mesh.close()
+        server.close()
