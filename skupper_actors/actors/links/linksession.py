@@ -362,32 +362,35 @@ class LinkSession:
     def refuse_stream(
         self, link: int, condition: str, description: str, header: StreamHeader | None = None
     ) -> None:
-        """Stop an incoming stream: close its link (its sender learns why from the
-        detach), or on a pooled message link, which stays open for the next message,
-        drop the rest of the stream and send its ingress a released outcome."""
+        """Stop an incoming stream. On a pooled link, which stays open for the next
+        stream, the rest of this one is dropped and its sender told: a message
+        stream's ingress by a released outcome, a TCP stream's neighbour by a refusal
+        naming the stream (``header`` when the caller knows it: the link may carry a
+        later stream by now). A link of its own is closed, its detach saying why."""
         if link in self.pooled_in:
             current = self.headers.get(link)
             known = header if header is not None else current
             if current is None or current is known:
                 self._incoming_done(link)  # else the link carries a later stream now
-            if known is not None:
-                if known.direction == MESSAGE:
-                    body = released_body(known.stream_id)
-                    self.dataplane.router_message(known.source, body, ours=True)
-                elif self.peer is not None:
-                    # hop by hop, like the detach it replaces: the peer aborts its
-                    # stream (a transit router refuses its own incoming one in turn)
-                    self.send_router_message(
-                        self.peer,
-                        {
-                            "k": REFUSAL_KIND,
-                            "s": known.stream_id,
-                            "d": known.direction,
-                            "c": condition,
-                            "t": description,
-                        },
-                    )
+            if known is not None and known.direction == MESSAGE:
+                body = released_body(known.stream_id)
+                self.dataplane.router_message(known.source, body, ours=True)
                 return
+            if known is not None and self.peer is not None and self.message_sender is not None:
+                # hop by hop, like the detach it replaces: the peer aborts its stream
+                # (a transit router refuses its own incoming one in turn)
+                self.send_router_message(
+                    self.peer,
+                    {
+                        "k": REFUSAL_KIND,
+                        "s": known.stream_id,
+                        "d": known.direction,
+                        "c": condition,
+                        "t": description,
+                    },
+                )
+                return
+            # no way to name it to the peer: the link goes, its detach says why
         self._incoming_done(link)
         self.conn.close_link(link, condition, description)
         self.flush()
