@@ -146,3 +146,22 @@ def test_a_refusal_naming_no_stream_of_ours_is_ignored() -> None:
     mesh.pump()
     one_connection(mesh, connector, b"unharmed")
 
+
+
+def test_with_no_way_to_name_the_stream_the_refusal_closes_the_link() -> None:
+    """A receiver that cannot send the neighbour a router message (no message link)
+    refuses as before pooled links: the link is detached with the condition."""
+    mesh = Mesh(["a", "b"])
+    mesh.connect("a", "b")
+    mesh.route("a", "b", via="b")
+    mesh.route("b", "a", via="a")
+    Connector(mesh, "b", "k", refuse_first=1)
+    announce(mesh, "k", frozenset({"b"}))
+    a_to_b, b_to_a = mesh.session("a", "b"), mesh.session("b", "a")
+    b_to_a.message_sender = None
+    owner = Owner()
+    out = mesh.forwarders["a"].open_stream(forward_header("a/7", "a", "b", "k"), owner)
+    out.write(b"refused")
+    mesh.pump()
+    assert owner.closed == ("skupper:busy", "busy")
+    assert not a_to_b.pooled_out and not b_to_a.pooled_in  # that link is gone
