@@ -391,6 +391,8 @@ class LinkSession:
                 )
                 return
             # no way to name it to the peer: the link goes, its detach says why
+            self.pooled_in.discard(link)
+            self.pool_ended.pop(link, None)
         self._incoming_done(link)
         self.conn.close_link(link, condition, description)
         self.flush()
