@@ -3,6 +3,7 @@ real sockets on 127.0.0.1, then real nodes whose server goes away and comes back
 
 from __future__ import annotations
 
+import signal
 import socket
 import time
 
@@ -110,6 +111,36 @@ def test_a_server_that_goes_away_is_refused_then_served_again(tmp_path) -> None:
         server = HashServer(port=port)
         for seed in range(5):
             assert transfer(listener, 5000, 5000, seed=seed) == (True, True, None)
+    finally:
+        mesh.close()
+        server.close()
+
+
+def test_an_attempt_with_no_answer_gives_up_after_the_accept_timeout(tmp_path) -> None:
+    """The far router holds its route but says nothing (stopped; HELLOs may age for 60 s):
+    the ingress's attempt times out (``ACCEPT_TIMEOUT``, a timer since ADR 0021), and
+    with no other destination the client is reset, never left waiting."""
+    server = HashServer()
+    mesh = Mesh(tmp_path, ["a", "b"], hello_interval=1.0, hello_max_age=60.0)
+    mesh.link("a", "b")
+    listener = add_listener(mesh, "a", "k")
+    add_connector(mesh, "b", "k", server.port)
+    try:
+        mesh.start()
+        wait_matched(mesh, "a", "k")
+        assert transfer(listener, 100, 100) == (True, True, None)
+        mesh["b"].signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            result = transfer(listener, 10, 10, timeout=30)
+            waited = time.monotonic() - started
+            assert result.sent_ok is False and result.received_ok is False
+            assert tcpends.ACCEPT_TIMEOUT - 1 < waited < tcpends.ACCEPT_TIMEOUT + 5
+            assert adaptor(mesh, "a", "listener", "k").refused >= 1
+        finally:
+            mesh["b"].signal(signal.SIGCONT)
+        for seed in range(3):
+            assert transfer(listener, 1000, 1000, seed=seed) == (True, True, None)
     finally:
         mesh.close()
         server.close()

@@ -152,67 +152,167 @@ class IngressConnection(TcpConnectionActor):
             ),
         )
 
-    def _set_up(self) -> None:
-        attempts = self.attempts
-        early = b""
-        outcome: GiveUp | None = None
+    # -- set-up from loop callbacks: no greenlet -----------------------------------------
+    # An attempt opens the forward stream with the client's early bytes and waits for the
+    # reverse stream (``inbound.accepted``, set by its arrival or by a refusal) with a
+    # rawlink and a timer; a refused attempt may be followed by another (after a delay:
+    # a timer). Nothing here blocks: it runs in the listener's greenlet at the start,
+    # then in the hub's callbacks.
+    _early = b""
+    _waiting: tuple[int, Any, Any] | None = None  # (attempt, accepted event, timer)
+    _delay: Any = None  # the timer before a retry
+
+    def on_start(self) -> None:
+        self.counters.opened += 1
+        self.counters.active += 1
         self._flow_opened()
-        while outcome is None:
-            dest = self.dp.select(self.routing_key, attempts.excluded, self.distribution)
-            if dest is None or not attempts.may_start():
-                outcome = attempts.no_destination()
-                break
-            attempt = attempts.start(dest.router_id)
-            stream_id = self.dp.new_stream_id()
-            header = forward_header(
-                stream_id, self.dp.router_id, dest.router_id, self.routing_key, self.flow_id
-            )
-            self.header, self._dest, self.refusal = header, dest, None
-            if attempt > 1:
-                self.inbound.discard()
-                self.inbound = SocketSink(self.dp.budget)  # a fresh one per attempt after the first
-            self.dp.expect_reverse(stream_id, self.inbound)
-            self.dp.on_ack(stream_id, FORWARD, self._on_ack)
-            self.dp.reserve(dest)
-            try:
-                self.out = self.dp.open_stream(header, AttemptOwner(self, attempt))
-            except StreamRefused as refused:
-                self.refusal = (refused.condition, refused.description)
-            else:
-                if not early and self._early_end is None:
-                    early = self._read_early()
-                self.conn.restart_send()  # a new stream: offsets from 0
-                if early:
-                    self.conn.window.on_sent(len(early))
-                    self.out.write(early)
-                if not self.inbound.accepted.wait(ACCEPT_TIMEOUT):
-                    no_answer = f"no answer from {dest.router_id} within {ACCEPT_TIMEOUT:g} s"
-                    self.refusal = ("skupper:no-answer", no_answer)
+        self._next_attempt()
+
+    def on_stop(self, reason: object) -> None:
+        self._stop_waiting()
+        delay, self._delay = self._delay, None
+        if delay is not None:
+            delay.stop()
+            delay.close()
+        super().on_stop(reason)
+
+    def _set_up(self) -> None:  # the base class's greenlet entry: not used here
+        raise NotImplementedError("an ingress connection sets up from loop callbacks")
+
+    def _next_attempt(self) -> None:
+        """Attempt after attempt, until one waits for its answer, one is accepted (the
+        socket is pumped) or the policy gives up."""
+        self._delay = None
+        try:
+            while not self._finished:
+                attempt = self._start_attempt()
+                if attempt is None:
+                    return  # given up
+                if attempt > 0:
+                    return  # waiting for the far end's answer
+                # refused at once: the verdict decides
+                if self._attempt_over(-attempt):
+                    return
+        except Exception as error:  # on the hub: never let it escape
+            self.counters.errors += 1
+            self.log.error("tcp_connection_failed", exc_info=error)
+            self._finish()
+
+    def _start_attempt(self) -> int | None:
+        """Open one attempt's forward stream; its number when it waits for the answer,
+        minus its number when it was refused at once, None when none may start."""
+        attempts = self.attempts
+        dest = self.dp.select(self.routing_key, attempts.excluded, self.distribution)
+        if dest is None or not attempts.may_start():
+            self._give_up(attempts.no_destination())
+            return None
+        attempt = attempts.start(dest.router_id)
+        stream_id = self.dp.new_stream_id()
+        header = forward_header(
+            stream_id, self.dp.router_id, dest.router_id, self.routing_key, self.flow_id
+        )
+        self.header, self._dest, self.refusal = header, dest, None
+        if attempt > 1:
+            self.inbound.discard()
+            self.inbound = SocketSink(self.dp.budget)  # a fresh one per attempt after the first
+        self.dp.expect_reverse(stream_id, self.inbound)
+        self.dp.on_ack(stream_id, FORWARD, self._on_ack)
+        self.dp.reserve(dest)
+        try:
+            self.out = self.dp.open_stream(header, AttemptOwner(self, attempt))
+        except StreamRefused as refused:
+            self.refusal = (refused.condition, refused.description)
+            return -attempt
+        if not self._early and self._early_end is None:
+            self._early = self._read_early()
+        self.conn.restart_send()  # a new stream: offsets from 0
+        early = self._early
+        if early:
+            self.conn.window.on_sent(len(early))
+            self.out.write(early)
+        accepted = self.inbound.accepted
+        if accepted.is_set():
+            return -attempt  # answered (or refused) already
+        timer = gevent.get_hub().loop.timer(ACCEPT_TIMEOUT)
+        self._waiting = (attempt, accepted, timer)
+        accepted.rawlink(self._answered)
+        timer.start(self._no_answer, update=True)
+        return attempt
+
+    def _stop_waiting(self) -> tuple[int, Any, Any] | None:
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            _, accepted, timer = waiting
+            accepted.unlink(self._answered)
+            timer.stop()
+            timer.close()
+        return waiting
+
+    def _answered(self, _event: Any = None) -> None:
+        waiting = self._stop_waiting()
+        if waiting is not None:
+            self._settle(waiting[0])
+
+    def _no_answer(self) -> None:
+        waiting = self._stop_waiting()
+        if waiting is not None:
             if self.refusal is None:
-                self.peer_router = dest.router_id
-                self.counters.octets_in += len(early)
-                self._pump(FORWARD, REVERSE)
+                no_answer = f"no answer from {self._dest.router_id} within {ACCEPT_TIMEOUT:g} s"
+                self.refusal = ("skupper:no-answer", no_answer)
+            self._settle(waiting[0])
+
+    def _settle(self, attempt: int) -> None:
+        """The waiting attempt's answer is in (from a callback): on, or the next one."""
+        try:
+            if self._finished or self._attempt_over(attempt):
                 return
-            condition, why = self.refusal
-            self.log.info("tcp_attempt_refused", router=dest.router_id, reason=why)
-            if self.out is not None:
-                self.out.abort()
-                self.out = None
-            self._forget()
-            decision = attempts.refused(attempt, condition)
-            if isinstance(decision, GiveUp):
-                outcome = decision
-            elif decision is not None and decision.delay:
-                gevent.sleep(decision.delay)  # let routing take the lost path out first
+        except Exception as error:  # on the hub: never let it escape
+            self.counters.errors += 1
+            self.log.error("tcp_connection_failed", exc_info=error)
+            self._finish()
+            return
+        self._next_attempt()
+
+    def _attempt_over(self, attempt: int) -> bool:
+        """An attempt was answered or refused; False: start the next one now."""
+        dest = self._dest
+        assert dest is not None
+        if self.refusal is None:
+            self.peer_router = dest.router_id
+            self.counters.octets_in += len(self._early)
+            self._early = b""
+            self._pump(FORWARD, REVERSE)
+            if not self._pumping:
+                self._finish()  # the path was lost while the far end answered
+            return True
+        condition, why = self.refusal
+        self.log.info("tcp_attempt_refused", router=dest.router_id, reason=why)
+        if self.out is not None:
+            self.out.abort()
+            self.out = None
+        self._forget()
+        decision = self.attempts.refused(attempt, condition)
+        if isinstance(decision, GiveUp):
+            self._give_up(decision)
+            return True
+        if decision is not None and decision.delay:
+            # let routing take the lost path out first
+            self._delay = gevent.get_hub().loop.timer(decision.delay)
+            self._delay.start(self._next_attempt, update=True)
+            return True
+        return False
+
+    def _give_up(self, outcome: GiveUp) -> None:
         self.counters.refused += 1
         if self.refusal is None:  # for the biflow's listener-side error
             self.refusal = ("skupper:no-destination", f"no destination for {self.routing_key}")
-        tried = list(attempts.tried)
+        tried = list(self.attempts.tried)
         self.log.info("tcp_connection_refused", routing_key=self.routing_key, tried=tried)
         if outcome.reset:
             reset(self.sock)  # every destination refused: as a refused server would
         else:
             close_cleanly(self.sock)  # no destination at all: accept and close
+        self._finish()
 
 
 class EgressConnection(TcpConnectionActor):
