@@ -79,8 +79,13 @@ PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "TcpConnectionActor._on_readable ", "TcpConnectionActor._on_first_readable ",
         "TcpConnectionActor._send_now ", "TcpConnectionActor._write_loop ",
         "TcpConnectionActor._socket_ended ")),
-    ("egress connect", ("EgressConnection._set_up ",)),
-    ("ingress set-up", ("IngressConnection._set_up ",)),
+    ("egress connect", (
+        "EgressConnection._set_up ", "EgressConnection._connected ", "EgressConnection.on_start ",
+        "EgressConnection._connect_done ", "PendingConnect.")),
+    ("ingress set-up", (
+        "IngressConnection._set_up ", "IngressConnection._next_attempt ",
+        "IngressConnection._start_attempt ", "IngressConnection._settle ",
+        "IngressConnection._attempt_over ", "IngressConnection.on_start ")),
     ("actor stop", (
         "Actor._kernel_exit ", "TcpConnectionActor.on_stop ", "TcpConnectionActor._finish ")),
     ("actor start", (

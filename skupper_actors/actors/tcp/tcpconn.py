@@ -59,7 +59,9 @@ class AttemptOwner:
 
 
 class TcpConnectionActor(Actor, ABC):
-    """One TCP connection at the edge of the VAN; ``_set_up`` (a subclass's) runs first."""
+    """One TCP connection at the edge of the VAN. A subclass (tcpends.py) sets it up:
+    from loop callbacks (the ingress; the egress once its server's address is known), or
+    in a greenlet running its ``_set_up`` (the default ``on_start``)."""
 
     lifecycle_log_level = "debug"
     mailbox_size = 64

@@ -5,7 +5,9 @@ forward stream and waits until the far end has connected to its server (the reve
 stream arrives) before it reads the client: a refused attempt can then go to another
 destination (protocol.tcp.attempts decides which) with nothing to replay but the early
 bytes it kept. The egress (a connector's stream) connects to host:port and opens the
-reverse stream, back the way the forward one came.
+reverse stream, back the way the forward one came. Both run from loop callbacks, with no
+greenlet of their own (docs/adr/0021): what waits is a watcher, a timer or an event's
+rawlink.
 """
 
 from __future__ import annotations
@@ -176,7 +178,8 @@ class IngressConnection(TcpConnectionActor):
             delay.close()
         super().on_stop(reason)
 
-    def _set_up(self) -> None:  # the base class's greenlet entry: not used here
+    def _set_up(self) -> None:
+        """The base class's greenlet entry, never started here (``on_start`` is ours)."""
         raise NotImplementedError("an ingress connection sets up from loop callbacks")
 
     def _next_attempt(self) -> None:
