@@ -80,12 +80,12 @@ PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "TcpConnectionActor._send_now ", "TcpConnectionActor._write_loop ",
         "TcpConnectionActor._socket_ended ")),
     ("egress connect", (
-        "EgressConnection._set_up ", "EgressConnection._connected ", "EgressConnection.on_start ",
+        "EgressConnection._set_up ", "EgressConnection._connected ", "EgressConnection._begin ",
         "EgressConnection._connect_done ", "PendingConnect.")),
     ("ingress set-up", (
         "IngressConnection._set_up ", "IngressConnection._next_attempt ",
         "IngressConnection._start_attempt ", "IngressConnection._settle ",
-        "IngressConnection._attempt_over ", "IngressConnection.on_start ")),
+        "IngressConnection._attempt_over ", "IngressConnection._begin ")),
     ("actor stop", (
         "Actor._kernel_exit ", "TcpConnectionActor.on_stop ", "TcpConnectionActor._finish ")),
     ("actor start", (

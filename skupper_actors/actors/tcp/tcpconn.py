@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,9 +60,9 @@ class AttemptOwner:
 
 
 class TcpConnectionActor(Actor, ABC):
-    """One TCP connection at the edge of the VAN. A subclass (tcpends.py) sets it up:
-    from loop callbacks (the ingress; the egress once its server's address is known), or
-    in a greenlet running its ``_set_up`` (the default ``on_start``)."""
+    """One TCP connection at the edge of the VAN. A subclass (tcpends.py) sets it up
+    (``_begin``): from loop callbacks (the ingress; the egress once its server's address
+    is known), or in a greenlet (``_set_up_in_greenlet``)."""
 
     lifecycle_log_level = "debug"
     mailbox_size = 64
@@ -128,9 +129,14 @@ class TcpConnectionActor(Actor, ABC):
     def on_start(self) -> None:
         self.counters.opened += 1
         self.counters.active += 1
-        self._runner = gevent.spawn(self._set_up)
+        self._begin()
+
+    def _set_up_in_greenlet(self, set_up: Callable[[], None]) -> None:
+        """Run a set-up that blocks in a greenlet of its own (the connection ends with
+        it unless it got as far as pumping the socket)."""
+        self._runner = gevent.spawn(set_up)
         # rawlink: called from the hub when the set-up ends (``link`` would start a
-        # greenlet for the call, one more per connection); _runner_done never blocks
+        # greenlet for the call); _runner_done never blocks
         self._runner.rawlink(self._runner_done)
 
     def on_receive(self, message: object) -> Any:
@@ -201,8 +207,9 @@ class TcpConnectionActor(Actor, ABC):
 
     # -- events in, effects out ---------------------------------------------------------------
     @abstractmethod
-    def _set_up(self) -> None:
-        """Connect this side (a subclass's, in tcpends.py), then ``_pump``."""
+    def _begin(self) -> None:
+        """Set this side up (a subclass's, in tcpends.py), then ``_pump``; never blocks
+        (from loop callbacks, or ``_set_up_in_greenlet``)."""
 
     def path_closed(self, attempt: int, condition: str | None, why: str) -> None:
         """The link carrying an outgoing stream ended before the stream did."""

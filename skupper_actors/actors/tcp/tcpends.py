@@ -164,9 +164,7 @@ class IngressConnection(TcpConnectionActor):
     _waiting: tuple[int, Any, Any] | None = None  # (attempt, accepted event, timer)
     _delay: Any = None  # the timer before a retry
 
-    def on_start(self) -> None:
-        self.counters.opened += 1
-        self.counters.active += 1
+    def _begin(self) -> None:
         self._flow_opened()
         self._next_attempt()
 
@@ -177,10 +175,6 @@ class IngressConnection(TcpConnectionActor):
             delay.stop()
             delay.close()
         super().on_stop(reason)
-
-    def _set_up(self) -> None:
-        """The base class's greenlet entry, never started here (``on_start`` is ours)."""
-        raise NotImplementedError("an ingress connection sets up from loop callbacks")
 
     def _next_attempt(self) -> None:
         """Attempt after attempt, until one waits for its answer, one is accepted (the
@@ -329,14 +323,12 @@ class EgressConnection(TcpConnectionActor):
 
     _connecting: PendingConnect | None = None
 
-    def on_start(self) -> None:
+    def _begin(self) -> None:
         assert self.server is not None
         address = self.server.single_address()
         if address is None:
-            super().on_start()  # the set-up greenlet: resolve, try each address
+            self._set_up_in_greenlet(self._set_up)  # resolve, try each address
             return
-        self.counters.opened += 1
-        self.counters.active += 1
         try:
             self._connecting = PendingConnect(address, self._connect_done)
         except OSError as error:
