@@ -284,7 +284,8 @@ def test_an_abort_reaches_the_far_end_as_an_abort() -> None:
     assert ingress.reverse.ended is True
 
 
-def test_a_transit_router_passes_the_end_and_its_length_on() -> None:
+def transit_line() -> Mesh:
+    """a - t - b: a and b reach each other through the transit router t."""
     mesh = Mesh(["a", "t", "b"])
     mesh.connect("a", "t")
     mesh.connect("t", "b")
@@ -292,6 +293,11 @@ def test_a_transit_router_passes_the_end_and_its_length_on() -> None:
     mesh.route("t", "b", via="b")
     mesh.route("t", "a", via="a")
     mesh.route("b", "a", via="t", cost=2)
+    return mesh
+
+
+def test_a_transit_router_passes_the_end_and_its_length_on() -> None:
+    mesh = transit_line()
     connector = Connector(mesh, "b", "k")
     announce(mesh, "k", frozenset({"b"}))
     ingress = Ingress(mesh, "a", "k")

@@ -8,7 +8,7 @@ a later stream by the time the refusal arrives.
 from __future__ import annotations
 
 import pytest
-from test_forwarder_pair import Connector, Ingress, Mesh, Owner, announce
+from test_forwarder_pair import Connector, Ingress, Mesh, Owner, announce, transit_line
 
 from skupper_actors.actors.links import linksession
 from skupper_actors.protocol.tcp import forward_header
@@ -98,13 +98,7 @@ def test_a_late_refusal_of_an_earlier_stream_leaves_the_link_s_next_stream_alone
 
 
 def test_a_transit_router_passes_a_refusal_back_hop_by_hop() -> None:
-    mesh = Mesh(["a", "t", "b"])
-    mesh.connect("a", "t")
-    mesh.connect("t", "b")
-    mesh.route("a", "b", via="t", cost=2)
-    mesh.route("t", "b", via="b")
-    mesh.route("t", "a", via="a")
-    mesh.route("b", "a", via="t", cost=2)
+    mesh = transit_line()
     Connector(mesh, "b", "k", refuse_first=1)
     announce(mesh, "k", frozenset({"b"}))
     owner = Owner()
