@@ -230,13 +230,19 @@ class Ingress:
             assert isinstance(decision, Retry)
 
 
-def test_a_stream_both_ways_with_half_closes_and_acknowledgements() -> None:
+def pair(key: str = "k") -> tuple[Mesh, Connector]:
+    """a - b, each routing to the other, and a connector for ``key`` at b."""
     mesh = Mesh(["a", "b"])
     mesh.connect("a", "b")
     mesh.route("a", "b", via="b")
     mesh.route("b", "a", via="a")
-    connector = Connector(mesh, "b", "echo")
-    announce(mesh, "echo", frozenset({"b"}))
+    connector = Connector(mesh, "b", key)
+    announce(mesh, key, frozenset({"b"}))
+    return mesh, connector
+
+
+def test_a_stream_both_ways_with_half_closes_and_acknowledgements() -> None:
+    mesh, connector = pair("echo")
     ingress = Ingress(mesh, "a", "echo")
     assert ingress.connect()
     assert ingress.attempts.tried == ("b",)

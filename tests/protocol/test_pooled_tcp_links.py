@@ -8,22 +8,20 @@ a later stream by the time the refusal arrives.
 from __future__ import annotations
 
 import pytest
-from test_forwarder_pair import Connector, Ingress, Mesh, Owner, announce, transit_line
+from test_forwarder_pair import (
+    Connector,
+    Ingress,
+    Mesh,
+    Owner,
+    announce,
+    pair,
+    transit_line,
+)
 
 from skupper_actors.actors.links import linksession
 from skupper_actors.protocol.tcp import forward_header
 
 pytestmark = pytest.mark.timeout(30)
-
-
-def pair() -> tuple[Mesh, Connector]:
-    mesh = Mesh(["a", "b"])
-    mesh.connect("a", "b")
-    mesh.route("a", "b", via="b")
-    mesh.route("b", "a", via="a")
-    connector = Connector(mesh, "b", "k")
-    announce(mesh, "k", frozenset({"b"}))
-    return mesh, connector
 
 
 def one_connection(mesh: Mesh, connector: Connector, payload: bytes) -> None:
