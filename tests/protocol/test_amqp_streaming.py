@@ -127,6 +127,21 @@ def test_stream_data_is_bounded_by_one_frame() -> None:
     assert max(sizes) <= 16384
 
 
+def test_small_transfers_cost_no_session_flow_frames() -> None:
+    """An echo's small chunks: a hundred transfers and the receiver writes nothing back
+    (the session window counts frames; at 8 a flow frame followed every few)."""
+    pair = opened_pair()
+    sender, _ = stream_link(pair)
+    delivery = pair.client.start_stream(sender, HEADER)
+    pair.pump()
+    pair.take_server()
+    for _ in range(100):
+        pair.client.write_stream(delivery, b"x" * 64)
+        pair.server.receive_data(pair.client.data_to_send())
+        assert [e for e in pair.server.events() if not isinstance(e, StreamData)] == []
+        assert pair.server.data_to_send() == b""
+
+
 def test_interleaved_streams_on_one_connection() -> None:
     pair = opened_pair()
     links = [stream_link(pair, f"stream-{i}") for i in range(5)]

@@ -256,7 +256,6 @@ class LinkActor(Actor):
             server=not outgoing,
             properties=properties,
             max_frame_size=limits.max_frame_size,
-            session_capacity=max(8 << 20, limits.max_frame_size),
             max_message_size=limits.max_message_size,
         )
         session = LinkSession(wire, conn, link_id, self.ctx.dataplane, limits, self.ctx.health)
