@@ -5,10 +5,16 @@ listen backlog and the listening socket readable, so retrying at once spins. Eac
 listener pauses instead, doubling the wait from `initial` to `maximum`, and logs once per
 episode (`accept_paused` on the first failure, `accept_resumed` with the count of failed
 attempts when an accept succeeds again) rather than once per attempt.
+
+Two ways to accept: ``accept_forever``, a greenlet's loop handing out gevent sockets
+(inter-router links, AMQP clients: their sessions block in a greenlet anyway), and
+``CallbackAcceptor``, a watcher's callback handing out plain non-blocking sockets (TCP
+listeners: a connection per client, set up and served from callbacks, ADR 0021).
 """
 
 from __future__ import annotations
 
+import _socket
 import errno
 import socket
 from collections.abc import Callable
@@ -80,3 +86,75 @@ def accept_forever(sock: Any, pause: AcceptPause, accepted: Callable[[Any, Any],
         pause.succeeded()
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         accepted(client, address)
+
+
+class CallbackAcceptor:
+    """A listener's accept from a loop callback: no greenlet, no gevent socket.
+
+    A watcher calls it while the listening socket (non-blocking) is readable; it takes
+    up to ``batch`` clients per call (the rest wait for the loop's next pass) and hands
+    each to ``accepted`` as a plain non-blocking socket with Nagle off, and the peer's
+    address (a TCP connection reads and writes from watcher callbacks and never needed
+    gevent's wrapper: making one cost more than the ``accept`` itself). ``accepted``
+    runs on the hub and must not block. A failed accept pauses the watcher, not a
+    greenlet, for ``pause``'s delay.
+    """
+
+    __slots__ = ("_accept", "_accepted", "_batch", "_family", "_pause", "_timer", "_watcher")
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        pause: AcceptPause,
+        accepted: Callable[[_socket.socket, Any], None],
+        *,
+        batch: int = 64,
+    ) -> None:
+        sock.setblocking(False)
+        self._accept = sock._accept  # type: ignore[attr-defined]  # (fd, address)
+        self._family = sock.family
+        self._pause = pause
+        self._accepted = accepted
+        self._batch = batch
+        loop = gevent.get_hub().loop
+        self._watcher: Any = loop.io(sock.fileno(), 1)  # 1: readable
+        self._timer: Any = None
+        self._watcher.start(self._ready)
+
+    def _ready(self) -> None:
+        pause = self._pause
+        for _ in range(self._batch):
+            try:
+                fd, address = self._accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                # EMFILE and friends: say so once, wait (longer each time), keep serving
+                self._watcher.stop()
+                self._timer = gevent.get_hub().loop.timer(pause.failed(error))
+                self._timer.start(self._resume)
+                return
+            pause.succeeded()
+            client = _socket.socket(self._family, socket.SOCK_STREAM, 0, fd)
+            client.setblocking(False)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._accepted(client, address)
+
+    def _resume(self) -> None:
+        self._close_timer()
+        if self._watcher is not None:
+            self._watcher.start(self._ready)
+
+    def _close_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.stop()
+            timer.close()
+
+    def stop(self) -> None:
+        """Accept no more (the listening socket is the caller's to close)."""
+        self._close_timer()
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+            watcher.close()

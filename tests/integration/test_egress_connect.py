@@ -9,7 +9,7 @@ import time
 
 import gevent
 import pytest
-from harness import Mesh, free_port
+from harness import Mesh, free_port, wait_until
 from servers import HashServer, transfer
 from test_tcp import adaptor, add_connector, add_listener, wait_matched
 
@@ -142,5 +142,49 @@ def test_an_attempt_with_no_answer_gives_up_after_the_accept_timeout(tmp_path) -
         for seed in range(3):
             assert transfer(listener, 1000, 1000, seed=seed) == (True, True, None)
     finally:
+        mesh.close()
+        server.close()
+
+
+def test_a_listener_out_of_descriptors_pauses_and_serves_again(tmp_path) -> None:
+    """The TCP listener accepts from a loop callback (``CallbackAcceptor``, ADR 0021):
+    with its descriptors used up it pauses (once logged), loses nothing it took, and
+    accepts again when clients leave."""
+    server = HashServer()
+    mesh = Mesh(tmp_path, ["a", "b"])
+    mesh.link("a", "b")
+    listener = add_listener(mesh, "a", "k")
+    add_connector(mesh, "b", "k", server.port)
+    mesh["a"].nofile = 160
+    clients: list[socket.socket] = []
+    try:
+        mesh.start()
+        wait_matched(mesh, "a", "k")
+        assert transfer(listener, 1000, 1000) == (True, True, None)
+        for _ in range(300):  # more than a's descriptors: the rest wait in the backlog
+            client = socket.create_connection(("127.0.0.1", listener), timeout=5)
+            clients.append(client)
+        wait_until(
+            lambda: any(e["event"] == "accept_paused" for e in mesh["a"].log_events()),
+            20,
+            what="a's listener to run out of descriptors",
+        )
+        paused = [e for e in mesh["a"].log_events() if e["event"] == "accept_paused"]
+        assert len(paused) == 1 and paused[0]["listener"] == "tcp-k"
+        assert paused[0]["errno"] == 24  # EMFILE
+        for client in clients:
+            client.close()
+        clients.clear()
+        wait_until(
+            lambda: any(e["event"] == "accept_resumed" for e in mesh["a"].log_events()),
+            20,
+            what="a's listener to accept again",
+        )
+        for seed in range(3):
+            assert transfer(listener, 5000, 5000, seed=seed) == (True, True, None)
+        assert mesh["a"].proc is not None and mesh["a"].proc.poll() is None
+    finally:
+        for client in clients:
+            client.close()
         mesh.close()
         server.close()

@@ -8,16 +8,12 @@ each. Both are supervisors of their connections, so a crash ends one connection 
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import itertools
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-
-import gevent
-import gevent.event
-import gevent.socket
 
 from skupper_actors.kernel import ChildSpec, KernelError, Restart, Supervisor
 from skupper_actors.protocol.addressing import DistributionMode
@@ -25,13 +21,20 @@ from skupper_actors.protocol.tcp import (
     StreamHeader,
 )
 
-from ..acceptpause import AcceptPause, accept_forever
+from ..acceptpause import AcceptPause, CallbackAcceptor
 from ..context import RouterContext
 from ..messages import BindAddress, GetAdaptorInfo, UnbindAddress
 from ..vanflow_messages import AdaptorStarted, AdaptorStopped, AnnounceToVanflow, tell_vanflow
 from .dataplane import ConnectorBinding, EgressSink, StreamRefused
 from .tcpconn import TcpConnectionActor
-from .tcpedge import IncomingStream, ServerAddress, TcpCounters, listener_address, reset_on_close
+from .tcpedge import (
+    IncomingStream,
+    ServerAddress,
+    TcpCounters,
+    listener_address,
+    reset,
+    reset_on_close,
+)
 from .tcpends import EgressConnection, IngressConnection
 
 __all__ = ["TcpConnectorActor", "TcpListenerActor", "listener_address"]
@@ -44,15 +47,15 @@ def _connection_spec(start: Callable[[], TcpConnectionActor]) -> ChildSpec:
     return ChildSpec(id=f"conn-{next(_ids)}", start=start, restart=Restart.TEMPORARY, shutdown=1.0)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Accepted:
-    """A client the accept loop took: the listener actor starts its connection."""
-
-    client: Any
-
-
 class TcpListenerActor(Supervisor):
-    """A local port whose connections reach the service behind a routing key."""
+    """A local port whose connections reach the service behind a routing key.
+
+    Clients are accepted from a loop callback (``CallbackAcceptor``), which starts each
+    one's connection there and then, not through this actor's mailbox: the start never
+    blocks (a connection sets itself up from callbacks), and the callback never yields
+    between taking a client and recording the child, so the supervisor's state is never
+    seen half-changed. ``on_stop`` stops the acceptor before it stops the children.
+    """
 
     def __init__(
         self,
@@ -71,12 +74,12 @@ class TcpListenerActor(Supervisor):
         self.host = host
         self.port = port
         self.counters = TcpCounters()
-        self.sock: Any = None
-        self._accept: gevent.Greenlet[Any, Any] | None = None
+        self.sock: socket.socket | None = None
+        self._acceptor: CallbackAcceptor | None = None
 
     def on_start(self) -> None:
         super().on_start()
-        sock = gevent.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         sock.listen(1024)
@@ -84,16 +87,14 @@ class TcpListenerActor(Supervisor):
         self.log.info(
             "tcp_listener_started", routing_key=self.routing_key, host=self.host, port=self.port
         )
-        self._accept = gevent.spawn(self._accept_loop)
+        pause = AcceptPause(self.log, f"tcp-{self.listener_name}")
+        self._acceptor = CallbackAcceptor(sock, pause, self._take)
         self._tell_vanflow(True)
         routing = self.ctx.lookup("routing")
         if routing is not None:
             routing.tell(BindAddress(address=listener_address(self.routing_key)))
 
     def on_receive(self, message: object) -> Any:
-        if isinstance(message, _Accepted):
-            self._start_connection(message.client)
-            return None
         if isinstance(message, AnnounceToVanflow):
             self._tell_vanflow(True)
             return None
@@ -126,8 +127,9 @@ class TcpListenerActor(Supervisor):
 
     def on_stop(self, reason: Any) -> None:
         self._tell_vanflow(False)
-        if self._accept is not None:
-            self._accept.kill(block=True, timeout=2)
+        if self._acceptor is not None:
+            self._acceptor.stop()
+            self._acceptor = None
         if self.sock is not None:
             self.sock.close()
         routing = self.ctx.lookup("routing")
@@ -136,38 +138,29 @@ class TcpListenerActor(Supervisor):
                 routing.tell(UnbindAddress(address=listener_address(self.routing_key)))
         super().on_stop(reason)
 
-    def _accept_loop(self) -> None:
-        accept_forever(self.sock, AcceptPause(self.log, f"tcp-{self.listener_name}"), self._take)
-
-    def _take(self, client: Any, _address: Any) -> None:
+    def _take(self, client: _socket.socket, address: Any) -> None:
+        """A client accepted (from the acceptor's callback): its connection starts now."""
+        if self._kernel_dead:
+            client.close()
+            return
         reset_on_close(client)
-        try:
-            # the actor starts the connection; this loop waits only while its
-            # mailbox is full (back-pressure on a burst of clients)
-            self.ref.wait_tell(_Accepted(client=client))
-        except KernelError as error:
-            self._not_started(client, error)
-
-    def _start_connection(self, client: Any) -> None:
         spec = _connection_spec(
             lambda: IngressConnection(
                 self.ctx,
                 self.counters,
                 self.routing_key,
                 client=client,
+                peer=address,
                 distribution=self.distribution,
                 adaptor_name=self.listener_name,
             )
         )
         try:
             self.start_child_here(spec)
-        except (KernelError, ValueError) as error:
-            self._not_started(client, error)
-
-    def _not_started(self, client: Any, error: Exception) -> None:
-        self.counters.errors += 1
-        self.log.warning("tcp_connection_not_started", error=str(error))
-        client.close()
+        except Exception as error:  # on the hub: a failed start loses this client only
+            self.counters.errors += 1
+            self.log.warning("tcp_connection_not_started", error=str(error))
+            reset(client)
 
     def has_matching_connector(self) -> bool:
         return self.ctx.dataplane.has_destination(self.routing_key)

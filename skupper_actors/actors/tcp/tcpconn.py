@@ -9,6 +9,7 @@ in tcpends.py, one subclass per side.
 
 from __future__ import annotations
 
+import errno
 import socket
 import time
 from abc import ABC, abstractmethod
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import gevent
-import gevent.socket
 
 from skupper_actors.kernel import Actor
 from skupper_actors.protocol.addressing import Destination, DistributionMode
@@ -38,6 +38,7 @@ from .tcpedge import ServerAddress, SocketSink, TcpCounters, close_cleanly, rese
 
 READ_SIZE = 256 * 1024
 _OPEN = Half.OPEN
+_SOCKET_CLOSED = OSError(errno.EBADF, "the connection's socket was closed")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,14 +83,18 @@ class TcpConnectionActor(Actor, ABC):
         window: int | None = None,
         distribution: DistributionMode | None = None,
         adaptor_name: str = "",
+        peer: Any = None,
     ) -> None:
         super().__init__()
         self.adaptor_name = adaptor_name
+        self.peer = peer  # the client's address, as accept gave it (ingress)
         self.distribution = distribution
         self.ctx = ctx
         self.dp = ctx.dataplane
         self.counters = counters
         self.routing_key = routing_key
+        #: the client's or server's socket: a plain non-blocking socket (no gevent
+        #: wrapper: it is read and written from callbacks, waited on by watchers)
         self.sock = client
         self.header = header
         self.egress_sink = egress_sink
@@ -112,6 +117,7 @@ class TcpConnectionActor(Actor, ABC):
         self.started_at = time.monotonic()
         self._runner: gevent.Greenlet[Any, Any] | None = None
         self._writer: gevent.Greenlet[Any, Any] | None = None
+        self._room: Any = None  # the writer's watcher, waiting for room in the socket
         self._dest: Destination | None = None
         self._first = True
         self._in_direction = ""
@@ -148,6 +154,9 @@ class TcpConnectionActor(Actor, ABC):
         for greenlet in (self._runner, self._writer):
             if greenlet is not None and not greenlet.dead and greenlet is not gevent.getcurrent():
                 greenlet.kill(block=False)
+        room, self._room = self._room, None
+        if room is not None:  # the writer waits on it: wake it before the socket goes
+            gevent.get_hub().cancel_wait(room, _SOCKET_CLOSED, True)
         self._finished = True  # nothing more to tell this actor
         self._apply(self.conn.handle(Event.STOP), "the connection ended")
         self._close_watcher()
@@ -270,7 +279,7 @@ class TcpConnectionActor(Actor, ABC):
             return  # the path was lost while the far end answered: the socket is reset
         sink = self.inbound
         self._in_direction = in_direction
-        self._raw = self.sock._sock  # the non-blocking socket under gevent's
+        self._raw = self.sock
         sink.direct = self._send_now
         sink.start_writer = self._ensure_writer
         self._pumping = True
@@ -453,7 +462,7 @@ class TcpConnectionActor(Actor, ABC):
             chunk = chunks.popleft()
             sink.busy = True
             try:
-                sock.sendall(chunk)
+                self._send_all(sock, chunk)
             except OSError as error:
                 sink.direct = sink.start_writer = None
                 self._event(Event.LOCAL_FAIL, f"writing the socket: {error}")
@@ -479,6 +488,22 @@ class TcpConnectionActor(Actor, ABC):
                 stream=self.header.stream_id if self.header else None,
             )
         self._event(event, "the far end's stream ended")
+
+    def _send_all(self, sock: Any, chunk: bytes) -> None:
+        """Send all of ``chunk``, waiting (the writer greenlet) for room as gevent's
+        ``sendall`` would; the watcher is kept so that ``on_stop`` can cancel the wait
+        before the socket closes, as gevent's ``close`` does."""
+        view = memoryview(chunk)
+        while view:
+            try:
+                sent = sock.send(view)
+            except (BlockingIOError, InterruptedError):
+                watcher = self._room
+                if watcher is None:
+                    watcher = self._room = gevent.get_hub().loop.io(sock.fileno(), 2)
+                gevent.get_hub().wait(watcher)
+                continue
+            view = view[sent:]
 
     def _forget(self) -> None:
         if self.header is not None:

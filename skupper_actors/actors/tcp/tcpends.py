@@ -12,6 +12,7 @@ rawlink.
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import errno
 import os
@@ -21,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 import gevent
-import gevent.socket
 
 from skupper_actors.protocol.tcp import (
     FORWARD,
@@ -47,14 +47,14 @@ EARLY_DATA = 64 * 1024
 
 class PendingConnect:
     """A non-blocking connect to one address, its outcome handed to ``done(sock,
-    error)`` from a loop callback: a connected gevent socket, or the OSError."""
+    error)`` from a loop callback: the connected non-blocking socket, or the OSError."""
 
     __slots__ = ("_done", "_raw", "_timer", "_watcher")
 
     def __init__(self, address: tuple[int, Any], done: Callable[[Any, OSError | None], None]):
         family, sockaddr = address
         self._done = done
-        self._raw: socket.socket | None = socket.socket(family, socket.SOCK_STREAM)
+        self._raw: _socket.socket | None = _socket.socket(family, socket.SOCK_STREAM)
         self._raw.setblocking(False)
         self._watcher: Any = None
         self._timer: Any = None
@@ -82,8 +82,7 @@ class PendingConnect:
             return
         self._raw = None
         self._stop_watching()
-        sock = gevent.socket.socket(raw.family, raw.type, raw.proto, fileno=raw.detach())
-        self._done(sock, None)
+        self._done(raw, None)
 
     def _timed_out(self) -> None:
         self._end(None, TimeoutError(errno.ETIMEDOUT, "timed out"))
@@ -122,7 +121,7 @@ class IngressConnection(TcpConnectionActor):
     def _read_early(self) -> bytes:
         """What the client has sent so far (up to EARLY_DATA), without waiting."""
         try:
-            data: bytes = self.sock._sock.recv(EARLY_DATA)
+            data: bytes = self.sock.recv(EARLY_DATA)
         except (BlockingIOError, InterruptedError):
             return b""
         except OSError:
@@ -137,10 +136,7 @@ class IngressConnection(TcpConnectionActor):
     def _flow_opened(self) -> None:
         """The biflow begins (its identity travels in the forward stream's header)."""
         self.flow_id = self.ctx.flow_ids.next()
-        try:
-            host, port = self.sock.getpeername()[:2]
-        except OSError:
-            host, port = "", 0
+        host, port = self.peer[:2] if self.peer else ("", 0)
         conn = self.conn
         tell_vanflow(
             self.ctx,
@@ -372,7 +368,10 @@ class EgressConnection(TcpConnectionActor):
         except OSError as error:
             self._refused_by_server(error)
             return
-        self._connected(sock)
+        # the connection's socket is a plain non-blocking one, as PendingConnect's
+        raw = _socket.socket(sock.family, sock.type, sock.proto, sock.detach())
+        raw.setblocking(False)
+        self._connected(raw)
 
     def _refused_by_server(self, error: OSError) -> None:
         assert self.header is not None and self.egress_sink is not None
@@ -389,7 +388,6 @@ class EgressConnection(TcpConnectionActor):
         """Connected to the server: the reverse stream, then the socket is pumped."""
         assert self.header is not None and self.egress_sink is not None
         flow_id = self.header.flow_id
-        sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         reset_on_close(sock)
         self.sock = sock
@@ -412,7 +410,7 @@ class EgressConnection(TcpConnectionActor):
             return
         self._pump(REVERSE, FORWARD)
 
-    def _corecord_opened(self, flow_id: str, sock: socket.socket | None) -> None:
+    def _corecord_opened(self, flow_id: str, sock: _socket.socket | None) -> None:
         """The connector side's part of the biflow (merged by the listener's router)."""
         host, port = None, None
         if sock is not None:
