@@ -150,6 +150,21 @@ class ActorRef(Generic[M]):
         else:
             actor._kernel_monitors[id(watcher)] = watcher
 
+    def call_on_exit(self, call: Callable[[ActorRef[Any], ExitReason], None]) -> None:
+        """Call ``call(ref, reason)`` when this actor exits, from wherever its exit runs
+        (its greenlet, or a loop callback for one that ``wakes_inline``); at once if it
+        is dead already. For a supervisor's temporary children: forgetting a child needs
+        no ``Down`` through the supervisor's mailbox and no wake-up of its greenlet.
+        ``call`` must not block, and it sees the caller's state as it is at that moment
+        (nothing else runs while it does)."""
+        actor = self._actor
+        if actor._kernel_dead:
+            call(self, actor._kernel_exit_reason or Normal())
+        elif actor._kernel_exit_calls is None:
+            actor._kernel_exit_calls = [call]
+        else:
+            actor._kernel_exit_calls.append(call)
+
     def demonitor(self, watcher: ActorRef[Any]) -> None:
         self._actor._kernel_monitors.pop(id(watcher), None)
 
@@ -229,6 +244,7 @@ class Actor:
         self._kernel_exit_reason: ExitReason | None = None
         self._kernel_start_error: BaseException | None = None
         self._kernel_monitors: dict[int, ActorRef[Any]] = {}
+        self._kernel_exit_calls: list[Callable[[ActorRef[Any], ExitReason], None]] | None = None
         self._kernel_handled = 0
         self._kernel_timers: set[Cancellable] | None = None  # made by the first send_after
         self._kernel_registry: Registry | None = None
@@ -452,9 +468,16 @@ class Actor:
         self._kernel_exited.set()
         monitors = list(self._kernel_monitors.values())
         self._kernel_monitors.clear()
-        down = Down(ref=self.ref, reason=reason)
-        for watcher in monitors:
-            watcher._put_system(down)
+        if monitors:
+            down = Down(ref=self.ref, reason=reason)
+            for watcher in monitors:
+                watcher._put_system(down)
+        calls, self._kernel_exit_calls = self._kernel_exit_calls, None
+        for call in calls or ():
+            try:
+                call(self.ref, reason)
+            except Exception as error:  # one failing call must not skip the others
+                self.log.error("actor_exit_call_failed", exc_info=error)
 
 
 def spawn(

@@ -1,7 +1,11 @@
 """Supervisors after OTP: child specs as data, three strategies, restart intensity.
 
 A supervisor is itself an actor. It monitors its children and reacts to their ``Down``
-messages in its own greenlet, so its state has one writer. Restart intensity is counted
+messages in its own greenlet, so its state has one writer. A temporary child, never
+restarted, is only forgotten when it exits: that is done by a call at its exit
+(``call_on_exit``), with no ``Down`` and no wake-up of the supervisor (a TCP listener
+has a temporary child per connection); the call never yields, so the supervisor never
+sees its state half-changed. Restart intensity is counted
 per supervisor: more than ``intensity`` restarts within ``period`` seconds and the
 supervisor stops its children (in reverse order) and crashes with
 :class:`SupervisorGaveUp`, which its own supervisor sees as a crash of that child.
@@ -242,10 +246,19 @@ class Supervisor(Actor):
             start_timeout=child.spec.start_timeout,
             registry=child.spec.registry,
         )
-        ref.monitor(self.ref)
         child.ref = ref
         self._ids[ref] = child_id
+        if child.spec.restart is Restart.TEMPORARY:
+            ref.call_on_exit(self._temporary_exited)
+        else:
+            ref.monitor(self.ref)
         return ref
+
+    def _temporary_exited(self, ref: ActorRef[Any], _reason: ExitReason) -> None:
+        """A temporary child's exit (called there): forgotten, as ``Down`` would."""
+        child_id = self._ids.pop(ref, None)
+        if child_id is not None:
+            del self._children[child_id]
 
     def _start_dynamic(self, spec: ChildSpec) -> ActorRef[Any] | _Refused:
         if spec.id in self._children:

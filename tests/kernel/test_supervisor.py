@@ -239,6 +239,26 @@ def test_dynamic_children() -> None:
     assert all(not r.alive for r in refs)
 
 
+def test_a_temporary_childs_exit_is_forgotten_without_waking_the_supervisor() -> None:
+    """``call_on_exit``: the child is gone from the supervisor's books when its exit
+    returns; no ``Down`` went through the supervisor's mailbox."""
+    journal: list[tuple[str, str]] = []
+    sup = Supervisor(intensity=10)
+    ref = spawn(sup, name="conns")
+    child = ref.start_child(
+        ChildSpec(id="t", start=lambda: Recorder(journal, "t"), restart=Restart.TEMPORARY)
+    )
+    handled = sup.statistics().messages_handled
+    child.tell(Crash())
+    child.wait(1)
+    assert sup.statistics().children == 0  # at once: no message to wait for
+    assert sup.statistics().messages_handled == handled
+    assert sup.statistics().mailbox_depth == 0
+    dead = ChildSpec(id="t", start=lambda: Recorder(journal, "again"), restart=Restart.TEMPORARY)
+    assert ref.start_child(dead).alive  # the id is free again
+    ref.stop()
+
+
 def test_nested_supervisor_subtree_stops_before_parent_siblings() -> None:
     journal: list[tuple[str, str]] = []
 
