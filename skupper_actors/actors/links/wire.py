@@ -61,7 +61,13 @@ class _SocketWire:
         sock = self.sock
         if self._emptied:
             sock._wait(sock._read_event)  # gevent's own wait: timeouts, close, as recv's
-        count: int = sock.recv_into(buffer)
+        while True:
+            try:
+                # the raw socket's: gevent's recv_into is this, in Python, around it
+                count: int = self._raw.recv_into(buffer)
+                break
+            except (BlockingIOError, InterruptedError):
+                sock._wait(sock._read_event)
         self._emptied = count < len(buffer)
         return count
 
@@ -99,7 +105,7 @@ class PlainWire(_SocketWire):
 class TlsWire(_SocketWire):
     """TLS over a TCP socket through memory BIOs (after ``tls_handshake``)."""
 
-    __slots__ = ("_cipher", "_cipher_view", "_incoming", "_outgoing", "_pending", "_tls")
+    __slots__ = ("_cipher", "_cipher_view", "_incoming", "_outgoing", "_pending", "_ssl", "_tls")
 
     def __init__(
         self, sock: Any, tls: ssl.SSLObject, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO
@@ -108,6 +114,9 @@ class TlsWire(_SocketWire):
         self._cipher = bytearray(READ_SIZE)  # ciphertext read, before the decryptor takes it
         self._cipher_view = memoryview(self._cipher)
         self._tls = tls
+        # the C object under ssl.SSLObject, whose read, write and pending are Python
+        # calls around these (several per record on this path)
+        self._ssl: Any = tls._sslobj  # type: ignore[attr-defined]
         self._incoming = incoming
         self._outgoing = outgoing
         self._pending = memoryview(b"")  # ciphertext the kernel has not taken yet
@@ -122,7 +131,7 @@ class TlsWire(_SocketWire):
         The decryptor is asked only while it has ciphertext (or plaintext) left, or the
         end to report: asking it with none raises SSLWantReadError, an exception per
         read twice over (before the ``recv`` and after the last record)."""
-        tls = self._tls
+        tls = self._ssl
         view = self._view
         incoming = self._incoming
         while True:
@@ -153,7 +162,7 @@ class TlsWire(_SocketWire):
         if not self.drain():
             return 0
         taken = 0
-        tls = self._tls
+        tls = self._ssl
         while taken < len(data):
             taken += tls.write(data[taken : taken + TLS_WRITE_CHUNK])
             if not self.drain():
