@@ -131,12 +131,21 @@ VanflowMessage = (
 VANFLOW: ActorName[VanflowMessage] = ActorName("vanflow")
 
 
+#: facts about one connection: they wait in the actor's mailbox for its next tick (or
+#: any other message) rather than wake it, three times per connection (``tell_lazy``)
+_LAZY = frozenset({BiflowOpened, FirstByteBack, BiflowClosed, CoRecordOpened, CoRecordClosed})
+
+
 def tell_vanflow(ctx: RouterContext, message: VanflowMessage) -> None:
     """Tell the node's VanflowActor, if it runs; a full mailbox loses the fact (counted
-    there as ``vanflow_events_lost``), never the connection."""
+    there as ``vanflow_events_lost``), never the connection. A connection's facts are
+    read at the actor's next wake-up (its tick, 0.2 s), in order with everything else."""
     ref = ctx.lookup(VANFLOW)
     if ref is not None:
         try:
-            ref.tell(message)
+            if type(message) in _LAZY:
+                ref.tell_lazy(message)
+            else:
+                ref.tell(message)
         except KernelError:
             ctx.health.count("vanflow_events_lost")

@@ -109,6 +109,22 @@ class ActorRef(Generic[M]):
 
     tell_nowait = tell
 
+    def tell_lazy(self, message: M) -> None:
+        """``tell`` without waking the actor: the message waits in the mailbox, in
+        order, until one told with ``tell`` (or ``ask``, or a stop) wakes the actor.
+
+        For facts that may wait for an actor that is woken regularly anyway (a tick):
+        a wake-up per fact (a greenlet switch there and back) costs more than handling
+        it. Raises as ``tell`` does; an actor that nothing else wakes never reads it.
+        """
+        queue = self._kernel_queue
+        if queue.qsize() >= self._bound:
+            actor = self._actor
+            if actor._kernel_dead:
+                raise ActorDead(self.path, actor._kernel_exit_reason)
+            raise MailboxFull(self.path, self._bound)
+        queue.put_lazy(message)
+
     def wait_tell(self, message: M, timeout: float | None = None) -> None:
         """Queue ``message``, waiting for room while the mailbox is full.
 

@@ -50,6 +50,14 @@ class Mailbox:
             wake, self.wake = self.wake, None
             wake()
 
+    def put_lazy(self, item: object) -> None:
+        """Queue ``item`` without waking the reader: it is read with the next message
+        that does wake it (``put_nowait``), in order."""
+        items = self._items
+        if items is None:
+            items = self._items = deque()
+        items.append(item)
+
     def get_nowait(self) -> Any:
         """The oldest message; IndexError when there is none."""
         items = self._items

@@ -308,3 +308,27 @@ def test_subclass_private_names_do_not_clash_with_the_kernel() -> None:
     assert ref.ask(Echo(value=1)) == 1
     assert ref.ask(Echo(value=2)) == 2
     assert ref.stop() == Shutdown()
+
+
+class _Log(Recorder):
+    def on_receive(self, message: object) -> object:
+        if isinstance(message, str):
+            self.journal.append((self.label, message))
+            return None
+        return super().on_receive(message)
+
+
+def test_a_lazy_tell_waits_for_the_next_wake_up_and_keeps_its_order() -> None:
+    journal: list[tuple[str, str]] = []
+    ref = spawn(_Log(journal, "a"))
+    ref.tell_lazy("first")
+    ref.tell_lazy("second")
+    gevent.sleep(0.05)
+    assert journal == [("a", "start")]  # not woken
+    assert ref.statistics().mailbox_depth == 2
+    ref.tell("third")
+    gevent.sleep(0.05)
+    assert journal == [("a", "start"), ("a", "first"), ("a", "second"), ("a", "third")]
+    ref.stop()
+    with pytest.raises(ActorDead):
+        ref.tell_lazy("late")
