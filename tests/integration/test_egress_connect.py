@@ -13,7 +13,9 @@ from harness import Mesh, free_port, wait_until
 from servers import HashServer, transfer
 from test_tcp import adaptor, add_connector, add_listener, wait_matched
 
+from skupper_actors.actors.acceptpause import AcceptPause, CallbackAcceptor
 from skupper_actors.actors.tcp import tcpends
+from skupper_actors.actors.tcp.tcpedge import reset_on_close
 from skupper_actors.actors.tcp.tcpends import PendingConnect
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -88,6 +90,50 @@ def test_a_connect_that_hangs_times_out(monkeypatch: pytest.MonkeyPatch) -> None
     finally:
         for filler in fillers:
             filler.close()
+        listener.close()
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def warning(self, event: str, **_: object) -> None:
+        self.events.append(event)
+
+    info = warning
+
+
+def test_the_callback_acceptor_hands_over_nonblocking_sockets_with_the_listeners_options() -> None:
+    """Accepted from a watcher's callback, 64 at most per call, each a plain non-blocking
+    socket that inherited Nagle off and the reset-on-close linger from the listener."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(256)
+    reset_on_close(listener)
+    taken: list[tuple[object, object]] = []
+    pause = AcceptPause(_Log(), "t")
+    acceptor = CallbackAcceptor(listener, pause, lambda c, a: taken.append((c, a)))
+    clients = [socket.create_connection(listener.getsockname()) for _ in range(100)]
+    try:
+        with gevent.Timeout(5):
+            while len(taken) < 100:
+                gevent.sleep(0.01)
+        for (sock, address), client in zip(taken, clients, strict=True):
+            assert address == client.getsockname()
+            assert sock.getblocking() is False  # type: ignore[attr-defined]
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1  # type: ignore[attr-defined]
+            linger = sock.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8)  # type: ignore[attr-defined]
+            assert linger[:4] == (1).to_bytes(4, "little")
+        acceptor.stop()
+        late = socket.create_connection(listener.getsockname())
+        gevent.sleep(0.1)
+        assert len(taken) == 100  # stopped: the listener is the caller's to close
+        late.close()
+    finally:
+        for sock, _ in taken:
+            sock.close()  # type: ignore[attr-defined]
+        for client in clients:
+            client.close()
         listener.close()
 
 

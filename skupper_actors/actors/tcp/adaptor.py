@@ -83,6 +83,7 @@ class TcpListenerActor(Supervisor):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         sock.listen(1024)
+        reset_on_close(sock)  # inherited by every client accepted (Linux), as Nagle's off
         self.sock = sock
         self.log.info(
             "tcp_listener_started", routing_key=self.routing_key, host=self.host, port=self.port
@@ -143,7 +144,6 @@ class TcpListenerActor(Supervisor):
         if self._kernel_dead:
             client.close()
             return
-        reset_on_close(client)
         spec = _connection_spec(
             lambda: IngressConnection(
                 self.ctx,
