@@ -15,6 +15,8 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+import gevent
+
 from skupper_actors.kernel import ChildSpec, KernelError, Restart, Supervisor
 from skupper_actors.protocol.addressing import DistributionMode
 from skupper_actors.protocol.tcp import (
@@ -28,7 +30,6 @@ from ..vanflow_messages import AdaptorStarted, AdaptorStopped, AnnounceToVanflow
 from .dataplane import ConnectorBinding, EgressSink, StreamRefused
 from .tcpconn import TcpConnectionActor
 from .tcpedge import (
-    IncomingStream,
     ServerAddress,
     TcpCounters,
     listener_address,
@@ -40,6 +41,9 @@ from .tcpends import EgressConnection, IngressConnection
 __all__ = ["TcpConnectorActor", "TcpListenerActor", "listener_address"]
 
 _ids = itertools.count(1)
+#: forward streams a connector took whose connection has not started yet (the loop's
+#: next pass starts them); past this many, a stream is refused as busy
+PENDING_MAX = 1000
 
 
 def _connection_spec(start: Callable[[], TcpConnectionActor]) -> ChildSpec:
@@ -167,7 +171,12 @@ class TcpListenerActor(Supervisor):
 
 
 class TcpConnectorActor(Supervisor):
-    """Serves a routing key at this site by connecting to host:port per stream."""
+    """Serves a routing key at this site by connecting to host:port per stream.
+
+    A stream's connection is started from a loop callback (``_accept``), as a
+    listener's client's is from the acceptor's: never through the mailbox, and the
+    supervisor's state is changed only between yields. ``on_stop`` unbinds first.
+    """
 
     def __init__(self, ctx: RouterContext, name: str, routing_key: str, host: str, port: int):
         super().__init__(intensity=1 << 30, period=1.0)
@@ -177,6 +186,8 @@ class TcpConnectorActor(Supervisor):
         self.server = ServerAddress(host, port)
         self.counters = TcpCounters()
         self.binding = ConnectorBinding(name=name, routing_key=routing_key, accept=self._accept)
+        self._loop = gevent.get_hub().loop
+        self._pending = 0  # streams accepted whose connection has not started yet
 
     def on_start(self) -> None:
         super().on_start()
@@ -201,12 +212,43 @@ class TcpConnectorActor(Supervisor):
         super().on_stop(reason)
 
     def _accept(self, header: StreamHeader, sink: EgressSink) -> None:
-        try:
-            self.ref.tell(IncomingStream(header=header, sink=sink))
-        except KernelError as error:
+        """A forward stream for this connector (inside the link's read): its connection
+        starts from a loop callback, once the link has recorded the stream (a refusal
+        may follow at once), not through this actor's mailbox and a wake-up of its
+        greenlet. At most ``PENDING_MAX`` wait for that callback."""
+        if self._kernel_dead:
+            raise StreamRefused("skupper:no-connector", f"connector {self.connector_name} stopped")
+        if self._pending >= PENDING_MAX:
             raise StreamRefused(
-                "skupper:busy", f"connector {self.connector_name}: {error}"
-            ) from None
+                "skupper:busy", f"connector {self.connector_name}: {PENDING_MAX} streams waiting"
+            )
+        self._pending += 1
+        self._loop.run_callback(self._start_connection, header, sink)
+
+    def _start_connection(self, header: StreamHeader, sink: EgressSink) -> None:
+        self._pending -= 1
+        if self._kernel_dead:  # stopped meanwhile
+            sink.refuse("skupper:no-connector", f"connector {self.connector_name} stopped")
+            sink.discard()
+            return
+        spec = _connection_spec(
+            lambda: EgressConnection(
+                self.ctx,
+                self.counters,
+                self.routing_key,
+                header=header,
+                egress_sink=sink,
+                server=self.server,
+                adaptor_name=self.connector_name,
+            )
+        )
+        try:
+            self.start_child_here(spec)
+        except Exception as error:  # on the hub: a failed start refuses this stream only
+            self.counters.errors += 1
+            self.log.warning("tcp_connection_not_started", error=str(error))
+            sink.refuse("skupper:busy", str(error))
+            sink.discard()
 
     def _tell_vanflow(self) -> None:
         counters = self.counters
@@ -235,23 +277,5 @@ class TcpConnectorActor(Supervisor):
             )
         if isinstance(message, AnnounceToVanflow):
             self._tell_vanflow()
-            return None
-        if isinstance(message, IncomingStream):
-            spec = _connection_spec(
-                lambda m=message: EgressConnection(
-                    self.ctx,
-                    self.counters,
-                    self.routing_key,
-                    header=m.header,
-                    egress_sink=m.sink,
-                    server=self.server,
-                    adaptor_name=self.connector_name,
-                )
-            )
-            try:
-                self.start_child_here(spec)
-            except (KernelError, ValueError) as error:
-                message.sink.refuse("skupper:busy", str(error))
-                message.sink.discard()
             return None
         return super().on_receive(message)

@@ -20,9 +20,7 @@ import gevent.socket
 
 from skupper_actors.management import AdaptorInfo
 from skupper_actors.protocol.addresses import LISTENER_PREFIX
-from skupper_actors.protocol.tcp import BufferBudget, StreamHeader
-
-from .dataplane import EgressSink
+from skupper_actors.protocol.tcp import BufferBudget
 
 # Client and server sockets are made with SO_LINGER (on, 0): whatever closes them before
 # both directions ended cleanly (a crash, a kill -9 of this node, a stop) sends a reset,
@@ -147,12 +145,6 @@ class ServerAddress:
 def listener_address(routing_key: str) -> str:
     """The address a listener binds so that connectors can tell they are matched."""
     return f"{LISTENER_PREFIX}{routing_key}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IncomingStream:
-    header: StreamHeader
-    sink: EgressSink
 
 
 class SocketSink:
