@@ -64,6 +64,9 @@ def configure_logging(
         processors.append(
             structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
         )
+    from skupper_actors.kernel import set_debug_logging
+
+    set_debug_logging(LEVELS[level] <= logging.DEBUG)
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),

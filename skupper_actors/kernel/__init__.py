@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from .actor import DEFAULT_MAILBOX_SIZE, Actor, ActorRef, ActorStatistics, spawn
+from .actor import (
+    DEFAULT_MAILBOX_SIZE,
+    Actor,
+    ActorRef,
+    ActorStatistics,
+    set_debug_logging,
+    spawn,
+)
 from .clock import REAL_CLOCK, Cancellable, Clock, ManualClock, RealClock
 from .errors import (
     ActorDead,
@@ -65,6 +72,7 @@ __all__ = [
     "SupervisorStatistics",
     "child",
     "is_abnormal",
+    "set_debug_logging",
     "spawn",
     "supervisor_child",
 ]

@@ -28,6 +28,16 @@ if TYPE_CHECKING:
 DEFAULT_MAILBOX_SIZE = 1000
 
 _LOG = structlog.get_logger("skupper_actors.kernel")
+#: whether debug events are logged at all (``set_debug_logging``): a per-connection
+#: actor's actor_started / actor_stopped are debug events, and asking structlog's lazy
+#: logger to drop one binds a logger first, twice per connection
+_debug_logging = True
+
+
+def set_debug_logging(enabled: bool) -> None:
+    """Tell the kernel whether the process logs debug events (the logging set-up does)."""
+    global _debug_logging
+    _debug_logging = enabled
 
 _ids = itertools.count(1)
 
@@ -285,6 +295,8 @@ class Actor:
         return self._kernel_log
 
     def _lifecycle(self, level: str, event: str, **values: object) -> None:
+        if level == "debug" and not _debug_logging:
+            return
         if level == "debug" and self._kernel_log is None:
             # per-connection actors: skip binding a logger just to drop a debug line
             _LOG.debug(event, actor=self.path, **self._kernel_log_context, **values)
@@ -477,7 +489,8 @@ class Actor:
             level = "info" if isinstance(reason, Normal | Shutdown) else "warning"
             if level == "info":
                 level = self.lifecycle_log_level
-            self._lifecycle(level, "actor_stopped", reason=str(reason))
+            if level != "debug" or _debug_logging:
+                self._lifecycle(level, "actor_stopped", reason=str(reason))
         self._kernel_ready.set()
         for room in self._kernel_room_waiters:
             room.set()

@@ -332,3 +332,33 @@ def test_a_lazy_tell_waits_for_the_next_wake_up_and_keeps_its_order() -> None:
     ref.stop()
     with pytest.raises(ActorDead):
         ref.tell_lazy("late")
+
+
+class _Quiet(Recorder):
+    lifecycle_log_level = "debug"
+
+
+def test_debug_lifecycle_events_are_skipped_when_the_process_logs_no_debug(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not even handed to structlog (whose lazy logger binds one to drop it)."""
+    from skupper_actors.kernel import actor as actor_module
+    from skupper_actors.kernel import set_debug_logging
+
+    told: list[str] = []
+
+    class _Spy:
+        def debug(self, event: str, **_: object) -> None:
+            told.append(event)
+
+    monkeypatch.setattr(actor_module, "_LOG", _Spy())
+    journal: list[tuple[str, str]] = []
+    try:
+        set_debug_logging(False)
+        spawn(_Quiet(journal, "q")).stop()
+        assert told == []
+        set_debug_logging(True)
+        spawn(_Quiet(journal, "l")).stop()
+    finally:
+        set_debug_logging(True)
+    assert told == ["actor_started", "actor_stopped"]
