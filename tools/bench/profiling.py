@@ -89,10 +89,10 @@ PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("actor stop", (
         "Actor._kernel_exit ", "TcpConnectionActor.on_stop ", "TcpConnectionActor._finish ")),
     ("actor start", (
-        "TcpListenerActor._start_connection", "TcpConnectorActor._accept ",
+        "TcpConnectorActor._start_connection ", "TcpConnectorActor._accept ",
         "Supervisor.", "Actor._launch ", "TcpConnectionActor.on_start ",
         "TcpConnectionActor.__init__ ")),
-    ("accept", ("accept_forever ", "TcpListenerActor._accept_loop ", "TcpListenerActor._take ")),
+    ("accept", ("accept_forever ", "CallbackAcceptor.", "TcpListenerActor._take ")),
     ("link input: recv, TLS, proton decode", (
         "LinkActor._receive ", "TlsWire.read ", "PlainWire.read ")),
     ("actor messages", ("Actor._kernel_", "Mailbox.")),
