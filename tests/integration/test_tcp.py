@@ -335,6 +335,42 @@ def test_refused_connector_no_connector_and_retry(tmp_path) -> None:
         good.close()
 
 
+def test_bytes_sent_while_an_attempt_waits_go_with_it_and_again_with_the_next(tmp_path) -> None:
+    """The ingress reads the client while its attempt waits for the far end (at most
+    ``EARLY_DATA``, kept for another attempt): every byte arrives once, in order, whether
+    the first destination answered or refused (b's server is down, c's is up), and
+    whether the client sent less or more than the ingress keeps."""
+    from skupper_actors.actors.tcp.tcpends import EARLY_DATA
+
+    good = HashServer()
+    mesh = Mesh(tmp_path, ["a", "b", "c"])
+    mesh.link("a", "b")
+    mesh.link("a", "c")
+    port = add_listener(mesh, "a", "retry")
+    add_connector(mesh, "b", "retry", free_port())  # nothing listens there
+    add_connector(mesh, "c", "retry", good.port)
+    try:
+        mesh.start()
+        wait_until(
+            lambda: (
+                {"b", "c"}
+                <= set(
+                    next(x.routers for x in mesh["a"].status().addresses if x.address == "retry")
+                )
+            ),
+            15,
+            what="both destinations",
+        )
+        sizes = (10, 1000, EARLY_DATA - 8, EARLY_DATA + 1, 3 * EARLY_DATA)
+        for seed, size in enumerate(sizes * 2):
+            assert transfer(port, size, 1000, seed=seed) == (True, True, None), size
+        assert adaptor(mesh, "b", "connector", "retry").refused >= 1  # some did retry
+        assert adaptor(mesh, "a", "listener", "retry").errors == 0
+    finally:
+        mesh.close()
+        good.close()
+
+
 def test_balance_lower_cost_when_idle_and_spread_under_load(tmp_path) -> None:
     servers = {site: NameServerFor(site) for site in ("b", "c", "d")}
     mesh = Mesh(tmp_path, ["a", "b", "c", "d"])

@@ -2,10 +2,12 @@
 
 The ingress (a listener's client) picks a destination for the routing key, opens the
 forward stream and waits until the far end has connected to its server (the reverse
-stream arrives) before it reads the client: a refused attempt can then go to another
-destination (protocol.tcp.attempts decides which) with nothing to replay but the early
-bytes it kept. The egress (a connector's stream) connects to host:port and opens the
-reverse stream, back the way the forward one came. Both run from loop callbacks, with no
+stream arrives). Meanwhile it reads at most ``EARLY_DATA`` of the client's first bytes,
+sends them behind the stream's header and keeps them: a refused attempt can then go to
+another destination (protocol.tcp.attempts decides which) with nothing to replay but
+those. A request therefore reaches the far end with the header, not a round trip later.
+The egress (a connector's stream) connects to host:port and opens the reverse stream,
+back the way the forward one came. Both run from loop callbacks, with no
 greenlet of their own (docs/adr/0021): what waits is a watcher, a timer or an event's
 rawlink.
 """
@@ -40,8 +42,9 @@ from .tcpedge import SocketSink, close_cleanly, reset, reset_on_close
 
 CONNECT_TIMEOUT = 5.0
 ACCEPT_TIMEOUT = 10.0  # forward stream sent -> reverse stream must arrive
-# Client bytes already waiting when the forward stream opens go with it at once, before
-# the far end has answered; they are kept to be sent again if another attempt follows.
+# Client bytes read before the far end has answered (already waiting when the forward
+# stream opens, or arriving while the attempt waits) go with the stream at once; they are
+# kept to be sent again if another attempt follows, so at most this many are read then.
 EARLY_DATA = 64 * 1024
 
 
@@ -157,6 +160,7 @@ class IngressConnection(TcpConnectionActor):
     # a timer). Nothing here blocks: it runs in the listener's greenlet at the start,
     # then in the hub's callbacks.
     _early = b""
+    _early_watcher: Any = None  # reads the client while an attempt waits (EARLY_DATA)
     _waiting: tuple[int, Any, Any] | None = None  # (attempt, accepted event, timer)
     _delay: Any = None  # the timer before a retry
 
@@ -230,9 +234,50 @@ class IngressConnection(TcpConnectionActor):
         self._waiting = (attempt, accepted, timer)
         accepted.rawlink(self._answered)
         timer.start(self._no_answer, update=True)
+        if len(early) < EARLY_DATA and self._early_end is None:
+            watcher = self._early_watcher = gevent.get_hub().loop.io(self.sock.fileno(), 1)
+            watcher.start(self._early_readable)
         return attempt
 
+    def _early_readable(self) -> None:
+        """Bytes the client sends while the attempt waits: sent with the stream, and
+        kept (up to EARLY_DATA) for the next attempt should this one be refused."""
+        try:
+            room = EARLY_DATA - len(self._early)
+            try:
+                data: bytes = self.sock.recv(room)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self._early_end = Event.LOCAL_FAIL  # the far end must see an abort
+                self._stop_early()
+                return
+            if not data:
+                self._early_end = Event.LOCAL_END  # the stream ends once answered
+                self._stop_early()
+                return
+            if self._first_in is None:
+                self._first_in = time.monotonic()
+            self._early += data
+            self.conn.window.on_sent(len(data))
+            assert self.out is not None
+            self.out.write(data)
+            if len(data) >= room:
+                self._stop_early()  # the rest waits for the answer
+        except Exception as error:  # on the hub: never let it escape
+            self.counters.errors += 1
+            self.log.error("tcp_connection_failed", exc_info=error)
+            self._stop_waiting()
+            self._finish()
+
+    def _stop_early(self) -> None:
+        watcher, self._early_watcher = self._early_watcher, None
+        if watcher is not None:
+            watcher.stop()
+            watcher.close()
+
     def _stop_waiting(self) -> tuple[int, Any, Any] | None:
+        self._stop_early()
         waiting, self._waiting = self._waiting, None
         if waiting is not None:
             _, accepted, timer = waiting
