@@ -355,7 +355,10 @@ def test_bytes_sent_while_an_attempt_waits_go_with_it_and_again_with_the_next(tm
             lambda: (
                 {"b", "c"}
                 <= set(
-                    next(x.routers for x in mesh["a"].status().addresses if x.address == "retry")
+                    next(
+                        (x.routers for x in mesh["a"].status().addresses if x.address == "retry"),
+                        (),
+                    )
                 )
             ),
             15,
