@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar, cast
 
 import gevent
 import gevent.event
@@ -111,13 +111,17 @@ class ActorRef(Generic[M]):
         """
         queue = self._kernel_queue
         if queue.qsize() >= self._bound:
-            actor = self._actor
-            if actor._kernel_dead:
-                raise ActorDead(self.path, actor._kernel_exit_reason)
-            raise MailboxFull(self.path, self._bound)
+            self._refuse()
         queue.put_nowait(message)
 
     tell_nowait = tell
+
+    def _refuse(self) -> NoReturn:
+        """Why a full (or dead: bound -1) mailbox takes no message."""
+        actor = self._actor
+        if actor._kernel_dead:
+            raise ActorDead(self.path, actor._kernel_exit_reason)
+        raise MailboxFull(self.path, self._bound)
 
     def tell_lazy(self, message: M) -> None:
         """``tell`` without waking the actor: the message waits in the mailbox, in
@@ -129,10 +133,7 @@ class ActorRef(Generic[M]):
         """
         queue = self._kernel_queue
         if queue.qsize() >= self._bound:
-            actor = self._actor
-            if actor._kernel_dead:
-                raise ActorDead(self.path, actor._kernel_exit_reason)
-            raise MailboxFull(self.path, self._bound)
+            self._refuse()
         queue.put_lazy(message)
 
     def wait_tell(self, message: M, timeout: float | None = None) -> None:
