@@ -160,13 +160,15 @@ class VanflowActor(Actor):
         if self.version:
             router[Attr.BUILD_VERSION] = self.version
         self.emitter.add(RecordType.ROUTER, router, now=now, identity=self.emitter.source_id)
+        bound = False
         try:
             for address in self.inbound:
                 self.endpoint.receive(address, self._arrived)
             self._bind_inbound()
-        except BaseException:
-            self.endpoint.close()  # on_stop does not run for an actor that did not start
-            raise
+            bound = True
+        finally:
+            if not bound:  # on_stop does not run for an actor that did not start
+                self.endpoint.close()
         self._ticker = gevent.spawn(self._tick_loop)
 
     def on_stop(self, reason: object) -> None:

@@ -89,7 +89,7 @@ PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("actor stop", (
         "Actor._kernel_exit ", "TcpConnectionActor.on_stop ", "TcpConnectionActor._finish ")),
     ("actor start", (
-        "TcpConnectorActor._start_connection ", "TcpConnectorActor._accept ",
+        "TcpConnectorActor._start_egress ", "_start_connection ", "TcpConnectorActor._accept ",
         "Supervisor.", "Actor._launch ", "TcpConnectionActor.on_start ",
         "TcpConnectionActor.__init__ ")),
     ("accept", ("accept_forever ", "CallbackAcceptor.", "TcpListenerActor._take ")),

@@ -46,9 +46,21 @@ _ids = itertools.count(1)
 PENDING_MAX = 1000
 
 
-def _connection_spec(start: Callable[[], TcpConnectionActor]) -> ChildSpec:
-    """A connection is a temporary child: never restarted, 1 s to stop."""
-    return ChildSpec(id=f"conn-{next(_ids)}", start=start, restart=Restart.TEMPORARY, shutdown=1.0)
+def _start_connection(
+    adaptor: TcpListenerActor | TcpConnectorActor,
+    start: Callable[[], TcpConnectionActor],
+    not_started: Callable[[str], None],
+) -> None:
+    """Start one connection as a temporary child of ``adaptor`` (never restarted, 1 s to
+    stop), from a loop callback: a failed start costs this connection only, counted and
+    logged, and ``not_started(why)`` lets its client or stream go."""
+    spec = ChildSpec(id=f"conn-{next(_ids)}", start=start, restart=Restart.TEMPORARY, shutdown=1.0)
+    try:
+        adaptor.start_child_here(spec)
+    except Exception as error:  # on the hub: never let it escape
+        adaptor.counters.errors += 1
+        adaptor.log.warning("tcp_connection_not_started", error=str(error))
+        not_started(str(error))
 
 
 class TcpListenerActor(Supervisor):
@@ -148,7 +160,8 @@ class TcpListenerActor(Supervisor):
         if self._kernel_dead:
             client.close()
             return
-        spec = _connection_spec(
+        _start_connection(
+            self,
             lambda: IngressConnection(
                 self.ctx,
                 self.counters,
@@ -157,14 +170,9 @@ class TcpListenerActor(Supervisor):
                 peer=address,
                 distribution=self.distribution,
                 adaptor_name=self.listener_name,
-            )
+            ),
+            lambda _why: reset(client),
         )
-        try:
-            self.start_child_here(spec)
-        except Exception as error:  # on the hub: a failed start loses this client only
-            self.counters.errors += 1
-            self.log.warning("tcp_connection_not_started", error=str(error))
-            reset(client)
 
     def has_matching_connector(self) -> bool:
         return self.ctx.dataplane.has_destination(self.routing_key)
@@ -223,15 +231,20 @@ class TcpConnectorActor(Supervisor):
                 "skupper:busy", f"connector {self.connector_name}: {PENDING_MAX} streams waiting"
             )
         self._pending += 1
-        self._loop.run_callback(self._start_connection, header, sink)
+        self._loop.run_callback(self._start_egress, header, sink)
 
-    def _start_connection(self, header: StreamHeader, sink: EgressSink) -> None:
+    def _start_egress(self, header: StreamHeader, sink: EgressSink) -> None:
         self._pending -= 1
         if self._kernel_dead:  # stopped meanwhile
             sink.refuse("skupper:no-connector", f"connector {self.connector_name} stopped")
             sink.discard()
             return
-        spec = _connection_spec(
+        def refuse(why: str) -> None:
+            sink.refuse("skupper:busy", why)
+            sink.discard()
+
+        _start_connection(
+            self,
             lambda: EgressConnection(
                 self.ctx,
                 self.counters,
@@ -240,15 +253,9 @@ class TcpConnectorActor(Supervisor):
                 egress_sink=sink,
                 server=self.server,
                 adaptor_name=self.connector_name,
-            )
+            ),
+            refuse,
         )
-        try:
-            self.start_child_here(spec)
-        except Exception as error:  # on the hub: a failed start refuses this stream only
-            self.counters.errors += 1
-            self.log.warning("tcp_connection_not_started", error=str(error))
-            sink.refuse("skupper:busy", str(error))
-            sink.discard()
 
     def _tell_vanflow(self) -> None:
         counters = self.counters
