@@ -42,6 +42,10 @@ class SessionOutput:
         """
         if self._stalled:
             return  # the writer greenlet is waiting for room and sends everything then
+        if not self.held and not self.conn.has_data_to_send:
+            # nothing to write (most flushes after a read that only carried data): and
+            # the wire holds no ciphertext either, or this output would be stalled
+            return
         try:
             done = self._push()
         except (OSError, ValueError):

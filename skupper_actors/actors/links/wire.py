@@ -159,11 +159,16 @@ class TlsWire(_SocketWire):
 
     def write_some(self, data: memoryview) -> int:
         """Encrypt up to one chunk if the last one's ciphertext has left; 0 if not."""
-        if not self.drain():
+        if (self._pending or self._outgoing.pending) and not self.drain():
             return 0
-        taken = 0
         tls = self._ssl
-        while taken < len(data):
+        size = len(data)
+        if size <= TLS_WRITE_CHUNK:
+            taken: int = tls.write(data)  # most writes: one record or a few, one send
+            self.drain()
+            return taken
+        taken = 0
+        while taken < size:
             taken += tls.write(data[taken : taken + TLS_WRITE_CHUNK])
             if not self.drain():
                 break

@@ -320,7 +320,7 @@ class TcpConnectionActor(Actor, ABC):
         out = self.out
         window = self.conn.window
         try:
-            room = window.room()
+            room = window.size - (window.sent - window.acked)  # Window.room, inline
             if room <= 0:
                 self._watcher.stop()  # until an acknowledgement opens the window
                 return
@@ -344,8 +344,9 @@ class TcpConnectionActor(Actor, ABC):
                 self._watcher.stop()
                 gevent.get_hub().loop.run_callback(self._socket_ended)
                 return
-            window.on_sent(len(data))
-            self.counters.octets_in += len(data)
+            size = len(data)
+            window.sent += size  # Window.on_sent, inline (per chunk)
+            self.counters.octets_in += size
             out.write(data)  # type: ignore[union-attr]  # set before the watcher starts
         except Exception as error:  # on the hub: never let it escape
             self.counters.errors += 1

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import Any
 
 from cproton import ffi, lib
 
 from ._codec import (
+    DATA_PREFIX,
     DATA_SECTION,
     FOOTER_SECTION,
     HEADER_SECTIONS,
@@ -39,6 +41,8 @@ READ_AHEAD = 16 * 1024
 #: a data section's descriptor (0x00 smallulong 0x75): where a stream's body begins,
 #: when the bytes before it are a header met before
 _DATA_MARK = b"\x00\x53\x75"
+#: a vbin32 data section's size, after DATA_PREFIX
+_DATA_SIZE = struct.Struct(">I")
 
 
 def _check_section(code: int, size: int, started: bool, after_footer: bool) -> None:
@@ -142,7 +146,24 @@ class Reader:
                 # Small arrivals (a whole message stream, an echo's chunk): one read,
                 # the sections parsed in memory.
                 data = self._recv(ptr, available)
-                available -= len(data)
+                size = len(data)
+                available -= size
+                if (
+                    stream.started
+                    and data.startswith(DATA_PREFIX)
+                    and not stream.head
+                    and stream.footer is None
+                    and size > 8
+                    and _DATA_SIZE.unpack_from(data, 4)[0] == size - 8
+                ):
+                    # the usual chunk of a running stream: one data section, exactly
+                    # what arrived (what _sections finds too, in five calls)
+                    out.append(
+                        StreamData(
+                            link_id=link.link_id, delivery_id=stream.delivery_id, data=data[8:]
+                        )
+                    )
+                    continue
                 self._sections(link, stream, data, out)
             else:
                 # Large arrivals: the head exactly, so the body is copied once, whole.
