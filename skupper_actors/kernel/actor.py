@@ -476,13 +476,16 @@ class Actor:
                 self.on_stop(reason)
         except BaseException as error:  # a failing on_stop must not hide the exit
             self.log.error("actor_stop_hook_failed", exc_info=error)
-        dead = ActorDead(self.path, reason)
+        dead: ActorDead | None = None  # made only for an ask left unanswered
         if self._kernel_current is not None:
+            dead = ActorDead(self.path, reason)
             self._kernel_current.result.set_exception(dead)
             self._kernel_current = None
         while not self._kernel_queue.empty():
             pending = self._kernel_queue.get_nowait()
             if type(pending) is _Ask:
+                if dead is None:
+                    dead = ActorDead(self.path, reason)
                 pending.result.set_exception(dead)
         if self._kernel_registry is not None:
             self._kernel_registry.unregister(self.name, self.ref)

@@ -145,8 +145,13 @@ class Reader:
             elif available <= READ_AHEAD:
                 # Small arrivals (a whole message stream, an echo's chunk): one read,
                 # the sections parsed in memory.
-                data = self._recv(ptr, available)
-                size = len(data)
+                # (Reader._recv, inline: the path of every small chunk)
+                want = available if available <= self._limit else self._limit
+                buffer = self._buffer if want <= self._buffer_size else self.buffer(want)
+                size = lib.pn_link_recv(ptr, buffer, want)
+                if size <= 0:
+                    raise AmqpDecodeError("delivery ended before its announced bytes")
+                data = ffi.buffer(buffer, size)[:]
                 available -= size
                 if (
                     stream.started

@@ -126,6 +126,17 @@ def _put_list(value: list[Any] | tuple[Any, ...], out: bytearray) -> None:
         return
     body = bytearray()
     for item in value:
+        # the common items, inline: a message's properties list is strings and nulls
+        if item is None:
+            body.append(0x40)
+            continue
+        if type(item) is str:
+            data = item.encode()
+            if len(data) < 256:
+                body.append(0xA1)
+                body.append(len(data))
+                body += data
+                continue
         encode_value(item, body)
     _put_compound(0xC0, 0xD0, len(value), body, out)
 
