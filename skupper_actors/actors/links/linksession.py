@@ -109,6 +109,7 @@ class LinkSession(SessionOutput):
         #: when the reader last took bytes from the peer (routing: the peer is alive)
         self.last_input = 0.0
         self.loop = gevent.get_hub().loop
+        self.read_watcher: Any = None  # the loop's watcher of the socket (LinkActor._by_callback)
         self.loop_iteration = -1  # the loop's iteration when the reader last looked
         self.piece = 8 << 10  # bytes handed to the engine at a time (see LinkActor._receive)
         self.conn = conn

@@ -71,6 +71,18 @@ class _SocketWire:
         self._emptied = count < len(buffer)
         return count
 
+    def _recv_now(self, buffer: bytearray) -> int | None:
+        """Read into ``buffer`` without waiting: None when the kernel holds nothing."""
+        try:
+            count: int = self._raw.recv_into(buffer)
+        except (BlockingIOError, InterruptedError):
+            return None
+        self._emptied = count < len(buffer)
+        return count
+
+    def fileno(self) -> int:
+        return int(self._raw.fileno())
+
     def wait_writable(self) -> None:
         gevent.socket.wait_write(self._raw.fileno())
 
@@ -90,6 +102,14 @@ class PlainWire(_SocketWire):
         """Wait for bytes; empty at end of file. Valid until the next ``read``."""
         count = self._recv_into(self._buffer)
         return self._view[:count]
+
+    def read_now(self) -> memoryview | None:
+        """``read`` without waiting: None when nothing has arrived."""
+        count = self._recv_now(self._buffer)
+        return None if count is None else self._view[:count]
+
+    def buffered(self) -> bool:
+        return False  # what the kernel holds is the kernel's
 
     def write_some(self, data: memoryview) -> int:
         try:
@@ -131,31 +151,55 @@ class TlsWire(_SocketWire):
         The decryptor is asked only while it has ciphertext (or plaintext) left, or the
         end to report: asking it with none raises SSLWantReadError, an exception per
         read twice over (before the ``recv`` and after the last record)."""
-        tls = self._ssl
-        view = self._view
-        incoming = self._incoming
         while True:
-            count = 0
-            if incoming.pending or incoming.eof or tls.pending():
-                try:
-                    while count < READ_SIZE:
-                        got = tls.read(READ_SIZE - count, view[count:])
-                        if not got:
-                            return view[:count]  # the peer's close_notify
-                        count += got
-                        if not incoming.pending and not tls.pending():
-                            return view[:count]  # all of it: no need to ask again
-                    return view
-                except ssl.SSLWantReadError:
-                    if count:
-                        return view[:count]
-                except ssl.SSLEOFError:
-                    return view[:count]  # the connection ended without close_notify
+            view = self._decrypt()
+            if view is not None:
+                return view
             got = self._recv_into(self._cipher)
             if not got:
                 self._incoming.write_eof()
             else:
                 self._incoming.write(self._cipher_view[:got])
+
+    def read_now(self) -> memoryview | None:
+        """``read`` without waiting: None when no whole record has arrived yet."""
+        view = self._decrypt()
+        if view is not None:
+            return view
+        got = self._recv_now(self._cipher)
+        if got is None:
+            return None
+        if not got:
+            self._incoming.write_eof()
+        else:
+            self._incoming.write(self._cipher_view[:got])
+        return self._decrypt()
+
+    def buffered(self) -> bool:
+        """Ciphertext or plaintext held above the kernel (a whole record, maybe)."""
+        return bool(self._incoming.pending or self._ssl.pending())
+
+    def _decrypt(self) -> memoryview | None:
+        """Every whole record held, decrypted (empty: the peer's end); None: none held."""
+        tls = self._ssl
+        incoming = self._incoming
+        if not (incoming.pending or incoming.eof or tls.pending()):
+            return None
+        view = self._view
+        count = 0
+        try:
+            while count < READ_SIZE:
+                got = tls.read(READ_SIZE - count, view[count:])
+                if not got:
+                    return view[:count]  # the peer's close_notify
+                count += got
+                if not incoming.pending and not tls.pending():
+                    return view[:count]
+            return view
+        except ssl.SSLWantReadError:
+            return view[:count] if count else None
+        except ssl.SSLEOFError:
+            return view[:count]  # the connection ended without close_notify
 
     def write_some(self, data: memoryview) -> int:
         """Encrypt up to one chunk if the last one's ciphertext has left; 0 if not."""
