@@ -3,12 +3,13 @@
 Shared by the link and TCP actors of one node (``actors/tcp/dataplane.py`` re-exports it
 as ``DataPlane``).
 
-Data never travels through a mailbox: a link actor's reader greenlet hands each
-received chunk straight to the stream's sink (a socket writer at the edge of the VAN, or
-the next hop's connection at a transit router). This object is the lookup those
-greenlets do per stream (never per byte): routes and sessions published by the routing
-and link actors, local connector bindings, streams waiting for their reverse direction.
-Calls into it never yield, so greenlets cannot interleave inside one.
+Data never travels through a mailbox: a link actor's reader (a read callback on the
+loop, or its greenlet for large reads) hands each received chunk straight to the
+stream's sink (a socket writer at the edge of the VAN, or the next hop's connection at a
+transit router). This object is the lookup those readers do per stream (never per
+byte): routes and sessions published by the routing and link actors, local connector
+bindings, streams waiting for their reverse direction. Calls into it never yield, so
+greenlets cannot interleave inside one.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class StreamRefused(Exception):
 
 
 class Sink(Protocol):
-    """Where a stream's bytes go at a router: called from a link's reader greenlet."""
+    """Where a stream's bytes go at a router: called from a link's reader (never blocks)."""
 
     def data(self, chunk: bytes) -> None: ...
 

@@ -150,10 +150,11 @@ def listener_address(routing_key: str) -> str:
 class SocketSink:
     """Bytes from the VAN for one socket.
 
-    The link's reader greenlet writes a chunk straight to the socket when nothing is
-    queued and the socket takes it (no greenlet switch); what the socket does not take
-    waits here for a writer greenlet, started only then, which keeps the order. The end
-    of the stream is handled inline when nothing waits. An idle connection has no writer
+    The link's reader (its read callback, or its greenlet for large reads) writes a
+    chunk straight to the socket when nothing is queued and the socket takes it (no
+    greenlet switch); what the socket does not take waits here for a writer greenlet,
+    started only then, which keeps the order. The end of the stream is handled inline
+    when nothing waits. An idle connection has no writer
     greenlet. What waits is counted in the node's buffer budget until it is written
     (or discarded when the connection ends).
     """

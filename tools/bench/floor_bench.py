@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""The floor of this design: a minimal two-process gevent relay, measured beside the nodes.
+
+    python tools/bench/floor_bench.py [--seconds 4] [--repeats 3] [--pgbench]
+
+What would a router cost per small request if it did nothing but move bytes, in Python on
+gevent, over one mutual-TLS connection between two processes? This bench runs such a
+relay (``--relay``: a few dozen lines, no AMQP, no flow control, no records, no error
+handling worth the name: never a product) and the two-site mTLS path of ``tcp_bench``
+side by side, with the same echo client, and prints the routers' CPU per 64-byte echo
+round trip (both processes) and the echo p50. With ``--pgbench`` it also runs
+``pgbench -S -c 8`` through both (PostgreSQL started by ``app_bench``'s servers).
+
+The relay reads client sockets and the link from watcher callbacks, frames each chunk
+with an 8-byte header (stream id, length), encrypts what one loop pass gathered through
+memory BIOs and sends it in one write: the shape of the nodes' data path, minus
+everything a VAN adds. What the nodes spend above it is the price of the protocol
+(proton's engine, AMQP framing, streams, windows, vanflow records) and of the actors;
+docs/adr/0021 (second addendum) has the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import socket
+import ssl
+import statistics
+import struct
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+_FRAME = struct.Struct(">II")  # stream id, payload length (0: the stream ended)
+
+
+# -- the relay (a child process) -------------------------------------------------------
+def relay(role: str, listen: int, to: int, certs: Path) -> None:
+    """``a``: clients on ``listen``, the link to ``to``; ``b``: the link on ``listen``,
+    connections to the server on ``to``."""
+    import gevent
+    from gevent import get_hub
+
+    loop = get_hub().loop
+    conns: dict[int, Conn] = {}
+
+    class Link:
+        def __init__(self, sock: socket.socket, server_side: bool) -> None:
+            context = ssl.SSLContext(
+                ssl.PROTOCOL_TLS_SERVER if server_side else ssl.PROTOCOL_TLS_CLIENT
+            )
+            context.load_cert_chain(certs / "cert.pem", certs / "key.pem")
+            context.load_verify_locations(certs / "cert.pem")
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.check_hostname = False
+            self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = context.wrap_bio(self.incoming, self.outgoing, server_side=server_side)
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    if self.outgoing.pending:
+                        sock.sendall(self.outgoing.read())
+                    self.incoming.write(sock.recv(65536))
+            if self.outgoing.pending:
+                sock.sendall(self.outgoing.read())
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock, self.tls = sock, tls._sslobj  # type: ignore[attr-defined]
+            self.out: list[bytes] = []
+            self.due = False
+            self.rest = b""
+            self.watcher = loop.io(sock.fileno(), 1)
+            self.watcher.start(self.readable)
+
+        def send(self, sid: int, data: bytes) -> None:
+            self.out += (_FRAME.pack(sid, len(data)), data)
+            if not self.due:
+                self.due = True
+                loop.run_callback(self.flush)
+
+        def flush(self) -> None:
+            self.due = False
+            self.tls.write(b"".join(self.out))
+            self.out.clear()
+            self.sock.sendall(self.outgoing.read())  # loopback takes it: a floor, not a router
+
+        def readable(self) -> None:
+            try:
+                data = self.sock.recv(262144)
+            except BlockingIOError:
+                return
+            if not data:
+                os._exit(0)
+            self.incoming.write(data)
+            chunks = [self.rest]
+            while True:
+                try:
+                    chunks.append(self.tls.read(262144))
+                except ssl.SSLWantReadError:
+                    break
+            data = b"".join(chunks)
+            pos, end = 0, len(data)
+            while end - pos >= 8:
+                sid, size = _FRAME.unpack_from(data, pos)
+                if end - pos - 8 < size:
+                    break
+                self.frame(sid, data[pos + 8 : pos + 8 + size])
+                pos += 8 + size
+            self.rest = data[pos:]
+
+        def frame(self, sid: int, data: bytes) -> None:
+            conn = conns.get(sid)
+            if conn is None and data and role == "b":
+                conn = conns[sid] = Conn(socket.create_connection(("127.0.0.1", to)), sid, self)
+            if conn is not None:
+                conn.write(data)
+
+    class Conn:
+        def __init__(self, sock: socket.socket, sid: int, link: Link) -> None:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock, self.sid, self.link = sock, sid, link
+            self.watcher = loop.io(sock.fileno(), 1)
+            self.watcher.start(self.readable)
+
+        def readable(self) -> None:
+            try:
+                data = self.sock.recv(65536)
+            except BlockingIOError:
+                return
+            self.link.send(self.sid, data)
+            if not data:
+                self.close()
+
+        def write(self, data: bytes) -> None:
+            if data:
+                self.sock.sendall(data)  # small replies: the kernel takes them
+            else:
+                self.close()
+
+        def close(self) -> None:
+            self.watcher.stop()
+            self.sock.close()
+            conns.pop(self.sid, None)
+
+    listener = socket.create_server(("127.0.0.1", listen))
+    (certs / f"ready-{role}-{listen}").touch()  # listening (a probe would be taken as the link)
+    if role == "b":
+        link = Link(listener.accept()[0], server_side=True)
+    else:
+        link = Link(socket.create_connection(("127.0.0.1", to)), server_side=False)
+        listener.setblocking(False)
+        ids = iter(range(1, 1 << 31))
+
+        def accept() -> None:
+            while True:
+                try:
+                    sock, _ = listener.accept()
+                except BlockingIOError:
+                    return
+                sid = next(ids)
+                conns[sid] = Conn(sock, sid, link)
+
+        loop.io(listener.fileno(), 1).start(accept)
+    gevent.wait()
+
+
+def _self_signed(folder: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "floor")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file = folder / "key.pem"
+    key_file.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ))
+    key_file.chmod(0o600)
+
+
+# -- the driver ------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=4.0, help="per echo measurement")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pgbench", action="store_true", help="pgbench -S -c 8 too")
+    parser.add_argument("--relay", nargs=4, metavar=("ROLE", "LISTEN", "TO", "CERTS"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.relay:
+        role, listen, to, certs = args.relay
+        relay(role, int(listen), int(to), Path(certs))
+        return 0
+
+    import app_bench
+    import loadgen
+    from benchnodes import Endpoints, Ports, Processes, Topology, cpu_seconds, wait_until
+
+    work = Path(tempfile.mkdtemp(prefix="floor-bench-"))
+    ports, processes = Ports(), Processes()
+    _self_signed(work)
+    echo = loadgen._listen(0)
+    threading.Thread(target=loadgen.serve_echo, args=(echo,), daemon=True).start()
+    servers = app_bench.Servers(work, ports, processes) if args.pgbench else None
+    try:
+        targets = {"echo": echo.getsockname()[1]}
+        if servers is not None:
+            servers.start()
+            targets["pg"] = servers.pg
+        paths: dict[str, tuple[dict[str, int], list[int]]] = {}
+        floor: dict[str, int] = {}
+        pids = []
+        for key, target in targets.items():
+            link, client = ports.take(), ports.take()
+            me = [sys.executable, str(Path(__file__).resolve()), "--relay"]
+            pids.append(processes.start([*me, "b", str(link), str(target), str(work)],
+                                        work / f"relay-b-{key}.log").pid)
+            wait_until(lambda port=link: (work / f"ready-b-{port}").exists(), 10,
+                       "the floor relay (b)")
+            pids.append(processes.start([*me, "a", str(client), str(link), str(work)],
+                                        work / f"relay-a-{key}.log").pid)
+            wait_until(lambda port=client: (work / f"ready-a-{port}").exists(), 10,
+                       "the floor relay (a)")
+            floor[key] = client
+        paths["floor"] = (floor, pids)
+        extra = {"pg": targets["pg"]} if "pg" in targets else {}
+        topology = Topology("2tls", work / "nodes", Endpoints(
+            sink=ports.take(), echo=targets["echo"], iperf=None, extra=extra,
+        ), ports, processes)
+        topology.configure()
+        topology.start()
+        topology.wait_ready(timeout=60)
+        assert topology.endpoints is not None
+        ours = {"echo": topology.endpoints.echo, **topology.endpoints.extra}
+        paths["2tls"] = (ours, list(topology.pids().values()))
+        results: dict[str, dict[str, list[float]]] = {p: {} for p in paths}
+        for _ in range(args.repeats):
+            for name, (endpoints, path_pids) in paths.items():
+                loadgen.echo_latency(endpoints["echo"], 500, 0, 0.5)  # warm
+                before = sum(cpu_seconds(p) for p in path_pids)
+                run = loadgen.echo_latency(endpoints["echo"], 10**7, 0, args.seconds)
+                used = sum(cpu_seconds(p) for p in path_pids) - before
+                results[name].setdefault("echo_p50_us", []).append(run.p50_us)
+                results[name].setdefault("echo_cpu_us", []).append(used / run.rounds * 1e6)
+                if "pg" in endpoints:
+                    before = sum(cpu_seconds(p) for p in path_pids)
+                    pg = app_bench.run_pgbench(endpoints["pg"], 8, int(args.seconds), False)
+                    used = sum(cpu_seconds(p) for p in path_pids) - before
+                    results[name].setdefault("pgbench_tps", []).append(pg["tps"])
+                    results[name].setdefault("pgbench_cpu_us", []).append(
+                        used / pg["transactions"] * 1e6)
+        print(f"floor relay vs skupper-actors (2 sites, mTLS), {time.strftime('%Y-%m-%d %H:%M')}, "
+              f"{args.repeats} repeat(s), medians; load average {os.getloadavg()[0]:.2f}")
+        for key in results["floor"]:
+            row = {p: statistics.median(results[p][key]) for p in paths}
+            runs = "; ".join(f"{p} " + "/".join(f"{x:.1f}" for x in results[p][key]) for p in paths)
+            print(f"  {key:16s} floor {row['floor']:9.1f}  2tls {row['2tls']:9.1f}  "
+                  f"2tls/floor {row['2tls'] / row['floor']:.2f}   ({runs})")
+    finally:
+        processes.stop_all()
+    return 0
+
+
+__all__ = ["main", "relay"]
+
+if __name__ == "__main__":
+    raise SystemExit(main())
