@@ -460,6 +460,7 @@ class LinkActor(Actor):
         """Act on the engine's events; ``inline``: on the loop, never yielding (a read
         of at most INLINE_READ_MAX bytes makes a bounded batch)."""
         conn = session.conn
+        sink_of = session.sinks.get
         for count, event in enumerate(conn.events(), 1):
             if (
                 count % 16 == 0
@@ -470,7 +471,9 @@ class LinkActor(Actor):
                 self._yield(session)  # a long batch (an attach flood): let the others run
             kind = type(event)
             if kind is amqp.StreamData:
-                session.stream_data(event)  # type: ignore[arg-type]
+                sink = sink_of(event.link_id)  # type: ignore[union-attr]
+                if sink is not None:  # (LinkSession.stream_data, inline: per chunk)
+                    sink.data(event.data)  # type: ignore[union-attr]
             elif kind is amqp.StreamWhole:
                 session.stream_whole(event)  # type: ignore[arg-type]
             elif kind is amqp.StreamStarted:
