@@ -136,6 +136,14 @@ class VanflowActor(Actor):
         self.site_id = site_identity(ctx.router_id)
         self._adaptors: dict[tuple[str, str], str] = {}  # (kind, name) -> identity
         self._live: dict[str, Callable[[], tuple[int, int]]] = {}
+        #: a connection's facts, by type: handled without the clock or the isinstance chain
+        self._facts: dict[type, Callable[[Any], None]] = {
+            BiflowOpened: self._biflow_opened,
+            FirstByteBack: self._first_byte_back,
+            BiflowClosed: self._biflow_closed,
+            CoRecordOpened: self._corecord_opened,
+            CoRecordClosed: self._corecord_closed,
+        }
         self._opened: dict[str, Callable[[], int]] = {}  # adaptor identity -> its count
         self._links: dict[str, str] = {}  # link name -> LINK identity
         self._access: dict[int, str] = {}  # port -> ROUTER_ACCESS identity
@@ -227,46 +235,14 @@ class VanflowActor(Actor):
                 self.ref.tell(_Tick())
 
     def on_receive(self, message: object) -> Any:
+        fact = self._facts.get(type(message))
+        if fact is not None:  # a connection's (three per connection): no clock, no chain
+            fact(message)
+            return None
         now = self.wall()
         emitter = self.emitter
         if isinstance(message, _Tick):
             self._tick(now)
-        elif isinstance(message, BiflowOpened):
-            parent = self._adaptors.get(("listener", message.listener))
-            attrs: dict[int, Value] = {
-                Attr.SOURCE_HOST: message.source_host,
-                Attr.SOURCE_PORT: str(message.source_port),
-            }
-            if parent is not None:
-                attrs[Attr.PARENT] = parent
-            made = emitter.add(
-                RecordType.BIFLOW_TPORT, attrs, now=message.at, identity=message.identity
-            )
-            if made is not None:
-                self._live[message.identity] = message.octets
-        elif isinstance(message, FirstByteBack):
-            code = Attr.PROCESS_LATENCY if message.connector_side else Attr.LATENCY
-            self._corecord_or_own(message.identity, {code: micros(message.latency)})
-        elif isinstance(message, BiflowClosed):
-            self._live.pop(message.identity, None)
-            final: dict[int, Value] = {
-                Attr.OCTETS: message.octets,
-                Attr.OCTETS_REVERSE: message.octets_reverse,
-            }
-            if message.error:
-                final[Attr.ERROR_LISTENER_SIDE] = message.error
-            emitter.end(message.identity, now=message.at, attrs=final)
-        elif isinstance(message, CoRecordOpened):
-            self._corecord_opened(message)
-        elif isinstance(message, CoRecordClosed):
-            error: dict[int, Value] = {}
-            if message.error:
-                error[Attr.ERROR_CONNECTOR_SIDE] = message.error
-            if source_of(message.identity) == emitter.source_id:
-                if error:
-                    emitter.merge_corecord(message.identity, error)
-            else:
-                emitter.end(message.identity, now=message.at, attrs=error)
         elif isinstance(message, AdaptorStarted):
             self._adaptor_started(message, now)
         elif isinstance(message, AdaptorStopped):
@@ -308,6 +284,46 @@ class VanflowActor(Actor):
         else:
             return super().on_receive(message)
         return None
+
+    # -- a connection's facts (self._facts) ----------------------------------------------
+    def _biflow_opened(self, message: BiflowOpened) -> None:
+        parent = self._adaptors.get(("listener", message.listener))
+        attrs: dict[int, Value] = {
+            Attr.SOURCE_HOST: message.source_host,
+            Attr.SOURCE_PORT: str(message.source_port),
+        }
+        if parent is not None:
+            attrs[Attr.PARENT] = parent
+        made = self.emitter.add(
+            RecordType.BIFLOW_TPORT, attrs, now=message.at, identity=message.identity
+        )
+        if made is not None:
+            self._live[message.identity] = message.octets
+
+    def _first_byte_back(self, message: FirstByteBack) -> None:
+        code = Attr.PROCESS_LATENCY if message.connector_side else Attr.LATENCY
+        self._corecord_or_own(message.identity, {code: micros(message.latency)})
+
+    def _biflow_closed(self, message: BiflowClosed) -> None:
+        self._live.pop(message.identity, None)
+        final: dict[int, Value] = {
+            Attr.OCTETS: message.octets,
+            Attr.OCTETS_REVERSE: message.octets_reverse,
+        }
+        if message.error:
+            final[Attr.ERROR_LISTENER_SIDE] = message.error
+        self.emitter.end(message.identity, now=message.at, attrs=final)
+
+    def _corecord_closed(self, message: CoRecordClosed) -> None:
+        emitter = self.emitter
+        error: dict[int, Value] = {}
+        if message.error:
+            error[Attr.ERROR_CONNECTOR_SIDE] = message.error
+        if source_of(message.identity) == emitter.source_id:
+            if error:
+                emitter.merge_corecord(message.identity, error)
+        else:
+            emitter.end(message.identity, now=message.at, attrs=error)
 
     # -- inside --------------------------------------------------------------------------------
     def _inbound(self, message: _Arrived) -> None:

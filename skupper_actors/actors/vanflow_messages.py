@@ -140,7 +140,7 @@ def tell_vanflow(ctx: RouterContext, message: VanflowMessage) -> None:
     """Tell the node's VanflowActor, if it runs; a full mailbox loses the fact (counted
     there as ``vanflow_events_lost``), never the connection. A connection's facts are
     read at the actor's next wake-up (its tick, 0.2 s), in order with everything else."""
-    ref = ctx.lookup(VANFLOW)
+    ref = ctx.registry.lookup(VANFLOW)
     if ref is not None:
         try:
             if type(message) in _LAZY:

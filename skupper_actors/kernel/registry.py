@@ -54,7 +54,8 @@ class Registry:
 
     def lookup(self, name: str | ActorName[Any]) -> ActorRef[Any] | None:
         ref = self._refs.get(name.name if isinstance(name, ActorName) else name)
-        return ref if ref is not None and ref.alive else None
+        # (ActorRef.alive, inline: several lookups per TCP connection)
+        return ref if ref is not None and not ref._actor._kernel_dead else None
 
     def names(self) -> list[str]:
         return sorted(name for name, ref in self._refs.items() if ref.alive)

@@ -57,8 +57,10 @@ class PendingConnect:
     def __init__(self, address: tuple[int, Any], done: Callable[[Any, OSError | None], None]):
         family, sockaddr = address
         self._done = done
-        self._raw: _socket.socket | None = _socket.socket(family, socket.SOCK_STREAM)
-        self._raw.setblocking(False)
+        # made non-blocking (an ioctl per connection less than setblocking)
+        self._raw: _socket.socket | None = _socket.socket(
+            family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK
+        )
         self._watcher: Any = None
         self._timer: Any = None
         code = self._raw.connect_ex(sockaddr)
