@@ -282,9 +282,10 @@ class LinkActor(Actor):
             while True:
                 handed: tuple[str, Any] | None = None
                 try:
-                    if session.announced and not wire.buffered():
+                    if session.announced and wire.emptied and not wire.buffered():
                         # small reads are handled by a watcher's callback, on the loop:
-                        # this greenlet waits until one needs it (ADR 0021)
+                        # this greenlet waits until one needs it (ADR 0021); after a read
+                        # that filled the buffer (bulk), it reads on itself, as before
                         handed = self._by_callback(session, wire)
                         data = handed[1] if handed[0] == "data" else None
                     elif session.announced:

@@ -83,6 +83,12 @@ class _SocketWire:
     def fileno(self) -> int:
         return int(self._raw.fileno())
 
+    @property
+    def emptied(self) -> bool:
+        """The last read did not fill the buffer: the kernel most likely holds nothing
+        more (after a full one, a bulk sender's next bytes are most likely there)."""
+        return self._emptied
+
     def wait_writable(self) -> None:
         gevent.socket.wait_write(self._raw.fileno())
 
