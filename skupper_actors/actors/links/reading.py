@@ -5,6 +5,7 @@ loop up (docs/adr/0021, second addendum; docs/limits-links.md)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gevent.hub import Waiter
@@ -27,9 +28,9 @@ class LinkReading:
     """LinkActor's reading half: ``_handle_events`` (the actor's) acts on what was read."""
 
     clock: Any
-
-    def _handle_events(self, session: LinkSession, inline: bool = False) -> str | None:
-        raise NotImplementedError
+    #: the actor's (LinkActor._handle_events): acts on the engine's events; ``inline``
+    #: on the loop, never yielding
+    _handle_events: Callable[..., str | None]
 
     def _by_callback(self, session: LinkSession, wire: Wire) -> tuple[str, Any]:
         """Wait while a watcher's callback reads and handles the small reads (no greenlet
