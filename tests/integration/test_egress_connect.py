@@ -45,6 +45,39 @@ def test_a_connect_that_succeeds_hands_over_a_connected_socket() -> None:
         listener.close()
 
 
+def test_a_connect_hands_its_stopped_watcher_over_for_reading_the_socket() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        told: list[tuple[object, OSError | None]] = []
+        pending = PendingConnect(
+            (socket.AF_INET, listener.getsockname()), lambda s, e: told.append((s, e))
+        )
+        with gevent.Timeout(5):
+            while not told:
+                gevent.sleep(0.01)
+        sock, error = told[0]
+        assert error is None
+        watcher = pending.take_watcher()
+        assert watcher is not None and not watcher.active
+        assert watcher.fd == sock.fileno()  # type: ignore[attr-defined]
+        assert pending.take_watcher() is None  # handed over once
+        accepted, _ = listener.accept()
+        read: list[bytes] = []
+        watcher.events = 1  # readable, as the connection's pump sets it
+        watcher.start(lambda: read.append(sock.recv(16)))  # type: ignore[attr-defined]
+        accepted.sendall(b"pong")
+        with gevent.Timeout(5):
+            while not read:
+                gevent.sleep(0.01)
+        assert read == [b"pong"]
+        watcher.stop()
+        watcher.close()
+        accepted.close()
+        sock.close()  # type: ignore[attr-defined]
+    finally:
+        listener.close()
+
+
 def test_a_refused_connect_says_why() -> None:
     sock, error = outcome_of(free_port())
     assert sock is None and isinstance(error, ConnectionRefusedError)

@@ -288,8 +288,21 @@ class TcpConnectionActor(Actor, ABC):
         if self._early_end is not None:  # the client's EOF (or reset) came with its early bytes
             self._event(self._early_end, "the client ended before the far end answered")
         if self.conn.send is _OPEN and self.conn.closed is None:
-            self._watcher = gevent.get_hub().loop.io(self._raw.fileno(), 1)  # 1: readable
-            self._watcher.start(self._reader)
+            watcher = self._take_reader()
+            if watcher is None:
+                watcher = gevent.get_hub().loop.io(self._raw.fileno(), 1)  # 1: readable
+                watcher.start(self._reader)
+            elif watcher.active:  # reading this socket already: nothing to change
+                watcher.callback = self._reader
+            else:  # the connect's: made to wait for writable
+                watcher.events = 1
+                watcher.start(self._reader)
+            self._watcher = watcher
+
+    def _take_reader(self) -> Any:
+        """A watcher of this socket the set-up made (running: for reads already) to take
+        over, if it has one."""
+        return None
 
     def _on_first_readable(self) -> None:
         """``_on_readable`` until the first bytes come in: their time, once."""

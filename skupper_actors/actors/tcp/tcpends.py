@@ -86,7 +86,10 @@ class PendingConnect:
             self._end(None, OSError(code, os.strerror(code)))
             return
         self._raw = None
-        self._stop_watching()
+        # the watcher, stopped, is the connection's reader next (``take_watcher``)
+        if self._watcher is not None:  # (none when the connect completed at once)
+            self._watcher.stop()
+        self._stop_timer()
         self._done(raw, None)
 
     def _timed_out(self) -> None:
@@ -97,11 +100,23 @@ class PendingConnect:
         self._done(sock, error)
 
     def _stop_watching(self) -> None:
-        for watcher in (self._watcher, self._timer):
-            if watcher is not None:
-                watcher.stop()
-                watcher.close()
-        self._watcher = self._timer = None
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+            watcher.close()
+        self._stop_timer()
+
+    def _stop_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.stop()
+            timer.close()
+
+    def take_watcher(self) -> Any:
+        """After a connect that succeeded: its socket's watcher (stopped), for reading
+        it from now on (a watcher made anew is a system call more, and a libev fd)."""
+        watcher, self._watcher = self._watcher, None
+        return watcher
 
     def cancel(self) -> None:
         """Stop waiting; the socket is closed (the outcome is never told)."""
@@ -278,8 +293,9 @@ class IngressConnection(TcpConnectionActor):
             watcher.stop()
             watcher.close()
 
-    def _stop_waiting(self) -> tuple[int, Any, Any] | None:
-        self._stop_early()
+    def _stop_waiting(self, keep_reader: bool = False) -> tuple[int, Any, Any] | None:
+        if not keep_reader:
+            self._stop_early()
         waiting, self._waiting = self._waiting, None
         if waiting is not None:
             _, accepted, timer = waiting
@@ -289,9 +305,17 @@ class IngressConnection(TcpConnectionActor):
         return waiting
 
     def _answered(self, _event: Any = None) -> None:
-        waiting = self._stop_waiting()
+        # the early reader goes on watching: an accepted attempt's pump takes it over
+        # (``_take_reader``), a refused one stops it (``_attempt_over``)
+        waiting = self._stop_waiting(keep_reader=True)
         if waiting is not None:
             self._settle(waiting[0])
+        else:
+            self._stop_early()
+
+    def _take_reader(self) -> Any:
+        watcher, self._early_watcher = self._early_watcher, None
+        return watcher
 
     def _no_answer(self) -> None:
         waiting = self._stop_waiting()
@@ -322,9 +346,11 @@ class IngressConnection(TcpConnectionActor):
             self.counters.octets_in += len(self._early)
             self._early = b""
             self._pump(FORWARD, REVERSE)
+            self._stop_early()  # taken over by the pump, unless it did not start
             if not self._pumping:
                 self._finish()  # the path was lost while the far end answered
             return True
+        self._stop_early()
         condition, why = self.refusal
         self.log.info("tcp_attempt_refused", router=dest.router_id, reason=why)
         if self.out is not None:
@@ -386,7 +412,23 @@ class EgressConnection(TcpConnectionActor):
 
     def _connect_done(self, sock: Any, error: OSError | None) -> None:
         """The connect's outcome (from a loop callback): set up, or refuse."""
-        self._connecting = None
+        pending, self._connecting = self._connecting, None
+        if sock is not None and pending is not None:
+            self._spare_reader = pending.take_watcher()
+        try:
+            self._connect_outcome(sock, error)
+        finally:
+            spare, self._spare_reader = self._spare_reader, None
+            if spare is not None:  # not taken by the pump
+                spare.close()
+
+    _spare_reader: Any = None  # the connect's watcher, for ``_take_reader``
+
+    def _take_reader(self) -> Any:
+        watcher, self._spare_reader = self._spare_reader, None
+        return watcher
+
+    def _connect_outcome(self, sock: Any, error: OSError | None) -> None:
         if self._finished:
             if sock is not None:
                 reset(sock)  # stopped meanwhile
