@@ -62,6 +62,15 @@ class _Stop:
 _STOP = _Stop()
 
 
+class _StopNormal:
+    """``stop_soon``'s message when it must wait behind others: leave normally."""
+
+    __slots__ = ()
+
+
+_STOP_NORMAL = _StopNormal()
+
+
 class _StopSelf(BaseException):
     """Raised inside an actor by ``stop_self`` to leave its loop normally."""
 
@@ -308,6 +317,27 @@ class Actor:
         """Leave the actor loop with reason Normal after the current message."""
         raise _StopSelf()
 
+    def stop_soon(self) -> None:
+        """Leave with reason Normal once the messages queued so far are handled, from
+        anywhere in the actor's own code (a callback included) and without blocking.
+
+        An actor that ``wakes_inline`` with nothing queued ends in a loop callback, no
+        message through its mailbox (a TCP connection's end, once per connection);
+        otherwise a message queued behind the others ends it as ``stop_self`` would.
+        """
+        if self.wakes_inline:
+            gevent.get_hub().loop.run_callback(self._kernel_stop_soon)
+        elif not self._kernel_dead:
+            self._kernel_queue.put_nowait(_STOP_NORMAL)
+
+    def _kernel_stop_soon(self) -> None:
+        if self._kernel_dead:
+            return
+        if self._kernel_queue.qsize():
+            self._kernel_queue.put_nowait(_STOP_NORMAL)  # after them (a wake is due)
+            return
+        self._kernel_exit(Normal(), self._kernel_started)
+
     def send_after(self, seconds: float, message: object) -> Cancellable:
         """Tell ``message`` to this actor after ``seconds`` (a timer; cancel to drop it)."""
 
@@ -457,6 +487,8 @@ class Actor:
                 self._kernel_current = None
             elif cls is _Stop:
                 return False
+            elif cls is _StopNormal:
+                raise _StopSelf()
             else:
                 receive(message)
             self._kernel_handled += 1

@@ -245,3 +245,53 @@ def test_an_inline_actor_whose_handler_blocks_crashes_and_says_so() -> None:
     reason = ref.wait(2)
     assert isinstance(reason, Crashed)
     assert ("b", "stop") in journal
+
+
+def test_stop_soon_ends_an_inline_actor_from_a_callback_after_what_is_queued() -> None:
+    journal: list[tuple[str, str]] = []
+    seen: list[object] = []
+
+    class Soon(Inline):
+        def on_receive(self, message: object) -> object:
+            seen.append(message)
+            if message == Echo(value="end"):
+                self.stop_soon()  # from its handler: it ends at the loop's next pass
+            return super().on_receive(message)
+
+    # nothing queued: it ends in a loop callback, no message through its mailbox
+    idle = Soon(journal, "idle")
+    ref = spawn(idle)
+    idle.stop_soon()
+    assert ref.alive  # not yet: at the loop's next pass
+    assert ref.wait(2) == Normal()
+    assert ("idle", "stop") in journal and ref.statistics().messages_handled == 0
+
+    # queued before its end: handled; told once it is over: refused
+    busy = Soon(journal, "busy")
+    bref = spawn(busy)
+    for value in (1, "end", 2):
+        bref.tell(Echo(value=value))
+    assert bref.wait(2) == Normal()
+    assert seen == [Echo(value=1), Echo(value="end"), Echo(value=2)]
+    assert journal.count(("busy", "stop")) == 1
+    with pytest.raises(ActorDead):
+        bref.tell(Echo(value=3))
+
+
+def test_stop_soon_ends_an_ordinary_actor_after_its_queued_messages() -> None:
+    journal: list[tuple[str, str]] = []
+    seen: list[object] = []
+
+    class Counting(Recorder):
+        def on_receive(self, message: object) -> object:
+            seen.append(message)
+            return super().on_receive(message)
+
+    actor = Counting(journal, "r")
+    ref = spawn(actor)
+    ref.tell(Echo(value=1))
+    actor.stop_soon()
+    ref.tell(Echo(value=2))  # behind the stop: never handled
+    assert ref.wait(2) == Normal()
+    assert seen == [Echo(value=1)]
+    assert journal.count(("r", "stop")) == 1

@@ -14,7 +14,6 @@ import socket
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import gevent
@@ -39,11 +38,6 @@ from .tcpedge import ServerAddress, SocketSink, TcpCounters, close_cleanly, rese
 READ_SIZE = 256 * 1024
 _OPEN = Half.OPEN
 _SOCKET_CLOSED = OSError(errno.EBADF, "the connection's socket was closed")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Finished:
-    reason: str
 
 
 class AttemptOwner:
@@ -145,11 +139,6 @@ class TcpConnectionActor(Actor, ABC):
         # greenlet for the call); _runner_done never blocks
         self._runner.rawlink(self._runner_done)
 
-    def on_receive(self, message: object) -> Any:
-        if isinstance(message, _Finished):
-            self.stop_self()
-        return super().on_receive(message)
-
     def on_stop(self, reason: object) -> None:
         for greenlet in (self._runner, self._writer):
             if greenlet is not None and not greenlet.dead and greenlet is not gevent.getcurrent():
@@ -211,8 +200,7 @@ class TcpConnectionActor(Actor, ABC):
     def _finish(self) -> None:
         if not self._finished:
             self._finished = True
-            if self.ref.alive:
-                self.ref.tell(_Finished(reason="done"))
+            self.stop_soon()  # from a loop callback: no mailbox round trip
 
     # -- events in, effects out ---------------------------------------------------------------
     @abstractmethod
