@@ -55,11 +55,6 @@ class _Accepted:
     client: Any
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Finished:
-    reason: str
-
-
 class AmqpEndpointActor(Supervisor):
     """Listens for AMQP clients on ``host:port`` (TLS when ``tls`` is given); ``auth``:
     ``anonymous`` or ``external`` (TLS with a client certificate, SASL EXTERNAL)."""
@@ -185,12 +180,6 @@ class ClientActor(Actor):
         self._runner = gevent.spawn(self._run)
         self._runner.link(self._done)
 
-    def on_receive(self, message: object) -> Any:
-        if isinstance(message, _Finished):
-            self.stop_self()
-            return None
-        return super().on_receive(message)
-
     def on_stop(self, reason: object) -> None:
         self._end_links()
         for greenlet in (self._runner, self._writer):
@@ -203,9 +192,7 @@ class ClientActor(Actor):
         if runner.exception is not None and not isinstance(runner.exception, gevent.GreenletExit):
             self.log.error("amqp_client_failed", exc_info=runner.exception)
         self._end_links()
-        if self.ref.alive:
-            with contextlib.suppress(KernelError):
-                self.ref.tell(_Finished(reason="done"))
+        self.stop_soon()  # behind what is queued; a full mailbox does not refuse it
 
     def _end_links(self) -> None:
         if not self._closed:
