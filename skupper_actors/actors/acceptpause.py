@@ -22,6 +22,8 @@ from typing import Any
 
 import gevent
 
+from .health import close_watcher
+
 #: accept() errors that say "not now" (resources), not "this socket is broken".
 RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
@@ -150,14 +152,10 @@ class CallbackAcceptor:
 
     def _close_timer(self) -> None:
         timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.stop()
-            timer.close()
+        close_watcher(timer)
 
     def stop(self) -> None:
         """Accept no more (the listening socket is the caller's to close)."""
         self._close_timer()
         watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.stop()
-            watcher.close()
+        close_watcher(watcher)

@@ -42,6 +42,13 @@ def yield_to_loop() -> None:
     gevent.sleep(1e-6)
 
 
+def close_watcher(watcher: Any) -> None:
+    """Stop a loop watcher or timer and free it; None: nothing to do."""
+    if watcher is not None:
+        watcher.stop()
+        watcher.close()
+
+
 T = TypeVar("T")
 
 
@@ -107,8 +114,7 @@ class NodeHealth:
     def stop_monitor(self) -> None:
         if self._monitor is not None:
             for timer in self._timers or ():
-                timer.stop()
-                timer.close()
+                close_watcher(timer)
             self._monitor = self._timers = None
             if self._collecting in gc.callbacks:
                 gc.callbacks.remove(self._collecting)
@@ -173,6 +179,7 @@ __all__ = [
     "STALL_TICK_QUIET",
     "STALL_WINDOW",
     "NodeHealth",
+    "close_watcher",
     "run_off_loop",
     "yield_to_loop",
 ]

@@ -31,6 +31,7 @@ from skupper_actors.protocol.tcp import (
 )
 
 from ..context import RouterContext
+from ..health import close_watcher
 from ..vanflow_messages import BiflowClosed, CoRecordClosed, FirstByteBack, tell_vanflow
 from .dataplane import EgressSink, OutStream
 from .tcpedge import ServerAddress, SocketSink, TcpCounters, close_cleanly, reset
@@ -369,11 +370,8 @@ class TcpConnectionActor(Actor, ABC):
             self._event(Event.LOCAL_FAIL, "the connection failed")
 
     def _close_watcher(self) -> None:
-        watcher = self._watcher
-        if watcher is not None:
-            self._watcher = None
-            watcher.stop()
-            watcher.close()
+        watcher, self._watcher = self._watcher, None
+        close_watcher(watcher)
 
     def _ensure_writer(self) -> None:
         writer = self._writer

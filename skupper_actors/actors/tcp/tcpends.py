@@ -35,6 +35,7 @@ from skupper_actors.protocol.tcp import (
     trace_of,
 )
 
+from ..health import close_watcher
 from ..vanflow_messages import BiflowOpened, CoRecordClosed, CoRecordOpened, tell_vanflow
 from .dataplane import StreamRefused
 from .tcpconn import AttemptOwner, TcpConnectionActor
@@ -101,16 +102,12 @@ class PendingConnect:
 
     def _stop_watching(self) -> None:
         watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.stop()
-            watcher.close()
+        close_watcher(watcher)
         self._stop_timer()
 
     def _stop_timer(self) -> None:
         timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.stop()
-            timer.close()
+        close_watcher(timer)
 
     def take_watcher(self) -> Any:
         """After a connect that succeeded: its socket's watcher (stopped), for reading
@@ -188,9 +185,7 @@ class IngressConnection(TcpConnectionActor):
     def on_stop(self, reason: object) -> None:
         self._stop_waiting()
         delay, self._delay = self._delay, None
-        if delay is not None:
-            delay.stop()
-            delay.close()
+        close_watcher(delay)
         super().on_stop(reason)
 
     def _next_attempt(self) -> None:
@@ -289,9 +284,7 @@ class IngressConnection(TcpConnectionActor):
 
     def _stop_early(self) -> None:
         watcher, self._early_watcher = self._early_watcher, None
-        if watcher is not None:
-            watcher.stop()
-            watcher.close()
+        close_watcher(watcher)
 
     def _stop_waiting(self, keep_reader: bool = False) -> tuple[int, Any, Any] | None:
         if not keep_reader:
@@ -300,8 +293,7 @@ class IngressConnection(TcpConnectionActor):
         if waiting is not None:
             _, accepted, timer = waiting
             accepted.unlink(self._answered)
-            timer.stop()
-            timer.close()
+            close_watcher(timer)
         return waiting
 
     def _answered(self, _event: Any = None) -> None:
