@@ -318,7 +318,10 @@ class LinkSession(SessionOutput):
         header = self.headers.pop(link, None)
         if header is not None:
             self.dataplane.stream_left(header, self)
-        return self.sinks.pop(link, None)
+        sink = self.sinks.pop(link, None)
+        if sink is not None:
+            self.conn.clear_chunk_sink(link)
+        return sink
 
     # -- input (called for the events of one read) -------------------------------------------
     def link_opened(self, event: amqp.LinkOpened) -> bool:
@@ -368,7 +371,10 @@ class LinkSession(SessionOutput):
         )
 
     def stream_started(self, event: amqp.StreamStarted) -> None:
-        self._open_sink(event.link_id, event.header)
+        sink = self._open_sink(event.link_id, event.header)
+        if sink is not None and self.sinks.get(event.link_id) is sink:
+            # the stream's next chunks go to the sink from the engine's read, no events
+            self.conn.set_chunk_sink(event.link_id, event.delivery_id, sink.data)
 
     def stream_whole(self, event: amqp.StreamWhole) -> None:
         """A small stream that arrived complete: started, its body, ended, in one go."""

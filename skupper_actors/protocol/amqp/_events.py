@@ -14,7 +14,8 @@ from cproton import lib
 
 from ._codec import get_map
 from ._links import LinkTable, condition_of
-from ._receive import MessageTooLarge, Reader
+from ._receive import READ_AHEAD, MessageTooLarge, Reader
+from ._state import Link
 from .errors import AmqpDecodeError
 from .events import (
     AmqpEvent,
@@ -26,6 +27,11 @@ from .events import (
     LinkRole,
     TransportFailed,
 )
+
+_DELIVERY: Final[int] = lib.PN_DELIVERY
+_LINK_FLOW: Final[int] = lib.PN_LINK_FLOW
+#: the largest stream chunk ``Reader.chunk`` reads in one piece
+_CHUNK_MAX: Final = READ_AHEAD
 
 _Owner = TypeVar("_Owner")
 _Event = TypeVar("_Event")
@@ -64,15 +70,57 @@ class EngineEvents:
     _transport_failed: bool
 
     def events(self) -> list[AmqpEvent]:
-        """Drain proton's collector into typed events, answering the peer where needed."""
+        """Drain proton's collector into typed events, answering the peer where needed.
+
+        Two events come once per transfer and are handled here, inline (``drain`` does
+        the same for the others): a sending link's flow (proton reports one after every
+        transfer it frames; an event only when the credit grew) and a delivery. The
+        usual delivery is the next chunk of a running stream whose body has a sink
+        (``set_chunk_sink``): one data section, small, more to come; its payload goes
+        to the sink at once, no event made.
+        """
         out: list[AmqpEvent] = []
-        drain(self, self._collector, _HANDLERS, out)
+        collector = self._collector
+        link_of = self._links.by_ptr.get
+        handler_of = _HANDLERS.get
+        reader = self._reader
+        buffer = reader.buffer(_CHUNK_MAX)
+        peek = lib.pn_collector_peek
+        pop = lib.pn_collector_pop
+        event_type = lib.pn_event_type
+        event_link = lib.pn_event_link
+        while event := peek(collector):
+            kind = event_type(event)
+            if kind == _DELIVERY:
+                link = link_of(event_link(event))
+                if link is not None and not link.is_sender:
+                    sink = link.chunk_sink
+                    handled = False
+                    if sink is not None:
+                        try:
+                            handled = reader.chunk(link, sink, buffer, out)
+                        except AmqpDecodeError as exc:
+                            self._links.fail(link, "amqp:decode-error", str(exc), out)
+                            handled = True
+                    if not handled:
+                        self._link_deliveries(link, out)
+            elif kind == _LINK_FLOW:
+                link = link_of(event_link(event))
+                if link is not None and link.is_sender:
+                    credit: int = lib.pn_link_credit(link.ptr)
+                    if credit > link.credit_seen:
+                        out.append(CreditAvailable(link_id=link.link_id, credit=credit))
+                    link.credit_seen = credit
+            else:
+                handler = handler_of(kind)
+                if handler is not None:
+                    handler(self, event, out)
+            pop(collector)
         return out
 
-    def _on_delivery(self, event: Any, out: list[AmqpEvent]) -> None:
-        link = self._links.by_ptr.get(lib.pn_event_link(event))
-        if link is None or link.is_sender:
-            return  # pre-settled sends need no disposition handling
+    def _link_deliveries(self, link: Link, out: list[AmqpEvent]) -> None:
+        """What arrived on a receiving link (pre-settled sends need no disposition
+        handling, so a sending link's deliveries are never looked at)."""
         ptr = link.ptr
         current = lib.pn_link_current
         receive = self._reader.stream if link.streaming else self._reader.message
@@ -89,14 +137,6 @@ class EngineEvents:
                 return
             lib.pn_link_advance(ptr)
             lib.pn_delivery_settle(delivery)
-
-    def _on_link_flow(self, event: Any, out: list[AmqpEvent]) -> None:
-        link = self._links.by_ptr.get(lib.pn_event_link(event))
-        if link is not None and link.is_sender:
-            credit: int = lib.pn_link_credit(link.ptr)
-            if credit > link.credit_seen:
-                out.append(CreditAvailable(link_id=link.link_id, credit=credit))
-            link.credit_seen = credit
 
     def _on_link_remote_open(self, event: Any, out: list[AmqpEvent]) -> None:
         ptr = lib.pn_event_link(event)
@@ -188,8 +228,6 @@ class EngineEvents:
 
 
 _HANDLERS: Final = {
-    lib.PN_DELIVERY: EngineEvents._on_delivery,
-    lib.PN_LINK_FLOW: EngineEvents._on_link_flow,
     lib.PN_LINK_REMOTE_OPEN: EngineEvents._on_link_remote_open,
     lib.PN_LINK_REMOTE_CLOSE: EngineEvents._on_link_remote_close,
     lib.PN_LINK_REMOTE_DETACH: EngineEvents._on_link_remote_close,

@@ -110,6 +110,33 @@ class Reader:
         data: bytes = ffi.buffer(buffer, count)[:]
         return data
 
+    def chunk(
+        self, link: Link, sink: Callable[[bytes], object], buffer: Any, out: list[AmqpEvent]
+    ) -> bool:
+        """The usual arrival on a link whose running stream has a sink: the next small
+        piece of the current delivery, more to come. Read in one piece (into ``buffer``,
+        of READ_AHEAD bytes at least) and its payload handed to ``sink``; False, with
+        nothing read, for any other arrival (``stream`` takes it)."""
+        stream = link.in_stream
+        if stream is None or stream.remaining or stream.head or stream.footer is not None:
+            return False
+        ptr = link.ptr
+        delivery = lib.pn_link_current(ptr)
+        if not delivery or not lib.pn_delivery_partial(delivery):
+            return False  # none, or its last transfer (or aborted): the stream ends
+        available: int = lib.pn_delivery_pending(delivery)
+        if not 8 < available <= self._whole_limit:
+            return False
+        size = lib.pn_link_recv(ptr, buffer, available)
+        if size <= 0:
+            raise AmqpDecodeError("delivery ended before its announced bytes")
+        data = ffi.buffer(buffer, size)[:]
+        if data.startswith(DATA_PREFIX) and _DATA_SIZE.unpack_from(data, 4)[0] == size - 8:
+            sink(data[8:])  # one data section, exactly what arrived
+        else:
+            self._sections(link, stream, data, out)  # several: the sink still gets them
+        return True
+
     def stream(self, link: Link, delivery: Any, out: list[AmqpEvent]) -> bool:
         """Turn what arrived of a streaming delivery into events; True once it is over."""
         stream = link.in_stream
@@ -127,6 +154,7 @@ class Reader:
             link.finished = False  # a link may carry one stream after another
         if lib.pn_delivery_aborted(delivery):
             link.in_stream = None
+            link.chunk_sink = None
             link.finished = True
             if stream.started:
                 out.append(
@@ -163,11 +191,17 @@ class Reader:
                 ):
                     # the usual chunk of a running stream: one data section, exactly
                     # what arrived (what _sections finds too, in five calls)
-                    out.append(
-                        StreamData(
-                            link_id=link.link_id, delivery_id=stream.delivery_id, data=data[8:]
+                    sink = link.chunk_sink
+                    if sink is not None:
+                        sink(data[8:])
+                    else:
+                        out.append(
+                            StreamData(
+                                link_id=link.link_id,
+                                delivery_id=stream.delivery_id,
+                                data=data[8:],
+                            )
                         )
-                    )
                     continue
                 self._sections(link, stream, data, out)
             else:
@@ -189,6 +223,7 @@ class Reader:
         if not stream.started:
             self._start(link, stream, out)
         link.in_stream = None
+        link.chunk_sink = None
         link.finished = True
         footer = stream.footer
         length = decode_stream_footer(footer) if footer is not None else None
@@ -204,7 +239,13 @@ class Reader:
         if stream.footer is not None:
             stream.footer += data
         elif stream.started:
-            out.append(StreamData(link_id=link.link_id, delivery_id=stream.delivery_id, data=data))
+            sink = link.chunk_sink
+            if sink is not None:
+                sink(data)
+            else:
+                out.append(
+                    StreamData(link_id=link.link_id, delivery_id=stream.delivery_id, data=data)
+                )
         else:
             stream.header += data
             if len(stream.header) > MAX_HEADER_BYTES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -10,6 +11,7 @@ class Link:
 
     __slots__ = (
         "address",
+        "chunk_sink",
         "credit_seen",
         "finished",
         "in_stream",
@@ -52,6 +54,9 @@ class Link:
         self.message_buffer: bytearray | None = None
         # Receiving streaming links: a small stream that arrives complete is one StreamWhole.
         self.whole = False
+        # Receiving streaming links: where the body bytes of the running stream go, as
+        # they arrive, instead of StreamData events (AmqpConnection.set_chunk_sink).
+        self.chunk_sink: Callable[[bytes], object] | None = None
 
 
 class OutgoingStreamDelivery:

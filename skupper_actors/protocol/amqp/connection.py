@@ -20,7 +20,7 @@ proton's events, behind ``events()``, are in _events.py.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -286,9 +286,7 @@ class AmqpConnection(EngineEvents):
         ptr = cproton.pn_receiver(session, name)
         if source is not None:
             cproton.pn_terminus_set_address(lib.pn_link_source(ptr), source)
-        link = self._links.attach(
-            ptr, session, name, source, is_sender=False, streaming=streaming
-        )
+        link = self._links.attach(ptr, session, name, source, is_sender=False, streaming=streaming)
         if credit:
             lib.pn_link_flow(ptr, credit)
         return link.link_id
@@ -334,6 +332,26 @@ class AmqpConnection(EngineEvents):
         link = self._links.by_id.get(link_id)
         if link is not None and link.streaming and not link.is_sender:
             link.whole = True
+
+    def set_chunk_sink(
+        self, link_id: int, delivery_id: int, sink: Callable[[bytes], object]
+    ) -> None:
+        """Body bytes of the stream ``delivery_id`` (started: its StreamStarted came) go
+        to ``sink`` as they arrive, from inside ``events()`` and in order, instead of as
+        StreamData events: a running stream's chunk costs no event. Its end is still an
+        event (StreamLength, StreamEnded), made after the last bytes went to the sink,
+        and ends the sink too. Ignored once that stream is over."""
+        link = self._links.by_id.get(link_id)
+        if link is not None:
+            stream = link.in_stream
+            if stream is not None and stream.started and stream.delivery_id == delivery_id:
+                link.chunk_sink = sink
+
+    def clear_chunk_sink(self, link_id: int) -> None:
+        """The stream arriving on ``link_id`` has no sink any more: StreamData events again."""
+        link = self._links.by_id.get(link_id)
+        if link is not None:
+            link.chunk_sink = None
 
     def credit(self, link_id: int) -> int:
         """Deliveries the peer lets this side send now on a sending link (0 if ended)."""
