@@ -86,6 +86,49 @@ class ActorStatistics:
     messages_handled: int
 
 
+class _Exited:
+    """What the refs of an exited actor that ``releases_on_exit`` keep of it: enough to
+    answer as a dead actor's refs do (dead, its reason, its last counters), nothing
+    that leads back to the actor, so the actor and all it held go as soon as the last
+    reference to them does, with no cyclic garbage for the collector to find."""
+
+    __slots__ = (
+        "_kernel_dead",
+        "_kernel_exit_reason",
+        "_kernel_exited",
+        "_kernel_greenlet",
+        "_kernel_handled",
+        "_kernel_launched",
+        "_kernel_monitors",
+        "_kernel_queue",
+        "clock",
+        "mailbox_size",
+        "path",
+    )
+
+    def __init__(self, actor: Actor) -> None:
+        self._kernel_dead = True
+        self._kernel_exit_reason = actor._kernel_exit_reason
+        self._kernel_exited = actor._kernel_exited
+        self._kernel_greenlet = None
+        self._kernel_handled = actor._kernel_handled
+        self._kernel_launched = actor._kernel_launched
+        self._kernel_monitors: dict[int, ActorRef[Any]] = {}
+        self._kernel_queue = actor._kernel_queue
+        self.clock = actor.clock
+        self.mailbox_size = actor.mailbox_size
+        self.path = actor.path
+
+    def statistics(self) -> ActorStatistics:
+        return ActorStatistics(
+            path=self.path,
+            alive=False,
+            mailbox_depth=self._kernel_queue.qsize(),
+            mailbox_bound=self.mailbox_size,
+            messages_handled=self._kernel_handled,
+        )
+
+
 class ActorRef(Generic[M]):
     """The only handle other code holds on an actor.
 
@@ -259,6 +302,10 @@ class Actor:
     wakes_inline: ClassVar[bool] = False
     #: log level of actor_started / actor_stopped; per-connection actors keep it at debug.
     lifecycle_log_level: ClassVar[str] = "info"
+    #: on exit its refs let it go (they keep an ``_Exited`` instead): an actor made per
+    #: connection is then freed by reference counting, not left as cyclic garbage (it
+    #: and its ref point at each other) with everything it held until a collection
+    releases_on_exit: ClassVar[bool] = False
 
     def __init__(self, *, mailbox_size: int | None = None) -> None:
         if mailbox_size is not None:
@@ -543,6 +590,8 @@ class Actor:
                 call(self.ref, reason)
             except Exception as error:  # one failing call must not skip the others
                 self.log.error("actor_exit_call_failed", exc_info=error)
+        if self.releases_on_exit:
+            self.ref._actor = _Exited(self)  # type: ignore[assignment]
 
 
 def spawn(

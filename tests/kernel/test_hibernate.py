@@ -17,6 +17,7 @@ from skupper_actors.kernel import (
     Killed,
     ManualClock,
     Normal,
+    Registry,
     Restart,
     Shutdown,
     StartFailed,
@@ -295,3 +296,58 @@ def test_stop_soon_ends_an_ordinary_actor_after_its_queued_messages() -> None:
     assert ref.wait(2) == Normal()
     assert seen == [Echo(value=1)]
     assert journal.count(("r", "stop")) == 1
+
+
+class Released(Stopper):
+    releases_on_exit = True
+    wakes_inline = True
+
+
+@pytest.mark.parametrize("how", ["stop", "stop_self", "kill"])
+def test_an_actor_that_releases_on_exit_is_freed_without_the_collector(how: str) -> None:
+    """Its refs let it go at its exit: with the cyclic collector off, the actor (and
+    what it held) is gone once the caller drops it; its refs still answer as a dead
+    actor's do. (A crash's reason keeps its traceback, and with it the actor.)"""
+    import gc
+    import weakref
+
+    journal: list[tuple[str, str]] = []
+    registry = Registry()
+    watcher = spawn(Recorder(journal, "w"))
+    actor = Released(journal, "r")
+    held = weakref.ref(actor)
+    ref = spawn(actor, name="released", registry=registry)
+    ref.monitor(watcher)
+    assert ref.ask(Echo(value=1)) == 1
+    del actor
+    gc.disable()
+    try:
+        if how == "stop":
+            assert ref.stop() == Shutdown()
+        elif how == "stop_self":
+            ref.tell("done")
+        else:
+            assert ref.stop(timeout=0) == Killed()
+        reason = ref.wait(5)
+        gevent.sleep(0.01)
+        assert held() is None, gc.get_referrers(held()) if held() else ""
+    finally:
+        gc.enable()
+    assert reason == {"stop": Shutdown(), "stop_self": Normal(), "kill": Killed()}[how]
+    assert not ref.alive and ref.stop() == reason
+    assert registry.lookup("released") is None
+    with pytest.raises(ActorDead):
+        ref.tell(Echo(value=2))
+    with pytest.raises(ActorDead):
+        ref.ask(Echo(value=2))
+    stats = ref.statistics()
+    assert not stats.alive and stats.messages_handled >= 1
+    late = spawn(Recorder(journal, "late"))
+    ref.monitor(late)  # a dead actor's Down comes at once
+    ref.call_on_exit(lambda r, why: journal.append(("exit-call", str(why))))
+    assert ("exit-call", str(reason)) in journal
+    gevent.sleep(0.01)
+    assert [d.reason for d in watcher._actor.downs] == [reason]  # type: ignore[attr-defined]
+    assert [d.reason for d in late._actor.downs] == [reason]  # type: ignore[attr-defined]
+    watcher.stop()
+    late.stop()

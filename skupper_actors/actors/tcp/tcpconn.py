@@ -55,6 +55,10 @@ class AttemptOwner:
         self.actor.path_closed(self.attempt, condition, description or condition or "path closed")
 
 
+def _no_read() -> None:
+    """A finished connection's reader: it reads nothing (its watcher is closed)."""
+
+
 class TcpConnectionActor(Actor, ABC):
     """One TCP connection at the edge of the VAN. A subclass (tcpends.py) sets it up
     (``_begin``): from loop callbacks (the ingress; the egress once its server's address
@@ -64,6 +68,7 @@ class TcpConnectionActor(Actor, ABC):
     mailbox_size = 64
     hibernates = True  # it reads and writes from watcher callbacks; its mailbox is for its end
     wakes_inline = True  # its end and its stop never block: handled without a greenlet
+    releases_on_exit = True  # its refs let it go: freed at once, no cyclic garbage
 
     def __init__(
         self,
@@ -150,6 +155,7 @@ class TcpConnectionActor(Actor, ABC):
         self._finished = True  # nothing more to tell this actor
         self._apply(self.conn.handle(Event.STOP), "the connection ended")
         self._close_watcher()
+        self._reader = _no_read  # (a bound method of its own: a cycle, kept no longer)
         self._forget()
         self._budget.forget(self)
         self.inbound.discard()
