@@ -66,25 +66,38 @@ def no_data(events: list[AmqpEvent]) -> list[AmqpEvent]:
     return events
 
 
-def test_chunks_small_and_large_go_to_the_sink_in_order_then_the_end_event() -> None:
+def test_small_chunks_go_to_the_sink_and_bulk_makes_it_events_again() -> None:
+    """Small arrivals go to the sink; the first large one (read section by section)
+    turns the rest of the stream back into StreamData events, after what the sink got;
+    the end is an event after all of it."""
     pair = opened_pair()
     sender, receiver = link_with_credit(pair, 1)
     delivery, sink = started_with_sink(pair, sender, receiver)
     rng = random.Random(3)
     sent = bytearray()
-    for size in (1, 64, 5000, 16 * 1024, 200_000, 7, 3 * 1024 * 1024, 100):
+    for size in (1, 64, 5000, 16 * 1024 - 8):
         chunk = rng.randbytes(size)
         pair.client.write_stream(delivery, chunk)
         sent += chunk
         pair.pump()
         assert no_data(pair.take_server()) == []
         assert sink.body == bytes(sent)
+    to_sink = len(sent)
+    for size in (200_000, 7, 3 * 1024 * 1024, 100):
+        chunk = rng.randbytes(size)
+        pair.client.write_stream(delivery, chunk)
+        sent += chunk
     pair.client.end_stream(delivery, len(sent))
     pair.pump()
-    (length, ended) = no_data(pair.take_server())
+    events = pair.take_server()
+    assert len(sink.body) == to_sink  # nothing more went to the sink
+    data = b"".join(e.data for e in events if isinstance(e, StreamData))
+    length, ended = [e for e in events if not isinstance(e, StreamData)]
     assert isinstance(length, StreamLength) and length.length == len(sent)
     assert isinstance(ended, StreamEnded) and not ended.aborted
-    assert hashlib.sha256(sink.body).digest() == hashlib.sha256(sent).digest()
+    assert events[-2:] == [length, ended]
+    whole = sink.body + data
+    assert hashlib.sha256(whole).digest() == hashlib.sha256(sent).digest()
 
 
 def by_three(data: bytes) -> Iterator[bytes]:

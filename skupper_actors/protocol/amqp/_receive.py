@@ -169,6 +169,11 @@ class Reader:
                 data = self._recv(ptr, min(remaining, available))
                 stream.remaining = remaining - len(data)
                 available -= len(data)
+                # Bulk: the rest of the stream comes as events, dispatched by the link's
+                # reader (which flushes and yields between long batches): handed to the
+                # sink inside the read, a single stream moved 4% less for 4% more CPU.
+                # In order: nothing went to the sink since these events began.
+                link.chunk_sink = None
                 self._body(link, stream, data, out)
             elif available <= READ_AHEAD:
                 # Small arrivals (a whole message stream, an echo's chunk): one read,
