@@ -6,7 +6,6 @@ from .actor import (
     DEFAULT_MAILBOX_SIZE,
     Actor,
     ActorRef,
-    ActorStatistics,
     set_debug_logging,
     spawn,
 )
@@ -20,6 +19,7 @@ from .errors import (
     StartFailed,
     SupervisorGaveUp,
 )
+from .exited import ActorStatistics
 from .messages import Crashed, Down, ExitReason, Killed, Normal, Shutdown, is_abnormal
 from .registry import ActorName, Registry
 from .supervisor import (

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar, cast
 
 import gevent
@@ -19,6 +18,7 @@ from gevent import Greenlet
 
 from .clock import REAL_CLOCK, Cancellable, Clock
 from .errors import ActorDead, AskTimeout, MailboxFull, StartFailed
+from .exited import ActorStatistics, Exited
 from .mailbox import Mailbox
 from .messages import Crashed, Down, ExitReason, Killed, Normal, Shutdown
 
@@ -73,60 +73,6 @@ _STOP_NORMAL = _StopNormal()
 
 class _StopSelf(BaseException):
     """Raised inside an actor by ``stop_self`` to leave its loop normally."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ActorStatistics:
-    """A snapshot of one actor's counters."""
-
-    path: str
-    alive: bool
-    mailbox_depth: int
-    mailbox_bound: int
-    messages_handled: int
-
-
-class _Exited:
-    """What the refs of an exited actor that ``releases_on_exit`` keep of it: enough to
-    answer as a dead actor's refs do (dead, its reason, its last counters), nothing
-    that leads back to the actor, so the actor and all it held go as soon as the last
-    reference to them does, with no cyclic garbage for the collector to find."""
-
-    __slots__ = (
-        "_kernel_dead",
-        "_kernel_exit_reason",
-        "_kernel_exited",
-        "_kernel_greenlet",
-        "_kernel_handled",
-        "_kernel_launched",
-        "_kernel_monitors",
-        "_kernel_queue",
-        "clock",
-        "mailbox_size",
-        "path",
-    )
-
-    def __init__(self, actor: Actor) -> None:
-        self._kernel_dead = True
-        self._kernel_exit_reason = actor._kernel_exit_reason
-        self._kernel_exited = actor._kernel_exited
-        self._kernel_greenlet = None
-        self._kernel_handled = actor._kernel_handled
-        self._kernel_launched = actor._kernel_launched
-        self._kernel_monitors: dict[int, ActorRef[Any]] = {}
-        self._kernel_queue = actor._kernel_queue
-        self.clock = actor.clock
-        self.mailbox_size = actor.mailbox_size
-        self.path = actor.path
-
-    def statistics(self) -> ActorStatistics:
-        return ActorStatistics(
-            path=self.path,
-            alive=False,
-            mailbox_depth=self._kernel_queue.qsize(),
-            mailbox_bound=self.mailbox_size,
-            messages_handled=self._kernel_handled,
-        )
 
 
 class ActorRef(Generic[M]):
@@ -302,7 +248,7 @@ class Actor:
     wakes_inline: ClassVar[bool] = False
     #: log level of actor_started / actor_stopped; per-connection actors keep it at debug.
     lifecycle_log_level: ClassVar[str] = "info"
-    #: on exit its refs let it go (they keep an ``_Exited`` instead): an actor made per
+    #: on exit its refs let it go (they keep an ``Exited`` instead): an actor made per
     #: connection is then freed by reference counting, not left as cyclic garbage (it
     #: and its ref point at each other) with everything it held until a collection
     releases_on_exit: ClassVar[bool] = False
@@ -591,7 +537,7 @@ class Actor:
             except Exception as error:  # one failing call must not skip the others
                 self.log.error("actor_exit_call_failed", exc_info=error)
         if self.releases_on_exit:
-            self.ref._actor = _Exited(self)  # type: ignore[assignment]
+            self.ref._actor = Exited(self)  # type: ignore[assignment]
 
 
 def spawn(
