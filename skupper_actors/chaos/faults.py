@@ -18,7 +18,7 @@ from skupper_actors.management import ManagementError
 
 from .namespace_setup import TokenReplayAccepted
 from .nodes import NodeFailed
-from .proxy import GetProxyStatistics, ProxyStatistics, SetMode
+from .proxy import ProxyStatistics, SetMode
 from .proxy_modes import (
     Bandwidth,
     Blackhole,
@@ -208,7 +208,10 @@ class FaultInjector:
         proxy = self.topology.proxy(event.target)
         if proxy is None:
             raise FaultNotAvailable(f"no proxy for link {event.target}")
-        stats: ProxyStatistics = proxy.ask(GetProxyStatistics(), timeout=5)
+        # the answer is the counters at the switch itself: the fault's share is exact
+        stats: ProxyStatistics = proxy.ask(
+            SetMode(mode=proxy_mode(event, self.seed) if down else Pass()), timeout=5
+        )
         if down:
             self._proxy_before[event.index] = stats
         else:
@@ -217,7 +220,8 @@ class FaultInjector:
                 record.detail["proxy"] = {
                     name: getattr(stats, name) - getattr(before, name) for name in _PROXY_COUNTERS
                 }
-        proxy.tell(SetMode(mode=proxy_mode(event, self.seed) if down else Pass()))
+                # how long the mode was really on, by the proxy's clock
+                record.detail["proxy"]["seconds"] = round(stats.at - before.at, 4)
 
     def _flap_netns(self, event: FaultEvent, record: FaultRecord, period: float) -> None:
         link = self.topology.scenario.link(event.target)

@@ -46,7 +46,11 @@ QUEUE_CHUNKS = 64  # at most ~4 MiB held per direction
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SetMode:
-    """Switch the proxy to ``mode`` (Pass() restores the link)."""
+    """Switch the proxy to ``mode`` (Pass() restores the link).
+
+    Asked, it answers the ``ProxyStatistics`` as they stood at the switch, so a fault's
+    counters cover exactly the time its mode was set (no bytes relayed between a separate
+    statistics ask and the switch)."""
 
     mode: ProxyMode
 
@@ -79,6 +83,8 @@ class ProxyStatistics:
     bytes_dropped: int
     bits_flipped: int
     frames_corrupted: int
+    #: when the snapshot was taken
+    at: float = 0.0
     #: (time, "down" | "up") each time the link stopped or started carrying connections
     transitions: tuple[tuple[float, str], ...] = field(default_factory=tuple)
 
@@ -173,8 +179,9 @@ class FaultProxy(Actor):
 
     def on_receive(self, message: object) -> Any:
         if isinstance(message, SetMode):
+            at_switch = self._statistics()
             self._set_mode(message.mode)
-            return None
+            return at_switch
         if isinstance(message, GetProxyStatistics):
             return self._statistics()
         if isinstance(message, _FlapToggled):
@@ -246,6 +253,7 @@ class FaultProxy(Actor):
             bytes_dropped=counters["dropped"],
             bits_flipped=counters["flipped"],
             frames_corrupted=counters["frames"],
+            at=self.clock.now(),
             transitions=tuple(self._transitions),
         )
 

@@ -86,8 +86,7 @@ def round_trip(sock: Any, size: int = 100) -> float:
 
 
 def mode(ref: ActorRef, new: object) -> None:
-    ref.tell(SetMode(mode=new))  # type: ignore[arg-type]
-    ref.ask(GetProxyStatistics())  # the mode is set once an ask behind it is answered
+    ref.ask(SetMode(mode=new))  # type: ignore[arg-type]  # answered once the mode is set
 
 
 def test_pass_and_latency(proxy: tuple[ActorRef, int]) -> None:
@@ -101,6 +100,19 @@ def test_pass_and_latency(proxy: tuple[ActorRef, int]) -> None:
     assert round_trip(sock) < 0.1
     stats = ref.ask(GetProxyStatistics())
     assert stats.bytes_relayed >= 2 * 5 * 100 and stats.open_pairs == 1
+    sock.close()
+
+
+def test_set_mode_answers_the_counters_at_the_switch(proxy: tuple[ActorRef, int]) -> None:
+    ref, port = proxy
+    sock = connect(port)
+    round_trip(sock)
+    at_switch = ref.ask(SetMode(mode=Latency(delay=0.01)))
+    assert at_switch.mode == "Pass" and at_switch.bytes_relayed >= 2 * 100
+    round_trip(sock)
+    back = ref.ask(SetMode(mode=Pass()))
+    assert back.mode == "Latency(delay=0.01)" and back.at > at_switch.at
+    assert back.bytes_relayed > at_switch.bytes_relayed
     sock.close()
 
 
