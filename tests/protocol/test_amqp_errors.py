@@ -23,12 +23,11 @@ from skupper_actors.protocol.amqp import (
 )
 from skupper_actors.protocol.amqp._codec import (
     HEADER_END,
-    decode_templated_header,
-    encode_stream_header,
     parse_section_head,
     section_at,
     section_head_need,
 )
+from skupper_actors.protocol.amqp._headers import decode_templated_header, encode_stream_header
 
 pytestmark = pytest.mark.timeout(20)
 AMQP_HEADER = b"AMQP\x00\x01\x00\x00"

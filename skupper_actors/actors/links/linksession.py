@@ -33,7 +33,7 @@ from skupper_actors.protocol.tcp import (
     REVERSE,
     StreamHeader,
     StreamHeaderError,
-    encoded_message_header,
+    encoded_header,
     parse_header,
     through,
 )
@@ -193,16 +193,7 @@ class LinkSession(SessionOutput):
             self._pool_names += 1
             link = conn.open_sender(f"{POOL_PREFIX}{self._pool_names}", POOL_TARGET, streaming=True)
             self.pooled_out.add(link)
-        delivery = conn.start_stream(
-            link,
-            encoded_message_header(header)
-            if message and header.flow_id is None and header.trace is None
-            else amqp.MessageHeader(
-                to=header.routing_key,
-                reply_to=header.reply_to,
-                application_properties=header.to_properties(),
-            ),
-        )
+        delivery = conn.start_stream(link, encoded_header(header))
         self.owners[link] = owner
         stream = RemoteStream(self, link, delivery, True, header, message)
         if not message:
@@ -228,7 +219,7 @@ class LinkSession(SessionOutput):
             )
             self.pooled_out.add(link)
             idle.append(link)
-        if not self.conn.send_stream(link, encoded_message_header(header), body):
+        if not self.conn.send_stream(link, encoded_header(header), body):
             # the link ended under us (its LinkClosed is on the way): like no route
             raise StreamRefused("skupper:path-lost", f"link to {self.peer} ended")
         self.sent_whole(header)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._codec import StreamHeaderTemplate
+from ._headers import StreamHeaderTemplate
 from ._links import STREAMING_PROPERTY
 from .connection import AmqpConnection, AmqpStatistics
 from .errors import AmqpDecodeError, AmqpUsageError

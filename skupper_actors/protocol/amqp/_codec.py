@@ -15,9 +15,9 @@ from typing import Any
 from proton import Data, symbol
 
 from ..addresses import FOOTER_STREAM_LENGTH
-from ._types import _put_compound, decode_value, encode_value
+from ._types import decode_value, encode_value
 from .errors import AmqpDecodeError
-from .events import AmqpBody, AmqpMessage, AmqpSimple, AmqpValue, MessageHeader
+from .events import AmqpBody, AmqpMessage, AmqpSimple, AmqpValue
 
 # Section descriptors (AMQP 1.0, 3.2) as small ulongs.
 PROPERTIES = 0x73
@@ -193,59 +193,6 @@ def encode_message(message: AmqpMessage) -> bytes:
     return bytes(out)
 
 
-def encode_stream_header(header: MessageHeader) -> bytes:
-    out = _encode_header(header.to, header.reply_to, header.subject, header.application_properties)
-    out += HEADER_END
-    return bytes(out)
-
-
-class StreamHeaderTemplate:
-    """Stream headers that differ only in one application property (a stream id):
-    everything else is encoded once, each ``render`` adds that one entry."""
-
-    __slots__ = ("_count", "_entries", "_key", "_prefixes", "_properties")
-
-    def __init__(self, header: MessageHeader, key: str) -> None:
-        rest = {k: v for k, v in header.application_properties.items() if k != key}
-        self._properties = bytes(_encode_header(header.to, header.reply_to, header.subject, {}))
-        entries = bytearray()
-        encode_value(rest, entries)
-        # the map's entries without its constructor, size and count (map8 or map32)
-        self._entries = bytes(entries[3:] if entries[0] == 0xC1 else entries[9:])
-        self._count = 2 * len(rest) + 2
-        key_bytes = bytearray()
-        encode_value(key, key_bytes)
-        self._key = bytes(key_bytes)
-        #: per length of a str8 value: every byte before the value's own (the map's size
-        #: depends on that length only)
-        self._prefixes: dict[int, bytes] = {}
-
-    def render(self, value: str) -> bytes:
-        """The encoded header (ending with HEADER_END) with ``key`` set to ``value``."""
-        encoded = value.encode()
-        n = len(encoded)
-        if n < 256:
-            prefix = self._prefixes.get(n)
-            if prefix is None:
-                whole = self._render(value)
-                prefix = self._prefixes[n] = whole[: -n - len(HEADER_END)]
-            return b"".join((prefix, encoded, HEADER_END))
-        return self._render(value)
-
-    def _render(self, value: str) -> bytes:
-        body = bytearray(self._entries)
-        body += self._key
-        encode_value(value, body)
-        out = bytearray(self._properties)
-        out += b"\x00\x53\x74"
-        _put_compound(0xC1, 0xD1, self._count, body, out)
-        out += HEADER_END
-        return bytes(out)
-
-
-_Decoded = tuple[str | None, str | None, str | None, dict[str, AmqpSimple], AmqpBody]
-
-
 def decode_message(data: bytes) -> AmqpMessage:
     """Decode a complete message; raises AmqpDecodeError for what we do not carry."""
     to, reply_to, subject, properties, body = _decode(data)
@@ -254,117 +201,7 @@ def decode_message(data: bytes) -> AmqpMessage:
     )
 
 
-def decode_stream_header(data: bytes) -> MessageHeader:
-    """A stream's header sections (no body) as the header its StreamStarted reports."""
-    to, reply_to, subject, properties, _ = _decode(data)
-    return MessageHeader(
-        to=to, reply_to=reply_to, subject=subject, application_properties=properties
-    )
-
-
-def cached_header(data: bytes) -> MessageHeader | None:
-    """The header ``data`` decodes to if it is one ``decode_templated_header`` has met
-    (its kind), else None (``data`` may then be anything)."""
-    return _HEADERS.get(data)
-
-
-def decode_templated_header(data: bytes) -> MessageHeader:
-    """``decode_stream_header`` for headers that come many times but for the value of
-    their last application property (a ``StreamHeaderTemplate``'s stream id, as message
-    streams have): each kind is decoded once (``_HeaderCache``)."""
-    found = _HEADERS.get(data)
-    if found is not None:
-        return found
-    header = decode_stream_header(data)
-    _HEADERS.learn(data, header)
-    return header
-
-
-class _HeaderCache:
-    """Decoded stream headers by their bytes but for a trailing str8 value.
-
-    An entry is the bytes before the last application property's value (its str8
-    constructor and length included) and the header decoded with that value left out.
-    Bytes that are such a prefix followed by exactly that many bytes of UTF-8 decode as
-    the entry with the value put back: the decoder reads left to right, so identical
-    bytes up to the value's length leave it in the same place, and the rest is that
-    value's content. An entry is learned only when a second decode, with the value's
-    bytes replaced, proves the bytes are that value and nothing else."""
-
-    __slots__ = ("_entries", "_lengths")
-
-    def __init__(self) -> None:
-        self._entries: dict[bytes, tuple[MessageHeader, str]] = {}
-        self._lengths: list[int] = []  # value lengths seen, the latest first
-
-    def get(self, data: bytes) -> MessageHeader | None:
-        end = len(data)
-        for n in self._lengths:
-            cut = end - n
-            if cut < 2 or data[cut - 1] != n or data[cut - 2] != 0xA1:
-                continue
-            found = self._entries.get(data[:cut])
-            if found is None:
-                continue
-            header, key = found
-            try:
-                value = data[cut:].decode()
-            except UnicodeDecodeError:
-                return None
-            properties = dict(header.application_properties)
-            properties[key] = value
-            return MessageHeader(
-                to=header.to,
-                reply_to=header.reply_to,
-                subject=header.subject,
-                application_properties=properties,
-            )
-        return None
-
-    def learn(self, data: bytes, header: MessageHeader) -> None:
-        properties = header.application_properties
-        if not properties:
-            return
-        key = list(properties)[-1]
-        value = properties[key]
-        if not isinstance(value, str):
-            return
-        encoded = value.encode()
-        n = len(encoded)
-        cut = len(data) - n
-        if not 0 < n < 256 or cut < 2 or data[cut - 2 :] != bytes((0xA1, n)) + encoded:
-            return
-        probe = bytes(0x62 if b == 0x61 else 0x61 for b in encoded)  # differs at every byte
-        try:
-            to, reply_to, subject, seen, _ = _decode(data[:cut] + probe)
-        except AmqpDecodeError:
-            return
-        rest = {k: v for k, v in properties.items() if k != key}
-        if (
-            (to, reply_to, subject) != (header.to, header.reply_to, header.subject)
-            or seen.get(key) != probe.decode()
-            or {k: v for k, v in seen.items() if k != key} != rest
-        ):
-            return
-        entries = self._entries
-        if len(entries) >= _HEADERS_MAX:
-            entries.clear()
-            self._lengths.clear()
-        entries[data[:cut]] = (
-            MessageHeader(to=to, reply_to=reply_to, subject=subject, application_properties=rest),
-            key,
-        )
-        lengths = self._lengths
-        if n in lengths:
-            lengths.remove(n)
-        lengths.insert(0, n)
-        del lengths[8:]
-
-
-#: stream header prefixes remembered (a router's message streams come in one per
-#: address and pair of routers; past this the cache starts again)
-_HEADERS_MAX = 256
-_HEADERS = _HeaderCache()
+_Decoded = tuple[str | None, str | None, str | None, dict[str, AmqpSimple], AmqpBody]
 
 
 def _decode(data: bytes) -> _Decoded:

@@ -15,15 +15,13 @@ from ._codec import (
     HEADER_SECTIONS,
     MAX_FOOTER_BYTES,
     MAX_HEADER_BYTES,
-    cached_header,
     decode_message,
     decode_stream_footer,
-    decode_stream_header,
-    decode_templated_header,
     parse_section_head,
     section_at,
     section_head_need,
 )
+from ._headers import cached_header, decode_templated_header
 from ._state import InStream, Link
 from .errors import AmqpDecodeError
 from .events import (
@@ -342,7 +340,7 @@ class Reader:
         )
 
     def _start(self, link: Link, stream: InStream, out: list[AmqpEvent]) -> None:
-        header = decode_stream_header(bytes(stream.header))
+        header = decode_templated_header(bytes(stream.header))
         stream.header = bytearray()
         stream.started = True
         out.append(

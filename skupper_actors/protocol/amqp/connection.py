@@ -32,10 +32,10 @@ from ._codec import (
     DATA_PREFIX,
     encode_message,
     encode_stream_footer,
-    encode_stream_header,
     put_symbol_map,
 )
 from ._events import EngineEvents
+from ._headers import encode_stream_header
 from ._links import LinkTable, set_condition
 from ._receive import Reader
 from ._state import OutgoingStreamDelivery
@@ -382,7 +382,7 @@ class AmqpConnection(EngineEvents):
     def start_stream(self, link_id: int, header: MessageHeader | bytes) -> int:
         """Begin a streaming delivery on a streaming sending link; returns its delivery id.
 
-        ``header``: the stream's header, or its encoding (``StreamHeaderTemplate``). A
+        ``header``: the stream's header, or its encoding (``encode_stream_header``). A
         link carries one stream at a time: end or abort it before the next.
         """
         link = self._links.sending(link_id, streaming=True)

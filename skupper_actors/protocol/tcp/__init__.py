@@ -8,7 +8,7 @@ from .connection import RECEIVE, SEND, Closing, Effect, Event, Half, TcpConnecti
 from .mapping import (
     StreamHeader,
     StreamHeaderError,
-    encoded_message_header,
+    encoded_header,
     forward_header,
     parse_header,
     reply_address,
@@ -42,7 +42,7 @@ __all__ = [
     "TcpConnection",
     "Window",
     "closing",
-    "encoded_message_header",
+    "encoded_header",
     "forward_header",
     "parse_header",
     "reply_address",

@@ -66,17 +66,40 @@ class StreamHeader:
         return properties
 
 
-#: message streams' headers, encoded but for the stream id: (to, from, to router) -> template
-_TEMPLATES: dict[tuple[str, str | None, str, str], StreamHeaderTemplate] = {}
+#: stream headers by kind: what does not vary between two streams of one kind
+_TEMPLATES: dict[tuple[object, ...], StreamHeaderTemplate] = {}
 _TEMPLATES_MAX = 1024
 
 
-def encoded_message_header(header: StreamHeader) -> bytes:
-    """The encoded header of a message stream (direction MESSAGE, no flow or trace).
+def encoded_header(header: StreamHeader) -> bytes:
+    """A stream's header as it goes on the wire (AMQP properties, application
+    properties, the end-of-header marker).
 
-    Every message stream from this router to one address at one router differs only in
-    its stream id: the rest is encoded once (5 us a header otherwise, per message)."""
-    key = (header.routing_key, header.reply_to, header.source, header.destination)
+    Two streams of one kind — a direction, a pair of routers, a service (a message
+    stream's reply address too) — differ only in their stream id, the address made from
+    it (a forward stream's reply-to, a reverse stream's to), and the flow id and trace
+    a forward stream may carry: the rest is encoded once (5-6 us a header otherwise)."""
+    direction = header.direction
+    flow_id, trace = header.flow_id, header.trace
+    to_varies = direction == REVERSE
+    reply_varies = direction == FORWARD and header.reply_to is not None
+    key = (
+        direction,
+        None if to_varies else header.routing_key,
+        None if reply_varies else header.reply_to,
+        header.source,
+        header.destination,
+        flow_id is None,
+        trace is None,
+    )
+    if flow_id is None and trace is None:
+        values: tuple[str, ...] = (header.stream_id,)
+    else:
+        values = tuple(v for v in (header.stream_id, flow_id, trace) if v is not None)
+    if to_varies:
+        values = (header.routing_key, *values)
+    elif reply_varies:
+        values = (header.reply_to, *values)  # type: ignore[arg-type]
     template = _TEMPLATES.get(key)
     if template is None:
         if len(_TEMPLATES) >= _TEMPLATES_MAX:
@@ -87,9 +110,12 @@ def encoded_message_header(header: StreamHeader) -> bytes:
                 reply_to=header.reply_to,
                 application_properties=header.to_properties(),
             ),
-            PROP_STREAM,
+            addresses=("to",) * to_varies + ("reply_to",) * reply_varies,
+            properties=(PROP_STREAM,)
+            + (PROP_FLOW,) * (flow_id is not None)
+            + (PROP_TRACE,) * (trace is not None),
         )
-    return template.render(header.stream_id)
+    return template.render(values)
 
 
 def router_name(router_id: str) -> str:
