@@ -269,10 +269,16 @@ class FaultProxy(Actor):
         self._acceptor = self._spawn(self._accept, server)
 
     def _close_listener(self) -> None:
+        """Close the listening socket now: a mode that reopens it may follow at once.
+
+        With a greenlet waiting in its ``accept``, gevent closes a socket's descriptor
+        only after the loop's next pass, and a ``bind`` before that fails with "address
+        already in use" (a flap's down and a restore handled in one go did). The acceptor
+        is ended first, so nothing waits on the socket and its close is immediate."""
         server, self._server = self._server, None
-        if self._acceptor is not None:
-            self._acceptor.kill(block=False)
-            self._acceptor = None
+        acceptor, self._acceptor = self._acceptor, None
+        if acceptor is not None and acceptor is not gevent.getcurrent():
+            acceptor.kill(block=True, timeout=1)
         if server is not None:
             server.close()
 

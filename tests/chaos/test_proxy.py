@@ -141,6 +141,19 @@ def test_bandwidth_cap(proxy: tuple[ActorRef, int], echo: Echo) -> None:
     assert 0.75 * (1 << 20) < rate < 1.25 * (1 << 20), rate
 
 
+def test_a_restore_right_after_a_cut_listens_again(proxy: tuple[ActorRef, int]) -> None:
+    """A mode that closes the listener and one that reopens it, handled in one go (a
+    flap's down and the fault's end did): the port is bound again, not "in use"."""
+    ref, port = proxy
+    for _ in range(5):
+        ref.tell(SetMode(mode=Cut()))
+        ref.tell(SetMode(mode=Pass()))
+        assert ref.ask(GetProxyStatistics()).mode == "Pass"
+    sock = connect(port)
+    assert round_trip(sock) < 1.0
+    sock.close()
+
+
 def test_cut_resets_and_refuses_then_restores(proxy: tuple[ActorRef, int]) -> None:
     ref, port = proxy
     sock = connect(port)
