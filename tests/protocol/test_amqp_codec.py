@@ -414,3 +414,19 @@ def test_tcp_stream_headers_encode_and_decode_by_their_kind() -> None:
             assert mapping.parse_header(
                 decoded.to, decoded.reply_to, decoded.application_properties
             ) == header
+
+
+def test_learned_shapes_are_bounded_per_length() -> None:
+    """Headers of many shapes but one length: each still decodes right, and a header is
+    tried against a few learned shapes only (the latest)."""
+    from skupper_actors.protocol.amqp._headers import _SHAPES_PER_LENGTH, _decoders
+
+    datas = []
+    for index in range(3 * _SHAPES_PER_LENGTH):
+        header = MessageHeader(to="q", application_properties={f"k{index:02}": "v"})
+        datas.append((encode_stream_header(header)[: -len(HEADER_END)], header))
+    assert len({len(data) for data, _ in datas}) == 1
+    for _ in range(2):
+        for data, header in datas:
+            assert decode_templated_header(data) == header
+    assert 0 < len(_decoders._by_length[len(datas[0][0])]) <= _SHAPES_PER_LENGTH

@@ -29,6 +29,7 @@ from .errors import AmqpDecodeError
 from .events import AmqpSimple, MessageHeader
 
 SHAPES_MAX = 256
+_SHAPES_PER_LENGTH = 8  # the latest learned, per length of bytes
 _TEMPLATE_LENGTHS_MAX = 64
 _FILLERS = 20  # variable values a template may have: fillers b..u tell them apart
 _FIELDS = ("to", "subject", "reply_to")  # the properties section's order
@@ -209,6 +210,9 @@ class _Decoders:
         shapes = self._by_length.setdefault(len(data), [])
         shapes.insert(0, shape)
         self._count += 1
+        if len(shapes) > _SHAPES_PER_LENGTH:  # a header is tried against these few only
+            del shapes[_SHAPES_PER_LENGTH:]
+            self._count -= 1
 
     def clear(self) -> None:
         self._by_length.clear()
