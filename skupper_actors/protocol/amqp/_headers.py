@@ -92,7 +92,7 @@ class StreamHeaderTemplate:
         for key in self._properties:
             properties[key] = given[key]
         return MessageHeader(
-            to=given.get("to", header.to) if "to" in self._addresses else header.to,
+            to=given["to"] if "to" in self._addresses else header.to,
             subject=given["subject"] if "subject" in self._addresses else header.subject,
             reply_to=given["reply_to"] if "reply_to" in self._addresses else header.reply_to,
             application_properties=properties,
@@ -213,10 +213,6 @@ class _Decoders:
         if len(shapes) > _SHAPES_PER_LENGTH:  # a header is tried against these few only
             del shapes[_SHAPES_PER_LENGTH:]
             self._count -= 1
-
-    def clear(self) -> None:
-        self._by_length.clear()
-        self._count = 0
 
 
 _decoders = _Decoders()
