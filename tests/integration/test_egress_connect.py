@@ -78,6 +78,29 @@ def test_a_connect_hands_its_stopped_watcher_over_for_reading_the_socket() -> No
         listener.close()
 
 
+def test_a_connect_on_this_host_is_settled_without_waiting_for_the_socket() -> None:
+    """On loopback the kernel completes the handshake within the first connect: the
+    second one answers at once, so no writable watcher is started (a loop pass, two
+    epoll_ctl calls and a wake-up less per connection); its outcome comes from the next
+    round of loop callbacks, never from the constructor."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        told: list[tuple[object, OSError | None]] = []
+        pending = PendingConnect(
+            (socket.AF_INET, listener.getsockname()), lambda s, e: told.append((s, e))
+        )
+        assert told == []
+        assert pending._watcher is not None and not pending._watcher.active
+        assert pending._timer is None
+        gevent.sleep(0)
+        assert len(told) == 1 and told[0][1] is None
+        sock = told[0][0]
+        assert sock.getpeername() == listener.getsockname()  # type: ignore[attr-defined]
+        sock.close()  # type: ignore[attr-defined]
+    finally:
+        listener.close()
+
+
 def test_a_refused_connect_says_why() -> None:
     sock, error = outcome_of(free_port())
     assert sock is None and isinstance(error, ConnectionRefusedError)

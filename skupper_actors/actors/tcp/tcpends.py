@@ -62,33 +62,49 @@ class PendingConnect:
         self._raw: _socket.socket | None = _socket.socket(
             family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK
         )
-        self._watcher: Any = None
         self._timer: Any = None
-        code = self._raw.connect_ex(sockaddr)
+        raw = self._raw
+        code = raw.connect_ex(sockaddr)
         loop = gevent.get_hub().loop
-        if code in (0, errno.EISCONN):
-            loop.run_callback(self._writable)
+        # made now, started only if the connect must be waited for: the connection's
+        # reader next (``take_watcher``), events changed from writable (2) to readable
+        self._watcher: Any = loop.io(raw.fileno(), 2)
+        if code == errno.EINPROGRESS:
+            # To a server on this host the handshake is over by now (the kernel ran it
+            # within the call): asked again, connect answers 0 or the refusal at once.
+            # That saves a loop pass, two epoll_ctl calls and a wake-up per connection
+            # (docs/adr/0021, sixth addendum); across a network it says EALREADY: wait.
+            code = raw.connect_ex(sockaddr)
+            if code not in (errno.EALREADY, errno.EINPROGRESS):
+                loop.run_callback(self._settled, code)
+                return
+        elif code in (0, errno.EISCONN):
+            loop.run_callback(self._settled, 0)
             return
-        if code not in (errno.EINPROGRESS, errno.EAGAIN):
-            self._raw.close()
+        if code not in (errno.EINPROGRESS, errno.EALREADY, errno.EAGAIN):
+            self._stop_watching()
+            raw.close()
             self._raw = None
             raise OSError(code, os.strerror(code))
-        self._watcher = loop.io(self._raw.fileno(), 2)  # 2: writable, the connect's end
         self._watcher.start(self._writable)
         self._timer = loop.timer(CONNECT_TIMEOUT)
         self._timer.start(self._timed_out, update=True)  # from now, not the loop's last pass
 
     def _writable(self) -> None:
+        if self._raw is not None:  # (None: cancelled)
+            self._settled(self._raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+
+    def _settled(self, code: int) -> None:
+        """The connect's outcome, ``code`` an errno (0: connected); told once."""
         raw = self._raw
         if raw is None:
             return  # cancelled
-        code = raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if code:
+        if code and code != errno.EISCONN:
             self._end(None, OSError(code, os.strerror(code)))
             return
         self._raw = None
         # the watcher, stopped, is the connection's reader next (``take_watcher``)
-        if self._watcher is not None:  # (none when the connect completed at once)
+        if self._watcher is not None:
             self._watcher.stop()
         self._stop_timer()
         self._done(raw, None)
