@@ -2,7 +2,7 @@
 """A/B of two node builds on a noisy machine: the same figures as tcp_bench.py, interleaved.
 
     python tools/bench/tcp_ab.py --b-tree /path/to/old/checkout [--a-tree PATH]
-        [--paths 2plain,2tls] [--rounds 10]
+        [--paths 2plain,2tls] [--rounds 10] [--measure single,echo,conn]
     python tools/bench/tcp_ab.py --b-cmd CMD [--a-cmd CMD] ...
 
 A build given as a tree runs as ``env PYTHONPATH=TREE python -P -m
@@ -90,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--b-tree", default="", help="build B: another checkout's tree")
     parser.add_argument("--paths", default="2plain,2tls")
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument(
+        "--measure", default="single,echo,conn",
+        help="which measurements each round makes (single stream, echo, connections): "
+        "fewer make more rounds fit in the same minutes",
+    )
     parser.add_argument("--json", metavar="FILE")
     parser.add_argument("--a-observer", action="store_true",
                         help="attach a skupper-observer to build A's nodes (the cost of records)")
@@ -113,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.b_cmd is None:
         parser.error("build B is needed: --b-tree or --b-cmd")
     paths = args.paths.split(",")
+    measures = args.measure.split(",")
+    unknown = set(measures) - {"single", "echo", "conn"}
+    if unknown or not measures:
+        parser.error(f"--measure: one or more of single, echo, conn (not {sorted(unknown)})")
     builds: dict[str, tcp_bench.Bench] = {}
     try:
         builds["A"] = bench(paths, args.a_cmd, args.observer_over_amqp)
@@ -125,9 +134,12 @@ def main(argv: list[str] | None = None) -> int:
             for path in paths:
                 for name in order:
                     b = builds[name]
-                    b.measure_throughput(path, "single_gbit", 1)
-                    b.measure_echo(path)
-                    b.measure_connections(path)
+                    if "single" in measures:
+                        b.measure_throughput(path, "single_gbit", 1)
+                    if "echo" in measures:
+                        b.measure_echo(path)
+                    if "conn" in measures:
+                        b.measure_connections(path)
     finally:
         for b in builds.values():
             b.stop()
