@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = args.paths.split(",")
     measures = args.measure.split(",")
     unknown = set(measures) - {"single", "echo", "conn"}
-    if unknown or not measures:
+    if unknown:
         parser.error(f"--measure: one or more of single, echo, conn (not {sorted(unknown)})")
     builds: dict[str, tcp_bench.Bench] = {}
     try:

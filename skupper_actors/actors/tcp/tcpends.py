@@ -104,8 +104,7 @@ class PendingConnect:
             return
         self._raw = None
         # the watcher, stopped, is the connection's reader next (``take_watcher``)
-        if self._watcher is not None:
-            self._watcher.stop()
+        self._watcher.stop()
         self._stop_timer()
         self._done(raw, None)
 
