@@ -59,11 +59,9 @@ class PendingConnect:
         family, sockaddr = address
         self._done = done
         # made non-blocking (an ioctl per connection less than setblocking)
-        self._raw: _socket.socket | None = _socket.socket(
-            family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK
-        )
+        raw = _socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        self._raw: _socket.socket | None = raw
         self._timer: Any = None
-        raw = self._raw
         code = raw.connect_ex(sockaddr)
         loop = gevent.get_hub().loop
         # made now, started only if the connect must be waited for: the connection's
