@@ -17,6 +17,12 @@ memory BIOs and sends it in one write: the shape of the nodes' data path, minus
 everything a VAN adds. What the nodes spend above it is the price of the protocol
 (proton's engine, AMQP framing, streams, windows, vanflow records) and of the actors;
 docs/adr/0021 (second addendum) has the numbers.
+
+When skupper-router is installed (``../shared/anchors/``) its two-router mTLS path
+(one worker thread) is measured in the same rounds. Every path's CPU is also given
+split into user space and the kernel: the kernel's share (sockets, wake-ups) is what
+any relay of this shape pays; the user-space share is the price of the language and
+the design.
 """
 
 from __future__ import annotations
@@ -214,7 +220,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import app_bench
     import loadgen
-    from benchnodes import Endpoints, Ports, Processes, Topology, cpu_seconds, wait_until
+    from benchnodes import Endpoints, Ports, Processes, Topology, cpu_split, wait_until
+    from skrouter import SkRouterPath, find_skrouterd
+
+    def cpu(pids: list[int]) -> tuple[float, float]:
+        splits = [cpu_split(p) for p in pids]
+        return sum(u for u, _ in splits), sum(k for _, k in splits)
 
     work = Path(tempfile.mkdtemp(prefix="floor-bench-"))
     ports, processes = Ports(), Processes()
@@ -253,29 +264,47 @@ def main(argv: list[str] | None = None) -> int:
         assert topology.endpoints is not None
         ours = {"echo": topology.endpoints.echo, **topology.endpoints.extra}
         paths["2tls"] = (ours, list(topology.pids().values()))
+        binary = find_skrouterd()
+        if binary is not None:
+            skr = SkRouterPath(work / "skr", binary, targets, ports, processes)
+            skr.start({"echo": lambda: loadgen.echo_latency(skr.endpoints["echo"], 5, 0, 2)})
+            paths["skr"] = (dict(skr.endpoints), skr.pids())
         results: dict[str, dict[str, list[float]]] = {p: {} for p in paths}
-        for _ in range(args.repeats):
-            for name, (endpoints, path_pids) in paths.items():
+        for round_no in range(args.repeats):
+            names = list(paths) if round_no % 2 == 0 else list(paths)[::-1]
+            for name in names:
+                endpoints, path_pids = paths[name]
                 loadgen.echo_latency(endpoints["echo"], 500, 0, 0.5)  # warm
-                before = sum(cpu_seconds(p) for p in path_pids)
+                before = cpu(path_pids)
                 run = loadgen.echo_latency(endpoints["echo"], 10**7, 0, args.seconds)
-                used = sum(cpu_seconds(p) for p in path_pids) - before
+                user, kernel = (a - b for a, b in zip(cpu(path_pids), before, strict=True))
                 results[name].setdefault("echo_p50_us", []).append(run.p50_us)
-                results[name].setdefault("echo_cpu_us", []).append(used / run.rounds * 1e6)
+                per = 1e6 / run.rounds
+                results[name].setdefault("echo_cpu_us", []).append((user + kernel) * per)
+                results[name].setdefault("echo_user_us", []).append(user * per)
+                results[name].setdefault("echo_kernel_us", []).append(kernel * per)
                 if "pg" in endpoints:
-                    before = sum(cpu_seconds(p) for p in path_pids)
+                    before = cpu(path_pids)
                     pg = app_bench.run_pgbench(endpoints["pg"], 8, int(args.seconds), False)
-                    used = sum(cpu_seconds(p) for p in path_pids) - before
+                    used = sum(cpu(path_pids)) - sum(before)
                     results[name].setdefault("pgbench_tps", []).append(pg["tps"])
                     results[name].setdefault("pgbench_cpu_us", []).append(
                         used / pg["transactions"] * 1e6)
-        print(f"floor relay vs skupper-actors (2 sites, mTLS), {time.strftime('%Y-%m-%d %H:%M')}, "
-              f"{args.repeats} repeat(s), medians; load average {os.getloadavg()[0]:.2f}")
+        print(f"floor relay vs skupper-actors (2 sites, mTLS)"
+              f"{' and skupper-router (1 thread, mTLS)' if 'skr' in paths else ''}, "
+              f"{time.strftime('%Y-%m-%d %H:%M')}, {args.repeats} repeat(s), medians; "
+              f"load average {os.getloadavg()[0]:.2f}")
+        print("  (CPU: both router processes together, per unit; user + kernel = cpu)")
         for key in results["floor"]:
             row = {p: statistics.median(results[p][key]) for p in paths}
             runs = "; ".join(f"{p} " + "/".join(f"{x:.1f}" for x in results[p][key]) for p in paths)
-            print(f"  {key:16s} floor {row['floor']:9.1f}  2tls {row['2tls']:9.1f}  "
-                  f"2tls/floor {row['2tls'] / row['floor']:.2f}   ({runs})")
+            line = f"  {key:16s} floor {row['floor']:9.1f}  2tls {row['2tls']:9.1f}"
+            if "skr" in row:
+                line += f"  skr {row['skr']:9.1f}"
+            line += f"  2tls/floor {row['2tls'] / row['floor']:.2f}"
+            if row.get("skr"):
+                line += f"  2tls/skr {row['2tls'] / row['skr']:.2f}"
+            print(f"{line}   ({runs})")
     finally:
         processes.stop_all()
     return 0
