@@ -18,6 +18,12 @@ everything a VAN adds. What the nodes spend above it is the price of the protoco
 (proton's engine, AMQP framing, streams, windows, vanflow records) and of the actors;
 docs/adr/0021 (second addendum) has the numbers.
 
+A second floor relay, ``floor+proton``, is the same program with the framing done by
+proton's engine instead of an 8-byte header (a sending link per connection and
+direction, one delivery streamed on it; ``pn_link_send`` and ``pn_link_recv`` through
+the same cffi module the nodes use): the floor of any design that drives proton from
+Python, so that what the nodes spend splits into proton's share and their own.
+
 When skupper-router is installed (``../shared/anchors/``) its two-router mTLS path
 (one worker thread) is measured in the same rounds. Every path's CPU is also given
 split into user space and the kernel: the kernel's share (sockets, wake-ups) is what
@@ -46,7 +52,7 @@ _FRAME = struct.Struct(">II")  # stream id, payload length (0: the stream ended)
 
 
 # -- the relay (a child process) -------------------------------------------------------
-def relay(role: str, listen: int, to: int, certs: Path) -> None:
+def relay(role: str, listen: int, to: int, certs: Path, kind: str = "bytes") -> None:
     """``a``: clients on ``listen``, the link to ``to``; ``b``: the link on ``listen``,
     connections to the server on ``to``."""
     import gevent
@@ -128,6 +134,119 @@ def relay(role: str, listen: int, to: int, certs: Path) -> None:
             if conn is not None:
                 conn.write(data)
 
+    class ProtonLink(Link):
+        """The same relay with AMQP framing by proton's engine (``--kind proton``): a
+        sending link per connection and direction, one delivery streamed on it, its
+        bytes handed to ``pn_link_send`` as they come and read with ``pn_link_recv``;
+        nothing else (no headers, windows, acknowledgements or records)."""
+
+        def __init__(self, sock: socket.socket, server_side: bool) -> None:
+            from cproton import ffi, lib
+
+            self.lib, self.ffi = lib, ffi
+            self.transport = lib.pn_transport()
+            if server_side:
+                lib.pn_transport_set_server(self.transport)
+            self.connection = lib.pn_connection()
+            self.collector = lib.pn_collector()
+            lib.pn_connection_collect(self.connection, self.collector)
+            lib.pn_transport_bind(self.transport, self.connection)
+            lib.pn_connection_set_container(self.connection, role.encode())
+            self.session = lib.pn_session(self.connection)
+            lib.pn_session_set_incoming_capacity(self.session, 1 << 30)
+            self.senders: dict[int, object] = {}
+            self.sid_of: dict[object, int] = {}
+            self.buffer = ffi.new("char[]", 1 << 18)
+            if not server_side:
+                lib.pn_connection_open(self.connection)
+                lib.pn_session_open(self.session)
+            super().__init__(sock, server_side)
+            self.events()
+            self.flush()
+
+        def send(self, sid: int, data: bytes) -> None:
+            lib = self.lib
+            sender = self.senders.get(sid)
+            if sender is None:
+                if not data:
+                    return
+                sender = self.senders[sid] = lib.pn_sender(self.session, f"s{sid}".encode())
+                lib.pn_terminus_set_address(lib.pn_link_target(sender), b"relay")
+                lib.pn_link_open(sender)
+                self.tag = self.ffi.from_buffer(b"0")
+                lib.pn_delivery(sender, (1, self.tag))
+            if data:
+                lib.pn_link_send(sender, data, len(data))
+            if not self.due:
+                self.due = True
+                loop.run_callback(self.flush)
+
+        def flush(self) -> None:
+            self.due = False
+            lib = self.lib
+            size = lib.pn_transport_pending(self.transport)
+            if size <= 0:
+                return
+            lib.pn_transport_peek(self.transport, self.buffer, size)
+            self.tls.write(self.ffi.buffer(self.buffer, size))
+            lib.pn_transport_pop(self.transport, size)
+            self.sock.sendall(self.outgoing.read())  # loopback takes it: a floor
+
+        def readable(self) -> None:
+            try:
+                data = self.sock.recv(262144)
+            except BlockingIOError:
+                return
+            if not data:
+                os._exit(0)
+            self.incoming.write(data)
+            chunks = []
+            while True:
+                try:
+                    chunks.append(self.tls.read(262144))
+                except ssl.SSLWantReadError:
+                    break
+            plain = b"".join(chunks)
+            if plain:
+                self.lib.pn_transport_push(self.transport, plain, len(plain))
+                self.events()
+                self.flush()
+
+        def events(self) -> None:
+            lib, ffi = self.lib, self.ffi
+            while event := lib.pn_collector_peek(self.collector):
+                kind = lib.pn_event_type(event)
+                if kind == lib.PN_DELIVERY:
+                    link = lib.pn_event_link(event)
+                    delivery = lib.pn_link_current(link)
+                    if delivery and lib.pn_link_is_receiver(link):
+                        size = lib.pn_delivery_pending(delivery)
+                        if size > 0:
+                            got = lib.pn_link_recv(link, self.buffer, size)
+                            sid = self.sid_of.get(link)
+                            if sid is None:
+                                name = ffi.string(lib.pn_link_name(link)).decode()
+                                sid = self.sid_of[link] = int(name[1:])
+                            self.frame(sid, ffi.buffer(self.buffer, got)[:])
+                elif kind == lib.PN_CONNECTION_REMOTE_OPEN:
+                    if lib.pn_connection_state(self.connection) & lib.PN_LOCAL_UNINIT:
+                        lib.pn_connection_open(self.connection)
+                elif kind == lib.PN_SESSION_REMOTE_OPEN:
+                    if lib.pn_session_state(self.session) & lib.PN_LOCAL_UNINIT:
+                        self.session = lib.pn_event_session(event)
+                        lib.pn_session_set_incoming_capacity(self.session, 1 << 30)
+                        lib.pn_session_open(self.session)
+                elif kind == lib.PN_LINK_REMOTE_OPEN:
+                    link = lib.pn_event_link(event)
+                    if lib.pn_link_is_receiver(link) and lib.pn_link_state(link) & (
+                        lib.PN_LOCAL_UNINIT
+                    ):
+                        lib.pn_terminus_copy(lib.pn_link_target(link),
+                                             lib.pn_link_remote_target(link))
+                        lib.pn_link_open(link)
+                        lib.pn_link_flow(link, 1000)
+                lib.pn_collector_pop(self.collector)
+
     class Conn:
         def __init__(self, sock: socket.socket, sid: int, link: Link) -> None:
             sock.setblocking(False)
@@ -158,10 +277,11 @@ def relay(role: str, listen: int, to: int, certs: Path) -> None:
 
     listener = socket.create_server(("127.0.0.1", listen))
     (certs / f"ready-{role}-{listen}").touch()  # listening (a probe would be taken as the link)
+    link_class = ProtonLink if kind == "proton" else Link
     if role == "b":
-        link = Link(listener.accept()[0], server_side=True)
+        link = link_class(listener.accept()[0], server_side=True)
     else:
-        link = Link(socket.create_connection(("127.0.0.1", to)), server_side=False)
+        link = link_class(socket.create_connection(("127.0.0.1", to)), server_side=False)
         listener.setblocking(False)
         ids = iter(range(1, 1 << 31))
 
@@ -212,10 +332,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pgbench", action="store_true", help="pgbench -S -c 8 too")
     parser.add_argument("--relay", nargs=4, metavar=("ROLE", "LISTEN", "TO", "CERTS"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--relay-kind", choices=("bytes", "proton"), default="bytes",
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.relay:
         role, listen, to, certs = args.relay
-        relay(role, int(listen), int(to), Path(certs))
+        relay(role, int(listen), int(to), Path(certs), args.relay_kind)
         return 0
 
     import app_bench
@@ -239,21 +361,24 @@ def main(argv: list[str] | None = None) -> int:
             servers.start()
             targets["pg"] = servers.pg
         paths: dict[str, tuple[dict[str, int], list[int]]] = {}
-        floor: dict[str, int] = {}
-        pids = []
-        for key, target in targets.items():
-            link, client = ports.take(), ports.take()
-            me = [sys.executable, str(Path(__file__).resolve()), "--relay"]
-            pids.append(processes.start([*me, "b", str(link), str(target), str(work)],
-                                        work / f"relay-b-{key}.log").pid)
-            wait_until(lambda port=link: (work / f"ready-b-{port}").exists(), 10,
-                       "the floor relay (b)")
-            pids.append(processes.start([*me, "a", str(client), str(link), str(work)],
-                                        work / f"relay-a-{key}.log").pid)
-            wait_until(lambda port=client: (work / f"ready-a-{port}").exists(), 10,
-                       "the floor relay (a)")
-            floor[key] = client
-        paths["floor"] = (floor, pids)
+        kinds = {"floor": "bytes", "floor+proton": "proton"}
+        for name, kind in kinds.items():
+            floor: dict[str, int] = {}
+            pids = []
+            for key, target in targets.items():
+                link, client = ports.take(), ports.take()
+                me = [sys.executable, str(Path(__file__).resolve()), "--relay-kind", kind,
+                      "--relay"]
+                pids.append(processes.start([*me, "b", str(link), str(target), str(work)],
+                                            work / f"relay-{kind}-b-{key}.log").pid)
+                wait_until(lambda port=link: (work / f"ready-b-{port}").exists(), 10,
+                           f"the {name} relay (b)")
+                pids.append(processes.start([*me, "a", str(client), str(link), str(work)],
+                                            work / f"relay-{kind}-a-{key}.log").pid)
+                wait_until(lambda port=client: (work / f"ready-a-{port}").exists(), 10,
+                           f"the {name} relay (a)")
+                floor[key] = client
+            paths[name] = (floor, pids)
         extra = {"pg": targets["pg"]} if "pg" in targets else {}
         topology = Topology("2tls", work / "nodes", Endpoints(
             sink=ports.take(), echo=targets["echo"], iperf=None, extra=extra,
@@ -290,21 +415,21 @@ def main(argv: list[str] | None = None) -> int:
                     results[name].setdefault("pgbench_tps", []).append(pg["tps"])
                     results[name].setdefault("pgbench_cpu_us", []).append(
                         used / pg["transactions"] * 1e6)
-        print(f"floor relay vs skupper-actors (2 sites, mTLS)"
+        print(f"floor relays (bytes; proton framing) vs skupper-actors (2 sites, mTLS)"
               f"{' and skupper-router (1 thread, mTLS)' if 'skr' in paths else ''}, "
               f"{time.strftime('%Y-%m-%d %H:%M')}, {args.repeats} repeat(s), medians; "
               f"load average {os.getloadavg()[0]:.2f}")
         print("  (CPU: both router processes together, per unit; user + kernel = cpu)")
+        print(f"  {'':16s}" + "".join(f"{name:>14s}" for name in paths)
+              + ("   2tls/skr" if "skr" in paths else ""))
         for key in results["floor"]:
             row = {p: statistics.median(results[p][key]) for p in paths}
-            runs = "; ".join(f"{p} " + "/".join(f"{x:.1f}" for x in results[p][key]) for p in paths)
-            line = f"  {key:16s} floor {row['floor']:9.1f}  2tls {row['2tls']:9.1f}"
-            if "skr" in row:
-                line += f"  skr {row['skr']:9.1f}"
-            line += f"  2tls/floor {row['2tls'] / row['floor']:.2f}"
+            line = f"  {key:16s}" + "".join(f"{row[name]:14.1f}" for name in paths)
             if row.get("skr"):
-                line += f"  2tls/skr {row['2tls'] / row['skr']:.2f}"
-            print(f"{line}   ({runs})")
+                line += f"   {row['2tls'] / row['skr']:9.2f}"
+            print(line)
+            runs = "; ".join(f"{p} " + "/".join(f"{x:.1f}" for x in results[p][key]) for p in paths)
+            print(f"  {'':16s}({runs})")
     finally:
         processes.stop_all()
     return 0
