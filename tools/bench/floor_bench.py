@@ -45,6 +45,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -99,8 +100,11 @@ def relay(role: str, listen: int, to: int, certs: Path, kind: str = "bytes") -> 
 
         def flush(self) -> None:
             self.due = False
-            self.tls.write(b"".join(self.out))
+            self.write(b"".join(self.out))
             self.out.clear()
+
+        def write(self, data: Any) -> None:
+            self.tls.write(data)
             self.sock.sendall(self.outgoing.read())  # loopback takes it: a floor, not a router
 
         def readable(self) -> None:
@@ -111,13 +115,16 @@ def relay(role: str, listen: int, to: int, certs: Path, kind: str = "bytes") -> 
             if not data:
                 os._exit(0)
             self.incoming.write(data)
-            chunks = [self.rest]
+            chunks = []
             while True:
                 try:
                     chunks.append(self.tls.read(262144))
                 except ssl.SSLWantReadError:
                     break
-            data = b"".join(chunks)
+            self.received(b"".join(chunks))
+
+        def received(self, plain: bytes) -> None:
+            data = self.rest + plain
             pos, end = 0, len(data)
             while end - pos >= 8:
                 sid, size = _FRAME.unpack_from(data, pos)
@@ -188,25 +195,10 @@ def relay(role: str, listen: int, to: int, certs: Path, kind: str = "bytes") -> 
             if size <= 0:
                 return
             lib.pn_transport_peek(self.transport, self.buffer, size)
-            self.tls.write(self.ffi.buffer(self.buffer, size))
+            self.write(self.ffi.buffer(self.buffer, size))
             lib.pn_transport_pop(self.transport, size)
-            self.sock.sendall(self.outgoing.read())  # loopback takes it: a floor
 
-        def readable(self) -> None:
-            try:
-                data = self.sock.recv(262144)
-            except BlockingIOError:
-                return
-            if not data:
-                os._exit(0)
-            self.incoming.write(data)
-            chunks = []
-            while True:
-                try:
-                    chunks.append(self.tls.read(262144))
-                except ssl.SSLWantReadError:
-                    break
-            plain = b"".join(chunks)
+        def received(self, plain: bytes) -> None:
             if plain:
                 self.lib.pn_transport_push(self.transport, plain, len(plain))
                 self.events()
