@@ -50,6 +50,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 _FRAME = struct.Struct(">II")  # stream id, payload length (0: the stream ended)
+_PROTON_BUFFER = 1 << 18  # the proton relay's output and delivery reads, at most
 
 
 # -- the relay (a child process) -------------------------------------------------------
@@ -163,7 +164,7 @@ def relay(role: str, listen: int, to: int, certs: Path, kind: str = "bytes") -> 
             lib.pn_session_set_incoming_capacity(self.session, 1 << 30)
             self.senders: dict[int, object] = {}
             self.sid_of: dict[object, int] = {}
-            self.buffer = ffi.new("char[]", 1 << 18)
+            self.buffer = ffi.new("char[]", _PROTON_BUFFER)
             if not server_side:
                 lib.pn_connection_open(self.connection)
                 lib.pn_session_open(self.session)
@@ -191,12 +192,10 @@ def relay(role: str, listen: int, to: int, certs: Path, kind: str = "bytes") -> 
         def flush(self) -> None:
             self.due = False
             lib = self.lib
-            size = lib.pn_transport_pending(self.transport)
-            if size <= 0:
-                return
-            lib.pn_transport_peek(self.transport, self.buffer, size)
-            self.write(self.ffi.buffer(self.buffer, size))
-            lib.pn_transport_pop(self.transport, size)
+            while (size := min(lib.pn_transport_pending(self.transport), _PROTON_BUFFER)) > 0:
+                lib.pn_transport_peek(self.transport, self.buffer, size)
+                self.write(self.ffi.buffer(self.buffer, size))
+                lib.pn_transport_pop(self.transport, size)
 
         def received(self, plain: bytes) -> None:
             if plain:
@@ -212,8 +211,8 @@ def relay(role: str, listen: int, to: int, certs: Path, kind: str = "bytes") -> 
                     link = lib.pn_event_link(event)
                     delivery = lib.pn_link_current(link)
                     if delivery and lib.pn_link_is_receiver(link):
-                        size = lib.pn_delivery_pending(delivery)
-                        if size > 0:
+                        while (size := min(lib.pn_delivery_pending(delivery),
+                                           _PROTON_BUFFER)) > 0:
                             got = lib.pn_link_recv(link, self.buffer, size)
                             sid = self.sid_of.get(link)
                             if sid is None:
