@@ -37,20 +37,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import loadgen
+import tcp_ab
 import tcp_bench
 from benchnodes import ROOT, cpu_split
 
 HERE = Path(__file__).resolve().parent
-
-
-def start(path: str, node_cmd: str) -> tcp_bench.Bench:
-    args = argparse.Namespace(
-        quick=True, paths=[path], node_cmd=node_cmd, work_dir=None, throughput_tool="builtin",
-        profile=None, json=None, amqp_endpoint=False,
-    )
-    bench = tcp_bench.Bench(args)
-    bench.start()
-    return bench
 
 
 def load(unit: str, port: int, seconds: float) -> int:
@@ -121,7 +112,7 @@ def measure_calls(path: str, unit: str, seconds: float, top: int) -> str:
         "env", f"PYTHONPATH={ROOT}", f"CPROFILE_DIR={folder}", sys.executable, "-P",
         str(HERE / "cprofile_node.py"),
     ])
-    bench = start(path, node_cmd)
+    bench = tcp_ab.bench([path], node_cmd)
     try:
         pids = bench.topologies[path].pids()
         port = bench.endpoints[path].echo
@@ -179,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             ("syscalls", lambda b: measure_syscalls(b, args.path, args.unit, args.seconds))
         )
     if plain:
-        bench = start(args.path, args.node_cmd)
+        bench = tcp_ab.bench([args.path], args.node_cmd)
         try:
             for _, measure in plain:
                 print(measure(bench), flush=True)
